@@ -1,0 +1,253 @@
+"""The file families of DATA_SPEC section 1: one place that says which columns each
+landing file has, their types and domains, and the keys that make a row unique.
+
+The generator, the CSV reader, the Great Expectations suites and the loader all read
+these definitions, so a column is named and typed in exactly one place.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
+CODE_PATTERN = r"^\d{5}$"
+INTEGER_PATTERN = r"^\d+$"
+NUMBER_PATTERN = r"^\d+(\.\d+)?$"
+DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+
+DISTRICT_TYPES = ("LEA", "PSA", "ISD")
+LOCALES = ("city", "suburb", "town", "rural")
+DEVICE_TYPES = ("chromebook", "laptop", "tablet", "desktop", "hotspot", "interactive_display")
+COMPUTING_DEVICE_TYPES = ("chromebook", "laptop", "tablet", "desktop")
+USER_GROUPS = ("student", "teacher", "staff", "shared")
+PL_ROLES = ("teacher", "building_leader", "district_leader", "tech_staff", "support_staff")
+ACTIVITY_KINDS = ("course", "workshop", "pln_meeting", "coaching", "skill_assessment")
+PROVIDERS = ("REMC", "TRIG", "EduPaths", "ISTE", "MACUL", "ISD", "district", "other")
+FORMATS = ("face_to_face", "online", "blended")
+FRAMEWORKS = ("TPACK", "SAMR", "ISTE_Standards", "OER", "CBE", "none")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a landing file.
+
+    kind: code (five digits, kept as text), text, integer, number, date, email,
+    school_year, or enum (with `values`).
+    """
+
+    name: str
+    kind: str
+    required: bool = True  # an empty value is a blocking error
+    values: tuple[str, ...] = ()
+    min_value: float | None = None
+    max_value: float | None = None
+    min_exclusive: bool = False
+    description: str = ""
+
+    @property
+    def sql_type(self) -> str:
+        return {
+            "integer": "BIGINT",
+            "number": "DOUBLE",
+            "date": "DATE",
+        }.get(self.kind, "VARCHAR")
+
+
+@dataclass(frozen=True)
+class Family:
+    name: str
+    yearly: bool  # file name carries a school year
+    columns: tuple[Column, ...]
+    key: tuple[str, ...]  # a row's identity within one file
+    description: str = ""
+    # PL only: rows sharing this key are one record (count once, warn)
+    record_key: tuple[str, ...] = field(default=())
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    @property
+    def raw_table(self) -> str:
+        return f"raw.{self.name}"
+
+
+_YEAR = Column("school_year", "school_year", description="School year, written YYYY-YY")
+_DISTRICT = Column("district_code", "code", description="Five-digit district code")
+
+
+def _count(name: str, description: str = "") -> Column:
+    return Column(name, "integer", min_value=0, description=description)
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family(
+            "districts",
+            yearly=False,
+            description="The state directory of districts (reference data)",
+            key=("district_code",),
+            columns=(
+                _DISTRICT,
+                Column("district_name", "text"),
+                Column("district_type", "enum", values=DISTRICT_TYPES),
+                Column("isd_code", "code"),
+                Column("county", "text", required=False),
+                Column("locale", "enum", values=LOCALES),
+                Column("data_contact_email", "email", required=False),
+            ),
+        ),
+        Family(
+            "enrollment",
+            yearly=True,
+            description="One row per building",
+            key=("school_year", "district_code", "building_code"),
+            columns=(
+                _YEAR,
+                _DISTRICT,
+                Column("building_code", "code"),
+                Column("building_name", "text", required=False),
+                _count("student_count"),
+            ),
+        ),
+        Family(
+            "staffing",
+            yearly=True,
+            description="One row per district",
+            key=("school_year", "district_code"),
+            columns=(
+                _YEAR,
+                _DISTRICT,
+                _count("teacher_count"),
+                _count("building_leader_count"),
+                _count("district_leader_count"),
+                _count("tech_staff_count"),
+            ),
+        ),
+        Family(
+            "devices",
+            yearly=True,
+            description="One row per building x device_type x user_group",
+            key=("school_year", "district_code", "building_code", "device_type", "user_group"),
+            columns=(
+                _YEAR,
+                _DISTRICT,
+                Column("building_code", "code"),
+                Column("device_type", "enum", values=DEVICE_TYPES),
+                Column("user_group", "enum", values=USER_GROUPS),
+                _count("device_count"),
+                _count("devices_over_5_years"),
+                _count("take_home_count"),
+            ),
+        ),
+        Family(
+            "connectivity",
+            yearly=True,
+            description="One row per district",
+            key=("school_year", "district_code"),
+            columns=(
+                _YEAR,
+                _DISTRICT,
+                Column("internet_bandwidth_mbps", "number", min_value=0, min_exclusive=True),
+                Column("wan_bandwidth_mbps", "number", required=False, min_value=0),
+                Column("wifi_classrooms_covered_pct", "number", min_value=0, max_value=100),
+                Column("monthly_internet_cost_usd", "number", min_value=0),
+                Column("erate_discount_pct", "number", required=False, min_value=20, max_value=90),
+                _count("students_without_home_internet"),
+                _count("hotspots_loaned"),
+            ),
+        ),
+        Family(
+            "pl_participation",
+            yearly=True,
+            description="One row per educator x completed activity",
+            key=("school_year", "district_code", "educator_id", "activity_id", "completed_on"),
+            record_key=("school_year", "district_code", "educator_id", "activity_id", "completed_on"),
+            columns=(
+                _YEAR,
+                _DISTRICT,
+                Column("educator_id", "text", description="personal data: replaced by a keyed hash"),
+                Column("role", "enum", values=PL_ROLES),
+                Column("activity_id", "text"),
+                Column("activity_title", "text", required=False),
+                Column("activity_kind", "enum", values=ACTIVITY_KINDS),
+                Column("provider", "enum", values=PROVIDERS),
+                Column("format", "enum", values=FORMATS),
+                Column("framework", "enum", values=FRAMEWORKS),
+                Column("hours", "number", min_value=0, max_value=40, min_exclusive=True),
+                Column("completed_on", "date"),
+            ),
+        ),
+    )
+}
+
+YEARLY_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.yearly)
+
+
+@dataclass(frozen=True)
+class LandingName:
+    family: str
+    school_year: str | None  # None for the directory without a year in its name
+    suffix: str
+
+
+_NAME_RE = re.compile(
+    r"^(?P<family>districts|enrollment|staffing|devices|connectivity|pl_participation)"
+    r"(?:_(?P<rest>.*))?\.csv$",
+    re.IGNORECASE,
+)
+
+
+def parse_landing_name(file_name: str) -> LandingName | None:
+    """Classify a landing file by its name (DATA_SPEC section 1).
+
+    Returns None when the name matches no family or a yearly family's name does not
+    carry a valid school year. A directory file may carry a school year right after
+    `districts_` (districts_2024-25.csv): that version of the directory is effective
+    from that school year; without one it is effective from the year it is received.
+    """
+    m = _NAME_RE.match(file_name)
+    if not m:
+        return None
+    family = m.group("family").lower()
+    rest = m.group("rest") or ""
+    year_part, _, suffix = rest.partition("_")
+    year = year_part if is_school_year(year_part) else None
+    if FAMILIES[family].yearly:
+        if year is None:
+            return None
+        return LandingName(family, year, suffix)
+    if year is None:
+        return LandingName(family, None, rest)
+    return LandingName(family, year, suffix)
+
+
+def is_school_year(text: str) -> bool:
+    m = SCHOOL_YEAR_RE.match(text or "")
+    if not m:
+        return False
+    start = int(m.group(1))
+    return (start + 1) % 100 == int(m.group(2))
+
+
+def school_year_bounds(school_year: str) -> tuple[str, str]:
+    """2024-25 runs 2024-07-01 to 2025-06-30."""
+    start = int(school_year[:4])
+    return f"{start}-07-01", f"{start + 1}-06-30"
+
+
+def school_year_of(start_year: int) -> str:
+    return f"{start_year}-{(start_year + 1) % 100:02d}"
+
+
+def previous_school_year(school_year: str) -> str:
+    return school_year_of(int(school_year[:4]) - 1)

@@ -1,0 +1,34 @@
+"""DDL of the pipeline-owned schemas `raw` (docs/ARCHITECTURE.md): one typed table per
+landing-file family, with the lineage columns every loaded row carries."""
+
+from __future__ import annotations
+
+from .families import FAMILIES, Family
+
+LINEAGE_COLUMNS = (
+    ("_file_id", "VARCHAR"),
+    ("_received_seq", "BIGINT"),
+    ("_line", "BIGINT"),
+    ("_run_id", "VARCHAR"),
+)
+
+
+def raw_columns(family: Family) -> list[tuple[str, str]]:
+    """(name, SQL type) of raw.<family>, in table order."""
+    cols: list[tuple[str, str]] = []
+    for c in family.columns:
+        if c.name == "educator_id":
+            cols.append(("educator_key", "VARCHAR"))
+        else:
+            cols.append((c.name, c.sql_type))
+    if family.name == "districts":
+        cols.append(("effective_school_year", "VARCHAR"))
+    return cols + list(LINEAGE_COLUMNS)
+
+
+def raw_ddl() -> list[str]:
+    statements = ["create schema if not exists raw"]
+    for family in FAMILIES.values():
+        body = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in raw_columns(family))
+        statements.append(f"create table if not exists {family.raw_table} (\n    {body}\n)")
+    return statements
