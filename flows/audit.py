@@ -1,0 +1,219 @@
+"""The `audit` schema: what every run saw, loaded, held back and sent
+(docs/ARCHITECTURE.md). Written only into the work copy of the warehouse, so the
+run record is published together with the data it describes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any, Iterable
+
+import duckdb
+import pandas as pd
+
+from .db import run
+from .issues import ISSUE_COLUMNS, Issue
+
+AUDIT_DDL = [
+    "create schema if not exists audit",
+    """
+    create table if not exists audit.runs (
+        run_id varchar primary key,
+        flow_run_id varchar,
+        started_at timestamptz,
+        finished_at timestamptz,
+        status varchar,
+        landing_dir varchar,
+        files_seen integer,
+        files_new integer,
+        files_skipped integer,
+        rows_loaded bigint,
+        rows_quarantined bigint,
+        errors integer,
+        warnings integer,
+        message varchar
+    )
+    """,
+    """
+    create table if not exists audit.files (
+        file_id varchar primary key,
+        file_name varchar,
+        family varchar,
+        school_year varchar,
+        received_seq bigint,
+        received_at timestamptz,
+        first_run_id varchar,
+        size_bytes bigint,
+        archive_path varchar,
+        status varchar,
+        rows_read bigint,
+        rows_loaded bigint,
+        rows_quarantined bigint
+    )
+    """,
+    """
+    create table if not exists audit.issues (
+        run_id varchar,
+        file_id varchar,
+        file_name varchar,
+        family varchar,
+        school_year varchar,
+        district_code varchar,
+        line bigint,
+        rule varchar,
+        severity varchar,
+        column_name varchar,
+        value varchar,
+        message varchar
+    )
+    """,
+    """
+    create table if not exists audit.quarantine_rows (
+        run_id varchar,
+        file_id varchar,
+        family varchar,
+        school_year varchar,
+        district_code varchar,
+        line bigint,
+        row_json json
+    )
+    """,
+    """
+    create table if not exists audit.load_counts (
+        run_id varchar,
+        file_id varchar,
+        family varchar,
+        school_year varchar,
+        district_code varchar,
+        rows_loaded bigint,
+        rows_quarantined bigint
+    )
+    """,
+    """
+    create table if not exists audit.validation_results (
+        run_id varchar,
+        file_id varchar,
+        expectation_type varchar,
+        column_name varchar,
+        rule varchar,
+        severity varchar,
+        success boolean,
+        raised_exception boolean,
+        unexpected_count bigint,
+        element_count bigint,
+        exception_message varchar
+    )
+    """,
+]
+
+_ISSUE_TABLE_COLUMNS = (
+    "run_id", "file_id", "file_name", "family", "school_year", "district_code",
+    "line", "rule", "severity", "column_name", "value", "message",
+)
+
+
+def ensure_audit_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for statement in AUDIT_DDL:
+        run(con, statement)
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, landing_dir: str) -> None:
+    run(
+        con,
+        "insert into audit.runs (run_id, flow_run_id, started_at, status, landing_dir) values (?, ?, ?, 'running', ?)",
+        [run_id, flow_run_id, now(), landing_dir],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message: str | None = None, **counts: Any) -> None:
+    """Close the run record; the counts are summed from the audit tables of this run."""
+    run(
+        con,
+        """
+        update audit.runs set
+            finished_at = ?, status = ?, message = ?,
+            files_seen = ?, files_new = ?, files_skipped = ?,
+            rows_loaded = (select coalesce(sum(rows_loaded), 0) from audit.load_counts where run_id = ?),
+            rows_quarantined = (select coalesce(sum(rows_quarantined), 0) from audit.load_counts where run_id = ?)
+                + (select count(*) from audit.issues where run_id = ? and severity = 'error' and district_code is null
+                   and file_id not in (select file_id from audit.load_counts where run_id = ?)),
+            errors = (select count(*) from audit.issues where run_id = ? and severity = 'error'),
+            warnings = (select count(*) from audit.issues where run_id = ? and severity = 'warning')
+        where run_id = ?
+        """,
+        [
+            now(), status, message,
+            counts.get("files_seen", 0), counts.get("files_new", 0), counts.get("files_skipped", 0),
+            run_id, run_id, run_id, run_id, run_id, run_id, run_id,
+        ],
+    )
+
+
+def record_issues(con: duckdb.DuckDBPyConnection, run_id: str, issues: Iterable[Issue]) -> None:
+    rows = [
+        [run_id, i.file_id, i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule,
+         i.severity, i.column_name, i.value, i.message]
+        for i in issues
+    ]
+    if rows:
+        con.executemany(
+            f"insert into audit.issues ({', '.join(_ISSUE_TABLE_COLUMNS)}) values ({', '.join('?' * len(_ISSUE_TABLE_COLUMNS))})",
+            rows,
+        )
+
+
+def record_row_issues(
+    con: duckdb.DuckDBPyConnection, run_id: str, frame: pd.DataFrame, *, file_id: str, file_name: str,
+    family: str, school_year: str | None,
+) -> None:
+    """Insert many row-level issues at once (a DataFrame with the columns of
+    validate.ROW_ISSUE_COLUMNS), without a Python loop per row."""
+    if frame is None or not len(frame):
+        return
+    con.register("_row_issues", frame)
+    try:
+        run(
+            con,
+            f"""
+            insert into audit.issues ({', '.join(_ISSUE_TABLE_COLUMNS)})
+            select ?, ?, ?, ?, ?, district_code, cast(line as bigint), rule, severity, column_name,
+                   cast(value as varchar), message
+            from _row_issues
+            """,
+            [run_id, file_id, file_name, family, school_year],
+        )
+    finally:
+        con.unregister("_row_issues")
+
+
+def record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, file_id: str, results: list[dict]) -> None:
+    if not results:
+        return
+    con.executemany(
+        "insert into audit.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [run_id, file_id, r["expectation_type"], r["column_name"], r["rule"], r["severity"], r["success"],
+             r["raised_exception"], r["unexpected_count"], r["element_count"], r["exception_message"]]
+            for r in results
+        ],
+    )
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, default=str)
+
+
+__all__ = [
+    "AUDIT_DDL",
+    "ISSUE_COLUMNS",
+    "ensure_audit_schema",
+    "finish_run",
+    "record_issues",
+    "record_row_issues",
+    "record_validation_results",
+    "start_run",
+]

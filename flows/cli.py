@@ -1,0 +1,138 @@
+"""`roadmap` command line (docs/INTERFACE.md): nightly, generate, report, serve, runs."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+
+def _settings(args):
+    from .settings import load_settings
+
+    return load_settings(
+        getattr(args, "config", None),
+        landing_dir=getattr(args, "landing", None),
+        warehouse=getattr(args, "warehouse", None),
+    )
+
+
+def cmd_nightly(args) -> int:
+    from .nightly import nightly
+    from .publish import RunInProgress
+
+    try:
+        summary = nightly(
+            landing_dir=args.landing, warehouse=args.warehouse, config_file=args.config, with_report=not args.no_report
+        )
+    except RunInProgress as exc:
+        print(f"roadmap nightly: {exc}", file=sys.stderr)
+        return 75  # EX_TEMPFAIL: try again later
+    except Exception as exc:  # the flow logged the details; say it plainly
+        print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)
+        return 1
+    print(summary.text())
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from .generate import run_from_args
+
+    return run_from_args(args)
+
+
+def cmd_report(args) -> int:
+    from .report import build_report, export_marts
+
+    settings = _settings(args)
+    if not settings.warehouse.exists():
+        print(f"roadmap report: no warehouse at {settings.warehouse}: run `roadmap nightly` first", file=sys.stderr)
+        return 2
+    out = Path(args.out).resolve() if args.out else settings.reports_dir
+    result = build_report(settings.warehouse, out, args.year, config_dir=settings.config_dir)
+    print(f"annual review {result.school_year}: {result.html_path}")
+    if args.exports:
+        for path in export_marts(settings.warehouse, out, config_dir=settings.config_dir):
+            print(f"export: {path}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from .runs import print_runs
+
+    settings = _settings(args)
+    return print_runs(settings, limit=args.limit)
+
+
+def cmd_serve(args) -> int:
+    from .serve import serve
+
+    return serve(_settings(args), config_file=args.config)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="roadmap", description="MI Roadmap Goal Four warehouse: nightly loads, data-quality alerts, annual review"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p, landing=True):
+        if landing:
+            p.add_argument("--landing", help="landing folder (default: ROADMAP_LANDING_DIR or config)")
+        p.add_argument("--warehouse", help="DuckDB warehouse file (default: ROADMAP_WAREHOUSE or config)")
+        p.add_argument("--config", help="settings file (default: config/roadmap.yml)")
+
+    p = sub.add_parser("nightly", help="one run of the nightly flow")
+    common(p)
+    p.add_argument("--no-report", action="store_true", help="skip writing the annual review after the run")
+    p.set_defaults(func=cmd_nightly)
+
+    p = sub.add_parser("generate", help="write realistic landing files (DATA_SPEC section 1)")
+    from .generate import add_arguments
+
+    add_arguments(p)
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("report", help="the annual review of MI Roadmap progress for a school year")
+    common(p, landing=False)
+    p.add_argument("--year", help="school year YYYY-YY (default: the latest on record)")
+    p.add_argument("--out", help="output folder (default: paths.reports_dir of the config)")
+    p.add_argument("--exports", action="store_true", help="also write the marts as suppressed CSV and Parquet")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("serve", help="serve the nightly deployment on its cron schedule (Prefect)")
+    common(p)
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("runs", help="the recent runs and what each loaded, quarantined and alerted")
+    common(p, landing=False)
+    p.add_argument("--limit", type=int, default=20)
+    p.set_defaults(func=cmd_runs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from .settings import ConfigError
+
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"roadmap: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"roadmap: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,139 @@
+"""Discover: which landing files are new, in which order they were received, and a
+safe copy of each in the archive.
+
+- Only regular files directly in the landing folder are read. Symbolic links and
+  folders are reported and never followed (a link could point anywhere on the server).
+- A file is known by the SHA-256 of its bytes: content already received (under any
+  name) is skipped, so re-running with nothing new does nothing.
+- Received order (DATA_SPEC section 2): files are numbered in the order the pipeline
+  first saw them; within one run, by modification time, then name.
+- Every new file is copied to `<warehouse dir>/archive/<sha256>/<name>` before it is
+  read, so nothing a district sent is ever lost, even if it is later removed from the
+  landing folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from .families import LandingName, parse_landing_name
+from .issues import Issue
+
+_READ_CHUNK = 4 * 1024 * 1024
+
+
+@dataclass
+class LandingFile:
+    path: Path
+    name: str
+    file_id: str  # sha256 of the bytes
+    size_bytes: int
+    mtime: float
+    landing_name: LandingName | None  # None: the name matches no family
+    received_seq: int = 0
+    archive_path: Path | None = None
+
+    @property
+    def family(self) -> str | None:
+        return self.landing_name.family if self.landing_name else None
+
+    @property
+    def school_year(self) -> str | None:
+        return self.landing_name.school_year if self.landing_name else None
+
+    def issue(self, **kwargs) -> Issue:
+        return Issue(file_id=self.file_id, file_name=self.name, family=self.family, school_year=self.school_year, **kwargs)
+
+
+@dataclass
+class Discovery:
+    new_files: list[LandingFile]
+    skipped: list[str]  # names of files whose content was already received
+    not_files: list[Issue]  # links, folders and other entries that are not regular files
+    seen: int
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(_READ_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Discovery:
+    """List the landing folder and pick the files not received before."""
+    if not landing_dir.is_dir():
+        raise FileNotFoundError(
+            f"landing folder {landing_dir} does not exist: create it, or pass --landing DIR / set ROADMAP_LANDING_DIR"
+        )
+    candidates: list[LandingFile] = []
+    not_files: list[Issue] = []
+    skipped: list[str] = []
+    seen = 0
+    for entry in sorted(os.scandir(landing_dir), key=lambda e: e.name):
+        if entry.name.startswith("."):
+            continue  # hidden files: editor swap files, .DS_Store, partial uploads
+        seen += 1
+        info = entry.stat(follow_symlinks=False)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            not_files.append(
+                Issue(
+                    rule="not_a_regular_file",
+                    severity="error",
+                    file_name=entry.name,
+                    value=entry.name,
+                    message=f"'{entry.name}' is {kind}; only regular files directly in the landing folder are read. "
+                    "Copy the file itself into the landing folder.",
+                )
+            )
+            continue
+        path = Path(entry.path)
+        file_id = sha256_of(path)
+        if file_id in known_ids:
+            skipped.append(entry.name)
+            continue
+        known_ids = known_ids | {file_id}  # the same bytes twice in one run count once
+        candidates.append(
+            LandingFile(
+                path=path,
+                name=entry.name,
+                file_id=file_id,
+                size_bytes=info.st_size,
+                mtime=info.st_mtime,
+                landing_name=parse_landing_name(entry.name),
+            )
+        )
+    candidates.sort(key=lambda f: (f.mtime, f.name))
+    for offset, f in enumerate(candidates):
+        f.received_seq = next_seq + offset
+    return Discovery(new_files=candidates, skipped=skipped, not_files=not_files, seen=seen)
+
+
+def archive(files: list[LandingFile], archive_dir: Path) -> None:
+    """Copy each file's bytes to the archive (atomically: copy to a temp name, then rename)."""
+    for f in files:
+        target_dir = archive_dir / f.file_id[:2] / f.file_id
+        target = target_dir / f.name
+        if not target.exists():
+            target_dir.mkdir(parents=True, exist_ok=True)
+            tmp = target_dir / f".{f.name}.partial"
+            shutil.copyfile(f.path, tmp)
+            if sha256_of(tmp) != f.file_id:
+                tmp.unlink(missing_ok=True)
+                raise OSError(f"{f.name} changed while it was being archived: it will be picked up by the next run")
+            os.replace(tmp, target)
+        f.archive_path = target
+
+
+def received_school_year(when: dt.datetime) -> str:
+    """The school year a date falls in (July 1 to June 30)."""
+    start = when.year if when.month >= 7 else when.year - 1
+    return f"{start}-{(start + 1) % 100:02d}"

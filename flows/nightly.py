@@ -1,0 +1,301 @@
+"""The nightly run, as a Prefect flow that reads like the runbook:
+
+    discover -> validate -> load -> transform -> publish -> report
+
+Everything up to publish happens in a work copy of the warehouse, under the run lock;
+the published warehouse changes only by the atomic swap at the end (flows/publish.py).
+If anything fails before the swap, the published warehouse keeps its data and the run
+is recorded as failed in its `audit.runs`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import secrets
+import traceback
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import duckdb
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE as NO_CACHE
+from prefect.exceptions import MissingContextError
+
+from . import audit, cross_checks
+from .db import run, scalar
+from .discover import Discovery, LandingFile, archive, scan_landing
+from .load import (
+    CheckedFile,
+    LoadedFile,
+    RunContext,
+    check_file,
+    load_checked_file,
+    processing_key,
+    record_unrecognised,
+)
+from .pseudonymize import MissingPseudonymKey
+from .publish import discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
+from .raw_schema import raw_ddl
+from .settings import Settings, load_settings, pseudonym_key
+
+
+def _log() -> logging.Logger | logging.LoggerAdapter:
+    try:
+        return get_run_logger()
+    except MissingContextError:
+        return logging.getLogger("roadmap.nightly")
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str
+    warehouse: str
+    files_seen: int = 0
+    files_new: int = 0
+    files_skipped: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    errors: int = 0
+    warnings: int = 0
+    message: str = ""
+    files: list[dict] = field(default_factory=list)
+    report: str | None = None
+
+    def text(self) -> str:
+        lines = [
+            f"run {self.run_id}: {self.status}",
+            f"  files: {self.files_seen} seen, {self.files_new} new, {self.files_skipped} already received",
+            f"  rows: {self.rows_loaded} loaded, {self.rows_quarantined} held back in quarantine",
+            f"  issues: {self.errors} blocking errors, {self.warnings} warnings",
+            f"  warehouse: {self.warehouse}",
+        ]
+        if self.report:
+            lines.append(f"  report: {self.report}")
+        if self.message:
+            lines.append(f"  note: {self.message}")
+        return "\n".join(lines)
+
+
+def new_run_id() -> str:
+    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def open_work_copy(path: Path) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path))
+    run(con, "set preserve_insertion_order = true")
+    run(con, f"set temp_directory = '{path.parent / '.duckdb_tmp'}'")
+    return con
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+@task(name="discover", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10])
+def discover(con: duckdb.DuckDBPyConnection, settings: Settings) -> Discovery:
+    """New landing files, in received order, copied to the archive."""
+    known = {r[0] for r in con.execute("select file_id from audit.files").fetchall()}
+    next_seq = scalar(con, "select coalesce(max(received_seq), 0) + 1 from audit.files")
+    found = scan_landing(settings.landing_dir, known, next_seq)
+    archive(found.new_files, settings.archive_dir)
+    _log().info(
+        "discovered %d new file(s), %d already received, %d entries that are not files",
+        len(found.new_files), len(found.skipped), len(found.not_files),
+    )
+    return found
+
+
+@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {f.name}")
+def validate(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) -> CheckedFile:
+    """Read the file, pseudonymise educator IDs, run its Great Expectations suite."""
+    checked = check_file(con, f, ctx)
+    _log().info(
+        "%s: %d rows read, %d issue rows, districts held back: %s",
+        f.name, checked.rows_read, len(checked.row_issues) + len(checked.file_issues),
+        "all" if checked.whole_file_blocked else (", ".join(checked.blocked_districts) or "none"),
+    )
+    return checked
+
+
+@task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.file.name}")
+def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) -> LoadedFile:
+    """Accepted rows to raw, the rest to quarantine, everything to audit."""
+    loaded = load_checked_file(con, checked, ctx)
+    _log().info("%s: %s, %d rows loaded, %d quarantined", loaded.file_name, loaded.status, loaded.rows_loaded, loaded.rows_quarantined)
+    return loaded
+
+
+@task(name="transform", cache_policy=NO_CACHE)
+def transform(work: Path) -> None:
+    """dbt build: staging, intermediate and marts models with their data tests."""
+    from .transform import run_dbt_build
+
+    run_dbt_build(work)
+
+
+@task(name="publish", cache_policy=NO_CACHE)
+def publish(warehouse: Path) -> None:
+    publish_work_copy(warehouse)
+    _log().info("published %s", warehouse)
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report(settings: Settings) -> str | None:
+    """The annual review for the latest school year on record."""
+    from .report import build_report
+
+    result = build_report(settings.warehouse, settings.reports_dir, None, config_dir=settings.config_dir)
+    return str(result.html_path)
+
+
+# ------------------------------------------------------------------------------- flow
+
+
+def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
+    from .reference import load_reference
+
+    for statement in raw_ddl():
+        run(con, statement)
+    audit.ensure_audit_schema(con)
+    load_reference(con, settings.config_dir)
+
+
+def ingest(con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings) -> tuple[list[LoadedFile], str]:
+    """validate -> load, file by file, in processing order."""
+    results: list[LoadedFile] = []
+    notes: list[str] = []
+    audit.record_issues(con, ctx.run_id, discovery.not_files)
+    held_pl: list[str] = []
+    for f in sorted(discovery.new_files, key=processing_key):
+        if f.landing_name is None:
+            results.append(record_unrecognised(con, f, ctx))
+            continue
+        try:
+            checked = validate(con, f, ctx)
+        except MissingPseudonymKey as exc:
+            held_pl.append(f.name)
+            notes.append(str(exc))
+            continue
+        results.append(load(con, checked, ctx))
+    if held_pl:
+        _log().error("%d PL file(s) were not loaded: %s", len(held_pl), notes[0])
+    cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
+    note = ""
+    if held_pl:
+        note = f"{len(held_pl)} professional-learning file(s) not loaded ({', '.join(held_pl)}): {notes[0]}"
+    return results, note
+
+
+@flow(name="roadmap-nightly", description="Nightly load of district technology-readiness files into the MI Roadmap warehouse")
+def nightly(
+    landing_dir: str | None = None,
+    warehouse: str | None = None,
+    config_file: str | None = None,
+    with_report: bool = True,
+) -> RunSummary:
+    settings = load_settings(config_file, landing_dir=landing_dir, warehouse=warehouse)
+    run_id = new_run_id()
+    log = _log()
+    try:
+        from prefect.runtime import flow_run
+
+        flow_run_id = str(flow_run.id) if flow_run.id else None
+    except Exception:  # pragma: no cover - runtime context is optional
+        flow_run_id = None
+    summary = RunSummary(run_id=run_id, status="running", warehouse=str(settings.warehouse))
+    with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds):
+        ctx = RunContext(run_id=run_id, pseudonym_key=pseudonym_key(), batch_rows=settings.validation_batch_rows)
+        try:
+            summary = _build_and_publish(settings, ctx, flow_run_id, summary)
+        except Exception as exc:
+            log.error("run %s failed: %s", run_id, exc)
+            _record_failed_run(settings, run_id, flow_run_id, exc)
+            raise
+    if with_report and summary.files_new:
+        summary.report = report(settings)
+    log.info(summary.text())
+    _artifact(summary)
+    return summary
+
+
+def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | None, summary: RunSummary) -> RunSummary:
+    work = prepare_work_copy(settings.warehouse)
+    con = open_work_copy(work)
+    try:
+        prepare_schemas(con, settings)
+        audit.start_run(con, ctx.run_id, flow_run_id, str(settings.landing_dir))
+        discovery = discover(con, settings)
+        loaded, note = ingest(con, discovery, ctx, settings)
+        run(con, "checkpoint")
+    finally:
+        con.close()
+    transform(work)
+    con = open_work_copy(work)
+    try:
+        cross_checks.check_after_build(con, ctx.run_id)
+        audit.finish_run(
+            con, ctx.run_id, "succeeded", note or None,
+            files_seen=discovery.seen, files_new=len(discovery.new_files), files_skipped=len(discovery.skipped),
+        )
+        row = con.execute(
+            "select rows_loaded, rows_quarantined, errors, warnings from audit.runs where run_id = ?", [ctx.run_id]
+        ).fetchall()[0]
+        run(con, "checkpoint")
+    finally:
+        con.close()
+    publish(settings.warehouse)
+    summary.status = "succeeded"
+    summary.files_seen = discovery.seen
+    summary.files_new = len(discovery.new_files)
+    summary.files_skipped = len(discovery.skipped)
+    summary.rows_loaded, summary.rows_quarantined, summary.errors, summary.warnings = (int(v or 0) for v in row)
+    summary.message = note
+    summary.files = [asdict(f) for f in loaded]
+    return summary
+
+
+def _record_failed_run(settings: Settings, run_id: str, flow_run_id: str | None, exc: BaseException) -> None:
+    """Publish the failure in the run record: a fresh copy of the published warehouse
+    with one more row in audit.runs, nothing else changed."""
+    log = _log()
+    try:
+        work = prepare_work_copy(settings.warehouse)
+        con = open_work_copy(work)
+        try:
+            audit.ensure_audit_schema(con)
+            run(con, "delete from audit.runs where run_id = ?", [run_id])
+            audit.start_run(con, run_id, flow_run_id, str(settings.landing_dir))
+            message = f"{type(exc).__name__}: {exc}"
+            audit.finish_run(con, run_id, "failed", message[:4000])
+            run(con, "checkpoint")
+        finally:
+            con.close()
+        publish_work_copy(settings.warehouse)
+    except Exception:  # the original error matters more; say why the record is missing
+        log.error("could not record the failed run %s: %s", run_id, traceback.format_exc())
+        discard_work_copy(settings.warehouse)
+
+
+def _artifact(summary: RunSummary) -> None:
+    try:
+        from prefect.artifacts import create_markdown_artifact
+    except ImportError:  # pragma: no cover
+        return
+    rows = "\n".join(
+        f"| {f['file_name']} | {f['family'] or '-'} | {f['status']} | {f['rows_loaded']} | {f['rows_quarantined']} | {f['errors']} | {f['warnings']} |"
+        for f in summary.files
+    )
+    markdown = (
+        f"# Nightly run {summary.run_id}: {summary.status}\n\n"
+        f"{summary.files_new} new file(s), {summary.files_skipped} already received; "
+        f"{summary.rows_loaded} rows loaded, {summary.rows_quarantined} held back; "
+        f"{summary.errors} blocking errors, {summary.warnings} warnings.\n\n"
+        + (f"**Note:** {summary.message}\n\n" if summary.message else "")
+        + "| file | family | status | rows loaded | rows held back | errors | warnings |\n|---|---|---|---|---|---|---|\n"
+        + rows
+    )
+    try:
+        create_markdown_artifact(markdown=markdown, key="nightly-run-summary", description=f"Nightly run {summary.run_id}")
+    except MissingContextError:
+        pass

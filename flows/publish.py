@@ -1,0 +1,129 @@
+"""Write-audit-publish for the DuckDB warehouse.
+
+Analysts hold read-only connections on the published file all day, and DuckDB allows
+no writer beside readers, so the published file is never opened for writing. A run:
+
+1. takes the run lock `<warehouse>.lock` (an `flock`: the kernel releases it when the
+   process dies, even by SIGKILL, so a crash never blocks the next run);
+2. copies the published file to `<warehouse>.building` (a leftover from a crashed run is
+   simply replaced) and does all its work there;
+3. when the load and `dbt build` (models and tests) succeeded, checkpoints and closes
+   the work copy, flushes it to disk and renames it over the published file. The
+   rename is atomic: a reader that opened the old file keeps reading the old file
+   (its open handle still points to it), a reader that opens afterwards sees the new one,
+   and nobody sees a half-built warehouse.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import duckdb
+
+
+class RunInProgress(Exception):
+    """Another run holds the warehouse lock."""
+
+
+def building_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".building")
+
+
+def lock_path(warehouse: Path) -> Path:
+    return warehouse.with_name(warehouse.name + ".lock")
+
+
+@contextlib.contextmanager
+def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
+    """Hold the run lock of `warehouse` for the duration of the block."""
+    path = lock_path(warehouse)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+                if time.monotonic() >= deadline:
+                    holder = _read_holder(path)
+                    raise RunInProgress(
+                        f"another nightly run is using {warehouse} ({holder}); this run did nothing. "
+                        "Wait for it to finish, or check `roadmap runs`. The lock frees itself when that process ends."
+                    ) from None
+                time.sleep(0.5)
+        os.ftruncate(fd, 0)
+        os.write(
+            fd,
+            json.dumps(
+                {"run_id": run_id, "pid": os.getpid(), "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
+            ).encode(),
+        )
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        info = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        return "holder unknown"
+    return f"run {info.get('run_id', '?')}, process {info.get('pid', '?')}, started {info.get('started_at', '?')}"
+
+
+def prepare_work_copy(warehouse: Path) -> Path:
+    """A fresh work copy of the published warehouse (empty on the first run)."""
+    work = building_path(warehouse)
+    discard_work_copy(warehouse)
+    warehouse.parent.mkdir(parents=True, exist_ok=True)
+    if warehouse.exists():
+        tmp = work.with_name(work.name + ".copying")
+        shutil.copyfile(warehouse, tmp)
+        os.replace(tmp, work)
+    return work
+
+
+def discard_work_copy(warehouse: Path) -> None:
+    work = building_path(warehouse)
+    for leftover in (work, work.with_name(work.name + ".wal"), work.with_name(work.name + ".copying")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+
+
+def publish_work_copy(warehouse: Path) -> None:
+    """Swap the work copy in for the published warehouse, atomically."""
+    work = building_path(warehouse)
+    wal = work.with_name(work.name + ".wal")
+    # A WAL left beside the work copy would belong to it and be lost by the rename:
+    # fold it in first.
+    if wal.exists():
+        con = duckdb.connect(str(work))
+        try:
+            con.execute("checkpoint").fetchall()
+        finally:
+            con.close()
+    fd = os.open(work, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(work, warehouse)
+    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)

@@ -1,0 +1,301 @@
+"""Read one landing file into a DuckDB temporary table, the way DATA_SPEC section 1
+allows districts to write it: UTF-8 with or without a byte-order mark, one header row
+whose names are case-insensitive and trimmed, columns in any order, extra columns
+ignored (with a warning).
+
+Everything is read as text: types are checked by the Great Expectations suite, so a bad
+value becomes a quarantine entry with its line, not a crash. Problems that make the
+whole file unreadable are returned as file-level issues with an actionable message.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from .families import Family
+from .db import run, scalar
+from .issues import Issue
+
+_CHUNK = 16 * 1024 * 1024
+_SNIFF_BYTES = 64 * 1024
+MAX_LINE_BYTES = 8 * 1024 * 1024
+MAX_REJECTED_ROWS = 1000
+
+
+@dataclass
+class ReadResult:
+    """What reading a file gave: the temp table holding its rows (or None when the whole
+    file is unusable), the columns found, and issues found on the way."""
+
+    table: str | None
+    row_count: int = 0
+    columns: list[str] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
+
+    @property
+    def usable(self) -> bool:
+        return self.table is not None
+
+
+class FileProblem(Exception):
+    def __init__(self, rule: str, message: str, line: int | None = None, value: str | None = None):
+        super().__init__(message)
+        self.rule = rule
+        self.message = message
+        self.line = line
+        self.value = value
+
+
+def normalise_header(name: str) -> str:
+    return name.replace("\ufeff", "").strip().strip('"').strip().lower()
+
+
+def check_encoding(path: Path) -> None:
+    """Raise FileProblem unless the file is non-empty UTF-8 text (a BOM is allowed)."""
+    with path.open("rb") as fh:
+        head = fh.read(_SNIFF_BYTES)
+        if not head.strip(b"\xef\xbb\xbf \t\r\n"):
+            raise FileProblem("empty_file", "the file is empty: export it again with a header row and data rows")
+        if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            raise FileProblem(
+                "encoding_not_utf8",
+                "the file is UTF-16 encoded: save it as CSV UTF-8 (comma delimited) and send it again",
+            )
+        if b"\x00" in head:
+            raise FileProblem(
+                "unreadable_file",
+                "the file holds binary data, not comma-separated text: export the data as CSV and send it again",
+            )
+        fh.seek(0)
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        line = 1
+        while True:
+            chunk = fh.read(_CHUNK)
+            final = not chunk
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                bad = chunk[exc.start : exc.start + 4]
+                line += chunk[: exc.start].count(b"\n")
+                raise FileProblem(
+                    "encoding_not_utf8",
+                    f"the file is not UTF-8 (byte {bad!r} on line {line}; it looks like Windows-1252 or Latin-1): "
+                    "save it as CSV UTF-8 and send it again",
+                    line=line,
+                    value=bad.hex(),
+                ) from exc
+            if final:
+                return
+            line += chunk.count(b"\n")
+
+
+def read_header(path: Path) -> list[str]:
+    with path.open("r", encoding="utf-8-sig", newline="") as fh:
+        first = fh.read(_SNIFF_BYTES)
+    rows = csv.reader(io.StringIO(first))
+    try:
+        header = next(rows)
+    except (StopIteration, csv.Error) as exc:
+        raise FileProblem("unreadable_file", f"the header row cannot be read ({exc}): check the file is a CSV export") from exc
+    header = [normalise_header(h) for h in header]
+    if not any(header):
+        raise FileProblem("empty_file", "the first line is blank: the file must start with the header row")
+    if len(header) == 1:
+        for delim, label in ((";", "semicolons"), ("\t", "tabs"), ("|", "vertical bars")):
+            if delim in header[0]:
+                raise FileProblem(
+                    "wrong_delimiter",
+                    f"the columns are separated by {label}, not commas: export as CSV (comma delimited)",
+                    line=1,
+                    value=header[0][:200],
+                )
+    return header
+
+
+def check_header(family: Family, header: list[str], file_name: str) -> list[Issue]:
+    """Header rules: duplicated names and missing required columns block the file,
+    extra columns are a warning."""
+    issues: list[Issue] = []
+    seen: set[str] = set()
+    dupes = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    if dupes:
+        raise FileProblem(
+            "duplicate_column_name",
+            f"the header names {', '.join(dupes)} more than once: keep one column of each name",
+            line=1,
+            value=",".join(dupes),
+        )
+    missing = [c for c in family.column_names if c not in header]
+    if missing:
+        raise FileProblem(
+            "missing_required_column",
+            f"the header lacks {', '.join(missing)} (a {family.name} file needs {', '.join(family.column_names)})",
+            line=1,
+            value=",".join(missing),
+        )
+    extra = [h for h in header if h not in family.column_names]
+    for name in extra:
+        issues.append(
+            Issue(
+                rule="extra_column",
+                severity="warning",
+                line=1,
+                column_name=name or "(blank)",
+                value=name,
+                message=f"column '{name}' is not part of the {family.name} layout and was ignored",
+            )
+        )
+    return issues
+
+
+def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family, table: str) -> ReadResult:
+    """Read `path` into the temporary table `table` with columns `_line` (the line where the
+    row starts; the header is line 1) and the family's columns as trimmed text (empty -> NULL)."""
+    try:
+        check_encoding(path)
+        header = read_header(path)
+        issues = check_header(family, header, path.name)
+    except FileProblem as problem:
+        return ReadResult(
+            None,
+            issues=[Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)],
+        )
+
+    positional = {f"c{i}": "VARCHAR" for i in range(len(header))}
+    rejects = f"{table}_rejects"
+    scan = f"{table}_scan"
+    run(con, f"drop table if exists {rejects}")
+    run(con, f"drop table if exists {scan}")
+    try:
+        con.execute(
+            f"""
+            create temp table {scan} as
+            select row_number() over () as _rec, *
+            from read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
+                          columns = {positional!r}, all_varchar = true, auto_detect = false,
+                          strict_mode = true, null_padding = false, max_line_size = {MAX_LINE_BYTES},
+                          store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scans',
+                          parallel = true)
+            """,
+            [str(path)],
+        ).fetchall()
+    except duckdb.Error as exc:
+        return ReadResult(
+            None,
+            issues=[
+                Issue(
+                    rule="unreadable_file",
+                    severity="error",
+                    message=f"the file cannot be read as CSV ({str(exc).splitlines()[0]}): check quoting and export it again",
+                )
+            ],
+        )
+
+    wanted = {name: f"c{header.index(name)}" for name in family.column_names}
+    all_cols = [f"c{i}" for i in range(len(header))]
+    embedded = " + ".join(
+        f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in all_cols
+    )
+    # Logical record number first (header = 1); DuckDB reports rejected rows the same way.
+    run(
+        con,
+        f"""
+        create or replace temp table {table} as
+        select _rec, _rec + 1 as _logical, ({embedded}) as _embedded_newlines,
+               {", ".join(f"nullif(trim({src}), '') as {name}" for name, src in wanted.items())}
+        from {scan}
+        order by _rec
+        """
+    )
+    run(con, f"drop table {scan}")
+    rejected = _rejected_rows(con, rejects)
+    if len(rejected) > MAX_REJECTED_ROWS:
+        return ReadResult(
+            None,
+            columns=header,
+            issues=issues
+            + [
+                Issue(
+                    rule="unreadable_file",
+                    severity="error",
+                    message=f"{len(rejected)} rows cannot be parsed as CSV with {len(header)} columns: "
+                    "check the delimiter and quoting, and export the file again",
+                )
+            ],
+        )
+    for logical_line, *_ in rejected:  # few: more than MAX_REJECTED_ROWS rejected the file above
+        run(con, f"update {table} set _logical = _logical + 1 where _logical >= ?", [logical_line])
+    # Physical line = logical line + newlines embedded in quoted fields of earlier rows.
+    reject_lines = {
+        logical_line: logical_line
+        + scalar(con, f"select coalesce(sum(_embedded_newlines), 0) from {table} where _logical < ?", [logical_line])
+        for logical_line, *_ in rejected
+    }
+    run(
+        con,
+        f"""
+        create or replace temp table {table} as
+        select cast(_logical + coalesce(sum(_embedded_newlines) over (
+                   order by _rec rows between unbounded preceding and 1 preceding), 0) as bigint) as _line,
+               {", ".join(wanted)}
+        from {table}
+        order by _rec
+        """
+    )
+    row_count = scalar(con, f"select count(*) from {table}")
+    if row_count == 0 and not rejected:
+        return ReadResult(
+            None,
+            columns=header,
+            issues=issues
+            + [Issue(rule="empty_file", severity="error", message="the file has a header row but no data rows")],
+        )
+    district_idx = header.index("district_code")
+    for logical_line, error_type, csv_line, message in rejected:
+        district = _district_of(csv_line, district_idx)
+        issues.append(
+            Issue(
+                rule="malformed_row",
+                severity="error",
+                line=reject_lines[logical_line],
+                district_code=district,
+                value=(csv_line or "")[:200],
+                message=f"the row cannot be parsed ({error_type.lower()}: {message}); fix its quoting or number of fields"
+                + ("" if district else "; its district cannot be told, so the whole file is held back"),
+            )
+        )
+    return ReadResult(table, row_count=row_count, columns=header, issues=issues)
+
+
+def _rejected_rows(con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[int, str, str, str]]:
+    try:
+        # one entry per problem found in a row: keep the first problem of each line
+        rows = con.execute(
+            f"select line, arg_min(error_type, column_idx), arg_min(csv_line, column_idx), "
+            f"arg_min(error_message, column_idx) from {rejects} group by line order by line"
+        ).fetchall()
+    except duckdb.Error:
+        return []
+    finally:
+        run(con, f"drop table if exists {rejects}")
+        run(con, f"drop table if exists {rejects}_scans")
+    return [(int(r[0]), str(r[1]), r[2], str(r[3]).splitlines()[0] if r[3] else "") for r in rows]
+
+
+def _district_of(csv_line: str | None, idx: int) -> str | None:
+    if not csv_line:
+        return None
+    try:
+        fields = next(csv.reader(io.StringIO(csv_line)))
+    except (StopIteration, csv.Error):
+        return None
+    if idx < len(fields):
+        value = fields[idx].strip()
+        return value or None
+    return None
