@@ -1,0 +1,67 @@
+# roadmap-warehouse: the commands users type (docs/INTERFACE.md).
+#   make setup   .venv from the pinned lock file, nothing else
+#   make demo    sample landing data -> nightly run -> warehouse + annual review
+#   make test    the whole test suite (creates .venv first if missing)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DATA := data
+KEY_FILE := $(DATA)/.pseudonym_key
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast test-system-deps lock docs clean-data
+
+setup: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
+	@touch $@
+
+# The demo keeps its own pseudonym key in data/.pseudonym_key (never committed).
+# In production set ROADMAP_PSEUDONYM_KEY from your secret store instead.
+$(KEY_FILE):
+	@mkdir -p $(DATA)
+	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
+	@echo "made a local pseudonym key for the demo: $@"
+
+demo: setup $(KEY_FILE)
+	@if [ -z "$$(ls -A $(DATA)/landing 2>/dev/null)" ]; then \
+		$(BIN)/roadmap generate --out $(DATA)/landing --seed 42 --defects 0.01 --manifest $(DATA)/landing_manifest.json; \
+	else echo "landing folder $(DATA)/landing already has files: not generating again"; fi
+	ROADMAP_PSEUDONYM_KEY=$${ROADMAP_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
+		$(BIN)/roadmap nightly --landing $(DATA)/landing --warehouse $(DATA)/warehouse/roadmap.duckdb --no-report
+	$(BIN)/roadmap report --warehouse $(DATA)/warehouse/roadmap.duckdb --out $(DATA)/reports --exports
+	@echo
+	@echo "landing files : $(CURDIR)/$(DATA)/landing"
+	@echo "warehouse     : $(CURDIR)/$(DATA)/warehouse/roadmap.duckdb   (open read-only: duckdb -readonly <file>)"
+	@echo "annual review : $(CURDIR)/$(DATA)/reports/"
+
+# Debian's chromium renders the report in a test; installed here, not downloaded by a tool.
+test-system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+			|| echo "could not install chromium: the browser test will be skipped"; \
+		else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; \
+	fi
+
+test: setup test-system-deps
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+docs: setup
+	$(BIN)/roadmap docs
+
+lock:
+	uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements.lock
+
+clean-data:
+	rm -rf $(DATA)
