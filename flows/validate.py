@@ -76,8 +76,10 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
     c = col.name
     out: list[dict] = []
     if col.required:
+        # educator_id is checked after it was replaced by its keyed hash (null stays null)
+        checked = "educator_key" if c == "educator_id" else c
         out.append(
-            _exp("expect_column_values_to_not_be_null", "required_value_missing", f"{c} is required but empty", c, column=c)
+            _exp("expect_column_values_to_not_be_null", "required_value_missing", f"{c} is required but empty", c, column=checked)
         )
     if col.kind == "code":
         out.append(
@@ -232,16 +234,22 @@ def build_suite_dict(family: Family) -> dict:
             )
         )
     if not family.record_key:
-        expectations.append(
-            _exp(
-                "expect_compound_columns_to_be_unique",
-                "duplicate_key_conflict",
-                f"more than one row for the same {', '.join(family.key)} with different values: keep one",
-                family.key[-1],
-                column_list=list(family.key),
-                ignore_row_if="any_value_is_missing",
+        message = f"more than one row for the same {', '.join(family.key)} with different values: keep one"
+        if len(family.key) == 1:
+            expectations.append(
+                _exp("expect_column_values_to_be_unique", "duplicate_key_conflict", message, family.key[0], column=family.key[0])
             )
-        )
+        else:
+            expectations.append(
+                _exp(
+                    "expect_compound_columns_to_be_unique",
+                    "duplicate_key_conflict",
+                    message,
+                    family.key[-1],
+                    column_list=list(family.key),
+                    ignore_row_if="any_value_is_missing",
+                )
+            )
     return {"name": f"landing.{family.name}", "expectations": expectations, "meta": {"family": family.name}}
 
 

@@ -1,0 +1,46 @@
+"""Shared test set-up: quiet, offline libraries; a pseudonym key; helpers to write
+landing files by hand; one temporary Prefect server for the whole session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+TEST_KEY = "test-pseudonym-key-not-a-secret"
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch, tmp_path_factory):
+    monkeypatch.setenv("ROADMAP_PSEUDONYM_KEY", TEST_KEY)
+    for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def prefect_server():
+    """One temporary Prefect server (and database) for every test that runs a flow."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture
+def landing(tmp_path):
+    from landing_files import Landing
+
+    return Landing(tmp_path / "landing")
