@@ -52,7 +52,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
 SIGNED_INTEGER = r"^-?\d+$"
-SIGNED_NUMBER = r"^-?(\d+(\.\d*)?|\.\d+)$"
+SIGNED_NUMBER = r"^-?(?:\d+(?:\.\d*)?|\.\d+)$"
 ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 ROW_ISSUE_COLUMNS = ["line", "district_code", "rule", "severity", "column_name", "value", "message"]
