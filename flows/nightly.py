@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import secrets
+import time
 import traceback
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,12 +41,27 @@ from .raw_schema import raw_ddl
 from .settings import Settings, load_settings, pseudonym_key
 
 
-def _call(stage, *args):
-    """Run a stage as a Prefect task inside the flow, or as a plain function outside it
-    (tests and tools that drive the stages directly)."""
-    from prefect.context import FlowRunContext
+class Stopwatch:
+    """Runs the stages and adds up the seconds each took (bench/ and the run summary)."""
 
-    return stage(*args) if FlowRunContext.get() else stage.fn(*args)
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def call(self, stage, *args):
+        """Run a stage as a Prefect task inside the flow, or as a plain function outside
+        it (tests and tools that drive the stages directly)."""
+        from prefect.context import FlowRunContext
+
+        started = time.perf_counter()
+        try:
+            return stage(*args) if FlowRunContext.get() else stage.fn(*args)
+        finally:
+            name = getattr(stage, "name", getattr(stage, "__name__", "stage"))
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+
+
+def _call(stage, *args):
+    return Stopwatch().call(stage, *args)
 
 
 def _log() -> logging.Logger | logging.LoggerAdapter:
@@ -70,6 +86,7 @@ class RunSummary:
     message: str = ""
     files: list[dict] = field(default_factory=list)
     report: str | None = None
+    stage_seconds: dict[str, float] = field(default_factory=dict)
 
     def text(self) -> str:
         lines = [
@@ -169,8 +186,11 @@ def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     load_reference(con, settings.config_dir)
 
 
-def ingest(con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings) -> tuple[list[LoadedFile], str]:
+def ingest(
+    con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings, clock: Stopwatch | None = None
+) -> tuple[list[LoadedFile], str]:
     """validate -> load, file by file, in processing order."""
+    clock = clock or Stopwatch()
     results: list[LoadedFile] = []
     notes: list[str] = []
     audit.record_issues(con, ctx.run_id, discovery.not_files)
@@ -180,12 +200,12 @@ def ingest(con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext
             results.append(record_unrecognised(con, f, ctx))
             continue
         try:
-            checked = _call(validate, con, f, ctx)
+            checked = clock.call(validate, con, f, ctx)
         except MissingPseudonymKey as exc:
             held_pl.append(f.name)
             notes.append(str(exc))
             continue
-        results.append(_call(load, con, checked, ctx))
+        results.append(clock.call(load, con, checked, ctx))
     if held_pl:
         _log().error("%d PL file(s) were not loaded: %s", len(held_pl), notes[0])
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
@@ -221,24 +241,29 @@ def nightly(
             _record_failed_run(settings, run_id, flow_run_id, exc)
             raise
     if with_report and summary.files_new:
-        summary.report = _call(report, settings)
+        clock = Stopwatch()
+        summary.report = clock.call(report, settings)
+        summary.stage_seconds.update(clock.seconds)
     log.info(summary.text())
     _artifact(summary)
     return summary
 
 
 def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | None, summary: RunSummary) -> RunSummary:
+    clock = Stopwatch()
+    started = time.perf_counter()
     work = prepare_work_copy(settings.warehouse)
     con = open_work_copy(work)
     try:
         prepare_schemas(con, settings)
+        clock.seconds["prepare"] = time.perf_counter() - started
         audit.start_run(con, ctx.run_id, flow_run_id, str(settings.landing_dir))
-        discovery = _call(discover, con, settings)
-        loaded, note = ingest(con, discovery, ctx, settings)
+        discovery = clock.call(discover, con, settings)
+        loaded, note = ingest(con, discovery, ctx, settings, clock)
         run(con, "checkpoint")
     finally:
         con.close()
-    _call(transform, work)
+    clock.call(transform, work)
     con = open_work_copy(work)
     try:
         cross_checks.check_after_build(con, ctx.run_id)
@@ -252,7 +277,8 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
         run(con, "checkpoint")
     finally:
         con.close()
-    _call(publish, settings.warehouse)
+    clock.call(publish, settings.warehouse)
+    summary.stage_seconds = clock.seconds
     summary.status = "succeeded"
     summary.files_seen = discovery.seen
     summary.files_new = len(discovery.new_files)
