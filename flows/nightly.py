@@ -60,10 +60,6 @@ class Stopwatch:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
-def _call(stage, *args):
-    return Stopwatch().call(stage, *args)
-
-
 def _log() -> logging.Logger | logging.LoggerAdapter:
     try:
         return get_run_logger()
