@@ -1,0 +1,275 @@
+"""The `reference` schema (docs/ARCHITECTURE.md): the objective catalog, the
+objective-metric map, the metric catalog and the targets, rewritten from `config/`
+by every run so that changing a number in `config/metrics.yml` changes the next
+build (dbt reads these tables; no target is written in SQL).
+
+    reference.objectives            objective_id, parent_id, strategy_id, strategy_title,
+                                    level, objective_text, sort_order
+    reference.objective_metrics     objective_id, metric
+    reference.objective_unmeasured  objective_id, reason
+    reference.metric_targets        metric, comparison, target, target_source
+    reference.metrics               metric, label, unit, description, source_families
+
+The configuration is checked before anything is written: every objective of the
+catalog must be mapped to metrics or listed as unmeasured with a reason, and every
+mapped or targeted metric must be in the metric catalog. A broken configuration
+raises ValueError and leaves the existing reference tables untouched.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import yaml
+
+from .families import YEARLY_FAMILIES
+
+OBJECTIVE_CATALOG_FILE = "roadmap_goal4.yml"
+METRIC_CATALOG_FILE = "metrics.yml"
+
+COMPARISONS = (">=", "<=")
+LEVELS = ("goal", "strategy", "objective", "sub_objective")
+
+# DATA_SPEC section 3: meets_bandwidth_target compares kbps_per_student with "the
+# configured target (default 1000 kbps, the long-term FCC/SETDA goal)". The default
+# applies only when config/metrics.yml configures no kbps_per_student target.
+DEFAULT_BANDWIDTH_TARGET = {
+    "comparison": ">=",
+    "target": 1000.0,
+    "source": "DATA_SPEC default: long-term FCC/SETDA internet access goal, 1 Mbps per student",
+}
+
+REFERENCE_DDL = {
+    "objectives": """
+        create or replace table reference.objectives (
+            objective_id varchar not null primary key,
+            parent_id varchar,
+            strategy_id varchar,
+            strategy_title varchar,
+            level varchar not null,
+            objective_text varchar not null,
+            sort_order integer not null
+        )""",
+    "objective_metrics": """
+        create or replace table reference.objective_metrics (
+            objective_id varchar not null,
+            metric varchar not null,
+            primary key (objective_id, metric)
+        )""",
+    "objective_unmeasured": """
+        create or replace table reference.objective_unmeasured (
+            objective_id varchar not null primary key,
+            reason varchar not null
+        )""",
+    "metric_targets": """
+        create or replace table reference.metric_targets (
+            metric varchar not null primary key,
+            comparison varchar not null,
+            target double not null,
+            target_source varchar
+        )""",
+    "metrics": """
+        create or replace table reference.metrics (
+            metric varchar not null primary key,
+            label varchar,
+            unit varchar,
+            description varchar,
+            source_families varchar
+        )""",
+}
+
+
+@dataclass(frozen=True)
+class ObjectiveRow:
+    objective_id: str
+    parent_id: str | None
+    strategy_id: str | None
+    strategy_title: str | None
+    level: str
+    objective_text: str
+    sort_order: int
+
+
+@dataclass(frozen=True)
+class ReferenceData:
+    objectives: list[ObjectiveRow]
+    objective_metrics: list[tuple[str, str]]  # (objective_id, metric)
+    objective_unmeasured: list[tuple[str, str]]  # (objective_id, reason)
+    metric_targets: list[tuple[str, str, float, str | None]]  # (metric, comparison, target, source)
+    metrics: list[tuple[str, str | None, str | None, str | None, str]]  # (metric, label, unit, description, families)
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value).split()) if value is not None else ""
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ValueError(f"reference configuration {path} not found")
+    with path.open(encoding="utf-8") as fh:
+        data = yaml.safe_load(fh)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a YAML mapping at the top level")
+    return data
+
+
+def flatten_objectives(catalog: dict[str, Any]) -> list[ObjectiveRow]:
+    """goal -> strategies -> objectives -> sub-objectives, in document order."""
+    goal = catalog.get("goal")
+    if not isinstance(goal, dict) or not goal.get("id"):
+        raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: the catalog needs a `goal` with an `id`")
+    rows: list[ObjectiveRow] = []
+
+    def add(objective_id: Any, parent_id: str | None, strategy_id: str | None,
+            strategy_title: str | None, level: str, text: Any) -> None:
+        if not objective_id:
+            raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: a {level} under {parent_id} has no id")
+        if not _text(text):
+            raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: {objective_id} has no text")
+        rows.append(ObjectiveRow(str(objective_id), parent_id, strategy_id, strategy_title,
+                                 level, _text(text), len(rows) + 1))
+
+    goal_id = str(goal["id"])
+    goal_text = goal.get("statement") or goal.get("title")
+    add(goal_id, None, None, None, "goal", goal_text)
+    for strategy in catalog.get("strategies") or []:
+        strategy_id = str(strategy.get("id") or "")
+        strategy_title = _text(strategy.get("title"))
+        add(strategy_id, goal_id, strategy_id, strategy_title, "strategy", strategy_title)
+        for objective in strategy.get("objectives") or []:
+            objective_id = str(objective.get("id") or "")
+            add(objective_id, strategy_id, strategy_id, strategy_title, "objective", objective.get("text"))
+            for sub in objective.get("sub") or []:
+                add(sub.get("id"), objective_id, strategy_id, strategy_title, "sub_objective", sub.get("text"))
+
+    seen: set[str] = set()
+    duplicates = sorted({r.objective_id for r in rows if r.objective_id in seen or seen.add(r.objective_id)})
+    if duplicates:
+        raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: objective ids used more than once: {', '.join(duplicates)}")
+    return rows
+
+
+def read_reference(config_dir: Path) -> ReferenceData:
+    """Read and check config/roadmap_goal4.yml and config/metrics.yml."""
+    config_dir = Path(config_dir)
+    catalog = _read_yaml(config_dir / OBJECTIVE_CATALOG_FILE)
+    metric_config = _read_yaml(config_dir / METRIC_CATALOG_FILE)
+
+    objectives = flatten_objectives(catalog)
+    objective_ids = [o.objective_id for o in objectives]
+    known_objectives = set(objective_ids)
+
+    metric_catalog = metric_config.get("metrics") or {}
+    if not isinstance(metric_catalog, dict) or not metric_catalog:
+        raise ValueError(f"{METRIC_CATALOG_FILE}: `metrics` must map each metric name to its definition")
+    metrics: list[tuple[str, str | None, str | None, str | None, str]] = []
+    for name, spec in metric_catalog.items():
+        spec = spec or {}
+        families = spec.get("families") or []
+        unknown_families = [f for f in families if f not in YEARLY_FAMILIES]
+        if unknown_families:
+            raise ValueError(
+                f"{METRIC_CATALOG_FILE}: metric {name} names unknown source families "
+                f"{unknown_families}; known: {', '.join(YEARLY_FAMILIES)}"
+            )
+        metrics.append((str(name), spec.get("label"), spec.get("unit"),
+                        _text(spec.get("description")) or None, ", ".join(families)))
+    known_metrics = {m[0] for m in metrics}
+
+    mapping = metric_config.get("objective_metrics") or {}
+    unmeasured = metric_config.get("unmeasured") or {}
+    problems: list[str] = []
+
+    not_in_catalog = sorted((set(mapping) | set(unmeasured)) - known_objectives)
+    if not_in_catalog:
+        problems.append(
+            "objectives in objective_metrics/unmeasured that are not in "
+            f"{OBJECTIVE_CATALOG_FILE}: {', '.join(not_in_catalog)}"
+        )
+    both = sorted(set(mapping) & set(unmeasured))
+    if both:
+        problems.append(f"objectives both mapped to metrics and listed as unmeasured: {', '.join(both)}")
+    neither = [o for o in objective_ids if o not in mapping and o not in unmeasured]
+    if neither:
+        problems.append(
+            "objectives neither mapped in objective_metrics nor listed in unmeasured "
+            f"(add the metrics that measure them, or the reason they cannot be measured): {', '.join(neither)}"
+        )
+
+    objective_metrics: list[tuple[str, str]] = []
+    for objective_id, metric_names in mapping.items():
+        if isinstance(metric_names, str):
+            metric_names = [metric_names]
+        if not metric_names:
+            problems.append(f"objective {objective_id} is mapped to no metric; list it in unmeasured instead")
+            continue
+        for metric in metric_names:
+            if metric not in known_metrics:
+                problems.append(f"objective {objective_id} is mapped to unknown metric {metric!r}")
+            elif (str(objective_id), metric) not in objective_metrics:
+                objective_metrics.append((str(objective_id), str(metric)))
+
+    objective_unmeasured: list[tuple[str, str]] = []
+    for objective_id, reason in unmeasured.items():
+        if not _text(reason):
+            problems.append(f"unmeasured objective {objective_id} has no reason")
+        else:
+            objective_unmeasured.append((str(objective_id), _text(reason)))
+
+    targets = dict(metric_config.get("targets") or {})
+    targets.setdefault("kbps_per_student", DEFAULT_BANDWIDTH_TARGET)
+    metric_targets: list[tuple[str, str, float, str | None]] = []
+    for metric, spec in targets.items():
+        spec = spec or {}
+        if metric not in known_metrics:
+            problems.append(f"target configured for unknown metric {metric!r}")
+            continue
+        comparison = spec.get("comparison")
+        if comparison not in COMPARISONS:
+            problems.append(f"target of {metric}: comparison must be one of {COMPARISONS}, got {comparison!r}")
+            continue
+        try:
+            target = float(spec.get("target"))
+        except (TypeError, ValueError):
+            problems.append(f"target of {metric}: target must be a number, got {spec.get('target')!r}")
+            continue
+        metric_targets.append((str(metric), comparison, target, _text(spec.get("source")) or None))
+
+    if problems:
+        raise ValueError(
+            f"reference configuration in {config_dir} is inconsistent:\n  - " + "\n  - ".join(problems)
+        )
+    return ReferenceData(objectives, objective_metrics, objective_unmeasured, metric_targets, metrics)
+
+
+def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
+    """(Re)write the reference schema from config_dir (see the module docstring).
+
+    Raises ValueError, before writing anything, when the configuration is
+    inconsistent. Opens no transaction itself; wrap the call in one for an
+    all-or-nothing rewrite.
+    """
+    data = read_reference(config_dir)
+    inserts = {
+        "objectives": ("insert into reference.objectives values (?, ?, ?, ?, ?, ?, ?)",
+                       [(o.objective_id, o.parent_id, o.strategy_id, o.strategy_title, o.level,
+                         o.objective_text, o.sort_order) for o in data.objectives]),
+        "objective_metrics": ("insert into reference.objective_metrics values (?, ?)", data.objective_metrics),
+        "objective_unmeasured": ("insert into reference.objective_unmeasured values (?, ?)",
+                                 data.objective_unmeasured),
+        "metric_targets": ("insert into reference.metric_targets values (?, ?, ?, ?)", data.metric_targets),
+        "metrics": ("insert into reference.metrics values (?, ?, ?, ?, ?)", data.metrics),
+    }
+
+    # No transaction of its own: the caller may hold one (the load stage writes the
+    # work copy, published only when the whole run succeeds), and everything that
+    # can be wrong with the configuration was checked above, before any write.
+    con.execute("create schema if not exists reference")
+    for table, ddl in REFERENCE_DDL.items():
+        con.execute(ddl)
+        sql, rows = inserts[table]
+        if rows:
+            con.executemany(sql, rows)

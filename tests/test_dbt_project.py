@@ -1,0 +1,408 @@
+"""The dbt project and its runner: schemas, contracts, documentation and data tests
+of dbt_project/, targets read from config, failures raised with what to fix, the
+warehouse file released after a build, and the reference loader's checks."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+try:
+    from dbt_fixtures import (CONFIG_DIR, DBT_PROJECT_DIR, connectivity, create_warehouse, devices, district,
+                              enrollment, insert_rows, one, pl, query, staffing)
+except ModuleNotFoundError:  # tests/ imported as a package
+    from tests.dbt_fixtures import (CONFIG_DIR, DBT_PROJECT_DIR, connectivity, create_warehouse, devices,
+                                    district, enrollment, insert_rows, one, pl, query, staffing)
+
+from flows.reference import load_reference, read_reference
+from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
+
+SY = "2024-25"
+MODEL_SCHEMAS = ("staging", "intermediate", "marts")
+
+# docs/ARCHITECTURE.md "Marts": the columns each mart must have
+MART_COLUMNS = {
+    "district_year_metrics": [
+        "k_district_year", "district_code", "school_year", "district_name", "isd_code", "district_type", "locale",
+        "county", "student_count", "student_devices", "students_per_device", "teacher_device_coverage_pct",
+        "aging_device_share_pct", "take_home_share_pct", "kbps_per_student", "meets_bandwidth_target",
+        "wifi_classrooms_covered_pct", "cost_per_mbps_usd", "home_internet_gap_pct", "hotspot_coverage_pct",
+        "leader_pl_rate_pct", "teacher_pl_rate_pct", "tech_staff_pl_rate_pct", "pl_hours_face_to_face",
+        "pl_hours_online", "pl_hours_blended", "tpack_samr_participants", "pln_leader_participants",
+        "oer_participants", "cbe_participants", "skill_assessment_participants", "data_complete",
+        "has_enrollment", "has_staffing", "has_devices", "has_connectivity", "has_pl_participation",
+        "teacher_count", "leader_count", "tech_staff_count", "teacher_devices", "leaders_in_pl",
+        "teachers_in_pl", "tech_staff_in_pl", "students_without_home_internet", "hotspots_loaned",
+    ],
+    "state_year_metrics": [
+        "school_year", "student_count", "kbps_per_student", "meets_bandwidth_target", "data_complete",
+        "teacher_count", "districts_in_directory", "districts_reporting", "districts_complete",
+        "districts_with_bandwidth_data", "districts_meeting_bandwidth_target",
+    ],
+    "metric_values": [
+        "scope", "district_code", "school_year", "metric", "value", "previous_value", "change_from_previous_year",
+        "target", "comparison", "meets_target",
+    ],
+    "objective_progress": [
+        "objective_id", "metric", "school_year", "scope", "district_code", "value", "target", "meets_target",
+        "change_from_previous_year",
+    ],
+    "objectives": [
+        "objective_id", "parent_id", "strategy_id", "strategy_title", "level", "objective_text", "sort_order",
+        "is_measured", "metrics", "unmeasured_reason",
+    ],
+    "dim_district_history": [
+        "k_district_version", "district_code", "district_name", "district_type", "isd_code", "county", "locale",
+        "data_contact_email", "valid_from_school_year", "valid_to_school_year", "is_current",
+    ],
+}
+
+
+def _small_district(con: duckdb.DuckDBPyConnection, code: str = "10001", seq: int = 10) -> None:
+    """One district with all five families for 2024-25: 500 students, 400 Mbps (800 kbps)."""
+    insert_rows(con, "enrollment", [enrollment(SY, code, "00101", 500)], received_seq=seq)
+    insert_rows(con, "staffing", [staffing(SY, code, teachers=20, building_leaders=2, district_leaders=1,
+                                           tech_staff=2)], received_seq=seq + 1)
+    insert_rows(con, "devices", [devices(SY, code, "00101", "chromebook", "student", 500)], received_seq=seq + 2)
+    insert_rows(con, "connectivity", [connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400,
+                                                   without_home_internet=20, hotspots=20)], received_seq=seq + 3)
+    insert_rows(con, "pl_participation", [pl(SY, code, "T1", "teacher", "A1")], received_seq=seq + 4)
+
+
+def _warehouse(path: Path, config_dir: Path = CONFIG_DIR) -> Path:
+    create_warehouse(path, config_dir)
+    con = duckdb.connect(str(path))
+    try:
+        insert_rows(con, "districts", [district("10001", "Alpha Public Schools", "LEA", "50001"),
+                                       district("50001", "Washtenaw ISD", "ISD", "50001")],
+                    received_seq=1, effective_school_year=SY)
+        _small_district(con)
+    finally:
+        con.close()
+    return path
+
+
+def _config_with(tmp_path: Path, edit) -> Path:
+    config_dir = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    metrics = yaml.safe_load((config_dir / "metrics.yml").read_text())
+    edit(metrics)
+    (config_dir / "metrics.yml").write_text(yaml.safe_dump(metrics, sort_keys=False))
+    return config_dir
+
+
+def _opens_in_another_process(db_path: Path) -> subprocess.CompletedProcess:
+    """Open the file read-write from a separate process (DuckDB allows one writer)."""
+    code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+            "con.execute('select count(*) from information_schema.tables').fetchall(); con.close()")
+    return subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> tuple[Path, DbtBuildSummary]:
+    """One build of a one-district warehouse whose config lowers the bandwidth target to 500 kbps."""
+    tmp = tmp_path_factory.mktemp("project")
+
+    def lower_bandwidth_target(metrics):
+        metrics["targets"]["kbps_per_student"]["target"] = 500
+
+    config_dir = _config_with(tmp, lower_bandwidth_target)
+    db_path = _warehouse(tmp / "warehouse.duckdb", config_dir)
+    return db_path, run_dbt_build(db_path)
+
+
+def _model_yaml() -> dict[str, dict]:
+    models: dict[str, dict] = {}
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        for model in (yaml.safe_load(path.read_text()) or {}).get("models", []):
+            models[model["name"]] = model
+    return models
+
+
+def _model_files() -> dict[str, Path]:
+    return {p.stem: p for p in (DBT_PROJECT_DIR / "models").rglob("*.sql")}
+
+
+# ---- the build ----------------------------------------------------------------------------
+
+
+def test_build_succeeds_and_reports_every_node(built):
+    _, summary = built
+    assert not summary.failures and not summary.warnings and not summary.skipped
+    assert {n.name for n in summary.models} == set(_model_files())
+    assert all(n.status == "success" for n in summary.models)
+    assert summary.tests and all(n.status == "pass" for n in summary.tests)
+
+
+def test_targets_come_from_config_not_sql(built):
+    db, _ = built
+    row = one(db, "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
+                  " where district_code = '10001'")
+    assert row["kbps_per_student"] == pytest.approx(400 * 1000 / 500)  # 800 kbps
+    assert row["meets_bandwidth_target"] is True  # against the configured 500, not 1000
+    target = one(db, "select target, comparison from marts.metric_values where metric = 'kbps_per_student'"
+                     " and scope = 'state'")
+    assert target == {"target": 500.0, "comparison": ">="}
+
+
+def test_models_land_in_schemas_named_staging_intermediate_marts(built):
+    db, _ = built
+    schemas = {r["schema_name"] for r in query(db, "select schema_name from information_schema.schemata")}
+    assert set(MODEL_SCHEMAS) <= schemas
+    assert not [s for s in schemas if s.startswith("main_")]
+    tables = query(db, "select table_schema, table_name, table_type from information_schema.tables"
+                       " where table_schema in ('staging', 'intermediate', 'marts')")
+    files = _model_files()
+    assert sorted(t["table_name"] for t in tables) == sorted(files)
+    for t in tables:
+        assert t["table_type"] == "BASE TABLE", t  # materialized: table everywhere
+        assert files[t["table_name"]].parent.name == t["table_schema"], t
+
+
+def test_model_names_follow_the_layer_conventions():
+    for name, path in _model_files().items():
+        layer = path.parent.name
+        if layer == "staging":
+            assert re.fullmatch(r"stg_(raw|reference)__\w+", name), name
+        elif layer == "intermediate":
+            assert name.startswith("int_"), name
+    assert {n for n, p in _model_files().items() if p.parent.name == "marts"} == set(MART_COLUMNS)
+
+
+def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
+    db, _ = built
+    models = _model_yaml()
+    for mart, required in MART_COLUMNS.items():
+        spec = models[mart]
+        assert spec["config"]["contract"]["enforced"] is True, mart
+        declared = {c["name"]: c["data_type"] for c in spec["columns"]}  # KeyError: a column without a type
+        built_columns = {r["column_name"]: r["data_type"] for r in query(
+            db, "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'marts' and table_name = ?", [mart])}
+        assert set(required) <= set(built_columns), (mart, set(required) - set(built_columns))
+        assert set(declared) == set(built_columns), mart
+        for column, data_type in declared.items():
+            assert built_columns[column] == data_type.upper(), (mart, column)
+
+
+def test_metric_columns_have_the_architecture_types(built):
+    db, _ = built
+    types = {r["column_name"]: r["data_type"] for r in query(
+        db, "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' and table_name = 'district_year_metrics'")}
+    assert types["student_count"] == types["tpack_samr_participants"] == types["leaders_in_pl"] == "BIGINT"
+    assert types["students_per_device"] == types["pl_hours_online"] == types["kbps_per_student"] == "DOUBLE"
+    assert types["meets_bandwidth_target"] == types["data_complete"] == types["has_devices"] == "BOOLEAN"
+
+
+def test_every_model_and_column_is_described(built):
+    db, _ = built
+    models = _model_yaml()
+    for name, path in _model_files().items():
+        assert name in models, f"{name} has no YAML entry"
+        spec = models[name]
+        assert (spec.get("description") or "").strip(), f"{name} has no description"
+        built_columns = [r["column_name"] for r in query(
+            db, "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                " order by ordinal_position", [path.parent.name, name])]
+        described = {c["name"]: (c.get("description") or "").strip() for c in spec.get("columns", [])}
+        assert set(described) == set(built_columns), (name, set(built_columns) ^ set(described))
+        assert all(described.values()), (name, [c for c, d in described.items() if not d])
+
+
+def test_every_source_table_and_column_is_described(built):
+    db, _ = built
+    sources = {}
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        for source in (yaml.safe_load(path.read_text()) or {}).get("sources", []):
+            sources[source["schema"]] = source
+    assert set(sources) == {"raw", "reference"}
+    for schema, source in sources.items():
+        assert source["description"].strip()
+        tables = {t["name"]: t for t in source["tables"]}
+        built_tables = {r["table_name"] for r in query(
+            db, "select table_name from information_schema.tables where table_schema = ?", [schema])}
+        assert set(tables) == built_tables, schema
+        for name, table in tables.items():
+            assert table["description"].strip(), name
+            columns = {c["name"]: c["description"].strip() for c in table["columns"]}
+            built_columns = {r["column_name"] for r in query(
+                db, "select column_name from information_schema.columns where table_schema = ?"
+                    " and table_name = ?", [schema, name])}
+            assert set(columns) == built_columns, (schema, name)
+            assert all(columns.values()), (schema, name)
+
+
+def test_every_data_test_says_what_when_and_how_to_resolve(built):
+    _, summary = built
+    assert len(summary.tests) > 50
+    for test in summary.tests:
+        text = test.description
+        assert "What:" in text and "When it matters:" in text and "Resolve:" in text, test.name
+
+
+def test_rates_over_100_are_warn_severity_tests(built):
+    _, summary = built
+    rate_tests = [t for t in summary.tests if re.search(r"_pct.*100", t.name)]
+    names = " ".join(t.name for t in rate_tests)
+    for metric in ("teacher_device_coverage_pct", "home_internet_gap_pct", "hotspot_coverage_pct",
+                   "leader_pl_rate_pct", "teacher_pl_rate_pct", "tech_staff_pl_rate_pct"):
+        assert metric in names, metric
+    assert all(t.severity == "warn" for t in rate_tests)
+    assert summary.node("assert_published_districts_are_in_the_directory").severity == "warn"
+    assert summary.node("staffing_published_once_per_district_year").severity == "error"
+
+
+def test_profile_reads_the_path_from_the_environment_and_closes_the_file():
+    profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["roadmap_warehouse"]
+    output = profile["outputs"][profile["target"]]
+    assert output["type"] == "duckdb"
+    assert output["path"] == "{{ env_var('ROADMAP_DBT_DB_PATH') }}"
+    assert output["keep_open"] is False
+    assert output["threads"] in (1, 2)
+    project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    assert project["name"] == "roadmap_warehouse" and project["profile"] == "roadmap_warehouse"
+    assert project["models"]["roadmap_warehouse"]["+materialized"] == "table"
+
+
+def test_dbt_needs_no_packages():
+    for name in ("packages.yml", "dependencies.yml", "package-lock.yml"):
+        assert not (DBT_PROJECT_DIR / name).exists(), name
+
+
+def test_sql_is_lower_case_and_staging_is_source_then_renamed():
+    upper = re.compile(r"\b(SELECT|FROM|WHERE|JOIN|GROUP BY|ORDER BY|WITH|AS|CASE|WHEN|UNION)\b")
+    for path in DBT_PROJECT_DIR.rglob("*.sql"):
+        if "target" in path.parts:
+            continue
+        code = re.sub(r"--[^\n]*|\{#.*?#\}", "", path.read_text(), flags=re.S)
+        assert not upper.search(code), path
+    for name, path in _model_files().items():
+        if name.startswith("stg_"):
+            code = path.read_text()
+            assert "with source as" in code and "renamed as" in code and code.rstrip().endswith(
+                "select * from renamed"), name
+
+
+# ---- failures and the file lock ---------------------------------------------------------------
+
+
+def test_failing_data_test_raises_dbt_build_failed_naming_the_node(tmp_path):
+    db_path = _warehouse(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(db_path))
+    try:
+        # a second, different staffing row for the district in the same file: the
+        # validation stage should have blocked it; the data test must stop the build
+        insert_rows(con, "staffing", [staffing(SY, "10001", teachers=20, building_leaders=2, district_leaders=1,
+                                               tech_staff=2),
+                                      staffing(SY, "10001", teachers=99, building_leaders=2, district_leaders=1,
+                                               tech_staff=2)], received_seq=50)
+    finally:
+        con.close()
+
+    with pytest.raises(DbtBuildFailed) as raised:
+        run_dbt_build(db_path)
+
+    message = str(raised.value)
+    assert "staffing_published_once_per_district_year" in message
+    assert "on int_staffing__published" in message
+    assert "1 failing row" in message
+    assert "Resolve:" in message and "duplicate_key_conflict" in message
+    assert "district_code=10001" in message  # the failing row, quoted
+    assert "district_year_metrics" in message  # named among the models not built
+    failure = raised.value.failures[0]
+    assert (failure.status, failure.failures, failure.severity) == ("fail", 1, "error")
+    assert failure.compiled_sql and "int_staffing__published" in failure.compiled_sql
+    # the file is released even when the build fails
+    opened = _opens_in_another_process(db_path)
+    assert opened.returncode == 0, opened.stderr
+
+
+def test_model_error_raises_dbt_build_failed(tmp_path):
+    db_path = _warehouse(tmp_path / "warehouse.duckdb")
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("drop table reference.metric_targets")  # a source a model reads is gone
+    finally:
+        con.close()
+    with pytest.raises(DbtBuildFailed) as raised:
+        run_dbt_build(db_path)
+    assert "model stg_reference__metric_targets" in str(raised.value)
+    assert raised.value.failures[0].status == "error"
+
+
+def test_warehouse_file_can_be_opened_right_after_the_build(tmp_path):
+    db_path = _warehouse(tmp_path / "warehouse.duckdb")
+    summary = run_dbt_build(db_path, select="stg_reference__metrics")
+    assert [n.name for n in summary.models] == ["stg_reference__metrics"]
+    opened = _opens_in_another_process(db_path)
+    assert opened.returncode == 0, opened.stderr
+    con = duckdb.connect(str(db_path))  # and read-write in this process
+    con.close()
+
+
+def test_missing_warehouse_file_is_an_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        run_dbt_build(tmp_path / "nowhere.duckdb")
+
+
+# ---- reference loader ------------------------------------------------------------------------
+
+
+def test_reference_flattens_the_catalog_in_document_order():
+    con = duckdb.connect()
+    load_reference(con, CONFIG_DIR)
+    load_reference(con, CONFIG_DIR)  # rewriting is idempotent
+    rows = con.execute("select objective_id, parent_id, strategy_id, level, sort_order"
+                       " from reference.objectives order by sort_order").fetchall()
+    assert rows[:5] == [
+        ("G4", None, None, "goal", 1),
+        ("G4.S1", "G4", "G4.S1", "strategy", 2),
+        ("G4.S1.A", "G4.S1", "G4.S1", "objective", 3),
+        ("G4.S1.B", "G4.S1", "G4.S1", "objective", 4),
+        ("G4.S1.B.a", "G4.S1.B", "G4.S1", "sub_objective", 5),
+    ]
+    assert con.execute("select count(*) from reference.objective_metrics").fetchall() == [(26,)]
+    target = con.execute("select comparison, target from reference.metric_targets"
+                         " where metric = 'students_per_device'").fetchall()
+    assert target == [("<=", 1.0)]
+    families = con.execute("select source_families from reference.metrics where metric = 'data_complete'")
+    assert families.fetchall() == [("enrollment, staffing, devices, connectivity, pl_participation",)]
+    con.close()
+
+
+def test_reference_rejects_an_objective_neither_mapped_nor_unmeasured(tmp_path):
+    config_dir = _config_with(tmp_path, lambda m: m["unmeasured"].pop("G4.S1.F"))
+    with pytest.raises(ValueError, match=r"neither mapped.*G4\.S1\.F"):
+        read_reference(config_dir)
+
+
+def test_reference_rejects_an_unknown_mapped_metric(tmp_path):
+    config_dir = _config_with(tmp_path, lambda m: m["objective_metrics"]["G4.S1.A"].append("leader_happiness"))
+    con = duckdb.connect()
+    with pytest.raises(ValueError, match="G4.S1.A is mapped to unknown metric 'leader_happiness'"):
+        load_reference(con, config_dir)
+    # nothing was written
+    assert con.execute("select count(*) from information_schema.tables where table_schema = 'reference'"
+                       ).fetchall() == [(0,)]
+    con.close()
+
+
+def test_reference_rejects_a_target_for_an_unknown_metric(tmp_path):
+    config_dir = _config_with(tmp_path, lambda m: m["targets"].update(
+        {"joy_pct": {"comparison": ">=", "target": 1, "source": "x"}}))
+    with pytest.raises(ValueError, match="unknown metric 'joy_pct'"):
+        read_reference(config_dir)
+
+
+def test_reference_uses_the_default_bandwidth_target_when_none_is_configured(tmp_path):
+    config_dir = _config_with(tmp_path, lambda m: m["targets"].pop("kbps_per_student"))
+    targets = {t[0]: t for t in read_reference(config_dir).metric_targets}
+    assert targets["kbps_per_student"][1:3] == (">=", 1000.0)
