@@ -56,10 +56,12 @@ class DbtNodeResult:
     resource_type: str  # model, test, seed, snapshot, ...
     status: str  # success, error, pass, fail, warn, skipped
     severity: str | None = None  # a test's configured severity: error or warn
+    rule: str | None = None  # a test's meta.rule, an audit.issues rule id (e.g. rate_over_100)
     failures: int | None = None  # rows a test returned
     message: str | None = None
     description: str = ""  # the test's what / when it matters / how to resolve
     attached_to: str | None = None  # the model a generic test is defined on
+    column_name: str | None = None  # the column a generic test is defined on
     relation: str | None = None  # the relation a model built
     execution_time: float = 0.0
     compiled_sql: str | None = None  # a test's query: run it to list the failing rows
@@ -181,14 +183,32 @@ def _node_result(result: Any) -> DbtNodeResult:
         resource_type=resource_type,
         status=str(result.status),
         severity=str(severity).lower() if severity else None,
+        rule=str(meta["rule"]) if isinstance(meta, dict) and meta.get("rule") else None,
         failures=int(failures) if failures is not None else None,
         message=(str(result.message).strip() or None) if result.message is not None else None,
         description=" ".join(description.split()),
         attached_to=attached.split(".")[-1] if attached else None,
+        column_name=getattr(node, "column_name", None) if resource_type == "test" else None,
         relation=getattr(node, "relation_name", None) if resource_type == "model" else None,
         execution_time=float(getattr(result, "execution_time", 0.0) or 0.0),
         compiled_sql=getattr(node, "compiled_code", None) if resource_type == "test" else None,
     )
+
+
+_IDENTIFYING_COLUMNS = ("scope", "district_code", "district_name", "school_year", "family", "metric", "objective_id")
+
+
+def _identifying(row: dict[str, Any], column_name: str | None, limit: int = 8) -> dict[str, Any]:
+    """A failing row narrowed to what identifies it (district, year, ...) and the
+    tested column, when the test returns whole rows of a wide model."""
+    if len(row) <= limit:
+        return row
+    keep = [c for c in _IDENTIFYING_COLUMNS if c in row]
+    if column_name and column_name in row and column_name not in keep:
+        keep.append(column_name)
+    if len(keep) < 2:
+        keep += [c for c in row if c not in keep][: limit - len(keep)]
+    return {c: row[c] for c in row if c in keep}
 
 
 def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple[DbtNodeResult, ...]:
@@ -211,7 +231,9 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
             try:
                 cursor = con.execute(f"select * from ({node.compiled_sql}) as failing_rows limit {EXAMPLE_ROWS}")
                 names = [d[0] for d in cursor.description]
-                examples[node.unique_id] = tuple(dict(zip(names, row)) for row in cursor.fetchall())
+                examples[node.unique_id] = tuple(
+                    _identifying(dict(zip(names, row)), node.column_name) for row in cursor.fetchall()
+                )
             except Exception as error:  # noqa: BLE001
                 log.debug("no example rows for %s: %s", node.name, error)
     finally:
