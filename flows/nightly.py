@@ -1,6 +1,6 @@
 """The nightly run, as a Prefect flow that reads like the runbook:
 
-    discover -> validate -> load -> transform -> publish -> report
+    discover -> validate -> load -> transform -> publish -> report -> alert
 
 Everything up to publish happens in a work copy of the warehouse, under the run lock;
 the published warehouse changes only by the atomic swap at the end (flows/publish.py).
@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.exceptions import MissingContextError
 
-from . import audit, cross_checks
+from . import alerts, audit, cross_checks
 from .db import run, scalar
 from .discover import Discovery, LandingFile, archive, scan_landing
 from .load import (
@@ -83,6 +83,7 @@ class RunSummary:
     files: list[dict] = field(default_factory=list)
     report: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
+    alerts: str = ""  # this run's alert e-mails: "N sent, M pending" (flows/alerts)
 
     def text(self) -> str:
         lines = [
@@ -94,6 +95,8 @@ class RunSummary:
         ]
         if self.report:
             lines.append(f"  report: {self.report}")
+        if self.alerts:
+            lines.append(f"  alerts: {self.alerts}")
         if self.message:
             lines.append(f"  note: {self.message}")
         return "\n".join(lines)
@@ -170,6 +173,15 @@ def report(settings: Settings) -> str | None:
     return str(result.html_path)
 
 
+@task(name="alert", cache_policy=NO_CACHE)
+def alert(settings: Settings, run_id: str) -> str:
+    """Send the queued data-quality e-mails of published runs; each moves to outbox/sent/
+    once the mail server took it. Retries with backoff when the server cannot be reached
+    (alerts.send_retries); what is not sent stays pending for the next run."""
+    alerts.send_pending(settings)
+    return alerts.run_alert_status(settings.outbox_dir, run_id)
+
+
 # ------------------------------------------------------------------------------- flow
 
 
@@ -235,11 +247,15 @@ def nightly(
         except Exception as exc:
             log.error("run %s failed: %s", run_id, exc)
             _record_failed_run(settings, run_id, flow_run_id, exc)
+            alerts.send_after_failure(settings)  # the state hears of it; never masks the error
             raise
     if with_report and summary.files_new:
         clock = Stopwatch()
         summary.report = clock.call(report, settings)
         summary.stage_seconds.update(clock.seconds)
+    clock = Stopwatch()
+    summary.alerts = clock.call(alert, settings, run_id)
+    summary.stage_seconds.update(clock.seconds)
     log.info(summary.text())
     _artifact(summary)
     return summary
@@ -252,6 +268,7 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
     con = open_work_copy(work)
     try:
         prepare_schemas(con, settings)
+        alerts.sync_statuses(con, settings.outbox_dir)  # audit.alerts from the outbox; drops mail of unpublished runs
         clock.seconds["prepare"] = time.perf_counter() - started
         audit.start_run(con, ctx.run_id, flow_run_id, str(settings.landing_dir))
         discovery = clock.call(discover, con, settings)
@@ -267,6 +284,7 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
             con, ctx.run_id, "succeeded", note or None,
             files_seen=discovery.seen, files_new=len(discovery.new_files), files_skipped=len(discovery.skipped),
         )
+        alerts.queue_run_alerts(con, settings, ctx.run_id)  # outbox/pending + audit.alerts, published with the run
         row = con.execute(
             "select rows_loaded, rows_quarantined, errors, warnings from audit.runs where run_id = ?", [ctx.run_id]
         ).fetchall()[0]
@@ -298,6 +316,7 @@ def _record_failed_run(settings: Settings, run_id: str, flow_run_id: str | None,
             audit.start_run(con, run_id, flow_run_id, str(settings.landing_dir))
             message = f"{type(exc).__name__}: {exc}"
             audit.finish_run(con, run_id, "failed", message[:4000])
+            alerts.queue_failure_alert(con, settings, run_id, message)
             run(con, "checkpoint")
         finally:
             con.close()
@@ -322,6 +341,7 @@ def _artifact(summary: RunSummary) -> None:
         f"{summary.rows_loaded} rows loaded, {summary.rows_quarantined} held back; "
         f"{summary.errors} blocking errors, {summary.warnings} warnings.\n\n"
         + (f"**Note:** {summary.message}\n\n" if summary.message else "")
+        + (f"**Alert e-mails:** {summary.alerts}\n\n" if summary.alerts else "")
         + "| file | family | status | rows loaded | rows held back | errors | warnings |\n|---|---|---|---|---|---|---|\n"
         + rows
     )

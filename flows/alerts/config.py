@@ -1,0 +1,115 @@
+"""Mail settings: the SMTP server and recipients from the environment only
+(docs/INTERFACE.md), the message options from `alerts:` in config/roadmap.yml.
+
+The password is held here and handed to `smtplib` at login; it never appears in a
+repr, a log line, an error text, the outbox or the warehouse (see `redact`)."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from dataclasses import dataclass, field
+
+from ..settings import ConfigError, Settings
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"", "0", "false", "no", "off"}
+
+# Deliberately simple: one @, no spaces or commas, a dot in the domain.
+_ADDRESS = re.compile(r"^[^@\s,;<>\"]+@[^@\s,;<>\"]+\.[^@\s,;<>\"]+$")
+
+
+def valid_address(value: str | None) -> bool:
+    return bool(value) and bool(_ADDRESS.match(value.strip()))
+
+
+def split_addresses(value: str | None) -> list[str]:
+    return [a.strip() for a in (value or "").replace(";", ",").split(",") if a.strip()]
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str | None
+    port: int
+    user: str | None
+    password: str | None = field(default=None, repr=False)
+    starttls: bool = False
+    sender: str = "roadmap-warehouse@localhost"
+    state_recipients: tuple[str, ...] = ()
+    timeout_seconds: float = 30.0
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "SmtpSettings":
+        env = os.environ if environ is None else environ
+        starttls_text = env.get("ROADMAP_SMTP_STARTTLS", "").strip().lower()
+        if starttls_text not in TRUE | FALSE:
+            raise ConfigError(f"ROADMAP_SMTP_STARTTLS must be true or false, not {starttls_text!r}")
+        starttls = starttls_text in TRUE
+        port_text = env.get("ROADMAP_SMTP_PORT", "").strip()
+        try:
+            port = int(port_text) if port_text else (587 if starttls else 25)
+        except ValueError:
+            raise ConfigError(f"ROADMAP_SMTP_PORT must be a port number, not {port_text!r}") from None
+        recipients = split_addresses(env.get("ROADMAP_ALERT_TO"))
+        bad = [a for a in recipients if not valid_address(a)]
+        if bad:
+            raise ConfigError(f"ROADMAP_ALERT_TO holds something that is not an e-mail address: {', '.join(bad)}")
+        sender = env.get("ROADMAP_ALERT_FROM", "").strip() or "roadmap-warehouse@localhost"
+        return cls(
+            host=env.get("ROADMAP_SMTP_HOST", "").strip() or None,
+            port=port,
+            user=env.get("ROADMAP_SMTP_USER", "").strip() or None,
+            password=env.get("ROADMAP_SMTP_PASSWORD") or None,
+            starttls=starttls,
+            sender=sender,
+            state_recipients=tuple(recipients),
+        )
+
+    def __repr__(self) -> str:  # the dataclass repr would be fine too; be explicit
+        return (
+            f"SmtpSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
+            f"password={'***' if self.password else None}, starttls={self.starttls}, sender={self.sender!r}, "
+            f"state_recipients={self.state_recipients!r})"
+        )
+
+    __str__ = __repr__
+
+    def redact(self, text: str) -> str:
+        """`text` with the password (and its base64 forms used by AUTH) blanked out."""
+        return redact(text, self.password, self.user)
+
+
+def redact(text: str, password: str | None, user: str | None = None) -> str:
+    if not text or not password:
+        return text
+    secrets = {password, base64.b64encode(password.encode()).decode()}
+    if user is not None:  # AUTH PLAIN sends base64("\0user\0password")
+        secrets.add(base64.b64encode(f"\0{user}\0{password}".encode()).decode())
+        secrets.add(base64.b64encode(f"{user}\0{user}\0{password}".encode()).decode())
+    for secret in sorted(secrets, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class AlertOptions:
+    subject_prefix: str = "[MI Roadmap data quality]"
+    example_rows: int = 5
+    send_retries: int = 3
+    send_retry_delay_seconds: float = 10.0
+    max_attachment_rows: int = 10_000
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AlertOptions":
+        raw = settings.section("alerts")
+        try:
+            return cls(
+                subject_prefix=str(raw.get("subject_prefix", cls.subject_prefix)).strip(),
+                example_rows=max(0, int(raw.get("example_rows", cls.example_rows))),
+                send_retries=max(0, int(raw.get("send_retries", cls.send_retries))),
+                send_retry_delay_seconds=max(0.0, float(raw.get("send_retry_delay_seconds", cls.send_retry_delay_seconds))),
+                max_attachment_rows=max(1, int(raw.get("max_attachment_rows", cls.max_attachment_rows))),
+            )
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"alerts: in the config file has a value of the wrong type: {exc}") from exc

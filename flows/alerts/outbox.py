@@ -1,0 +1,188 @@
+"""The outbox on disk (`<warehouse dir>/outbox/`): where a message lives is its state.
+
+    outbox/pending/<run_id>/<alert_id>.eml    composed, not yet accepted by the mail server
+    outbox/pending/<run_id>/<alert_id>.json   its sidecar: run_id, scope, district_code,
+                                              recipients, subject, created_at, attempts, last_error
+    outbox/sent/<run_id>/...                  accepted by the mail server (sent_at in the sidecar)
+    outbox/failed/<run_id>/...                refused for good by the server (e.g. 5xx on every recipient)
+    outbox/discarded/<run_id>/...             queued by a run that never published (crash before the swap)
+    outbox/.lock                              held while sending, so two processes never send the same file
+
+Every write is atomic (temporary file, fsync, rename): a crash leaves either the old or
+the new file, never half of one. The `.eml` is written last when queuing and renamed
+first when moving, so its location is the truth and the sidecar only adds details.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import errno
+import fcntl
+import json
+import os
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+PENDING, SENT, FAILED, DISCARDED = "pending", "sent", "failed", "discarded"
+STATES = (SENT, FAILED, PENDING, DISCARDED)  # lookup order: a sent copy wins over anything else
+
+_SAFE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class OutboxBusy(Exception):
+    """Another process is sending from this outbox."""
+
+
+def _check_name(value: str, what: str) -> str:
+    if not _SAFE.match(value or "") or ".." in value:
+        raise ValueError(f"{what} {value!r} cannot be used as a file name in the outbox")
+    return value
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass
+class OutboxMessage:
+    run_id: str
+    alert_id: str
+    state: str
+    eml: Path
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def sidecar(self) -> Path:
+        return self.eml.with_suffix(".json")
+
+    @property
+    def recipients(self) -> list[str]:
+        return list(self.meta.get("recipients") or [])
+
+    @property
+    def attempts(self) -> int:
+        return int(self.meta.get("attempts") or 0)
+
+
+class Outbox:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, state: str, run_id: str, alert_id: str) -> Path:
+        return self.root / state / _check_name(run_id, "run id") / f"{_check_name(alert_id, 'alert id')}.eml"
+
+    # ---------------------------------------------------------------------- writing
+
+    def put_pending(self, run_id: str, alert_id: str, eml: bytes, meta: dict) -> OutboxMessage:
+        """Queue one message: the sidecar first, then the .eml (the commit)."""
+        path = self.path(PENDING, run_id, alert_id)
+        meta = {"run_id": run_id, "alert_id": alert_id, "created_at": now_iso(), "attempts": 0,
+                "last_error": None, "sent_at": None, **meta}
+        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
+        atomic_write(path, eml)
+        return OutboxMessage(run_id, alert_id, PENDING, path, meta)
+
+    def update(self, msg: OutboxMessage, **changes) -> None:
+        msg.meta.update(changes)
+        atomic_write(msg.sidecar, json.dumps(msg.meta, indent=2, default=str).encode())
+
+    def move(self, msg: OutboxMessage, state: str, **changes) -> OutboxMessage:
+        """Move a message to another state; the rename of the .eml is the commit."""
+        target = self.path(state, msg.run_id, msg.alert_id)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        meta = {**msg.meta, **changes}
+        atomic_write(target.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
+        os.replace(msg.eml, target)
+        _fsync_dir(target.parent)
+        with contextlib.suppress(FileNotFoundError):
+            msg.sidecar.unlink()
+        with contextlib.suppress(OSError):  # only when empty
+            msg.eml.parent.rmdir()
+        return OutboxMessage(msg.run_id, msg.alert_id, state, target, meta)
+
+    # ---------------------------------------------------------------------- reading
+
+    def _read_meta(self, eml: Path) -> dict:
+        try:
+            return json.loads(eml.with_suffix(".json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return {}
+
+    def find(self, run_id: str, alert_id: str) -> OutboxMessage | None:
+        for state in STATES:
+            path = self.path(state, run_id, alert_id)
+            if path.exists():
+                meta = self._read_meta(path)
+                if state == SENT and not meta.get("sent_at"):
+                    meta["sent_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat()
+                return OutboxMessage(run_id, alert_id, state, path, meta)
+        return None
+
+    def messages(self, state: str = PENDING) -> Iterator[OutboxMessage]:
+        base = self.root / state
+        if not base.is_dir():
+            return
+        for run_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+            for eml in sorted(run_dir.glob("*.eml")):
+                if eml.name.startswith("."):
+                    continue
+                yield OutboxMessage(run_dir.name, eml.stem, state, eml, self._read_meta(eml))
+
+    def counts(self, run_id: str | None = None) -> dict[str, int]:
+        out = {}
+        for state in STATES:
+            base = self.root / state
+            dirs = [base / run_id] if run_id else ([p for p in base.iterdir() if p.is_dir()] if base.is_dir() else [])
+            out[state] = sum(1 for d in dirs if d.is_dir() for e in d.glob("*.eml") if not e.name.startswith("."))
+        return out
+
+    # ---------------------------------------------------------------------- locking
+
+    @contextlib.contextmanager
+    def lock(self, wait_seconds: float = 300.0):
+        """Held while sending: two processes never send from the outbox at once."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_seconds
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                    if time.monotonic() >= deadline:
+                        raise OutboxBusy(f"another process is sending from {self.root}") from None
+                    time.sleep(0.2)
+            yield
+        finally:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)

@@ -1,0 +1,274 @@
+"""Send what is pending in the outbox, exactly once, with `smtplib`.
+
+Only messages recorded in the PUBLISHED warehouse (`audit.alerts` of a run in
+`audit.runs`) are sent: a run that crashed before its swap never published its alerts,
+and the next run discards them. Each message moves to `outbox/sent/` right after the
+server accepted it, under the outbox lock, so no message is sent twice. (The only
+window left is a crash between the server's "250 OK" and that rename; the message then
+goes out again with the same Message-ID, which mail clients recognise.)
+
+When the server cannot be reached, sending is retried with exponential backoff
+(`alerts.send_retries`, `alerts.send_retry_delay_seconds`); what is still not sent stays
+pending for the next run, and the run itself still succeeds.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import smtplib
+import ssl
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import duckdb
+
+from ..settings import Settings
+from .config import AlertOptions, SmtpSettings
+from .ledger import _log
+from .outbox import FAILED, PENDING, SENT, Outbox, OutboxBusy, OutboxMessage, now_iso
+
+
+class MailConfigError(Exception):
+    """The server refused us for a reason a retry cannot fix (login, TLS, sender)."""
+
+
+class OutboxWriteError(Exception):
+    """A message was accepted but could not be moved to sent/: stop, never resend it now."""
+
+
+@dataclass
+class Delivery:
+    sent: int = 0
+    failed: int = 0
+    pending: int = 0  # published, still waiting for the mail server
+    unpublished: int = 0  # queued by a run that has not (or never) published
+    error: str | None = None
+
+    def text(self) -> str:
+        parts = [f"{self.sent} sent", f"{self.pending} pending"]
+        if self.failed:
+            parts.append(f"{self.failed} refused by the server")
+        text = ", ".join(parts)
+        return f"{text} ({self.error})" if self.error and self.pending else text
+
+
+def published_alerts(warehouse: Path, run_ids: set[str]) -> set[tuple[str, str]]:
+    """(run_id, alert_id) of the alerts in the published warehouse, for these runs."""
+    if not run_ids or not Path(warehouse).exists():
+        return set()
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        has_table = con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'alerts'"
+        ).fetchall()[0][0]
+        if not has_table:
+            return set()
+        ids = sorted(run_ids)
+        rows = con.execute(
+            f"""
+            select a.run_id, a.alert_id from audit.alerts a
+            where a.run_id in ({', '.join('?' * len(ids))})
+              and exists (select 1 from audit.runs r where r.run_id = a.run_id)
+            """,
+            ids,
+        ).fetchall()
+    finally:
+        con.close()
+    return {(r[0], r[1]) for r in rows}
+
+
+def connect(smtp: SmtpSettings) -> smtplib.SMTP:
+    """An SMTP session: EHLO, STARTTLS (certificate verified) and login as configured."""
+    if smtp.user and not smtp.password:
+        raise MailConfigError("ROADMAP_SMTP_USER is set but ROADMAP_SMTP_PASSWORD is not")
+    client = smtplib.SMTP(smtp.host, smtp.port, timeout=smtp.timeout_seconds)
+    try:
+        client.ehlo()
+        if smtp.starttls:
+            try:
+                client.starttls(context=ssl.create_default_context())
+            except smtplib.SMTPNotSupportedError:
+                raise MailConfigError(f"{smtp.host}:{smtp.port} does not offer STARTTLS") from None
+            except ssl.SSLError as exc:
+                raise MailConfigError(f"TLS with {smtp.host}:{smtp.port} failed: {exc}") from None
+            client.ehlo()
+        if smtp.user:
+            try:
+                client.login(smtp.user, smtp.password or "")
+            except smtplib.SMTPAuthenticationError as exc:
+                raise MailConfigError(
+                    f"{smtp.host} refused the login of {smtp.user!r} ({exc.smtp_code}): check ROADMAP_SMTP_USER and "
+                    "ROADMAP_SMTP_PASSWORD"
+                ) from None
+            except smtplib.SMTPNotSupportedError:
+                raise MailConfigError(
+                    f"{smtp.host}:{smtp.port} offers no login here (set ROADMAP_SMTP_STARTTLS=true if it needs TLS first)"
+                ) from None
+    except BaseException:
+        client.close()
+        raise
+    return client
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return 400 <= exc.smtp_code < 500
+    return isinstance(exc, (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError))
+
+
+def _error_text(exc: BaseException, smtp: SmtpSettings) -> str:
+    text = f"{type(exc).__name__}: {exc}" if not isinstance(exc, MailConfigError) else str(exc)
+    return smtp.redact(text)[:1000]
+
+
+class _Sender:
+    def __init__(self, outbox: Outbox, smtp: SmtpSettings):
+        self.outbox = outbox
+        self.smtp = smtp
+        self.delivery = Delivery()
+
+    def one(self, client: smtplib.SMTP, m: OutboxMessage) -> None:
+        """Send one message; move it to sent/ (or failed/) right away."""
+        msg = email.message_from_bytes(m.eml.read_bytes(), policy=email.policy.default)
+        attempts = m.attempts + 1
+        try:
+            refused = client.send_message(msg, to_addrs=m.recipients or None)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            if codes and all(code >= 500 for code in codes):
+                self._move(m, FAILED, attempts=attempts, last_error=self.smtp.redact(f"every recipient refused: {exc.recipients}"))
+                self.delivery.failed += 1
+                return
+            raise
+        except smtplib.SMTPDataError as exc:
+            if exc.smtp_code >= 500:
+                self._move(m, FAILED, attempts=attempts, last_error=_error_text(exc, self.smtp))
+                self.delivery.failed += 1
+                return
+            raise
+        except smtplib.SMTPSenderRefused as exc:
+            if exc.smtp_code >= 500:
+                raise MailConfigError(f"the server refused the sender {exc.sender!r}: check ROADMAP_ALERT_FROM") from None
+            raise
+        note = self.smtp.redact(f"refused by the server: {refused}") if refused else None
+        self._move(m, SENT, sent_at=now_iso(), attempts=attempts, last_error=note)
+        self.delivery.sent += 1
+
+    def _move(self, m: OutboxMessage, state: str, **changes) -> None:
+        try:
+            self.outbox.move(m, state, **changes)
+        except OSError as exc:
+            raise OutboxWriteError(f"{m.eml} was handled by the mail server but could not be moved to {state}/: {exc}") from exc
+
+    def note_failure(self, todo: list[OutboxMessage], error: str) -> None:
+        for m in todo:
+            self.outbox.update(m, attempts=m.attempts + 1, last_error=error)
+
+
+def send_pending(
+    settings: Settings,
+    *,
+    smtp: SmtpSettings | None = None,
+    options: AlertOptions | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Delivery:
+    """Send every pending message of a published run; never raises for mail-server trouble."""
+    log = _log()
+    smtp = smtp or SmtpSettings.from_env()
+    options = options or AlertOptions.from_settings(settings)
+    outbox = Outbox(settings.outbox_dir)
+    try:
+        with outbox.lock():
+            return _send_locked(settings, outbox, smtp, options, sleep, log)
+    except OutboxBusy as exc:
+        log.warning("%s: its pending e-mails are left to it", exc)
+        return Delivery(error=str(exc))
+
+
+def _send_locked(settings, outbox: Outbox, smtp: SmtpSettings, options: AlertOptions, sleep, log) -> Delivery:
+    queued = list(outbox.messages(PENDING))
+    published = published_alerts(settings.warehouse, {m.run_id for m in queued})
+    todo = [m for m in queued if (m.run_id, m.alert_id) in published]
+    sender = _Sender(outbox, smtp)
+    sender.delivery.unpublished = len(queued) - len(todo)
+    if not todo:
+        return sender.delivery
+    if not smtp.host:
+        log.warning(
+            "ROADMAP_SMTP_HOST is not set: %d alert e-mail(s) wait in %s/pending", len(todo), settings.outbox_dir
+        )
+        sender.delivery.pending = len(todo)
+        sender.delivery.error = "ROADMAP_SMTP_HOST is not set"
+        return sender.delivery
+    attempt = 0
+    while todo:
+        try:
+            client = connect(smtp)
+        except MailConfigError as exc:
+            error = _error_text(exc, smtp)
+            log.error("alert e-mails not sent: %s; %d stay pending in %s", error, len(todo), settings.outbox_dir)
+            sender.note_failure(todo, error)
+            sender.delivery.error = error
+            break
+        except (smtplib.SMTPException, OSError) as exc:
+            error = _error_text(exc, smtp)
+            if not _transient(exc):
+                log.error("mail server %s:%s refused the session: %s; %d alert e-mail(s) stay pending",
+                          smtp.host, smtp.port, error, len(todo))
+                sender.note_failure(todo, error)
+                sender.delivery.error = error
+                break
+        else:
+            try:
+                error = None
+                while todo:
+                    try:
+                        sender.one(client, todo[0])
+                    except MailConfigError:
+                        raise
+                    except (smtplib.SMTPException, OSError) as exc:
+                        if _transient(exc):
+                            error = _error_text(exc, smtp)
+                            break
+                        # refused for good, but not for a reason handled in `one`: keep it, go on
+                        sender.note_failure(todo[:1], _error_text(exc, smtp))
+                        log.error("%s/%s not sent: %s", todo[0].run_id, todo[0].alert_id, _error_text(exc, smtp))
+                        sender.delivery.pending += 1
+                    todo.pop(0)
+            except MailConfigError as exc:
+                error = _error_text(exc, smtp)
+                log.error("alert e-mails not sent: %s; %d stay pending in %s", error, len(todo), settings.outbox_dir)
+                sender.note_failure(todo, error)
+                sender.delivery.error = error
+                break
+            finally:
+                try:
+                    client.quit()
+                except (smtplib.SMTPException, OSError):
+                    client.close()
+            if not todo:
+                break
+        # transient trouble (could not connect, or the connection broke): back off and retry
+        sender.note_failure(todo, error)
+        if attempt >= options.send_retries:
+            log.warning(
+                "mail server %s:%s unreachable after %d attempt(s) (%s): %d alert e-mail(s) stay pending "
+                "and go out with the next run",
+                smtp.host, smtp.port, attempt + 1, error, len(todo),
+            )
+            sender.delivery.error = error
+            break
+        delay = options.send_retry_delay_seconds * (2 ** attempt)
+        attempt += 1
+        log.warning(
+            "mail server %s:%s: %s; retry %d of %d in %.1f s", smtp.host, smtp.port, error, attempt,
+            options.send_retries, delay,
+        )
+        sleep(delay)
+    sender.delivery.pending += len(todo)
+    if sender.delivery.sent:
+        log.info("sent %d alert e-mail(s) via %s:%s", sender.delivery.sent, smtp.host, smtp.port)
+    return sender.delivery
