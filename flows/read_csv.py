@@ -13,12 +13,13 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
 
-from .families import Family
+from .families import CODE_PATTERN, Family
 from .db import run, scalar
 from .issues import Issue
 
@@ -26,6 +27,12 @@ _CHUNK = 16 * 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_REJECTED_ROWS = 1000
+# Values are trimmed of every character Python's str.strip() removes (tabs, no-break and
+# ideographic spaces too), not only of spaces.
+_WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
+_TRIM_CHARS = "'" + _WHITESPACE.replace("'", "''") + "'"
+# an empty line (DuckDB skips it without counting it as a row, but counts it in reject lines)
+_BLANK_LINE = re.compile(rb"\n\r?\n")
 
 
 @dataclass
@@ -56,8 +63,22 @@ def normalise_header(name: str) -> str:
     return name.replace("\ufeff", "").strip().strip('"').strip().lower()
 
 
-def check_encoding(path: Path) -> None:
-    """Raise FileProblem unless the file is non-empty UTF-8 text (a BOM is allowed)."""
+def _looks_like_utf16(head: bytes) -> bool:
+    """UTF-16 without a byte-order mark: mostly text characters with a NUL byte beside each."""
+    sample = head[: len(head) // 2 * 2]
+    if len(sample) < 4:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    for zeros, text in ((odd, even), (even, odd)):
+        if zeros.count(0) >= 0.9 * len(zeros) and text.count(0) <= 0.1 * len(text):
+            return True
+    return False
+
+
+def check_encoding(path: Path) -> bool:
+    """Raise FileProblem unless the file is non-empty UTF-8 text (a BOM is allowed).
+    Returns whether the file has empty lines (they need exact line counting)."""
+    blank_lines = False
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
         if not head.strip(b"\xef\xbb\xbf \t\r\n"):
@@ -67,6 +88,12 @@ def check_encoding(path: Path) -> None:
                 "encoding_not_utf8",
                 "the file is UTF-16 encoded: save it as CSV UTF-8 (comma delimited) and send it again",
             )
+        if b"\x00" in head and _looks_like_utf16(head):
+            raise FileProblem(
+                "encoding_not_utf8",
+                "the file is UTF-16 encoded (without a byte-order mark): save it as CSV UTF-8 (comma delimited) "
+                "and send it again",
+            )
         if b"\x00" in head:
             raise FileProblem(
                 "unreadable_file",
@@ -75,9 +102,13 @@ def check_encoding(path: Path) -> None:
         fh.seek(0)
         decoder = codecs.getincrementaldecoder("utf-8")()
         line = 1
+        tail = b""
         while True:
             chunk = fh.read(_CHUNK)
             final = not chunk
+            if not blank_lines and _BLANK_LINE.search(tail + chunk):
+                blank_lines = True
+            tail = chunk[-2:]
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
@@ -91,14 +122,14 @@ def check_encoding(path: Path) -> None:
                     value=bad.hex(),
                 ) from exc
             if final:
-                return
+                return blank_lines
             line += chunk.count(b"\n")
 
 
 def read_header(path: Path) -> list[str]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
         first = fh.read(_SNIFF_BYTES)
-    rows = csv.reader(io.StringIO(first))
+    rows = csv.reader(io.StringIO(first, newline=""))
     try:
         header = next(rows)
     except (StopIteration, csv.Error) as exc:
@@ -123,7 +154,8 @@ def check_header(family: Family, header: list[str], file_name: str) -> list[Issu
     extra columns are a warning."""
     issues: list[Issue] = []
     seen: set[str] = set()
-    dupes = sorted({h for h in header if h in seen or seen.add(h)})  # type: ignore[func-returns-value]
+    # columns without a name (a delimiter at the end of every line) are ignored below, not duplicates
+    dupes = sorted({h for h in header if h and (h in seen or seen.add(h))})  # type: ignore[func-returns-value]
     if dupes:
         raise FileProblem(
             "duplicate_column_name",
@@ -139,7 +171,20 @@ def check_header(family: Family, header: list[str], file_name: str) -> list[Issu
             line=1,
             value=",".join(missing),
         )
-    extra = [h for h in header if h not in family.column_names]
+    blank = sum(1 for h in header if not h)
+    if blank:
+        issues.append(
+            Issue(
+                rule="extra_column",
+                severity="warning",
+                line=1,
+                column_name="(blank)",
+                value="",
+                message=f"{blank} column(s) have no name in the header (often a comma at the end of every line): "
+                "they were ignored",
+            )
+        )
+    extra = [h for h in header if h and h not in family.column_names]
     for name in extra:
         issues.append(
             Issue(
@@ -158,7 +203,7 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
     """Read `path` into the temporary table `table` with columns `_line` (the line where the
     row starts; the header is line 1) and the family's columns as trimmed text (empty -> NULL)."""
     try:
-        check_encoding(path)
+        blank_lines = check_encoding(path)
         header = read_header(path)
         issues = check_header(family, header, path.name)
     except FileProblem as problem:
@@ -207,9 +252,14 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         con,
         f"""
         create or replace temp table {table} as
-        select _rec, _rec + 1 as _logical, ({embedded}) as _embedded_newlines,
-               {", ".join(f"nullif(trim({src}), '') as {name}" for name, src in wanted.items())}
-        from {scan}
+        select _rec, _logical, _embedded_newlines,
+               ({" and ".join(f"{c} is null" for c in all_cols)}) as _empty_row,
+               {", ".join(f"{src} as {name}" for name, src in wanted.items())}
+        from (
+            select _rec, _rec + 1 as _logical, ({embedded}) as _embedded_newlines,
+                   {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
+            from {scan}
+        )
         order by _rec
         """
     )
@@ -229,7 +279,10 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
                 )
             ],
         )
-    for logical_line, *_ in rejected:  # few: more than MAX_REJECTED_ROWS rejected the file above
+    # Records DuckDB did not return as rows, in its record numbering (header = 1): rejected
+    # rows, and empty lines (counted in reject line numbers, skipped without a row).
+    skipped_records = sorted({r[0] for r in rejected} | (set(_empty_records(path)) if blank_lines else set()))
+    for logical_line in skipped_records:  # few: more than MAX_REJECTED_ROWS rejected the file above
         run(con, f"update {table} set _logical = _logical + 1 where _logical >= ?", [logical_line])
     # Physical line = logical line + newlines embedded in quoted fields of earlier rows.
     reject_lines = {
@@ -241,13 +294,19 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         con,
         f"""
         create or replace temp table {table} as
-        select cast(_logical + coalesce(sum(_embedded_newlines) over (
-                   order by _rec rows between unbounded preceding and 1 preceding), 0) as bigint) as _line,
-               {", ".join(wanted)}
-        from {table}
+        select _line, {", ".join(wanted)}
+        from (
+            select _rec, _empty_row, {", ".join(wanted)},
+                   cast(_logical + coalesce(sum(_embedded_newlines) over (
+                       order by _rec rows between unbounded preceding and 1 preceding), 0) as bigint) as _line
+            from {table}
+        )
+        where not _empty_row  -- a row of empty fields (",,,," from a spreadsheet) is a blank line
         order by _rec
         """
     )
+    # lines holding only spaces are blank lines too, not malformed rows
+    rejected = [r for r in rejected if (r[2] or "x").strip()]
     row_count = scalar(con, f"select count(*) from {table}")
     if row_count == 0 and not rejected:
         return ReadResult(
@@ -258,27 +317,53 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         )
     district_idx = header.index("district_code")
     for logical_line, error_type, csv_line, message in rejected:
-        district = _district_of(csv_line, district_idx)
+        line = reject_lines[logical_line]
+        csv_line = (csv_line or "").strip("\r\n")  # DuckDB includes the empty lines before it
+        if error_type == "UNQUOTED VALUE":
+            # an unclosed quote swallows the lines after it: no district of this file can be trusted
+            district = None
+            problem = (
+                f"line {line} opens a quoted field that is not closed the way CSV requires, so the lines after it "
+                'cannot be split into rows: close the quote (a quote inside a quoted field is written twice, "")'
+            )
+        elif error_type == "LINE SIZE OVER MAXIMUM":
+            district = _district_of(csv_line, district_idx)
+            problem = (
+                f"line {line} is longer than {MAX_LINE_BYTES // (1024 * 1024)} MB, far more than any value of this "
+                "layout: check that the export did not merge the data into one field"
+            )
+        else:
+            district = _district_of(csv_line, district_idx)
+            problem = f"the row cannot be parsed ({error_type.lower()}: {message}); fix its quoting or number of fields"
         issues.append(
             Issue(
                 rule="malformed_row",
                 severity="error",
-                line=reject_lines[logical_line],
+                line=line,
                 district_code=district,
-                value=(csv_line or "")[:200],
-                message=f"the row cannot be parsed ({error_type.lower()}: {message}); fix its quoting or number of fields"
-                + ("" if district else "; its district cannot be told, so the whole file is held back"),
+                value=csv_line[:200],
+                message=problem + ("" if district else "; its district cannot be told, so the whole file is held back"),
             )
         )
     return ReadResult(table, row_count=row_count, columns=header, issues=issues)
 
 
+def _trimmed(col: str) -> str:
+    """SQL: the value trimmed of whitespace, empty -> NULL. Most values start and end with
+    a printable ASCII character and need no trimming (trimming a set of characters is slow)."""
+    return (
+        f"nullif(case when ascii({col}) between 33 and 126 and ascii(right({col}, 1)) between 33 and 126 "
+        f"then {col} else trim({col}, {_TRIM_CHARS}) end, '')"
+    )
+
+
 def _rejected_rows(con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[int, str, str, str]]:
     try:
         # one entry per problem found in a row: keep the first problem of each line
+        # (column_idx is null for problems of the whole line, such as its length)
         rows = con.execute(
-            f"select line, arg_min(error_type, column_idx), arg_min(csv_line, column_idx), "
-            f"arg_min(error_message, column_idx) from {rejects} group by line order by line"
+            f"select line, arg_min(error_type, coalesce(column_idx, -1)), arg_min(csv_line, coalesce(column_idx, -1)), "
+            f"arg_min(error_message, coalesce(column_idx, -1)) from {rejects} group by line order by line"
         ).fetchall()
     except duckdb.Error:
         return []
@@ -289,13 +374,33 @@ def _rejected_rows(con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[i
 
 
 def _district_of(csv_line: str | None, idx: int) -> str | None:
+    """The district code of a row that could not be parsed, if it can be read and looks
+    like one (five digits): anything else holds back the whole file."""
     if not csv_line:
         return None
     try:
-        fields = next(csv.reader(io.StringIO(csv_line)))
+        fields = next(csv.reader(io.StringIO(csv_line, newline="")))
     except (StopIteration, csv.Error):
         return None
     if idx < len(fields):
         value = fields[idx].strip()
-        return value or None
+        return value if re.fullmatch(CODE_PATTERN[1:-1], value) else None
     return None
+
+
+def _empty_records(path: Path) -> list[int]:
+    """Record numbers (header = 1, as DuckDB counts them) of the empty lines of a file.
+    Only called when the byte scan found an empty line; quoted fields are respected."""
+    limit = csv.field_size_limit()
+    out: list[int] = []
+    try:
+        csv.field_size_limit(MAX_LINE_BYTES)
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            for record, row in enumerate(csv.reader(fh), start=1):
+                if not row:
+                    out.append(record)
+    except csv.Error:
+        pass  # a malformed record: the rows after it are rejected or held back anyway
+    finally:
+        csv.field_size_limit(limit)
+    return out
