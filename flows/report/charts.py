@@ -1,0 +1,305 @@
+"""Figures of the annual review.
+
+Plotly figures for the main report (trend of the state figure; distribution across
+districts by locale and by district type), and small inline SVG charts for the
+per-district pages, which stay a few kilobytes each and need no JavaScript.
+
+Every function receives values that are already suppressed (None): suppressed points
+are never passed to a figure, so neither the drawing nor its hover data can show them.
+Data arrays are given to plotly as plain lists, so the embedded JSON is readable.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from typing import Sequence
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .suppression import fmt_value
+
+LOCALE_ORDER = ("city", "suburb", "town", "rural")
+TYPE_ORDER = ("LEA", "PSA", "ISD")
+TYPE_LABELS = {"LEA": "LEA (local)", "PSA": "PSA (charter)", "ISD": "ISD"}
+
+NAVY = "#1d3557"
+TEAL = "#2a7f8f"
+RED = "#b23a48"
+GREY = "#8a8f98"
+FONT = "Segoe UI, Helvetica Neue, Arial, sans-serif"
+
+TREND_SIZE = (370, 290)
+DIST_SIZE = (530, 290)
+
+_SIGN = {">=": "≥", "<=": "≤"}
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": False, "displayModeBar": False}
+
+
+def _blank(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _layout(fig: go.Figure, width: int, height: int, title: str) -> None:
+    fig.update_layout(
+        template="none",
+        width=width,
+        height=height,
+        autosize=False,
+        title=dict(text=title, font=dict(size=13, color="#222"), x=0.01, xanchor="left"),
+        font=dict(family=FONT, size=11, color="#333"),
+        margin=dict(l=56, r=16, t=40, b=40),
+        paper_bgcolor="white",
+        plot_bgcolor="white",
+        showlegend=False,
+        hoverlabel=dict(font=dict(family=FONT, size=11)),
+    )
+    fig.update_xaxes(showgrid=False, linecolor="#999", ticks="outside", tickcolor="#999")
+    fig.update_yaxes(gridcolor="#e5e5e5", zeroline=False, linecolor="#999")
+
+
+def y_title(label: str, unit: str) -> str:
+    suffix = {
+        "percent": "%", "kbps": "kbps", "usd": "USD", "hours": "hours",
+        "ratio": "ratio", "educators": "educators", "students": "students",
+        "devices": "devices", "boolean": "% of districts",
+    }.get(unit, "")
+    return suffix
+
+
+def trend_figure(
+    years: Sequence[str],
+    values: Sequence[float | None],
+    *,
+    label: str,
+    unit: str,
+    target: float | None = None,
+    comparison: str | None = None,
+    boolean_share: bool = False,
+) -> go.Figure:
+    """The state figure over every year on record; missing or suppressed years are
+    gaps (no point at all). For yes/no metrics, the share of districts meeting it."""
+    ys = [None if _blank(v) else float(v) for v in values]
+    shown_unit = "percent" if boolean_share else unit
+    text = [("no data" if v is None else fmt_value(v, shown_unit)) for v in ys]
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=list(years),
+            y=ys,
+            mode="lines+markers",
+            line=dict(color=NAVY, width=2.5),
+            marker=dict(size=7, color=NAVY),
+            connectgaps=False,
+            customdata=[[t] for t in text],
+            hovertemplate="%{x}: %{customdata[0]}<extra>Michigan</extra>",
+            name="Michigan",
+        )
+    )
+    if target is not None and not boolean_share:
+        fig.add_hline(
+            y=float(target),
+            line=dict(color=RED, dash="dash", width=1.5),
+            annotation_text=f"target {_SIGN.get(comparison or '', '')} {fmt_value(target, unit)}",
+            annotation_position="top left",
+            annotation_font=dict(color=RED, size=10),
+        )
+    title = f"Michigan, {'share of districts meeting it' if boolean_share else 'state figure'}"
+    _layout(fig, *TREND_SIZE, title)
+    fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(years))
+    fig.update_yaxes(title_text=y_title(label, "boolean" if boolean_share else unit), rangemode="tozero")
+    if boolean_share:
+        fig.update_yaxes(range=[0, 105])
+    return fig
+
+
+def distribution_figure(
+    rows: Sequence[dict],
+    *,
+    label: str,
+    unit: str,
+    target: float | None = None,
+    comparison: str | None = None,
+) -> go.Figure:
+    """Box plots with every district as a point, by locale (left) and by district type
+    (right). ``rows``: dicts with district_name, locale, district_type, value (only
+    published, unsuppressed values)."""
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
+        subplot_titles=("By locale", "By district type"),
+    )
+    for col, key, order, labels in (
+        (1, "locale", LOCALE_ORDER, {}),
+        (2, "district_type", TYPE_ORDER, TYPE_LABELS),
+    ):
+        pts = [r for r in rows if not _blank(r.get("value"))]
+        groups = list(order) + sorted({str(r.get(key)) for r in pts} - set(order))
+        counts = {g: sum(1 for r in pts if str(r.get(key)) == g) for g in groups}
+        cat = {g: f"{labels.get(g, g)} ({counts[g]})" for g in groups}
+        fig.add_trace(
+            go.Box(
+                x=[cat[str(r.get(key))] for r in pts],
+                y=[float(r["value"]) for r in pts],
+                boxpoints="all",
+                jitter=0.45,
+                pointpos=0,
+                marker=dict(size=5, color=TEAL, opacity=0.75),
+                line=dict(color=NAVY, width=1.2),
+                fillcolor="rgba(42,127,143,0.12)",
+                customdata=[[str(r.get("district_name")), fmt_value(r["value"], unit)] for r in pts],
+                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
+                hoveron="points",
+                name=key,
+            ),
+            row=1, col=col,
+        )
+        fig.update_xaxes(
+            type="category", categoryorder="array", categoryarray=[cat[g] for g in groups],
+            row=1, col=col,
+        )
+    if target is not None:
+        fig.add_hline(y=float(target), line=dict(color=RED, dash="dash", width=1.2))
+    _layout(fig, *DIST_SIZE, "Districts (number with a published figure)")
+    fig.update_annotations(font=dict(size=11, color="#444"))
+    fig.update_yaxes(title_text=y_title(label, unit), row=1, col=1)
+    return fig
+
+
+def share_by_group_figure(groups: Sequence[dict], *, label: str) -> go.Figure:
+    """For yes/no metrics: the share of districts with data that meet it, by locale and by
+    district type (counts of districts). ``groups``: dicts with grouping
+    ('locale'/'district_type'), group_value, districts_with_data, districts_meeting."""
+    fig = make_subplots(
+        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
+        subplot_titles=("By locale", "By district type"),
+    )
+    for col, key, order, labels in (
+        (1, "locale", LOCALE_ORDER, {}),
+        (2, "district_type", TYPE_ORDER, TYPE_LABELS),
+    ):
+        g = {str(r["group_value"]): r for r in groups if r["grouping"] == key}
+        names = [x for x in order if x in g] + sorted(set(g) - set(order))
+        shares, text = [], []
+        for name in names:
+            r = g[name]
+            n, m = int(r["districts_with_data"] or 0), int(r["districts_meeting"] or 0)
+            shares.append(100.0 * m / n if n else None)
+            text.append(f"{m} of {n}")
+        fig.add_trace(
+            go.Bar(
+                x=[labels.get(x, x) for x in names], y=shares, text=text, textposition="outside",
+                marker=dict(color=TEAL),
+                hovertemplate="%{x}: %{text} districts<extra></extra>",
+            ),
+            row=1, col=col,
+        )
+    _layout(fig, *DIST_SIZE, "Share of districts with data that meet it")
+    fig.update_annotations(font=dict(size=11, color="#444"))
+    fig.update_yaxes(range=[0, 115], title_text="% of districts", row=1, col=1)
+    return fig
+
+
+def figure_html(fig: go.Figure) -> str:
+    return fig.to_html(full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG)
+
+
+# ------------------------------------------------------------------ SVG (district pages)
+
+
+def svg_trend(
+    years: Sequence[str],
+    district: Sequence[float | None],
+    state: Sequence[float | None],
+    *,
+    unit: str,
+    target: float | None = None,
+    width: int = 230,
+    height: int = 120,
+    title: str = "",
+) -> str:
+    """A small line chart: the district (solid), the state (dashed grey) and the target
+    (dotted red). Missing and suppressed years are left out."""
+    pad_l, pad_r, pad_t, pad_b = 40, 8, 18, 20
+    vals = [float(v) for v in list(district) + list(state) if not _blank(v)]
+    if target is not None:
+        vals.append(float(target))
+    esc = html.escape
+    head = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
+        f'<text x="4" y="12" class="spark-title">{esc(title)}</text>'
+    )
+    if not vals:
+        return head + (
+            f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" text-anchor="middle" '
+            'class="spark-empty">no published figures</text></svg>'
+        )
+    lo, hi = min(vals + [0.0]), max(vals)
+    if hi == lo:
+        hi = lo + 1.0
+    hi += (hi - lo) * 0.08
+    n = max(len(years), 1)
+    pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+
+    def x(i: int) -> float:
+        return pad_l + (pw * (i + 0.5) / n)
+
+    def y(v: float) -> float:
+        return pad_t + ph * (1 - (v - lo) / (hi - lo))
+
+    parts = [head]
+    parts.append(
+        f'<line x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}" stroke="#bbb"/>'
+    )
+    for v in (lo, hi):
+        parts.append(
+            f'<text x="{pad_l - 4}" y="{y(v) + 3:.1f}" text-anchor="end" class="spark-axis">'
+            f"{esc(_short(v, unit))}</text>"
+        )
+    for i, yr in enumerate(years):
+        parts.append(
+            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
+            f"{esc(str(yr)[2:])}</text>"
+        )
+    if target is not None:
+        parts.append(
+            f'<line x1="{pad_l}" y1="{y(float(target)):.1f}" x2="{pad_l + pw}" '
+            f'y2="{y(float(target)):.1f}" stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
+        )
+    for series, color, dash, r in ((state, GREY, "4,3", 2.2), (district, NAVY, "", 3.0)):
+        pts = [(x(i), y(float(v))) for i, v in enumerate(series) if not _blank(v)]
+        segs: list[list[tuple[float, float]]] = []
+        prev_i = None
+        for i, v in enumerate(series):
+            if _blank(v):
+                prev_i = None
+                continue
+            if prev_i is None:
+                segs.append([])
+            segs[-1].append((x(i), y(float(v))))
+            prev_i = i
+        for seg in segs:
+            if len(seg) > 1:
+                d = " ".join(f"{a:.1f},{b:.1f}" for a, b in seg)
+                dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+                parts.append(
+                    f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.8"{dash_attr}/>'
+                )
+        for a, b in pts:
+            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="{r}" fill="{color}"/>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _short(v: float, unit: str) -> str:
+    if unit == "percent":
+        return f"{v:.0f}%"
+    if unit == "usd":
+        return f"${v:.1f}"
+    if unit == "ratio":
+        return f"{v:.1f}"
+    if abs(v) >= 10000:
+        return f"{v / 1000:.0f}k"
+    return f"{v:,.0f}"

@@ -1,0 +1,139 @@
+"""What the annual review reads from ``config/``: metric labels, units and targets
+(metrics.yml), the objective catalog (roadmap_goal4.yml) and the privacy threshold
+(roadmap.yml ``privacy.min_cell_size``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+# Units whose values are true/false (stored as 1/0 in marts.metric_values).
+BOOLEAN_UNIT = "boolean"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str
+    unit: str
+    description: str = ""
+    families: tuple[str, ...] = ()
+    target: float | None = None
+    comparison: str | None = None  # '>=' or '<='
+    target_source: str | None = None
+
+    @property
+    def is_boolean(self) -> bool:
+        return self.unit == BOOLEAN_UNIT
+
+    @property
+    def has_target(self) -> bool:
+        return self.target is not None and self.comparison in (">=", "<=")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    metrics: dict[str, Metric]
+    objective_metrics: dict[str, tuple[str, ...]]
+    unmeasured: dict[str, str]
+    goal: dict[str, Any]
+    min_cell_size: int = 10
+    strategies: list[dict[str, Any]] = field(default_factory=list)
+
+    def metric(self, name: str) -> Metric:
+        if name in self.metrics:
+            return self.metrics[name]
+        # A metric the marts know and the config does not: still show it, plainly.
+        return Metric(name=name, label=name.replace("_", " "), unit="")
+
+    @property
+    def target_metrics(self) -> list[Metric]:
+        return [m for m in self.metrics.values() if m.has_target]
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        return {}
+    with path.open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def load_config(config_dir: Path) -> ReportConfig:
+    config_dir = Path(config_dir)
+    metrics_yml = _read_yaml(config_dir / "metrics.yml")
+    roadmap_yml = _read_yaml(config_dir / "roadmap.yml")
+    goal_yml = _read_yaml(config_dir / "roadmap_goal4.yml")
+
+    targets = metrics_yml.get("targets") or {}
+    metrics: dict[str, Metric] = {}
+    for name, spec in (metrics_yml.get("metrics") or {}).items():
+        spec = spec or {}
+        t = targets.get(name) or {}
+        metrics[name] = Metric(
+            name=name,
+            label=str(spec.get("label", name)),
+            unit=str(spec.get("unit", "")),
+            description=str(spec.get("description", "")),
+            families=tuple(spec.get("families") or ()),
+            target=float(t["target"]) if "target" in t else None,
+            comparison=t.get("comparison"),
+            target_source=t.get("source"),
+        )
+
+    min_cell = int(((roadmap_yml.get("privacy") or {}).get("min_cell_size")) or 10)
+    if min_cell < 1:
+        raise ValueError("privacy.min_cell_size must be a positive integer")
+
+    return ReportConfig(
+        metrics=metrics,
+        objective_metrics={
+            k: tuple(v or ()) for k, v in (metrics_yml.get("objective_metrics") or {}).items()
+        },
+        unmeasured=dict(metrics_yml.get("unmeasured") or {}),
+        goal=dict(goal_yml.get("goal") or {}),
+        min_cell_size=min_cell,
+        strategies=list(goal_yml.get("strategies") or []),
+    )
+
+
+def _squash(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def catalog_from_config(cfg: ReportConfig) -> list[dict[str, Any]]:
+    """The objective catalog as rows shaped like marts.objectives, from roadmap_goal4.yml
+    and metrics.yml (used when the warehouse holds no catalog, and by the synthetic
+    warehouse)."""
+    rows: list[dict[str, Any]] = []
+    goal = cfg.goal
+    goal_id = goal.get("id", "G4")
+
+    def add(oid, parent, sid, stitle, level, text):
+        metrics = cfg.objective_metrics.get(oid)
+        rows.append(
+            dict(
+                objective_id=oid,
+                parent_id=parent,
+                strategy_id=sid,
+                strategy_title=stitle,
+                level=level,
+                objective_text=_squash(text),
+                sort_order=len(rows) + 1,
+                is_measured=bool(metrics),
+                metrics=",".join(metrics) if metrics else None,
+                unmeasured_reason=None if metrics else cfg.unmeasured.get(oid, "Not collected."),
+            )
+        )
+
+    add(goal_id, None, None, None, "goal", goal.get("statement", ""))
+    for s in cfg.strategies:
+        stitle = _squash(s.get("title"))
+        add(s["id"], goal_id, s["id"], stitle, "strategy", stitle)
+        for o in s.get("objectives") or []:
+            add(o["id"], s["id"], s["id"], stitle, "objective", o.get("text"))
+            for so in o.get("sub") or []:
+                add(so["id"], o["id"], s["id"], stitle, "sub_objective", so.get("text"))
+    return rows
