@@ -1,8 +1,10 @@
-"""`roadmap runs`: the recent runs, read from the published warehouse (read-only)."""
+"""`roadmap runs`: the recent runs, read from the published warehouse (read-only), with
+the delivery state of their alert e-mails from the outbox."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -20,7 +22,7 @@ limit ?
 """
 
 
-def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
+def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20, outbox_dir: Path | None = None) -> list[dict]:
     has_alerts = con.execute(
         "select count(*) from information_schema.tables where table_schema = 'audit' and table_name = 'alerts'"
     ).fetchall()[0][0]
@@ -32,7 +34,35 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20) -> list[dict]:
     )
     cur = con.execute(RUNS_SQL.format(alerts=alerts), [limit])
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    if has_alerts and outbox_dir is not None:
+        _alerts_from_outbox(con, rows, outbox_dir)
+    return rows
+
+
+def _alerts_from_outbox(con: duckdb.DuckDBPyConnection, rows: list[dict], outbox_dir: Path) -> None:
+    """The published audit.alerts lags one run behind delivery (it is synced at the start
+    of the next run): count each run's alerts by where the outbox has them now."""
+    from .alerts import live_status
+
+    if not rows:
+        return
+    ids = [r["run_id"] for r in rows]
+    recorded = con.execute(
+        f"select run_id, alert_id, status from audit.alerts where run_id in ({', '.join('?' * len(ids))})", ids
+    ).fetchall()
+    counts: dict[str, dict[str, int]] = {}
+    for run_id, alert_id, status in recorded:
+        state = live_status(outbox_dir, run_id, alert_id, status)
+        per_run = counts.setdefault(run_id, {})
+        per_run[state] = per_run.get(state, 0) + 1
+    for r in rows:
+        c = counts.get(r["run_id"])
+        if not c:
+            r["alerts"] = "none"
+            continue
+        text = f"{c.pop('sent', 0)} sent, {c.pop('pending', 0)} pending"
+        r["alerts"] = ", ".join([text] + [f"{n} {state}" for state, n in sorted(c.items())])
 
 
 def format_table(rows: list[dict]) -> str:
@@ -61,7 +91,7 @@ def print_runs(settings: Settings, limit: int = 20) -> int:
         return 2
     con = duckdb.connect(str(settings.warehouse), read_only=True)
     try:
-        rows = recent_runs(con, limit)
+        rows = recent_runs(con, limit, settings.outbox_dir)
     finally:
         con.close()
     if not rows:

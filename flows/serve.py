@@ -1,0 +1,117 @@
+"""`roadmap serve`: serve the nightly flow as the Prefect deployment `nightly`, on the
+cron schedule of config/roadmap.yml (`schedule.cron`, `schedule.timezone`).
+
+Scheduling needs a running Prefect server: `prefect server start` (or the
+docker-compose set-up, docs/operations.md) and PREFECT_API_URL pointing at it. Prefect's
+ephemeral in-process server cannot schedule flows, so without one this exits with a
+message saying what to do.
+
+Overlap: the served runner takes one run at a time (`limit=1`), the deployment has a
+concurrency limit of 1, and the flow itself holds the warehouse lock (a second run on
+the same warehouse exits with RunInProgress, exit code 75).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import zoneinfo
+from pathlib import Path
+
+from .settings import ConfigError, Settings
+
+DEPLOYMENT_NAME = "nightly"
+DEFAULT_CRON = "0 2 * * *"
+DEFAULT_TIMEZONE = "America/Detroit"
+
+NO_SERVER = (
+    "roadmap serve: scheduling needs a running Prefect server, and {problem}.\n"
+    "Start one with `prefect server start` (or `docker compose up -d prefect-server`, see docs/operations.md)\n"
+    "and point this shell at it: export PREFECT_API_URL=http://127.0.0.1:4200/api\n"
+    "(Prefect's ephemeral in-process server cannot schedule flows.)"
+)
+
+
+def schedule_of(settings: Settings) -> tuple[str, str]:
+    """(cron, timezone) from `schedule:` of the config, checked."""
+    from prefect.schedules import Cron
+
+    section = settings.section("schedule")
+    cron = str(section.get("cron") or DEFAULT_CRON).strip()
+    timezone = str(section.get("timezone") or DEFAULT_TIMEZONE).strip()
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"schedule.timezone {timezone!r} is not an IANA time zone (e.g. America/Detroit)") from None
+    try:
+        Cron(cron, timezone=timezone)
+    except ValueError as exc:
+        raise ConfigError(f"schedule.cron {cron!r} is not a valid cron expression: {exc}") from None
+    return cron, timezone
+
+
+def build_deployment(settings: Settings, config_file: str | Path | None = None):
+    """The `nightly` deployment of the flow, with its schedule and parameters."""
+    from prefect.schedules import Cron
+    from prefect.types.entrypoint import EntrypointType
+
+    from .nightly import nightly
+
+    cron, timezone = schedule_of(settings)
+    parameters = {"landing_dir": str(settings.landing_dir), "warehouse": str(settings.warehouse)}
+    if config_file:
+        parameters["config_file"] = str(Path(config_file).resolve())
+    return nightly.to_deployment(
+        name=DEPLOYMENT_NAME,
+        schedule=Cron(cron, timezone=timezone),
+        parameters=parameters,
+        concurrency_limit=1,
+        description=f"Nightly load of the MI Roadmap warehouse, {cron} ({timezone})",
+        tags=["roadmap"],
+        # the package is installed, so the module path works from any working directory
+        entrypoint_type=EntrypointType.MODULE_PATH,
+    )
+
+
+def prefect_server_problem() -> str | None:
+    """Why no Prefect server can take the schedule, or None when one answers."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()
+    if not api:
+        return "PREFECT_API_URL is not set"
+    with get_client(sync_client=True) as client:
+        error = client.api_healthcheck()
+    if error is not None:
+        return f"the Prefect server at {api} does not answer ({type(error).__name__}: {error})"
+    return None
+
+
+def _start(runner) -> None:
+    """Poll for scheduled runs until stopped (Ctrl-C / SIGTERM)."""
+    asyncio.run(runner.start())
+
+
+def serve(settings: Settings, config_file: str | Path | None = None) -> int:
+    from prefect.runner import Runner
+
+    problem = prefect_server_problem()
+    if problem:
+        print(NO_SERVER.format(problem=problem), file=sys.stderr)
+        return 2
+    deployment = build_deployment(settings, config_file)
+    cron, timezone = schedule_of(settings)
+    runner = Runner(name="roadmap-nightly", limit=1, pause_on_shutdown=True)
+    runner.add_deployment(deployment)
+    print(
+        f"serving {deployment.flow_name}/{DEPLOYMENT_NAME}: {cron} ({timezone}), "
+        f"landing {settings.landing_dir}, warehouse {settings.warehouse}.\n"
+        f"Run it now: prefect deployment run '{deployment.flow_name}/{DEPLOYMENT_NAME}'. Stop with Ctrl-C.",
+        flush=True,
+    )
+    try:
+        _start(runner)
+    except KeyboardInterrupt:
+        print("stopped; the schedule is paused until `roadmap serve` runs again", file=sys.stderr)
+    return 0
