@@ -14,7 +14,9 @@ safe copy of each in the archive.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import hashlib
 import os
 import shutil
@@ -59,9 +61,30 @@ class Discovery:
     seen: int
 
 
+class NotARegularFile(OSError):
+    """The entry stopped being a regular file after it was listed (e.g. replaced by a link)."""
+
+
+@contextlib.contextmanager
+def open_regular(path: Path):
+    """Open `path` for reading only if it is a regular file, never following a symbolic
+    link (checked on the open file itself, so a link swapped in after listing is refused)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotARegularFile(errno.ELOOP, "is a symbolic link", str(path)) from None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotARegularFile(errno.EINVAL, "is not a regular file", str(path))
+    with os.fdopen(fd, "rb") as fh:
+        yield fh
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with path.open("rb") as fh:
+    with open_regular(path) as fh:
         for chunk in iter(lambda: fh.read(_READ_CHUNK), b""):
             digest.update(chunk)
     return digest.hexdigest()
@@ -96,7 +119,32 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
             )
             continue
         path = Path(entry.path)
-        file_id = sha256_of(path)
+        try:
+            file_id = sha256_of(path)
+        except NotARegularFile as exc:
+            not_files.append(
+                Issue(
+                    rule="not_a_regular_file",
+                    severity="error",
+                    file_name=entry.name,
+                    value=entry.name,
+                    message=f"'{entry.name}' {exc.strerror}; only regular files directly in the landing folder are "
+                    "read. Copy the file itself into the landing folder.",
+                )
+            )
+            continue
+        except OSError as exc:  # e.g. permission denied: report it, keep going, try again next run
+            not_files.append(
+                Issue(
+                    rule="unreadable_file",
+                    severity="error",
+                    file_name=entry.name,
+                    value=entry.name,
+                    message=f"'{entry.name}' cannot be read by the pipeline ({exc.strerror or exc}): make it readable "
+                    "by the account that runs the nightly load; it will be picked up by the next run.",
+                )
+            )
+            continue
         if file_id in known_ids:
             skipped.append(entry.name)
             continue
@@ -125,7 +173,8 @@ def archive(files: list[LandingFile], archive_dir: Path) -> None:
         if not target.exists():
             target_dir.mkdir(parents=True, exist_ok=True)
             tmp = target_dir / f".{f.name}.partial"
-            shutil.copyfile(f.path, tmp)
+            with open_regular(f.path) as src, tmp.open("wb") as dst:
+                shutil.copyfileobj(src, dst, _READ_CHUNK)
             if sha256_of(tmp) != f.file_id:
                 tmp.unlink(missing_ok=True)
                 raise OSError(f"{f.name} changed while it was being archived: it will be picked up by the next run")
