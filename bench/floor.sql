@@ -1,8 +1,9 @@
 -- The plain-DuckDB floor for bench/run_bench.py: the same loads and the same
 -- district-year metrics as the pipeline, written directly in DuckDB SQL, with no
--- orchestration, no validation framework and no dbt. `{files_<family>}` and
--- `{order}` are filled in by the bench script (lists of file paths; a table of file
--- received order). Latest submission wins as in the pipeline.
+-- orchestration, no validation framework and no dbt. `{{files_<family>}}` and
+-- `{{order}}` are filled in by the bench script (lists of file paths; a table of file
+-- received order). Latest submission wins as in the pipeline. normalize_names turns
+-- the reserved word `role` into `_role` (and `hours` into `_hours`).
 
 create or replace table file_order as select * from ({order}) t(filename, seq);
 
@@ -52,14 +53,14 @@ dev as (
 ),
 plagg as (
     select school_year, district_code,
-        count(distinct educator_key) filter (where role in ('building_leader', 'district_leader')) as leaders_in_pl,
-        count(distinct educator_key) filter (where role = 'teacher') as teachers_in_pl,
-        count(distinct educator_key) filter (where role = 'tech_staff') as tech_in_pl,
-        sum(hours) filter (where format = 'face_to_face') as h_f2f,
-        sum(hours) filter (where format = 'online') as h_online,
-        sum(hours) filter (where format = 'blended') as h_blended,
+        count(distinct educator_key) filter (where _role in ('building_leader', 'district_leader')) as leaders_in_pl,
+        count(distinct educator_key) filter (where _role = 'teacher') as teachers_in_pl,
+        count(distinct educator_key) filter (where _role = 'tech_staff') as tech_in_pl,
+        sum(_hours) filter (where format = 'face_to_face') as h_f2f,
+        sum(_hours) filter (where format = 'online') as h_online,
+        sum(_hours) filter (where format = 'blended') as h_blended,
         count(distinct educator_key) filter (where framework in ('TPACK', 'SAMR')) as tpack_samr,
-        count(distinct educator_key) filter (where activity_kind = 'pln_meeting' and role in ('building_leader', 'district_leader')) as pln_leaders,
+        count(distinct educator_key) filter (where activity_kind = 'pln_meeting' and _role in ('building_leader', 'district_leader')) as pln_leaders,
         count(distinct educator_key) filter (where framework = 'OER') as oer,
         count(distinct educator_key) filter (where framework = 'CBE') as cbe,
         count(distinct educator_key) filter (where activity_kind = 'skill_assessment') as skill
