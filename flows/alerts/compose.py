@@ -277,7 +277,9 @@ def build_message(
     msg.add_alternative(html, subtype="html")
     if attachment:
         name, data = attachment
-        msg.add_attachment(data, maintype="text", subtype="csv", filename=name)
+        # text/csv; charset=utf-8 (with a BOM, so spreadsheets read the accents), base64
+        # so that long lines and quoted line breaks survive every mail server
+        msg.add_attachment(data.decode("utf-8"), subtype="csv", charset="utf-8", cte="base64", filename=name)
     return msg
 
 
