@@ -1,3 +1,5 @@
+{{ config(materialized='view') }}
+
 -- Latest submission wins: per (school_year, district_code) only the rows of the
 -- enrollment file received last (greatest received_seq) are published.
 with staged_enrollment as (
