@@ -191,16 +191,24 @@ def record_row_issues(
 
 
 def record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, file_id: str, results: list[dict]) -> None:
+    """One row per expectation of the file's suite (summed over its batches)."""
     if not results:
         return
-    con.executemany(
-        "insert into audit.validation_results values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            [run_id, file_id, r["expectation_type"], r["column_name"], r["rule"], r["severity"], r["success"],
-             r["raised_exception"], r["unexpected_count"], r["element_count"], r["exception_message"]]
-            for r in results
-        ],
-    )
+    frame = pd.DataFrame(results)
+    con.register("_validation_results", frame)
+    try:
+        run(
+            con,
+            """
+            insert into audit.validation_results
+            select ?, ?, expectation_type, column_name, rule, severity, success, raised_exception,
+                   unexpected_count, element_count, exception_message
+            from _validation_results
+            """,
+            [run_id, file_id],
+        )
+    finally:
+        con.unregister("_validation_results")
 
 
 def to_json(value: Any) -> str:

@@ -346,16 +346,20 @@ def remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, family: Family
         )
     frames = []
     for rule, partition, message in checks:
+        columns = [c.strip() for c in partition.split(",")]
+        matches = " and ".join(f"t.{c} is not distinct from g.{c}" for c in columns)
+        # group first: in the usual file without duplicates this is one aggregate, no join
         dropped = con.execute(
             f"""
-            with ranked as (
-                select _line, district_code, row_number() over (partition by {partition} order by _line) as n,
-                       first(_line) over (partition by {partition} order by _line) as first_line
-                from {table}
+            with repeated as (
+                select {partition}, min(_line) as first_line
+                from {table} group by {partition} having count(*) > 1
             )
-            select _line as line, district_code, ? as rule, 'warning' as severity, null as column_name,
-                   'same as line ' || first_line as value, ? as message
-            from ranked where n > 1 order by _line
+            select t._line as line, t.district_code, ? as rule, 'warning' as severity, null as column_name,
+                   'same as line ' || g.first_line as value, ? as message
+            from {table} t join repeated g on {matches}
+            where t._line > g.first_line
+            order by t._line
             """,
             [rule, message],
         ).df()
