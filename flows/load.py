@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,13 @@ def check_file(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) 
     source = f.archive_path or f.path
     read = read_landing_file(con, source, family, table)
     issues = [_with_file(i, f) for i in read.issues]
+    # A problem with the file as a whole (encoding, header, empty) concerns the district
+    # the file is named for, when its name ends in a district code of the directory
+    # (devices_2024-25_01010.csv): that district's contact is told.
+    owner = _named_district(con, f)
+    for issue in issues:
+        if owner and issue.district_code is None and (not read.usable or issue.rule == "extra_column"):
+            issue.district_code = owner
     empty = pd.DataFrame(columns=["line", "district_code", "rule", "severity", "column_name", "value", "message"])
     if not read.usable:
         return CheckedFile(f, None, 0, issues, empty, [], True, [])
@@ -252,6 +260,14 @@ def _insert_raw(con, family: Family, table: str, where: str, f: LandingFile, ctx
         """,
         params + [f.file_id, f.received_seq, ctx.run_id],
     )
+
+
+def _named_district(con: duckdb.DuckDBPyConnection, f: LandingFile) -> str | None:
+    suffix = f.landing_name.suffix if f.landing_name else ""
+    if not re.fullmatch(r"\d{5}", suffix or ""):
+        return None
+    known = scalar(con, "select count(*) from raw.districts where district_code = ?", [suffix])
+    return suffix if known else None
 
 
 def _with_file(issue: Issue, f: LandingFile) -> Issue:
