@@ -249,13 +249,13 @@ def nightly(
             _record_failed_run(settings, run_id, flow_run_id, exc)
             alerts.send_after_failure(settings)  # the state hears of it; never masks the error
             raise
-    if with_report and summary.files_new:
-        clock = Stopwatch()
-        summary.report = clock.call(report, settings)
-        summary.stage_seconds.update(clock.seconds)
     clock = Stopwatch()
-    summary.alerts = clock.call(alert, settings, run_id)
-    summary.stage_seconds.update(clock.seconds)
+    try:
+        if with_report and summary.files_new:
+            summary.report = clock.call(report, settings)
+    finally:  # the data is published: its alerts go out even if the report failed
+        summary.alerts = clock.call(alert, settings, run_id)
+        summary.stage_seconds.update(clock.seconds)
     log.info(summary.text())
     _artifact(summary)
     return summary

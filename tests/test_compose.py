@@ -44,7 +44,13 @@ def test_services_use_the_official_images_and_build_the_pipeline_from_this_repo(
     services = compose["services"]
     assert {"postgres", "prefect-server", "nightly", "mailpit"} <= set(services)
     assert services["postgres"]["image"] == "postgres:16"
-    assert services["prefect-server"]["image"] == "prefecthq/prefect:3-python3.11"
+    # the server runs the Prefect release the pipeline's lock file pins (client and server match)
+    import re
+    from pathlib import Path
+
+    lock = (Path(__file__).resolve().parent.parent / "requirements.lock").read_text()
+    prefect_version = re.search(r"^prefect==([\w.]+)", lock, re.M).group(1)
+    assert services["prefect-server"]["image"] == f"prefecthq/prefect:{prefect_version}-python3.11"
     assert services["mailpit"]["image"] == "axllent/mailpit"
     for name in ("nightly", "worker"):
         build = services[name]["build"]
