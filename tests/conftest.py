@@ -44,3 +44,34 @@ def landing(tmp_path):
     from landing_files import Landing
 
     return Landing(tmp_path / "landing")
+
+
+class DemoWarehouse:
+    """A warehouse built by the real pipeline (generator -> nightly flow with dbt), once
+    per test session: `warehouse`, `landing`, `manifest` (what the generator injected)."""
+
+    def __init__(self, warehouse: Path, landing: Path, manifest, summary):
+        self.warehouse = warehouse
+        self.landing = landing
+        self.manifest = manifest
+        self.summary = summary
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(prefect_server, tmp_path_factory):
+    from flows.generate import generate_landing
+    from flows.nightly import nightly
+
+    root = tmp_path_factory.mktemp("demo")
+    landing = root / "landing"
+    manifest = generate_landing(landing, districts=150, years=3, seed=42, defects=0.03)
+    previous = os.environ.get("ROADMAP_PSEUDONYM_KEY")
+    os.environ["ROADMAP_PSEUDONYM_KEY"] = TEST_KEY
+    try:
+        summary = nightly(landing_dir=str(landing), warehouse=str(root / "warehouse" / "roadmap.duckdb"), with_report=False)
+    finally:
+        if previous is None:
+            os.environ.pop("ROADMAP_PSEUDONYM_KEY", None)
+        else:
+            os.environ["ROADMAP_PSEUDONYM_KEY"] = previous
+    return DemoWarehouse(root / "warehouse" / "roadmap.duckdb", landing, manifest, summary)
