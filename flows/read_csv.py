@@ -207,10 +207,8 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         header = read_header(path)
         issues = check_header(family, header, path.name)
     except FileProblem as problem:
-        return ReadResult(
-            None,
-            issues=[Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)],
-        )
+        issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
+        return ReadResult(None, issues=_without_personal_data(family, [issue]))
 
     positional = {f"c{i}": "VARCHAR" for i in range(len(header))}
     rejects = f"{table}_rejects"
@@ -345,7 +343,22 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
                 message=problem + ("" if district else "; its district cannot be told, so the whole file is held back"),
             )
         )
-    return ReadResult(table, row_count=row_count, columns=header, issues=issues)
+    return ReadResult(table, row_count=row_count, columns=header, issues=_without_personal_data(family, issues))
+
+
+# Issues whose value is a line of the file as written: in a file with educator IDs that
+# line may hold one, and educator_id must never reach the warehouse (DATA_SPEC section 4).
+_LINE_VALUED_RULES = ("malformed_row", "wrong_delimiter")
+
+
+def _without_personal_data(family: Family, issues: list[Issue]) -> list[Issue]:
+    if "educator_id" not in family.column_names:
+        return issues
+    for issue in issues:
+        if issue.rule in _LINE_VALUED_RULES and issue.value:
+            issue.value = None
+            issue.message += " (the line is not shown here because it may hold an educator ID: see the file)"
+    return issues
 
 
 def _trimmed(col: str) -> str:
