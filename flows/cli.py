@@ -73,6 +73,16 @@ def cmd_serve(args) -> int:
     return serve(_settings(args), config_file=args.config)
 
 
+def cmd_docs(args) -> int:
+    from .dbt_docs import build_dbt_docs
+
+    settings = _settings(args)
+    out = Path(args.out).resolve() if args.out else settings.reports_dir.parent / "docs"
+    index = build_dbt_docs(settings.warehouse, out)
+    print(f"warehouse documentation: {index}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roadmap", description="MI Roadmap Goal Four warehouse: nightly loads, data-quality alerts, annual review"
@@ -107,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("serve", help="serve the nightly deployment on its cron schedule (Prefect)")
     common(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("docs", help="the dbt documentation site of every model and column (from the published warehouse)")
+    common(p, landing=False)
+    p.add_argument("--out", help="output folder (default: data/docs beside the reports folder)")
+    p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("runs", help="the recent runs and what each loaded, quarantined and alerted")
     common(p, landing=False)
