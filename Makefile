@@ -61,7 +61,7 @@ docs: setup
 	$(BIN)/roadmap docs
 
 lock:
-	uv pip compile pyproject.toml --extra test --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml --extra test --extra build --python-version 3.11 --generate-hashes -o requirements.lock
 
 clean-data:
 	rm -rf $(DATA)
