@@ -106,8 +106,8 @@ def new_run_id() -> str:
     return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def open_work_copy(path: Path) -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(str(path))
+def open_work_copy(path: Path, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(str(path), config={"memory_limit": memory_limit})
     run(con, "set preserve_insertion_order = true")
     run(con, f"set temp_directory = '{path.parent / '.duckdb_tmp'}'")
     return con
@@ -151,11 +151,11 @@ def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) 
 
 
 @task(name="transform", cache_policy=NO_CACHE)
-def transform(work: Path) -> None:
+def transform(work: Path, memory_limit: str) -> None:
     """dbt build: staging, intermediate and marts models with their data tests."""
     from .transform import run_dbt_build
 
-    run_dbt_build(work)
+    run_dbt_build(work, memory_limit=memory_limit)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -265,7 +265,7 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
     clock = Stopwatch()
     started = time.perf_counter()
     work = prepare_work_copy(settings.warehouse)
-    con = open_work_copy(work)
+    con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         prepare_schemas(con, settings)
         alerts.sync_statuses(con, settings.outbox_dir)  # audit.alerts from the outbox; drops mail of unpublished runs
@@ -276,8 +276,8 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
         run(con, "checkpoint")
     finally:
         con.close()
-    clock.call(transform, work)
-    con = open_work_copy(work)
+    clock.call(transform, work, settings.duckdb_memory_limit)
+    con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         cross_checks.check_after_build(con, ctx.run_id)
         audit.finish_run(
@@ -309,7 +309,7 @@ def _record_failed_run(settings: Settings, run_id: str, flow_run_id: str | None,
     log = _log()
     try:
         work = prepare_work_copy(settings.warehouse)
-        con = open_work_copy(work)
+        con = open_work_copy(work, settings.duckdb_memory_limit)
         try:
             audit.ensure_audit_schema(con)
             run(con, "delete from audit.runs where run_id = ?", [run_id])

@@ -48,6 +48,10 @@ class Settings:
         return int(self.section("run").get("validation_batch_rows", 500_000))
 
     @property
+    def duckdb_memory_limit(self) -> str:
+        return str(self.section("run").get("duckdb_memory_limit", "1GB"))
+
+    @property
     def yoy_swing_threshold(self) -> float:
         return float(self.section("run").get("yoy_swing_threshold", 0.5))
 

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DB_PATH_ENV_VAR = "ROADMAP_DBT_DB_PATH"
+MEMORY_LIMIT_ENV_VAR = "ROADMAP_DUCKDB_MEMORY_LIMIT"
 EXAMPLE_ROWS = 3  # failing rows quoted per failing or warning test
 
 # dbt keeps global state (flags, adapters, event manager) per process: one build at
@@ -242,7 +243,7 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
 
 
 def run_dbt_build(
-    db_path: Path, *, project_dir: Path | None = None, select: str | None = None
+    db_path: Path, *, project_dir: Path | None = None, select: str | None = None, memory_limit: str | None = None
 ) -> DbtBuildSummary:
     """Run `dbt build` of dbt_project/ (or project_dir) on the DuckDB file db_path.
 
@@ -277,7 +278,10 @@ def run_dbt_build(
             args += ["--select", select, "--indirect-selection", "cautious"]
         log.info("dbt %s", " ".join(args))
         started = time.monotonic()
-        with _environment({DB_PATH_ENV_VAR: str(db_path), "DO_NOT_TRACK": "1"}):
+        env = {DB_PATH_ENV_VAR: str(db_path), "DO_NOT_TRACK": "1"}
+        if memory_limit:
+            env[MEMORY_LIMIT_ENV_VAR] = memory_limit  # read by profiles.yml
+        with _environment(env):
             outcome = dbtRunner().invoke(args)
         elapsed = time.monotonic() - started
 
