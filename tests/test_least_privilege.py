@@ -22,6 +22,7 @@ import duckdb
 import pytest
 
 from landing_files import run_ingestion
+from test_crash_safety import prefect_api_url  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -193,3 +194,39 @@ def test_no_tracked_file_holds_a_key_like_secret():
         text = path.read_bytes().decode("utf-8", errors="ignore")
         found += [f"{name.decode()}: {m.group(0)[:80]}" for m in KEY_ASSIGNMENT.finditer(text)]
     assert found == [], "a tracked file assigns a key-like value:\n" + "\n".join(found)
+
+
+@pytest.mark.slow
+def test_the_nightly_command_prints_and_publishes_no_key_and_no_raw_educator_id(landing, tmp_path, prefect_api_url):
+    from test_crash_safety import run_nightly
+
+    landing.directory()
+    landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1"])
+    landing.csv("pl_participation_2024-25.csv", PL, [
+        "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+        "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,2,2024-09-02",
+        "2024-25,01020,STAFF-QUAR-1,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",
+        "2024-25,01700,STAFF-MALFORMED-9,teacher,A3,Too,many,fields,here,TPACK,2,2024-09-03,x",
+    ])
+    warehouse = tmp_path / "warehouse" / "roadmap.duckdb"
+    result = run_nightly(landing.path, warehouse, prefect_api_url, env={"ROADMAP_PSEUDONYM_KEY": KEY})
+    assert result.returncode == 0, result.output[-3000:]
+    published = warehouse.read_bytes()
+    recorded = query_all_text(warehouse)
+    for secret in [KEY, *EDUCATOR_IDS]:
+        assert secret not in result.output, f"{secret} was printed by the run"
+        assert secret.encode() not in published, f"{secret} is in the published warehouse file"
+        assert secret not in recorded
+    outbox = b"".join(p.read_bytes() for p in (warehouse.parent / "outbox").rglob("*") if p.is_file())
+    assert b"malformed_row" in outbox  # the alert e-mails about these rows were written
+    for secret in [KEY, *EDUCATOR_IDS]:
+        assert secret.encode() not in outbox, f"{secret} is in an alert e-mail"
+
+
+def query_all_text(warehouse: Path) -> str:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        schemas = tuple(r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall())
+        return _every_text_of(con, schemas)
+    finally:
+        con.close()
