@@ -153,6 +153,24 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message
     )
 
 
+def record_interrupted_run(con: duckdb.DuckDBPyConnection, holder: dict) -> None:
+    """A run that died holding the lock (killed, power cut) left no record: its work copy
+    was never published. Record it from what the lock file said of it."""
+    run_id = str(holder["run_id"])
+    exists = con.execute("select count(*) from audit.runs where run_id = ?", [run_id]).fetchall()[0][0]
+    if exists:
+        return
+    run(
+        con,
+        "insert into audit.runs (run_id, started_at, finished_at, status, message) values (?, ?, ?, 'interrupted', ?)",
+        [
+            run_id, holder.get("started_at"), now(),
+            f"the run (process {holder.get('pid', '?')}) ended without finishing, e.g. killed or a power cut; "
+            "nothing of it was published, and the next run redid its work",
+        ],
+    )
+
+
 def record_issues(con: duckdb.DuckDBPyConnection, run_id: str, issues: Iterable[Issue]) -> None:
     rows = [
         [run_id, i.file_id, i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule,

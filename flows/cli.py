@@ -22,6 +22,7 @@ def _settings(args):
 def cmd_nightly(args) -> int:
     from .nightly import nightly
     from .publish import RunInProgress
+    from .settings import ConfigError
 
     try:
         summary = nightly(
@@ -30,6 +31,9 @@ def cmd_nightly(args) -> int:
     except RunInProgress as exc:
         print(f"roadmap nightly: {exc}", file=sys.stderr)
         return 75  # EX_TEMPFAIL: try again later
+    except ConfigError as exc:  # nothing was run: a setting to fix
+        print(f"roadmap nightly: {exc}", file=sys.stderr)
+        return 2
     except Exception as exc:  # the flow logged the details; say it plainly
         print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)

@@ -166,7 +166,12 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
 
 
 def archive(files: list[LandingFile], archive_dir: Path) -> None:
-    """Copy each file's bytes to the archive (atomically: copy to a temp name, then rename)."""
+    """Copy each file's bytes to the archive (atomically: copy to a temp name, then rename).
+
+    The archive holds what districts sent, educator IDs included: it is readable by
+    the pipeline's own user only."""
+    archive_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(archive_dir, 0o700)
     for f in files:
         target_dir = archive_dir / f.file_id[:2] / f.file_id
         target = target_dir / f.name

@@ -38,7 +38,7 @@ from .load import (
 from .pseudonymize import MissingPseudonymKey
 from .publish import discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
-from .settings import Settings, load_settings, pseudonym_key
+from .settings import ConfigError, Settings, load_settings, pseudonym_key
 
 
 class Stopwatch:
@@ -240,10 +240,15 @@ def nightly(
     except Exception:  # pragma: no cover - runtime context is optional
         flow_run_id = None
     summary = RunSummary(run_id=run_id, status="running", warehouse=str(settings.warehouse))
-    with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds):
+    if not settings.landing_dir.is_dir():
+        raise ConfigError(
+            f"landing folder {settings.landing_dir} does not exist: create it, or pass --landing DIR "
+            "/ set ROADMAP_LANDING_DIR"
+        )
+    with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds) as previous_holder:
         ctx = RunContext(run_id=run_id, pseudonym_key=pseudonym_key(), batch_rows=settings.validation_batch_rows)
         try:
-            summary = _build_and_publish(settings, ctx, flow_run_id, summary)
+            summary = _build_and_publish(settings, ctx, flow_run_id, summary, previous_holder)
         except Exception as exc:
             log.error("run %s failed: %s", run_id, exc)
             _record_failed_run(settings, run_id, flow_run_id, exc)
@@ -261,7 +266,9 @@ def nightly(
     return summary
 
 
-def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | None, summary: RunSummary) -> RunSummary:
+def _build_and_publish(
+    settings: Settings, ctx: RunContext, flow_run_id: str | None, summary: RunSummary, previous_holder: dict
+) -> RunSummary:
     clock = Stopwatch()
     started = time.perf_counter()
     work = prepare_work_copy(settings.warehouse)
@@ -270,6 +277,8 @@ def _build_and_publish(settings: Settings, ctx: RunContext, flow_run_id: str | N
         prepare_schemas(con, settings)
         alerts.sync_statuses(con, settings.outbox_dir)  # audit.alerts from the outbox; drops mail of unpublished runs
         clock.seconds["prepare"] = time.perf_counter() - started
+        if previous_holder.get("run_id"):
+            audit.record_interrupted_run(con, previous_holder)
         audit.start_run(con, ctx.run_id, flow_run_id, str(settings.landing_dir))
         discovery = clock.call(discover, con, settings)
         loaded, note = ingest(con, discovery, ctx, settings, clock)

@@ -43,7 +43,9 @@ def lock_path(warehouse: Path) -> Path:
 
 @contextlib.contextmanager
 def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
-    """Hold the run lock of `warehouse` for the duration of the block."""
+    """Hold the run lock of `warehouse` for the duration of the block. Yields what the
+    lock file said of the previous holder: empty when it ended cleanly, its run id, pid
+    and start time when it died holding the lock."""
     path = lock_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -52,7 +54,13 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
+                if _same_file(fd, path):
+                    break
+                # the lock file was deleted or replaced while we waited: lock the new one
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+                continue
             except OSError as exc:
                 if exc.errno not in (errno.EAGAIN, errno.EACCES):
                     raise
@@ -63,6 +71,7 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
                         "Wait for it to finish, or check `roadmap runs`. The lock frees itself when that process ends."
                     ) from None
                 time.sleep(0.5)
+        previous = _read_holder_info(fd)
         os.ftruncate(fd, 0)
         os.write(
             fd,
@@ -70,11 +79,31 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
                 {"run_id": run_id, "pid": os.getpid(), "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
             ).encode(),
         )
-        yield
+        yield previous
     finally:
         with contextlib.suppress(OSError):
+            # a clean end empties the lock file: a holder named there at the next start
+            # is a run that died
+            os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    try:
+        return os.fstat(fd).st_ino == os.stat(path).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _read_holder_info(fd: int) -> dict:
+    """What the lock file says about the last holder (empty after a clean end)."""
+    os.lseek(fd, 0, os.SEEK_SET)
+    data = os.read(fd, 4096)
+    try:
+        return json.loads(data) if data.strip() else {}
+    except ValueError:
+        return {}
 
 
 def _read_holder(path: Path) -> str:

@@ -40,8 +40,11 @@ def test_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
     assert holder.stdout.readline().strip() == "held"
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(timeout=10)
-    with warehouse_lock(warehouse, "next"):
-        pass
+    with warehouse_lock(warehouse, "next") as previous:
+        # the next run learns which run died holding the lock, to record it
+        assert previous["run_id"] == "doomed" and previous["pid"] == holder.pid
+    with warehouse_lock(warehouse, "after") as previous:
+        assert previous == {}  # "next" ended cleanly
 
 
 def test_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path):
