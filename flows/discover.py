@@ -107,31 +107,13 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
         info = entry.stat(follow_symlinks=False)
         if not stat.S_ISREG(info.st_mode):
             kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            not_files.append(
-                Issue(
-                    rule="not_a_regular_file",
-                    severity="error",
-                    file_name=entry.name,
-                    value=entry.name,
-                    message=f"'{entry.name}' is {kind}; only regular files directly in the landing folder are read. "
-                    "Copy the file itself into the landing folder.",
-                )
-            )
+            not_files.append(_not_a_file(entry.name, f"is {kind}"))
             continue
         path = Path(entry.path)
         try:
             file_id = sha256_of(path)
         except NotARegularFile as exc:
-            not_files.append(
-                Issue(
-                    rule="not_a_regular_file",
-                    severity="error",
-                    file_name=entry.name,
-                    value=entry.name,
-                    message=f"'{entry.name}' {exc.strerror}; only regular files directly in the landing folder are "
-                    "read. Copy the file itself into the landing folder.",
-                )
-            )
+            not_files.append(_not_a_file(entry.name, exc.strerror))
             continue
         except OSError as exc:  # e.g. permission denied: report it, keep going, try again next run
             not_files.append(
@@ -163,6 +145,17 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
     for offset, f in enumerate(candidates):
         f.received_seq = next_seq + offset
     return Discovery(new_files=candidates, skipped=skipped, not_files=not_files, seen=seen)
+
+
+def _not_a_file(name: str, what: str) -> Issue:
+    return Issue(
+        rule="not_a_regular_file",
+        severity="error",
+        file_name=name,
+        value=name,
+        message=f"'{name}' {what}; only regular files directly in the landing folder are read. "
+        "Copy the file itself into the landing folder.",
+    )
 
 
 def archive(files: list[LandingFile], archive_dir: Path) -> None:
