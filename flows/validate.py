@@ -291,11 +291,28 @@ def _batch_definition():
     return asset.add_batch_definition_whole_dataframe("whole_file")
 
 
-@lru_cache(maxsize=None)
-def _suite(family_name: str):
-    import great_expectations as gx
+class _Suite:
+    """The family's suite as written in expectations/<family>.json, and the sub-suites
+    (same expectation configurations, same meta) that one Great Expectations call runs."""
 
-    return gx.ExpectationSuite(**load_suite_dict(family_name))
+    def __init__(self, family_name: str):
+        self.dict = load_suite_dict(family_name)
+        self.expectations: list[dict] = self.dict["expectations"]
+        self._parts: dict[tuple[int, ...], Any] = {}
+
+    def part(self, indexes: tuple[int, ...]):
+        import great_expectations as gx
+
+        if indexes not in self._parts:
+            self._parts[indexes] = gx.ExpectationSuite(
+                **dict(self.dict, expectations=[self.expectations[i] for i in indexes])
+            )
+        return self._parts[indexes]
+
+
+@lru_cache(maxsize=None)
+def _suite(family_name: str) -> _Suite:
+    return _Suite(family_name)
 
 
 def derived_columns(family: Family) -> list[str]:
@@ -379,49 +396,21 @@ def validate_table(
     known: KnownCodes,
     batch_rows: int = 500_000,
 ) -> ValidationOutcome:
-    """Validate the rows of `table` against the family's suite."""
+    """Validate the rows of `table` against the family's suite.
+
+    Every expectation but the key uniqueness ones is a function of the values of the
+    columns it reads (a derived column is a function of the landing columns it is
+    computed from). So the suite is split by those columns: for each group of columns,
+    Great Expectations checks the DISTINCT combinations of values that occur in the file
+    (NULL included), and the failing combinations are joined back to the rows that hold
+    them, which gives the same failing rows as checking every row. The uniqueness
+    expectations run on the rows whose key occurs more than once (the only rows that can
+    fail them) plus one more row, so they always see data.
+    """
     warnings = remove_duplicates(con, table, family)
-    flags = []
-    joins = []
-    if family.name == "districts":
-        flags.append(
-            f"(t.isd_code is null or t.isd_code in (select district_code from {table} where district_type = 'ISD')) as _isd_known"
-        )
-    else:
-        flags.append(f"(t.district_code is null or kd.district_code is not null) as _district_known")
-        joins.append(
-            f"left join (select distinct district_code from {known.districts_table}) kd on kd.district_code = t.district_code"
-        )
-    if family.name == "devices":
-        flags.append("(t.building_code is null or kb.building_code is not null) as _building_known")
-        joins.append(
-            f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
-            "on kb.school_year = t.school_year and kb.district_code = t.district_code and kb.building_code = t.building_code"
-        )
-    exprs = ", ".join(["t.*", *derived_columns(family), *flags])
-    checked = f"{table}_checked"
-    # batches never split a district: the key uniqueness check sees all of a district's rows
-    run(
-        con,
-        f"""
-        create or replace temp table {checked} as
-        with enriched as (
-            select {exprs} from {table} t {' '.join(joins)}
-        ),
-        district_sizes as (
-            select district_code, count(*) as n from enriched group by district_code
-        ),
-        batches as (
-            select district_code,
-                   (coalesce(sum(n) over (order by district_code nulls last rows between unbounded preceding and 1 preceding), 0)
-                    // {int(batch_rows)}) as _batch
-            from district_sizes
-        )
-        select e.*, b._batch from enriched e join batches b on b.district_code is not distinct from e.district_code
-        order by b._batch, e._line
-        """,
-    )
-    n_batches = scalar(con, f"select coalesce(max(_batch), -1) + 1 from {checked}")
+    n_rows = scalar(con, f"select count(*) from {table}")
+    if not n_rows:
+        return ValidationOutcome(row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0)
     params: dict[str, Any] = {}
     if school_year:
         start, end = school_year_bounds(school_year)
@@ -431,19 +420,68 @@ def validate_table(
             "school_year_end": int(end.replace("-", "")),
         }
     suite = _suite(family.name)
-    batch_definition = _batch_definition()
+    expectations = suite.expectations
+    table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
+    con.execute(f"select * from {table} limit 0").fetchall()
+    derived = _derived_specs(family, table, known)
+    groups, unresolved, unique = _split_suite(expectations, table_columns, derived)
     summary: dict[int, dict] = {}
-    issue_frames = [warnings]
-    rows = 0
-    for b in range(n_batches):
-        df = con.execute(f"select * exclude (_batch) from {checked} where _batch = ? order by _line", [b]).df()
-        df.index = df.pop("_line").to_numpy()
-        rows += len(df)
-        batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-        result = batch.validate(suite, expectation_parameters=params, result_format="COMPLETE")
-        for i, res in enumerate(result.results):
-            issue_frames.append(_record(res, df, summary.setdefault(i, _blank_summary(res))))
-    run(con, f"drop table if exists {checked}")
+    found: dict[int, pd.DataFrame] = {}
+    batch_definition = _batch_definition()
+    chunk = max(1, int(batch_rows))
+    temp_tables: list[str] = []
+    try:
+        # ---- value expectations, on distinct combinations
+        for g, group in enumerate(groups):
+            combos = f"{table}__combos{g}"
+            temp_tables.append(combos)
+            cols = ", ".join(group.columns)
+            run(
+                con,
+                f"create or replace temp table {combos} as "
+                f"select cast(row_number() over () - 1 as bigint) as _cid, * from (select distinct {cols} from {table})",
+            )
+            group.table = combos
+            group.size = scalar(con, f"select count(*) from {combos}")
+            group.select = _combo_select(combos, group, derived)
+        failing: dict[int, list[tuple[int, int]]] = {}  # group -> (expectation, combo id)
+        largest = max([g.size for g in groups], default=0)
+        for lo in range(0, max(largest, 1), chunk):
+            present = [g for g, group in enumerate(groups) if group.size > lo]
+            indexes = sorted({i for g in present for i in groups[g].expectations} | (set(unresolved) if lo == 0 else set()))
+            if not indexes:
+                continue
+            frames = [
+                con.execute(
+                    f"select * exclude (_cid) from ({groups[g].select}) where _cid >= ? and _cid < ? order by _cid",
+                    [lo, lo + chunk],
+                ).df()
+                for g in present
+            ]
+            # side by side: a shorter group is padded with NULL rows, which are ignored below
+            df = pd.concat(frames, axis=1) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame(index=range(1)))
+            batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+            result = batch.validate(suite.part(tuple(indexes)), expectation_parameters=params, result_format="COMPLETE")
+            for i, res in _by_expectation(result.results, indexes, expectations):
+                s = summary.setdefault(i, _blank_summary(res))
+                if _raised(res, s) or res.success:
+                    continue
+                g = next((g for g in present if i in groups[g].expectations), None)
+                if g is None:
+                    continue
+                positions = _unexpected_positions(res)
+                failing.setdefault(g, []).extend((i, lo + p) for p in positions if lo + p < groups[g].size)
+            del df, frames
+        for g, pairs in failing.items():
+            rows = _rows_of_combos(con, table, groups[g], pairs, expectations, table_columns)
+            for i, frame in rows.items():
+                found[i] = frame
+        # ---- uniqueness, on the rows whose key is repeated
+        for i in unique:
+            _validate_unique(con, table, i, expectations, suite, params, batch_definition, chunk, summary, found, temp_tables)
+    finally:
+        for name in temp_tables:
+            run(con, f"drop table if exists {name}")
     could_not_run = [s for s in summary.values() if s["raised_exception"]]
     if could_not_run:
         detail = "; ".join(f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run)
@@ -452,11 +490,272 @@ def validate_table(
             f"landing.{family.name} ({detail}). This is a fault of the pipeline or the suite, not of the data: "
             "the run stops so that no file is judged on a check that did not run."
         )
+    issue_frames = [warnings]
+    results = []
+    for i in sorted(summary):
+        s = summary[i]
+        frame = found.get(i)
+        s["element_count"] = int(n_rows)
+        s["unexpected_count"] = 0 if frame is None else len(frame)
+        s["success"] = s["unexpected_count"] == 0
+        if frame is not None and len(frame):
+            issue_frames.append(frame)
+        results.append(s)
     frames = [f for f in issue_frames if len(f)]
     row_issues = (
         pd.concat(frames, ignore_index=True)[ROW_ISSUE_COLUMNS] if frames else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
     )
-    return ValidationOutcome(row_issues=row_issues, results=list(summary.values()), rows_validated=rows)
+    return ValidationOutcome(row_issues=row_issues, results=results, rows_validated=int(n_rows))
+
+
+_UNIQUENESS = ("expect_compound_columns_to_be_unique", "expect_column_values_to_be_unique")
+
+
+@dataclass
+class _Derived:
+    expr: str  # over the columns of a combination, as `t`
+    sources: tuple[str, ...]  # landing columns it is computed from
+    join: str = ""  # a left join it needs
+    typed: bool = False  # a typed value (expression over the bare column name), not a flag
+
+
+@dataclass
+class _Group:
+    columns: list[str]  # landing columns whose combinations are checked
+    expectations: list[int]
+    table: str = ""
+    size: int = 0
+    select: str = ""
+
+
+def _derived_specs(family: Family, table: str, known: KnownCodes) -> dict[str, _Derived]:
+    """The derived columns of the suite (as validation used to add them to every row)."""
+    out: dict[str, _Derived] = {}
+    for expr in derived_columns(family):
+        body, _, name = expr.rpartition(" as ")
+        out[name] = _Derived(body, (name.split("__")[0],), typed=True)
+    if family.name == "districts":
+        out["_isd_known"] = _Derived(
+            f"(t.isd_code is null or t.isd_code in (select district_code from {table} where district_type = 'ISD'))",
+            ("isd_code",),
+        )
+    else:
+        out["_district_known"] = _Derived(
+            "(t.district_code is null or kd.district_code is not null)",
+            ("district_code",),
+            f"left join (select distinct district_code from {known.districts_table}) kd on kd.district_code = t.district_code",
+        )
+    if family.name == "devices":
+        out["_building_known"] = _Derived(
+            "(t.building_code is null or kb.building_code is not null)",
+            ("school_year", "district_code", "building_code"),
+            f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
+            "on kb.school_year = t.school_year and kb.district_code = t.district_code and kb.building_code = t.building_code",
+        )
+    return out
+
+
+def _columns_read(e: dict) -> list[str]:
+    kw = e.get("kwargs", {})
+    cols = [kw[k] for k in ("column", "column_A", "column_B") if k in kw]
+    return cols + list(kw.get("column_list") or [])
+
+
+def _split_suite(
+    expectations: list[dict], table_columns: list[str], derived: dict[str, _Derived]
+) -> tuple[list[_Group], list[int], list[int]]:
+    """Groups of value expectations whose landing columns overlap (so the groups read
+    disjoint columns), expectations naming a column that does not exist (Great
+    Expectations reports them as not run), and uniqueness expectations."""
+    groups: list[_Group] = []
+    unresolved: list[int] = []
+    unique: list[int] = []
+    for i, e in enumerate(expectations):
+        if e["type"] in _UNIQUENESS:
+            unique.append(i)
+            continue
+        sources: list[str] = []
+        ok = True
+        for c in _columns_read(e):
+            if c in table_columns:
+                sources.append(c)
+            elif c in derived:
+                sources.extend(derived[c].sources)
+            else:
+                ok = False
+        if not ok or not sources:
+            unresolved.append(i)
+            continue
+        merged = _Group(columns=[], expectations=[i])
+        for c in sources:
+            if c not in merged.columns:
+                merged.columns.append(c)
+        keep = []
+        for g in groups:
+            if set(g.columns) & set(merged.columns):
+                merged.columns = g.columns + [c for c in merged.columns if c not in g.columns]
+                merged.expectations = sorted(g.expectations + merged.expectations)
+            else:
+                keep.append(g)
+        groups = keep + [merged]
+    groups.sort(key=lambda g: g.expectations[0])
+    return groups, unresolved, unique
+
+
+def _combo_select(combos: str, group: _Group, derived: dict[str, _Derived]) -> str:
+    """The combinations of a group with the derived columns computed from them."""
+    mine = [(name, d) for name, d in derived.items() if set(d.sources) <= set(group.columns)]
+    typed = ", ".join(["*", *(f"{d.expr} as {name}" for name, d in mine if d.typed)])
+    flags = ", ".join(["t.*", *(f"{d.expr} as {name}" for name, d in mine if not d.typed)])
+    joins = " ".join(d.join for _, d in mine if d.join)
+    return f"select {flags} from (select {typed} from {combos}) t {joins}"
+
+
+def _identity(type_: str, kwargs: dict, meta: dict | None) -> str:
+    cols = [kwargs.get(k) for k in ("column", "column_A", "column_B")] + list(kwargs.get("column_list") or [])
+    return json.dumps([type_, cols, meta or {}], sort_keys=True, default=str)
+
+
+def _by_expectation(results, indexes: list[int], expectations: list[dict]) -> list[tuple[int, Any]]:
+    """Pair each result with the suite's expectation it is for (Great Expectations does not
+    keep the suite's order, e.g. for an expectation that raised)."""
+    where = {_identity(expectations[i]["type"], expectations[i].get("kwargs", {}), expectations[i].get("meta")): i for i in indexes}
+    if len(where) != len(indexes) or len(results) != len(indexes):
+        raise RuntimeError("expectations of one suite must differ in type, columns or meta")
+    out = []
+    for res in results:
+        cfg = res.expectation_config
+        out.append((where[_identity(cfg.type, dict(cfg.kwargs), cfg.meta)], res))
+    return out
+
+
+def _raised(res, summary: dict) -> bool:
+    info = res.exception_info or {}
+    errors = [info] if "raised_exception" in info else list(info.values())
+    raised = [e for e in errors if isinstance(e, dict) and e.get("raised_exception")]
+    if raised:
+        summary["raised_exception"] = True
+        summary["success"] = False
+        summary["exception_message"] = raised[0].get("exception_message")
+    return bool(raised)
+
+
+def _unexpected_positions(res) -> list[int]:
+    lines = list((res.result or {}).get("unexpected_index_list") or [])
+    if lines and isinstance(lines[0], dict):
+        lines = [next(iter(r.values())) for r in lines]
+    return [int(p) for p in lines]
+
+
+def _issue_frame(meta: dict, lines, districts, values) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "line": lines,
+            "district_code": districts,
+            "rule": meta.get("rule"),
+            "severity": meta.get("severity", "error"),
+            "column_name": meta.get("column"),
+            "value": values.astype("string").str.slice(0, 200).to_numpy(),
+            "message": meta.get("message"),
+        }
+    )
+
+
+def _rows_of_combos(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    group: _Group,
+    pairs: list[tuple[int, int]],
+    expectations: list[dict],
+    table_columns: list[str],
+) -> dict[int, pd.DataFrame]:
+    """The rows holding the failing combinations of a group, as issues per expectation."""
+    failing = pd.DataFrame(pairs, columns=["exp", "cid"]).drop_duplicates()
+    reported = sorted(
+        {
+            (expectations[i].get("meta") or {}).get("column")
+            for i in failing["exp"].unique()
+            if (expectations[i].get("meta") or {}).get("column") in table_columns
+        }
+    )
+    match = " and ".join(f"t.{c} is not distinct from b.{c}" for c in group.columns)
+    con.register("_failing_combos", failing)
+    try:
+        rows = con.execute(
+            f"""
+            with b as (select f.exp, c.* from _failing_combos f join {group.table} c on c._cid = f.cid)
+            select b.exp as _exp, t._line as _line, t.district_code as _district
+                   {''.join(f', t.{c} as "r_{c}"' for c in reported)}
+            from {table} t join b on {match}
+            order by b.exp, t._line
+            """
+        ).df()
+    finally:
+        con.unregister("_failing_combos")
+    out = {}
+    for i, part in rows.groupby("_exp", sort=True):
+        meta = expectations[int(i)].get("meta") or {}
+        column = meta.get("column")
+        values = part[f"r_{column}"] if column in reported else pd.Series([None] * len(part), index=part.index)
+        out[int(i)] = _issue_frame(meta, part["_line"].to_numpy(), part["_district"].to_numpy(), values)
+    return out
+
+
+def _validate_unique(con, table, i, expectations, suite, params, batch_definition, chunk, summary, found, temp_tables) -> None:
+    """A uniqueness expectation, on the rows whose key occurs more than once (no other row
+    can fail it) and the first row of the file; batches never split a key."""
+    e = expectations[i]
+    kw = e.get("kwargs", {})
+    keys = list(kw.get("column_list") or [kw.get("column")])
+    meta = e.get("meta") or {}
+    table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
+    con.execute(f"select * from {table} limit 0").fetchall()
+    missing = [k for k in keys if k not in table_columns]
+    wanted = [c for c in dict.fromkeys([*keys, "district_code", meta.get("column")]) if c and c in table_columns]
+    cols = ", ".join(wanted)
+    if missing:  # Great Expectations reports the missing column as an expectation that could not run
+        df = con.execute(f"select _line, {cols} from {table} order by _line limit 1").df()
+        df.index = df.pop("_line").to_numpy()
+        result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(
+            suite.part((i,)), expectation_parameters=params, result_format="COMPLETE"
+        )
+        _raised(result.results[0], summary.setdefault(i, _blank_summary(result.results[0])))
+        return
+    by = ", ".join(keys)
+    candidates = f"{table}__repeated{i}"
+    temp_tables.append(candidates)
+    run(
+        con,
+        f"""
+        create or replace temp table {candidates} as
+        select * exclude (_rn), (min(_rn) over (partition by {by})) // {chunk} as _batch
+        from (
+            select _line, {cols}, row_number() over (order by {by}, _line) as _rn
+            from {table}
+            qualify count(*) over (partition by {by}) > 1 or _line = min(_line) over ()
+        )
+        """,
+    )
+    n_batches = scalar(con, f"select coalesce(max(_batch), -1) + 1 from {candidates}")
+    frames = []
+    for b in range(n_batches):
+        df = con.execute(f"select * exclude (_batch) from {candidates} where _batch = ? order by _line", [b]).df()
+        df.index = df.pop("_line").to_numpy()
+        result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(
+            suite.part((i,)), expectation_parameters=params, result_format="COMPLETE"
+        )
+        res = result.results[0]
+        s = summary.setdefault(i, _blank_summary(res))
+        if _raised(res, s) or res.success:
+            continue
+        lines = _unexpected_positions(res)
+        if lines:
+            at = df.loc[lines]
+            column = meta.get("column")
+            values = at[column] if column in at.columns else pd.Series([None] * len(at), index=at.index)
+            frames.append(_issue_frame(meta, at.index.to_numpy(), at["district_code"].to_numpy(), values))
+    if frames:
+        found[i] = pd.concat(frames, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
 
 
 def _blank_summary(res) -> dict:
@@ -473,44 +772,6 @@ def _blank_summary(res) -> dict:
         "unexpected_count": 0,
         "element_count": 0,
     }
-
-
-def _record(res, df: pd.DataFrame, summary: dict) -> pd.DataFrame:
-    """Fold one batch's result into the summary and return its failing rows as issues."""
-    info = res.exception_info or {}
-    errors = [info] if "raised_exception" in info else list(info.values())
-    raised = [e for e in errors if isinstance(e, dict) and e.get("raised_exception")]
-    if raised:
-        summary["raised_exception"] = True
-        summary["success"] = False
-        summary["exception_message"] = raised[0].get("exception_message")
-        return pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
-    result = res.result or {}
-    summary["element_count"] += int(result.get("element_count") or len(df))
-    if res.success:
-        return pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
-    summary["success"] = False
-    lines = list(result.get("unexpected_index_list") or [])
-    summary["unexpected_count"] += int(result.get("unexpected_count") or len(lines))
-    if not lines:
-        return pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
-    if isinstance(lines[0], dict):  # some expectations report {index_column: value} records
-        lines = [next(iter(r.values())) for r in lines]
-    meta = res.expectation_config.meta or {}
-    column = meta.get("column")
-    at = df.loc[lines]
-    values = at[column] if column in at.columns else pd.Series([None] * len(at), index=at.index)
-    return pd.DataFrame(
-        {
-            "line": at.index.to_numpy(),
-            "district_code": at["district_code"].to_numpy(),
-            "rule": meta.get("rule"),
-            "severity": meta.get("severity", "error"),
-            "column_name": column,
-            "value": values.astype("string").str.slice(0, 200).to_numpy(),
-            "message": meta.get("message"),
-        }
-    )
 
 
 def main(argv: list[str] | None = None) -> int:
