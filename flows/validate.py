@@ -439,39 +439,50 @@ def validate_table(
             run(
                 con,
                 f"create or replace temp table {combos} as "
-                f"select cast(row_number() over () - 1 as bigint) as _cid, * from (select distinct {cols} from {table})",
+                # the most frequent combination first: it pads shorter groups (below)
+                f"select cast(row_number() over (order by _n desc) - 1 as bigint) as _cid, * exclude (_n) "
+                f"from (select {cols}, count(*) as _n from {table} group by all)",
             )
             group.table = combos
             group.size = scalar(con, f"select count(*) from {combos}")
             group.select = _combo_select(combos, group, derived)
         failing: dict[int, list[tuple[int, int]]] = {}  # group -> (expectation, combo id)
-        largest = max([g.size for g in groups], default=0)
-        for lo in range(0, max(largest, 1), chunk):
-            present = [g for g, group in enumerate(groups) if group.size > lo]
-            indexes = sorted({i for g in present for i in groups[g].expectations} | (set(unresolved) if lo == 0 else set()))
-            if not indexes:
-                continue
-            frames = [
-                con.execute(
-                    f"select * exclude (_cid) from ({groups[g].select}) where _cid >= ? and _cid < ? order by _cid",
-                    [lo, lo + chunk],
-                ).df()
-                for g in present
-            ]
-            # side by side: a shorter group is padded with NULL rows, which are ignored below
-            df = pd.concat(frames, axis=1) if len(frames) > 1 else (frames[0] if frames else pd.DataFrame(index=range(1)))
-            batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-            result = batch.validate(suite.part(tuple(indexes)), expectation_parameters=params, result_format="COMPLETE")
-            for i, res in _by_expectation(result.results, indexes, expectations):
-                s = summary.setdefault(i, _blank_summary(res))
-                if _raised(res, s) or res.success:
+        first = True
+        for members in _pack(groups) or [[]]:
+            longest = max([groups[g].size for g in members], default=1)
+            for lo in range(0, longest, chunk):
+                present = [g for g in members if groups[g].size > lo]
+                indexes = sorted({i for g in present for i in groups[g].expectations} | (set(unresolved) if first else set()))
+                first = False
+                if not indexes:
                     continue
-                g = next((g for g in present if i in groups[g].expectations), None)
-                if g is None:
-                    continue
-                positions = _unexpected_positions(res)
-                failing.setdefault(g, []).extend((i, lo + p) for p in positions if lo + p < groups[g].size)
-            del df, frames
+                n = min(chunk, longest - lo)
+                frames = []
+                for g in present:
+                    part = con.execute(
+                        f"select * exclude (_cid) from ({groups[g].select}) where _cid >= ? and _cid < ? order by _cid",
+                        [lo, lo + n],
+                    ).df()
+                    if len(part) < n:
+                        # side by side with a longer group: padded with copies of its most frequent
+                        # combination (a copy cannot change any verdict; its positions are ignored below)
+                        pad = con.execute(f"select * exclude (_cid) from ({groups[g].select}) where _cid = 0").df()
+                        part = pd.concat([part, pad.iloc[[0] * (n - len(part))]], ignore_index=True)
+                    frames.append(part)
+                df = pd.concat(frames, axis=1) if len(frames) > 1 else (frames[0] if frames else _first_row(con, table))
+                batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
+                result = batch.validate(suite.part(tuple(indexes)), expectation_parameters=params, result_format="COMPLETE")
+                for i, res in _by_expectation(result.results, indexes, expectations):
+                    s = summary.setdefault(i, _blank_summary(res))
+                    if _raised(res, s) or res.success:
+                        continue
+                    g = next((g for g in present if i in groups[g].expectations), None)
+                    if g is None:
+                        continue
+                    pairs = [(i, lo + p) for p in _unexpected_positions(res) if lo + p < groups[g].size]
+                    if pairs:
+                        failing.setdefault(g, []).extend(pairs)
+                del df, frames
         for g, pairs in failing.items():
             rows = _rows_of_combos(con, table, groups[g], pairs, expectations, table_columns)
             for i, frame in rows.items():
@@ -600,6 +611,30 @@ def _split_suite(
         groups = keep + [merged]
     groups.sort(key=lambda g: g.expectations[0])
     return groups, unresolved, unique
+
+
+# A group shorter than the longest of its Great Expectations call is padded; padding rows
+# cost about as much as a call (~tens of ms) at this many row-checks.
+_PAD_BUDGET = 200_000
+
+
+def _pack(groups: list[_Group]) -> list[list[int]]:
+    """Groups checked by one Great Expectations call each (side by side): a group joins the
+    call of a longer group while the rows it would be padded with stay within budget."""
+    bins: list[list[int]] = []
+    for g in sorted(range(len(groups)), key=lambda g: -groups[g].size):
+        for members in bins:
+            longest = groups[members[0]].size
+            if (longest - groups[g].size) * len(groups[g].expectations) <= _PAD_BUDGET:
+                members.append(g)
+                break
+        else:
+            bins.append([g])
+    return bins
+
+
+def _first_row(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
+    return con.execute(f"select * exclude (_line) from {table} order by _line limit 1").df()
 
 
 def _combo_select(combos: str, group: _Group, derived: dict[str, _Derived]) -> str:
