@@ -75,9 +75,10 @@ def _looks_like_utf16(head: bytes) -> bool:
     return False
 
 
-def check_encoding(path: Path) -> bool:
+def check_encoding(path: Path) -> tuple[bool, int]:
     """Raise FileProblem unless the file is non-empty UTF-8 text (a BOM is allowed).
-    Returns whether the file has empty lines (they need exact line counting)."""
+    Returns whether the file has empty lines (they need exact line counting) and its
+    number of physical lines."""
     blank_lines = False
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
@@ -103,12 +104,14 @@ def check_encoding(path: Path) -> bool:
         decoder = codecs.getincrementaldecoder("utf-8")()
         line = 1
         tail = b""
+        last = b""
         while True:
             chunk = fh.read(_CHUNK)
             final = not chunk
             if not blank_lines and _BLANK_LINE.search(tail + chunk):
                 blank_lines = True
             tail = chunk[-2:]
+            last = chunk[-1:] or last
             try:
                 decoder.decode(chunk, final=final)
             except UnicodeDecodeError as exc:
@@ -122,7 +125,7 @@ def check_encoding(path: Path) -> bool:
                     value=bad.hex(),
                 ) from exc
             if final:
-                return blank_lines
+                return blank_lines, line - (1 if last == b"\n" else 0)
             line += chunk.count(b"\n")
 
 
@@ -203,7 +206,7 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
     """Read `path` into the temporary table `table` with columns `_line` (the line where the
     row starts; the header is line 1) and the family's columns as trimmed text (empty -> NULL)."""
     try:
-        blank_lines = check_encoding(path)
+        blank_lines, physical_lines = check_encoding(path)
         header = read_header(path)
         issues = check_header(family, header, path.name)
     except FileProblem as problem:
@@ -213,6 +216,12 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
     positional = {f"c{i}": "VARCHAR" for i in range(len(header))}
     rejects = f"{table}_rejects"
     scan = f"{table}_scan"
+    wanted = {name: f"c{header.index(name)}" for name in family.column_names}
+    all_cols = [f"c{i}" for i in range(len(header))]
+    if not blank_lines:
+        fast = _read_one_line_per_row(con, path, table, rejects, positional, wanted, all_cols, physical_lines)
+        if fast is not None:
+            return ReadResult(table, row_count=fast, columns=header, issues=_without_personal_data(family, issues))
     run(con, f"drop table if exists {rejects}")
     run(con, f"drop table if exists {scan}")
     try:
@@ -240,8 +249,6 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
             ],
         )
 
-    wanted = {name: f"c{header.index(name)}" for name in family.column_names}
-    all_cols = [f"c{i}" for i in range(len(header))]
     embedded = " + ".join(
         f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in all_cols
     )
@@ -359,6 +366,53 @@ def _without_personal_data(family: Family, issues: list[Issue]) -> list[Issue]:
             issue.value = None
             issue.message += " (the line is not shown here because it may hold an educator ID: see the file)"
     return issues
+
+
+def _read_one_line_per_row(
+    con: duckdb.DuckDBPyConnection, path: Path, table: str, rejects: str, positional: dict, wanted: dict,
+    all_cols: list[str], physical_lines: int,
+) -> int | None:
+    """The common file: every row on one line, no rejected row, no empty line. Then the
+    line of a row is its record number + 1, and one scan reads the file. Returns the row
+    count, or None (table dropped) when the file needs the exact line computation."""
+    run(con, f"drop table if exists {rejects}")
+    try:
+        run(
+            con,
+            f"""
+            create or replace temp table {table} as
+            select _rec + 1 as _line, {", ".join(f"{src} as {name}" for name, src in wanted.items())}
+            from (
+                select _rec, {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
+                from (
+                    select row_number() over () as _rec, *
+                    from read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
+                                  columns = {positional!r}, all_varchar = true, auto_detect = false,
+                                  strict_mode = true, null_padding = false, max_line_size = {MAX_LINE_BYTES},
+                                  store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scans',
+                                  parallel = true)
+                )
+            )
+            where not ({" and ".join(f"{c} is null" for c in all_cols)})  -- a row of empty fields is a blank line
+            order by _rec
+            """,
+            [str(path)],
+        )
+    except duckdb.Error:
+        run(con, f"drop table if exists {table}")
+        return None
+    rows, last_line = con.execute(f"select count(*), max(_line) from {table}").fetchall()[0]
+    rejected = scalar(con, f"select count(*) from {rejects}") if _exists(con, rejects) else 0
+    if rows and not rejected and last_line == physical_lines:
+        run(con, f"drop table if exists {rejects}")
+        run(con, f"drop table if exists {rejects}_scans")
+        return int(rows)
+    run(con, f"drop table if exists {table}")
+    return None
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "select count(*) from duckdb_tables() where table_name = ?", [name]))
 
 
 def _trimmed(col: str) -> str:
