@@ -229,11 +229,7 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
             f"""
             create temp table {scan} as
             select row_number() over () as _rec, *
-            from read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
-                          columns = {positional!r}, all_varchar = true, auto_detect = false,
-                          strict_mode = true, null_padding = false, max_line_size = {MAX_LINE_BYTES},
-                          store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scans',
-                          parallel = true)
+            from {_csv_scan(len(header), rejects)}
             """,
             [str(path)],
         ).fetchall()
@@ -386,11 +382,7 @@ def _read_one_line_per_row(
                 select _rec, {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
                 from (
                     select row_number() over () as _rec, *
-                    from read_csv(?, header = false, skip = 1, delim = ',', quote = '"', escape = '"',
-                                  columns = {positional!r}, all_varchar = true, auto_detect = false,
-                                  strict_mode = true, null_padding = false, max_line_size = {MAX_LINE_BYTES},
-                                  store_rejects = true, rejects_table = '{rejects}', rejects_scan = '{rejects}_scans',
-                                  parallel = true)
+                    from {_csv_scan(len(positional), rejects)}
                 )
             )
             where not ({" and ".join(f"{c} is null" for c in all_cols)})  -- a row of empty fields is a blank line
@@ -438,6 +430,18 @@ def _rejected_rows(con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[i
         run(con, f"drop table if exists {rejects}")
         run(con, f"drop table if exists {rejects}_scans")
     return [(int(r[0]), str(r[1]), r[2], str(r[3]).splitlines()[0] if r[3] else "") for r in rows]
+
+
+def _csv_scan(columns: int, rejects: str) -> str:
+    """The DuckDB scan of a landing file (path as the `?` parameter): every column as
+    text, strict CSV, rows that do not parse go to the rejects table."""
+    positional = {f"c{i}": "VARCHAR" for i in range(columns)}
+    return (
+        f"read_csv(?, header = false, skip = 1, delim = ',', quote = '\"', escape = '\"', "
+        f"columns = {positional!r}, all_varchar = true, auto_detect = false, strict_mode = true, "
+        f"null_padding = false, max_line_size = {MAX_LINE_BYTES}, store_rejects = true, "
+        f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', parallel = true)"
+    )
 
 
 def _district_of(csv_line: str | None, idx: int) -> str | None:
