@@ -8,19 +8,7 @@ import json
 
 import pytest
 
-from landing_files import issues, run_ingestion
-
-ENROLLMENT = "school_year,district_code,building_code,building_name,student_count"
-STAFFING = "school_year,district_code,teacher_count,building_leader_count,district_leader_count,tech_staff_count"
-DEVICES = "school_year,district_code,building_code,device_type,user_group,device_count,devices_over_5_years,take_home_count"
-CONNECTIVITY = (
-    "school_year,district_code,internet_bandwidth_mbps,wan_bandwidth_mbps,wifi_classrooms_covered_pct,"
-    "monthly_internet_cost_usd,erate_discount_pct,students_without_home_internet,hotspots_loaned"
-)
-PL = (
-    "school_year,district_code,educator_id,role,activity_id,activity_title,activity_kind,provider,format,framework,"
-    "hours,completed_on"
-)
+from landing_files import CONNECTIVITY, DEVICES, ENROLLMENT, PL, STAFFING, issues, run_ingestion
 
 GOOD_ENROLLMENT = [
     "2024-25,01010,00101,Alcona Elementary,300",
