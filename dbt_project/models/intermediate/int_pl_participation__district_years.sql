@@ -20,9 +20,9 @@ educator_years as (
         bool_or(framework = 'OER') as in_oer,
         bool_or(framework = 'CBE') as in_cbe,
         bool_or(activity_kind = 'skill_assessment') as took_skill_assessment,
-        sum(hours) filter (where activity_format = 'face_to_face') as hours_face_to_face,
-        sum(hours) filter (where activity_format = 'online') as hours_online,
-        sum(hours) filter (where activity_format = 'blended') as hours_blended,
+        sum(cast(hours as decimal(38, 6))) filter (where activity_format = 'face_to_face') as hours_face_to_face,
+        sum(cast(hours as decimal(38, 6))) filter (where activity_format = 'online') as hours_online,
+        sum(cast(hours as decimal(38, 6))) filter (where activity_format = 'blended') as hours_blended,
         count(*) as pl_records
     from published_records
     group by school_year, district_code, educator_key

@@ -28,16 +28,16 @@ state_sums as (
         {{ summed_ratio('internet_bandwidth_mbps', 'student_count', 1000) }} as kbps_per_student,
         -- submitted per district without classroom counts: the mean of the
         -- districts' percentages (each district's figure over a denominator of 1)
-        avg(wifi_classrooms_covered_pct) as wifi_classrooms_covered_pct,
+        cast(avg(cast(wifi_classrooms_covered_pct as decimal(38, 6))) as double) as wifi_classrooms_covered_pct,
         {{ summed_ratio('monthly_internet_cost_usd', 'internet_bandwidth_mbps') }} as cost_per_mbps_usd,
         {{ summed_ratio('students_without_home_internet', 'student_count', 100) }} as home_internet_gap_pct,
         {{ summed_ratio('hotspots_loaned', 'students_without_home_internet', 100) }} as hotspot_coverage_pct,
         {{ summed_ratio('leaders_in_pl', 'leader_count', 100) }} as leader_pl_rate_pct,
         {{ summed_ratio('teachers_in_pl', 'teacher_count', 100) }} as teacher_pl_rate_pct,
         {{ summed_ratio('tech_staff_in_pl', 'tech_staff_count', 100) }} as tech_staff_pl_rate_pct,
-        sum(pl_hours_face_to_face) as pl_hours_face_to_face,
-        sum(pl_hours_online) as pl_hours_online,
-        sum(pl_hours_blended) as pl_hours_blended,
+        cast(sum(cast(pl_hours_face_to_face as decimal(38, 6))) as double) as pl_hours_face_to_face,
+        cast(sum(cast(pl_hours_online as decimal(38, 6))) as double) as pl_hours_online,
+        cast(sum(cast(pl_hours_blended as decimal(38, 6))) as double) as pl_hours_blended,
         sum(tpack_samr_participants) as tpack_samr_participants,
         sum(pln_leader_participants) as pln_leader_participants,
         sum(oer_participants) as oer_participants,
@@ -57,8 +57,8 @@ state_sums as (
         sum(computing_devices) as computing_devices,
         sum(computing_devices_over_5_years) as computing_devices_over_5_years,
         sum(student_take_home_devices) as student_take_home_devices,
-        sum(internet_bandwidth_mbps) as internet_bandwidth_mbps,
-        sum(monthly_internet_cost_usd) as monthly_internet_cost_usd,
+        cast(sum(cast(internet_bandwidth_mbps as decimal(38, 6))) as double) as internet_bandwidth_mbps,
+        cast(sum(cast(monthly_internet_cost_usd as decimal(38, 6))) as double) as monthly_internet_cost_usd,
 
         count(*) as districts_in_directory,
         count(*) filter (
