@@ -75,3 +75,10 @@ def demo_warehouse(prefect_server, tmp_path_factory):
         else:
             os.environ["ROADMAP_PSEUDONYM_KEY"] = previous
     return DemoWarehouse(root / "warehouse" / "roadmap.duckdb", landing, manifest, summary)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse_path(request) -> Path:
+    """The warehouse named by ROADMAP_TEST_WAREHOUSE, else the one the real pipeline built."""
+    env = os.environ.get("ROADMAP_TEST_WAREHOUSE")
+    return Path(env) if env else request.getfixturevalue("demo_warehouse").warehouse

@@ -1,14 +1,12 @@
 """docs/analysts_guide.md: every ```sql example runs against a warehouse and answers
 with at least one row.
 
-The warehouse is, in order of preference: the file named by ROADMAP_TEST_WAREHOUSE;
-the session fixture ``demo_warehouse`` (a warehouse built by the real pipeline) when
-the suite provides one; else the small synthetic warehouse of flows.report.synthetic.
+The warehouse is the file named by ROADMAP_TEST_WAREHOUSE, else the one the real
+pipeline built for the test session (fixture ``demo_warehouse_path``).
 """
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -26,31 +24,9 @@ def sql_blocks() -> list[str]:
     return [b.strip() for b in SQL_BLOCK.findall(GUIDE.read_text(encoding="utf-8"))]
 
 
-def _as_path(value) -> Path:
-    if isinstance(value, dict):
-        value = value.get("warehouse") or value.get("path")
-    value = getattr(value, "warehouse", value)
-    return Path(value)
-
-
-@pytest.fixture(scope="module")
-def guide_warehouse(request, tmp_path_factory) -> Path:
-    env = os.environ.get("ROADMAP_TEST_WAREHOUSE")
-    if env:
-        return Path(env)
-    try:
-        return _as_path(request.getfixturevalue("demo_warehouse"))
-    except pytest.FixtureLookupError:
-        from flows.report.synthetic import build_synthetic_warehouse
-
-        return build_synthetic_warehouse(
-            tmp_path_factory.mktemp("guide") / "roadmap.duckdb", config_dir=CONFIG
-        )
-
-
 @pytest.fixture
-def con(guide_warehouse):
-    c = duckdb.connect(str(guide_warehouse), read_only=True)
+def con(demo_warehouse_path):
+    c = duckdb.connect(str(demo_warehouse_path), read_only=True)
     yield c
     c.close()
 
@@ -84,11 +60,11 @@ def test_guide_explains_read_only_connections():
         assert f"`marts.{mart}`" in text
 
 
-def test_the_guides_sqlalchemy_connection_works_read_only(guide_warehouse):
+def test_the_guides_sqlalchemy_connection_works_read_only(demo_warehouse_path):
     import pandas as pd
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(f"duckdb:///{guide_warehouse}", connect_args={"read_only": True})
+    engine = create_engine(f"duckdb:///{demo_warehouse_path}", connect_args={"read_only": True})
     try:
         with engine.connect() as conn:
             df = pd.read_sql(text("SELECT * FROM marts.objectives ORDER BY sort_order"), conn)

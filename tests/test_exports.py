@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
-import os
 import shutil
 from pathlib import Path
 
@@ -272,16 +271,8 @@ def test_exports_use_the_configured_cell_size(warehouse, tmp_path):
 
 
 @pytest.mark.slow
-def test_exports_of_the_demo_warehouse_show_no_count_under_ten(request, tmp_path):
-    path = os.environ.get("ROADMAP_TEST_WAREHOUSE")
-    if not path:
-        try:
-            demo = request.getfixturevalue("demo_warehouse")
-        except pytest.FixtureLookupError:
-            pytest.skip("no demo warehouse (set ROADMAP_TEST_WAREHOUSE or provide the demo_warehouse fixture)")
-        path = getattr(demo, "warehouse", demo)
-        if isinstance(path, dict):
-            path = path.get("warehouse")
+def test_exports_of_the_demo_warehouse_show_no_count_under_ten(demo_warehouse_path, tmp_path):
+    path = demo_warehouse_path
     written = export_marts(Path(path), tmp_path, config_dir=CONFIG)
     assert {p.suffix for p in written} == {".csv", ".parquet"}
     for r in read_csv(tmp_path / "exports" / "district_year_metrics.csv"):

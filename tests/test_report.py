@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -593,16 +592,8 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
 
 
 @pytest.mark.slow
-def test_report_builds_on_the_demo_warehouse_when_one_is_provided(request, tmp_path):
-    path = os.environ.get("ROADMAP_TEST_WAREHOUSE")
-    if not path:
-        try:
-            demo = request.getfixturevalue("demo_warehouse")
-        except pytest.FixtureLookupError:
-            pytest.skip("no demo warehouse (set ROADMAP_TEST_WAREHOUSE or provide the demo_warehouse fixture)")
-        path = getattr(demo, "warehouse", demo)
-        if isinstance(path, dict):
-            path = path.get("warehouse")
+def test_report_builds_on_the_demo_warehouse_when_one_is_provided(demo_warehouse_path, tmp_path):
+    path = demo_warehouse_path
     r = build_report(Path(path), tmp_path, config_dir=CONFIG)
     doc = r.html_path.read_text(encoding="utf-8")
     for s in _goal4()["strategies"]:
