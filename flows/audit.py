@@ -5,14 +5,13 @@ run record is published together with the data it describes."""
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any, Iterable
 
 import duckdb
 import pandas as pd
 
 from .db import run
-from .issues import ISSUE_COLUMNS, Issue
+from .issues import Issue
 
 AUDIT_DDL = [
     "create schema if not exists audit",
@@ -229,13 +228,9 @@ def record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, file_
         con.unregister("_validation_results")
 
 
-def to_json(value: Any) -> str:
-    return json.dumps(value, default=str)
-
 
 __all__ = [
     "AUDIT_DDL",
-    "ISSUE_COLUMNS",
     "ensure_audit_schema",
     "finish_run",
     "record_issues",

@@ -17,6 +17,3 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None =
     """Execute a statement and drain its result."""
     con.execute(sql, params or []).fetchall()
 
-
-def quote_ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'

@@ -12,15 +12,11 @@ from dataclasses import dataclass, field
 
 SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
 CODE_PATTERN = r"^\d{5}$"
-INTEGER_PATTERN = r"^\d+$"
-NUMBER_PATTERN = r"^\d+(\.\d+)?$"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 
 DISTRICT_TYPES = ("LEA", "PSA", "ISD")
 LOCALES = ("city", "suburb", "town", "rural")
 DEVICE_TYPES = ("chromebook", "laptop", "tablet", "desktop", "hotspot", "interactive_display")
-COMPUTING_DEVICE_TYPES = ("chromebook", "laptop", "tablet", "desktop")
 USER_GROUPS = ("student", "teacher", "staff", "shared")
 PL_ROLES = ("teacher", "building_leader", "district_leader", "tech_staff", "support_staff")
 ACTIVITY_KINDS = ("course", "workshop", "pln_meeting", "coaching", "skill_assessment")

@@ -3,7 +3,7 @@ are held back) or a warning (the rows load, and the issue is reported)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 
 @dataclass
@@ -25,8 +25,3 @@ class Issue:
     def blocking(self) -> bool:
         return self.severity == "error"
 
-    def as_row(self) -> dict:
-        return asdict(self)
-
-
-ISSUE_COLUMNS = tuple(Issue.__dataclass_fields__)

@@ -30,7 +30,7 @@ from .issues import Issue
 from .pseudonymize import MissingPseudonymKey, pseudonymize_table
 from .raw_schema import raw_columns
 from .read_csv import read_landing_file
-from .validate import KnownCodes, ValidationOutcome, validate_table
+from .validate import ROW_ISSUE_COLUMNS, KnownCodes, ValidationOutcome, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ def check_file(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) 
     for issue in issues:
         if owner and issue.district_code is None and (not read.usable or issue.rule == "extra_column"):
             issue.district_code = owner
-    empty = pd.DataFrame(columns=["line", "district_code", "rule", "severity", "column_name", "value", "message"])
+    empty = pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
     if not read.usable:
         return CheckedFile(f, None, 0, issues, empty, [], True, [])
     if "educator_id" in family.column_names:

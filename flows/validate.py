@@ -39,8 +39,6 @@ from .families import (
     CODE_PATTERN,
     EMAIL_PATTERN,
     FAMILIES,
-    INTEGER_PATTERN,
-    NUMBER_PATTERN,
     Column,
     Family,
     school_year_bounds,
