@@ -17,7 +17,6 @@ import datetime as dt
 import logging
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pandas as pd

@@ -22,7 +22,6 @@ How a file is checked:
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import logging
 import os
@@ -43,7 +42,6 @@ from .families import (
     Family,
     school_year_bounds,
 )
-from .issues import Issue
 from .settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
