@@ -153,19 +153,25 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message
 
 
 def record_interrupted_run(con: duckdb.DuckDBPyConnection, holder: dict) -> None:
-    """A run that died holding the lock (killed, power cut) left no record: its work copy
-    was never published. Record it from what the lock file said of it."""
+    """A run that died holding the lock (killed, power cut, stopped by a signal) left no
+    record: its work copy was never published. Record it from what the lock file said of
+    it: it ended when it was last alive (`ended_at`, else its last heartbeat), not now."""
     run_id = str(holder["run_id"])
     exists = con.execute("select count(*) from audit.runs where run_id = ?", [run_id]).fetchall()[0][0]
     if exists:
         return
+    ended = holder.get("ended_at") or holder.get("heartbeat_at")
+    how = "was stopped by a signal (SIGTERM or Ctrl-C)" if holder.get("ended_at") else (
+        "ended without finishing (e.g. killed or a power cut)"
+    )
     run(
         con,
-        "insert into audit.runs (run_id, started_at, finished_at, status, message) values (?, ?, ?, 'interrupted', ?)",
+        "insert into audit.runs (run_id, flow_run_id, started_at, finished_at, status, message) "
+        "values (?, ?, ?, ?, 'interrupted', ?)",
         [
-            run_id, holder.get("started_at"), now(),
-            f"the run (process {holder.get('pid', '?')}) ended without finishing, e.g. killed or a power cut; "
-            "nothing of it was published, and the next run redid its work",
+            run_id, holder.get("flow_run_id"), holder.get("started_at"), ended,
+            f"the run (process {holder.get('pid', '?')}) {how}; it was last alive at {ended or 'an unknown time'}. "
+            "Nothing of it was published, and the next run redid its work",
         ],
     )
 

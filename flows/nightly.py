@@ -35,6 +35,7 @@ from .load import (
     processing_key,
     record_unrecognised,
 )
+from .prefect_runs import mark_crashed
 from .pseudonymize import MissingPseudonymKey
 from .publish import discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
@@ -245,7 +246,16 @@ def nightly(
             f"landing folder {settings.landing_dir} does not exist: create it, or pass --landing DIR "
             "/ set ROADMAP_LANDING_DIR"
         )
-    with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds) as previous_holder:
+    if _under_deployment():  # unattended: somebody must hear of the night's problems
+        alerts.require_alert_settings(settings, "the nightly deployment")
+    with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds, flow_run_id) as previous_holder:
+        if previous_holder.get("flow_run_id"):  # that run died holding the lock: Prefect still shows it running
+            mark_crashed(
+                [str(previous_holder["flow_run_id"])],
+                f"run {previous_holder.get('run_id')} ended without finishing (killed, or its process stopped) "
+                f"and was last alive at {previous_holder.get('ended_at') or previous_holder.get('heartbeat_at')}; "
+                f"run {run_id} found its lock and redoes its work",
+            )
         ctx = RunContext(run_id=run_id, pseudonym_key=pseudonym_key(), batch_rows=settings.validation_batch_rows)
         try:
             summary = _build_and_publish(settings, ctx, flow_run_id, summary, previous_holder)
@@ -264,6 +274,13 @@ def nightly(
     log.info(summary.text())
     _artifact(summary)
     return summary
+
+
+def _under_deployment() -> bool:
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    return bool(context and context.flow_run and context.flow_run.deployment_id)
 
 
 def _build_and_publish(

@@ -23,6 +23,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 
@@ -41,15 +42,27 @@ def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
 
 
+HEARTBEAT_SECONDS = 10.0  # how often a run holding the lock writes "still alive" into it
+
+
 @contextlib.contextmanager
-def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
+def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0, flow_run_id: str | None = None):
     """Hold the run lock of `warehouse` for the duration of the block. Yields what the
-    lock file said of the previous holder: empty when it ended cleanly, its run id, pid
-    and start time when it died holding the lock."""
+    lock file said of the previous holder: empty when it ended cleanly, else its run id,
+    pid, Prefect flow run id, start time and last heartbeat (it died holding the lock).
+
+    While held, a thread rewrites `heartbeat_at` every HEARTBEAT_SECONDS, so a run that
+    is killed (SIGKILL, power cut) leaves the time it was last alive: the next run records
+    its true duration. A run ended by a signal (SIGTERM, Ctrl-C: BaseException, not
+    Exception) keeps its entry too, with `ended_at`, so it is recorded the same way; a
+    run that ended normally or with an error (recorded by the run itself) empties it."""
     path = lock_path(warehouse)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     deadline = time.monotonic() + max(0.0, wait_seconds)
+    stop = threading.Event()
+    beat: threading.Thread | None = None
+    clean_end = False
     try:
         while True:
             try:
@@ -72,21 +85,52 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0):
                     ) from None
                 time.sleep(0.5)
         previous = _read_holder_info(fd)
-        os.ftruncate(fd, 0)
-        os.write(
-            fd,
-            json.dumps(
-                {"run_id": run_id, "pid": os.getpid(), "started_at": dt.datetime.now(dt.timezone.utc).isoformat()}
-            ).encode(),
-        )
-        yield previous
+        started = _utc_now()
+        info = {"run_id": run_id, "pid": os.getpid(), "flow_run_id": flow_run_id, "started_at": started,
+                "heartbeat_at": started}
+        _write_holder(fd, info)
+        beat = threading.Thread(target=_heartbeat, args=(fd, info, stop), name="warehouse-lock-heartbeat", daemon=True)
+        beat.start()
+        try:
+            yield previous
+        except Exception:
+            clean_end = True  # the run recorded its own failure
+            raise
+        else:
+            clean_end = True
+        finally:
+            stop.set()
+            beat.join(timeout=5)
+            if not clean_end:  # a signal ended the run: leave its entry for the next run to record
+                with contextlib.suppress(OSError):
+                    _write_holder(fd, {**info, "heartbeat_at": _utc_now(), "ended_at": _utc_now()})
     finally:
         with contextlib.suppress(OSError):
             # a clean end empties the lock file: a holder named there at the next start
             # is a run that died
-            os.ftruncate(fd, 0)
+            if clean_end:
+                os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat()
+
+
+_HOLDER_BYTES = 1024
+
+
+def _write_holder(fd: int, info: dict) -> None:
+    """One fixed-size write at offset 0: a reader (or a kill) never sees half an entry."""
+    data = json.dumps(info).encode()[:_HOLDER_BYTES].ljust(_HOLDER_BYTES)
+    os.pwrite(fd, data, 0)
+
+
+def _heartbeat(fd: int, info: dict, stop: threading.Event) -> None:
+    while not stop.wait(HEARTBEAT_SECONDS):
+        with contextlib.suppress(OSError):
+            _write_holder(fd, {**info, "heartbeat_at": _utc_now()})
 
 
 def _same_file(fd: int, path: Path) -> bool:

@@ -6,14 +6,23 @@ docker-compose set-up, docs/operations.md) and PREFECT_API_URL pointing at it. P
 ephemeral in-process server cannot schedule flows, so without one this exits with a
 message saying what to do.
 
-Overlap: the served runner takes one run at a time (`limit=1`), the deployment has a
-concurrency limit of 1, and the flow itself holds the warehouse lock (a second run on
-the same warehouse exits with RunInProgress, exit code 75).
+Overlap is refused by one mechanism only: the warehouse lock the flow takes
+(flows/publish.py; a second run on the same warehouse stops with RunInProgress). There
+is no Prefect concurrency limit on the deployment: its slots are not released when a run
+is killed, so every later night would wait for a slot nobody frees.
+
+Stopping: SIGTERM or Ctrl-C (what `docker stop`, a restart or a reboot send) stops
+polling, ends a run in progress (SIGTERM to its process, Prefect state `Cancelled`; the
+next run records it in audit.runs as interrupted) and pauses the schedule until serve
+starts again. A serve that was killed outright (SIGKILL) leaves its run `Running` in
+Prefect: the next serve marks such orphans `Crashed` when it starts (flows/prefect_runs.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 import sys
 import zoneinfo
 from pathlib import Path
@@ -65,7 +74,6 @@ def build_deployment(settings: Settings, config_file: str | Path | None = None):
         name=DEPLOYMENT_NAME,
         schedule=Cron(cron, timezone=timezone),
         parameters=parameters,
-        concurrency_limit=1,
         description=f"Nightly load of the MI Roadmap warehouse, {cron} ({timezone})",
         tags=["roadmap"],
         # the package is installed, so the module path works from any working directory
@@ -88,30 +96,67 @@ def prefect_server_problem() -> str | None:
     return None
 
 
+log = logging.getLogger("roadmap.serve")
+
+
+async def _serve_until_stopped(runner) -> None:
+    """Run the runner until SIGTERM or SIGINT; then stop it the asynchronous way (Prefect's
+    own SIGTERM handler calls the synchronous stop from inside the event loop, which
+    never awaits `Runner.astop` and leaves the run in progress `Running`)."""
+    loop = asyncio.get_running_loop()
+    started = asyncio.ensure_future(runner.start())
+    await asyncio.sleep(0)  # runner.start() installs its SIGTERM handler first; ours replace it
+    stopping: list[asyncio.Task] = []
+
+    def stop(signum: int) -> None:
+        if stopping:
+            return
+        print(f"roadmap serve: {signal.Signals(signum).name} received: ending the run in progress, "
+              "pausing the schedule", file=sys.stderr, flush=True)
+        stopping.append(asyncio.ensure_future(runner.astop()))
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    try:
+        await started
+        if stopping:
+            await asyncio.gather(*stopping, return_exceptions=True)
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+
+
 def _start(runner) -> None:
-    """Poll for scheduled runs until stopped (Ctrl-C / SIGTERM)."""
-    asyncio.run(runner.start())
+    """Poll for scheduled runs until stopped (SIGTERM / Ctrl-C)."""
+    asyncio.run(_serve_until_stopped(runner))
 
 
 def serve(settings: Settings, config_file: str | Path | None = None) -> int:
     from prefect.runner import Runner
 
+    from .alerts.config import require_alert_settings
+    from .prefect_runs import crash_orphaned_runs
+
+    require_alert_settings(settings, "roadmap serve")
     problem = prefect_server_problem()
     if problem:
         print(NO_SERVER.format(problem=problem), file=sys.stderr)
         return 2
     deployment = build_deployment(settings, config_file)
     cron, timezone = schedule_of(settings)
-    runner = Runner(name="roadmap-nightly", limit=1, pause_on_shutdown=True)
-    runner.add_deployment(deployment)
+    runner = Runner(name="roadmap-nightly", pause_on_shutdown=True)
+    deployment_id = runner.add_deployment(deployment)
+    crash_orphaned_runs(
+        deployment_id, settings.warehouse,
+        "its process is gone: `roadmap serve` was stopped while it ran (the serve that started it no longer "
+        "exists); nothing of it was published, and the next run redoes its work",
+    )
     print(
         f"serving {deployment.flow_name}/{DEPLOYMENT_NAME}: {cron} ({timezone}), "
         f"landing {settings.landing_dir}, warehouse {settings.warehouse}.\n"
         f"Run it now: prefect deployment run '{deployment.flow_name}/{DEPLOYMENT_NAME}'. Stop with Ctrl-C.",
         flush=True,
     )
-    try:
-        _start(runner)
-    except KeyboardInterrupt:
-        print("stopped; the schedule is paused until `roadmap serve` runs again", file=sys.stderr)
+    _start(runner)
+    print("roadmap serve: stopped; the schedule is paused until `roadmap serve` runs again", file=sys.stderr)
     return 0

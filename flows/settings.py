@@ -16,6 +16,11 @@ EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
+CONFIG_FILE = "roadmap.yml"
+# read from the same folder as roadmap.yml (flows/reference.py, flows/report/config.py)
+SIBLING_FILES = ("metrics.yml", "roadmap_goal4.yml")
+
+
 class ConfigError(Exception):
     """A setting is missing or wrong; the message says which and how to fix it."""
 
@@ -27,6 +32,11 @@ class Settings:
     reports_dir: Path
     config_dir: Path
     raw: dict[str, Any] = field(default_factory=dict)
+    config_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.config_file is None:
+            self.config_file = self.config_dir / CONFIG_FILE
 
     @property
     def warehouse_dir(self) -> Path:
@@ -64,20 +74,50 @@ class Settings:
         return int(self.section("privacy").get("min_cell_size", 10))
 
 
+def config_path(config: Path | str | None) -> Path:
+    """The settings file that `--config` names: a folder (its roadmap.yml) or a file."""
+    if not config:
+        return DEFAULT_CONFIG_DIR / CONFIG_FILE
+    path = Path(config).expanduser()
+    return path / CONFIG_FILE if path.is_dir() else path
+
+
+def check_config_folder(path: Path) -> None:
+    """The settings file and its two siblings exist; else one line naming what is missing
+    and where it was looked for."""
+    if not path.is_file():
+        where = f"{path.parent} is not a folder" if not path.parent.is_dir() else f"no {path.name} in {path.parent}"
+        raise ConfigError(
+            f"config file {path} not found ({where}): --config names the config folder (roadmap.yml, "
+            f"{', '.join(SIBLING_FILES)}) or its roadmap.yml; copy the project's config/ folder to start from"
+        )
+    missing = [name for name in SIBLING_FILES if not (path.parent / name).is_file()]
+    if missing:
+        raise ConfigError(
+            f"config folder {path.parent.resolve()} has {path.name} but not {' or '.join(missing)} "
+            f"(looked for {', '.join(str(path.parent.resolve() / m) for m in missing)}): the three files "
+            f"roadmap.yml, {', '.join(SIBLING_FILES)} live in one folder; copy the missing one(s) from the project's config/"
+        )
+
+
 def load_settings(
     config_file: Path | str | None = None,
     *,
     landing_dir: Path | str | None = None,
     warehouse: Path | str | None = None,
 ) -> Settings:
-    """Command-line values win over the environment, which wins over config/roadmap.yml."""
-    path = Path(config_file) if config_file else DEFAULT_CONFIG_DIR / "roadmap.yml"
-    if not path.is_file():
-        raise ConfigError(f"config file {path} not found: pass --config FILE or run from the project folder")
+    """Command-line values win over the environment, which wins over config/roadmap.yml.
+    `config_file` is the config folder or its roadmap.yml (metrics.yml and
+    roadmap_goal4.yml are read from the same folder)."""
+    path = config_path(config_file)
+    check_config_folder(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
+        problem = " ".join(str(exc).split())
+        raise ConfigError(f"config file {path} is not valid YAML: {problem}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must be a YAML mapping (paths:, schedule:, run:, alerts:, ...)")
     paths = raw.get("paths") or {}
     landing = landing_dir or os.environ.get("ROADMAP_LANDING_DIR") or paths.get("landing_dir", "data/landing")
     wh = warehouse or os.environ.get("ROADMAP_WAREHOUSE") or paths.get("warehouse", "data/warehouse/roadmap.duckdb")
@@ -88,6 +128,7 @@ def load_settings(
         reports_dir=Path(reports).expanduser().resolve(),
         config_dir=path.resolve().parent,
         raw=raw,
+        config_file=path.resolve(),
     )
 
 

@@ -164,6 +164,13 @@ def ingest_and_queue(landing, db: Path, run_id: str, **settings_kwargs):
     return settings, queued
 
 
+def _csv_rows(text: str) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(text)))
+
+
 def errors_of_run(db: Path, run_id: str) -> int:
     import duckdb
 
@@ -199,8 +206,10 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
         assert expected in text, expected
     assert "received no e-mail" in text and "belong to no single district" in text
     assert "&lt;b&gt;fast&lt;/b&gt;" in state.html() and "<b>fast</b>" not in state.html()
-    (state_csv,) = state.attachments().values()
+    state_files = state.attachments()
+    state_csv = state_files["roadmap-issues-run-1-state.csv"]
     assert "01700" in state_csv and "laptops_2024-25.csv" in state_csv
+    assert {"roadmap-held-back-run-1-state-enrollment.csv", "roadmap-held-back-run-1-state-staffing.csv"} <= set(state_files)
 
     total_errors = errors_of_run(db, "run-1")
     alcona, bay = mail.to("data@alcona.example.org"), mail.to("data@bayharbor.example.org")
@@ -217,12 +226,19 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
 
     # HTML escaped, CSV attached with line numbers and the held-back rows, injection-safe
     assert "&lt;b&gt;fast&lt;/b&gt;" in bay.html() and "<b>fast</b>" not in bay.html()
-    (name, bay_csv), = bay.attachments().items()
-    assert name == "roadmap-issues-run-1-01020.csv"
+    bay_files = bay.attachments()
+    bay_csv = bay_files["roadmap-issues-run-1-01020.csv"]
     lines = bay_csv.splitlines()
     assert lines[0].startswith("file_name,family,school_year,district_code,line,rule")
-    assert any(",'=1+2," in line and '""teacher_count"": ""=1+2""' in line for line in lines)
+    assert any(",'=1+2," in line for line in lines)
     assert all(",01020," in line for line in lines[1:])
+    assert "{" not in bay_csv  # no JSON in a cell
+    # the held-back rows as real columns of their family, formula-safe
+    (staffing_row,) = _csv_rows(bay_files["roadmap-held-back-run-1-01020-staffing.csv"])
+    assert staffing_row["teacher_count"] == "'=1+2" and staffing_row["district_code"] == "01020"
+    assert staffing_row["file_name"] == "staffing_2024-25.csv" and staffing_row["line"] == "2"
+    assert "teacher_count" in staffing_row["issues_on_this_row"]
+    assert not any(k.startswith("_") for k in staffing_row)
     assert {p.get_content_type() for p in bay.msg.walk()} >= {"text/plain", "text/html", "text/csv"}
 
 
@@ -399,6 +415,7 @@ def test_starttls_and_auth_login_deliver_and_the_password_never_leaks(landing, t
         monkeypatch.setenv("ROADMAP_SMTP_STARTTLS", "true")
         monkeypatch.setenv("ROADMAP_SMTP_USER", "roadmap")
         monkeypatch.setenv("ROADMAP_ALERT_TO", STATE_TO)
+        monkeypatch.setenv("ROADMAP_ALERT_FROM", "roadmap@mi.example.gov")
         db = tmp_path / "wh" / "roadmap.duckdb"
         write_problem_files(landing)
         caplog.set_level(logging.DEBUG)

@@ -7,7 +7,7 @@ outbox on disk (docs/operations.md):
 """
 
 from .compose import Alert, compose_failure_alert, compose_run_alerts, csv_safe
-from .config import AlertOptions, SmtpSettings
+from .config import AlertOptions, SmtpSettings, require_alert_settings
 from .ledger import ensure_alerts_table, live_status, queue_failure_alert, queue_run_alerts, sync_statuses
 from .outbox import Outbox
 from .smtp import Delivery, send_pending
@@ -46,6 +46,7 @@ __all__ = [
     "live_status",
     "queue_failure_alert",
     "queue_run_alerts",
+    "require_alert_settings",
     "run_alert_status",
     "send_after_failure",
     "send_pending",

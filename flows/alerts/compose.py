@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -39,8 +38,11 @@ DISTRICT = "district"
 
 ATTACHMENT_COLUMNS = (
     "file_name", "family", "school_year", "district_code", "line", "rule", "severity",
-    "column_name", "value", "message", "quarantined_row",
+    "column_name", "value", "message", "held_back",
 )
+# the held-back rows, one CSV per family: these columns, then the family's own columns
+HELD_BACK_COLUMNS = ("file_name", "line", "issues_on_this_row")
+HELD_BACK_WITHOUT_ISSUE = "none: held back with the district's other rows of this file"
 
 _env = Environment(
     loader=FileSystemLoader(str(TEMPLATES)),
@@ -62,6 +64,7 @@ class Alert:
     recipients: list[str]
     subject: str
     message: EmailMessage
+    state_contact: dict | None = None  # {"name", "email"} named in the message (re-checked at send time)
 
 
 # ------------------------------------------------------------------------ small helpers
@@ -96,17 +99,6 @@ def _where(district_code: str | None) -> tuple[str, list]:
     if district_code is None:
         return "", []
     return " and district_code = ?", [district_code]
-
-
-def _row_content(row_json: str | None) -> str:
-    """The quarantined row as the district sent it (internal columns dropped)."""
-    if not row_json:
-        return ""
-    try:
-        data = json.loads(row_json)
-    except ValueError:
-        return ""
-    return json.dumps({k: v for k, v in data.items() if not k.startswith("_") and "__" not in k}, ensure_ascii=False)
 
 
 # ------------------------------------------------------------------------- the facts
@@ -218,38 +210,93 @@ def _files(con, run_id: str, district_code: str | None) -> list[dict]:
 
 
 def attachment_rows(con, run_id: str, district_code: str | None, limit: int) -> tuple[list[list[str]], int]:
-    """The failing rows (issues, with the quarantined row content), CSV-safe; and
-    how many there are in all."""
+    """The issues of the run (one CSV row per issue, whether its row is held back), CSV-safe;
+    and how many there are in all."""
     where, extra = _where(district_code)
     total = con.execute(f"select count(*) from audit.issues where run_id = ?{where}", [run_id, *extra]).fetchall()[0][0]
     qwhere = " and i.district_code = ?" if district_code is not None else ""
     rows = con.execute(
         f"""
+        with held as (
+            select distinct file_id, line, district_code from audit.quarantine_rows where run_id = ?
+        )
         select i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule, i.severity,
-               i.column_name, i.value, i.message, q.row_json
+               i.column_name, i.value, i.message,
+               case when h.file_id is not null then 'yes' when i.severity = 'error' then 'yes' else 'no' end
         from audit.issues i
-        left join audit.quarantine_rows q
-          on q.run_id = i.run_id and q.file_id = i.file_id and q.line = i.line
-         and q.district_code is not distinct from i.district_code
+        left join held h
+          on h.file_id = i.file_id and h.line = i.line and h.district_code is not distinct from i.district_code
         where i.run_id = ?{qwhere}
         order by i.severity, i.file_name nulls last, i.line nulls first, i.rule, i.column_name
         limit ?
         """,
-        [run_id, *extra, limit],
+        [run_id, run_id, *extra, limit],
     ).fetchall()
-    out = []
-    for r in rows:
-        values = list(r[:-1]) + [_row_content(r[-1])]
-        out.append([csv_safe(v) for v in values])
-    return out, int(total)
+    return [[csv_safe(v) for v in r] for r in rows], int(total)
 
 
-def csv_bytes(rows: list[list[str]]) -> bytes:
+def csv_bytes(rows: list[list[str]], header: Sequence[str] = ATTACHMENT_COLUMNS) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerow(ATTACHMENT_COLUMNS)
+    writer.writerow([csv_safe(h) for h in header])
     writer.writerows(rows)
     return buf.getvalue().encode("utf-8-sig")  # the BOM lets spreadsheets read UTF-8
+
+
+def _family_columns(key_lists: list[list[str]]) -> list[str]:
+    """The columns of a family's rows as the district sent them (first-seen order;
+    internal columns dropped)."""
+    out: list[str] = []
+    for keys in key_lists:
+        for k in keys or ():
+            if k not in out and not k.startswith("_") and "__" not in k:
+                out.append(k)
+    return out
+
+
+def held_back_attachments(
+    con, run_id: str, district_code: str | None, limit: int
+) -> list[tuple[str, list[str], list[list[str]], int]]:
+    """The rows held back in quarantine, one table per family, each row with the columns
+    of its family as the district sent them (CSV-safe), the file and line, and the issues
+    found on that row. [(family, header, rows, total rows of the family)]."""
+    qwhere = " and q.district_code = ?" if district_code is not None else ""
+    extra = [district_code] if district_code is not None else []
+    families = con.execute(
+        f"""
+        select q.family, count(*), list(distinct json_keys(q.row_json))
+        from audit.quarantine_rows q where q.run_id = ?{qwhere}
+        group by q.family order by q.family
+        """,
+        [run_id, *extra],
+    ).fetchall()
+    out = []
+    for family, total, key_lists in families:
+        columns = _family_columns(sorted(key_lists, key=len, reverse=True))
+        values = ", ".join(
+            "json_extract_string(q.row_json, '$.\"' || ? || '\"')" for _ in columns
+        )
+        rows = con.execute(
+            f"""
+            with issues as (
+                select file_id, line, district_code,
+                       string_agg(rule || coalesce(' (' || column_name || ')', '') || ': ' || message, ' | '
+                                  order by rule, column_name) as issues
+                from audit.issues where run_id = ? and line is not null group by all
+            )
+            select coalesce(f.file_name, q.file_id), q.line, coalesce(i.issues, ?){', ' + values if values else ''}
+            from audit.quarantine_rows q
+            left join audit.files f on f.file_id = q.file_id
+            left join issues i on i.file_id = q.file_id and i.line = q.line
+                 and i.district_code is not distinct from q.district_code
+            where q.run_id = ? and q.family = ?{qwhere}
+            order by 1, q.line
+            limit ?
+            """,
+            [run_id, HELD_BACK_WITHOUT_ISSUE, *columns, run_id, family, *extra, limit],
+        ).fetchall()
+        out.append((family, [*HELD_BACK_COLUMNS, *columns], [[csv_safe(v) for v in r] for r in rows], int(total)))
+    return out
 
 
 # --------------------------------------------------------------------------- messages
@@ -261,26 +308,49 @@ def _render(name: str, **context) -> tuple[str, str]:
 
 def build_message(
     *, run_id: str, alert_id: str, smtp: SmtpSettings, recipients: list[str], subject: str, text: str, html: str,
-    attachment: tuple[str, bytes] | None = None,
+    attachment: tuple[str, bytes] | None = None, attachments: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = header_safe(subject)
-    msg["From"] = smtp.sender
+    # From and Reply-To are set again from the settings of the moment the message is sent
+    msg["From"] = smtp.sender or f"roadmap-warehouse@{smtp.message_domain}"
+    if smtp.reply_to:
+        msg["Reply-To"] = smtp.reply_to
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(localtime=True)
-    domain = smtp.sender.rpartition("@")[2] or "localhost"
-    msg["Message-ID"] = f"<{run_id}.{alert_id}@{domain}>"  # stable: a resend is recognisable as the same mail
+    msg["Message-ID"] = f"<{run_id}.{alert_id}@{smtp.message_domain}>"  # stable: a resend is recognisable as the same mail
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Roadmap-Run-Id"] = run_id
     msg["X-Roadmap-Alert-Id"] = alert_id
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
-    if attachment:
-        name, data = attachment
+    for name, data in ([attachment] if attachment else []) + list(attachments):
         # text/csv; charset=utf-8 (with a BOM, so spreadsheets read the accents), base64
         # so that long lines and quoted line breaks survive every mail server
         msg.add_attachment(data.decode("utf-8"), subtype="csv", charset="utf-8", cte="base64", filename=name)
     return msg
+
+
+def _contact(smtp: SmtpSettings) -> dict | None:
+    if not (smtp.state_contact_name or smtp.state_contact_email):
+        return None
+    return {"name": smtp.state_contact_name or "", "email": smtp.state_contact_email or ""}
+
+
+def _attachments(con, run_id: str, district_code: str | None, label: str, limit: int) -> tuple[list, dict]:
+    """The CSV files of one message, and what the text says about them."""
+    rows, total = attachment_rows(con, run_id, district_code, limit)
+    files = [(f"roadmap-issues-{run_id}-{label}.csv", csv_bytes(rows))]
+    held = []
+    for family, header, family_rows, family_total in held_back_attachments(con, run_id, district_code, limit):
+        name = f"roadmap-held-back-{run_id}-{label}-{family}.csv"
+        files.append((name, csv_bytes(family_rows, header)))
+        held.append({"family": family, "file": name, "rows": len(family_rows), "total": family_total})
+    info = {
+        "issues_file": files[0][0], "attachment_rows": len(rows), "attachment_total": total,
+        "held_back_files": held, "held_back_total": sum(h["total"] for h in held),
+    }
+    return files, info
 
 
 def _run_row(con, run_id: str) -> dict:
@@ -354,9 +424,10 @@ def compose_run_alerts(
 
     # ---------------------------------------------------------------- state message
     if smtp.state_recipients:
-        rows, total = attachment_rows(con, run_id, None, options.max_attachment_rows)
+        files, info = _attachments(con, run_id, None, "state", options.max_attachment_rows)
         context = dict(
             base,
+            **info,
             errors=errors,
             warnings=warnings,
             files=_files(con, run_id, None),
@@ -366,8 +437,6 @@ def compose_run_alerts(
             no_contact=[d for d in district_list if not d["contact"]],
             told=[d for d in district_list if d["contact"]],
             unattributed=unattributed,
-            attachment_rows=len(rows),
-            attachment_total=total,
             example_rows=options.example_rows,
         )
         text, html = _render("state", **context)
@@ -382,7 +451,7 @@ def compose_run_alerts(
                 "state", STATE, None, recipients, header_safe(subject),
                 build_message(
                     run_id=run_id, alert_id="state", smtp=smtp, recipients=recipients, subject=subject, text=text,
-                    html=html, attachment=(f"roadmap-issues-{run_id}-state.csv", csv_bytes(rows)),
+                    html=html, attachments=files,
                 ),
             )
         )
@@ -392,17 +461,17 @@ def compose_run_alerts(
         if not d["contact"]:
             continue
         code = d["district_code"]
-        rows, total = attachment_rows(con, run_id, code, options.max_attachment_rows)
+        files, info = _attachments(con, run_id, code, code, options.max_attachment_rows)
         context = dict(
             base,
+            **info,
+            contact=_contact(smtp),
             district_code=code,
             district_name=d["district_name"],
             errors=d["errors"],
             warnings=d["warnings"],
             files=_files(con, run_id, code),
             rules=_rule_summary(con, run_id, code, options.example_rows),
-            attachment_rows=len(rows),
-            attachment_total=total,
         )
         text, html = _render("district", **context)
         subject = (
@@ -415,8 +484,9 @@ def compose_run_alerts(
                 alert_id, DISTRICT, code, [d["contact"]], header_safe(subject),
                 build_message(
                     run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[d["contact"]], subject=subject,
-                    text=text, html=html, attachment=(f"roadmap-issues-{run_id}-{code}.csv", csv_bytes(rows)),
+                    text=text, html=html, attachments=files,
                 ),
+                _contact(smtp),
             )
         )
     return alerts

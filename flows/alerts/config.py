@@ -1,5 +1,8 @@
-"""Mail settings: the SMTP server and recipients from the environment only
-(docs/INTERFACE.md), the message options from `alerts:` in config/roadmap.yml.
+"""Mail settings: the SMTP server (and its password) from the environment only
+(docs/INTERFACE.md); sender, state recipients and the state contact from `alerts:` in
+config/roadmap.yml, which ROADMAP_ALERT_FROM / ROADMAP_ALERT_TO override; the message
+options from `alerts:` too. Everything is read again when mail is SENT (From, Reply-To,
+the state recipients and contact of a queued message follow the settings of that time).
 
 The password is held here and handed to `smtplib` at login; it never appears in a
 repr, a log line, an error text, the outbox or the warehouse (see `redact`)."""
@@ -9,7 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..settings import ConfigError, Settings
 
@@ -35,9 +38,53 @@ class SmtpSettings:
     user: str | None
     password: str | None = field(default=None, repr=False)
     starttls: bool = False
-    sender: str = "roadmap-warehouse@localhost"
+    sender: str | None = None
     state_recipients: tuple[str, ...] = ()
     timeout_seconds: float = 30.0
+    state_contact_name: str | None = None
+    state_contact_email: str | None = None  # also the Reply-To of every message
+    enabled: bool = True
+
+    @property
+    def reply_to(self) -> str | None:
+        return self.state_contact_email
+
+    @property
+    def message_domain(self) -> str:
+        """The domain of Message-IDs: the sender's, else a reserved one."""
+        return (self.sender or "").rpartition("@")[2] or "roadmap-warehouse.invalid"
+
+    @classmethod
+    def from_settings(cls, settings: Settings, environ: dict[str, str] | None = None) -> "SmtpSettings":
+        """The environment's server settings, with sender, state recipients and contact
+        from `alerts:` of the config where the environment does not set them."""
+        env = dict(os.environ if environ is None else environ)
+        raw = settings.section("alerts")
+        if not env.get("ROADMAP_ALERT_FROM", "").strip() and raw.get("sender"):
+            env["ROADMAP_ALERT_FROM"] = str(raw["sender"])
+        if not env.get("ROADMAP_ALERT_TO", "").strip() and raw.get("state_recipients"):
+            value = raw["state_recipients"]
+            env["ROADMAP_ALERT_TO"] = ", ".join(value) if isinstance(value, (list, tuple)) else str(value)
+        base = cls.from_env(env)
+        contact = raw.get("state_contact") or {}
+        if not isinstance(contact, dict):
+            raise ConfigError(
+                f"alerts.state_contact in {settings.config_file} must have `name:` and `email:` (the state data office)"
+            )
+        email = str(contact.get("email") or "").strip() or None
+        if email and not valid_address(email):
+            raise ConfigError(f"alerts.state_contact.email in {settings.config_file} is not an e-mail address: {email!r}")
+        if base.sender and not valid_address(base.sender):
+            raise ConfigError(f"the alert sender {base.sender!r} (ROADMAP_ALERT_FROM or alerts.sender) is not an e-mail address")
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise ConfigError(f"alerts.enabled in {settings.config_file} must be true or false, not {enabled!r}")
+        return replace(
+            base,
+            state_contact_name=str(contact.get("name") or "").strip() or None,
+            state_contact_email=email,
+            enabled=enabled,
+        )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "SmtpSettings":
@@ -55,7 +102,7 @@ class SmtpSettings:
         bad = [a for a in recipients if not valid_address(a)]
         if bad:
             raise ConfigError(f"ROADMAP_ALERT_TO holds something that is not an e-mail address: {', '.join(bad)}")
-        sender = env.get("ROADMAP_ALERT_FROM", "").strip() or "roadmap-warehouse@localhost"
+        sender = env.get("ROADMAP_ALERT_FROM", "").strip() or None
         return cls(
             host=env.get("ROADMAP_SMTP_HOST", "").strip() or None,
             port=port,
@@ -113,3 +160,23 @@ class AlertOptions:
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"alerts: in the config file has a value of the wrong type: {exc}") from exc
+
+
+def require_alert_settings(settings: Settings, who: str) -> SmtpSettings:
+    """For unattended runs (`roadmap serve`, a deployment run): refuse to start when
+    nobody would hear of a night's problems, unless e-mail is switched off on purpose
+    (`alerts.enabled: false`). One line per missing piece, saying where to set it."""
+    smtp = SmtpSettings.from_settings(settings)
+    if not smtp.enabled:
+        return smtp
+    missing = []
+    if not smtp.sender:
+        missing.append("no alert sender: set ROADMAP_ALERT_FROM or alerts.sender")
+    if not smtp.state_recipients:
+        missing.append("no state recipients: set ROADMAP_ALERT_TO or alerts.state_recipients")
+    if missing:
+        raise ConfigError(
+            f"{who} runs unattended and would tell nobody of a night's problems: {'; '.join(missing)} "
+            f"(in {settings.config_file}), or set alerts.enabled: false there to run without e-mail"
+        )
+    return smtp

@@ -61,7 +61,8 @@ def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts:
     for a in alerts:
         outbox.put_pending(
             run_id, a.alert_id, bytes(a.message),
-            {"scope": a.scope, "district_code": a.district_code, "recipients": a.recipients, "subject": a.subject},
+            {"scope": a.scope, "district_code": a.district_code, "recipients": a.recipients, "subject": a.subject,
+             "state_contact": a.state_contact},
         )
         run(
             con,
@@ -76,12 +77,15 @@ def queue_run_alerts(
 ) -> list[Alert]:
     """Compose the data-quality messages of `run_id` and queue them (outbox + audit.alerts)."""
     ensure_alerts_table(con)
-    smtp = smtp or SmtpSettings.from_env()
+    smtp = smtp or SmtpSettings.from_settings(settings)
+    if not smtp.enabled:
+        _log().info("alert e-mails are switched off (alerts.enabled: false in %s)", settings.config_file)
+        return []
     alerts = compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings))
     if not alerts:
         return []
     if not smtp.state_recipients:
-        _log().warning("ROADMAP_ALERT_TO is not set: no data-quality report for the state is queued")
+        _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): no data-quality report for the state is queued")
     _record(con, Outbox(settings.outbox_dir), run_id, alerts)
     districts = sum(1 for a in alerts if a.scope == "district")
     _log().info(
@@ -98,14 +102,16 @@ def queue_failure_alert(
     the failure record it goes with matters more than the e-mail."""
     try:
         ensure_alerts_table(con)
-        smtp = smtp or SmtpSettings.from_env()
+        smtp = smtp or SmtpSettings.from_settings(settings)
+        if not smtp.enabled:
+            return None
         started = con.execute("select started_at from audit.runs where run_id = ?", [run_id]).fetchall()
         alert = compose_failure_alert(
             run_id, error, smtp, AlertOptions.from_settings(settings), warehouse=str(settings.warehouse),
             started=started[0][0] if started else None,
         )
         if alert is None:
-            _log().warning("ROADMAP_ALERT_TO is not set: nobody is told by e-mail that run %s failed", run_id)
+            _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): nobody is told by e-mail that run %s failed", run_id)
             return None
         _record(con, Outbox(settings.outbox_dir), run_id, [alert])
         return alert

@@ -15,7 +15,9 @@ pending for the next run, and the run itself still succeeds.
 from __future__ import annotations
 
 import email
+import email.message
 import email.policy
+import html
 import smtplib
 import ssl
 import time
@@ -28,7 +30,7 @@ import duckdb
 from ..settings import Settings
 from .config import AlertOptions, SmtpSettings
 from .ledger import _log
-from .outbox import FAILED, PENDING, SENT, Outbox, OutboxBusy, OutboxMessage, now_iso
+from .outbox import FAILED, PENDING, SENT, Outbox, OutboxBusy, OutboxMessage, atomic_write, now_iso
 
 
 class MailConfigError(Exception):
@@ -132,10 +134,16 @@ class _Sender:
 
     def one(self, client: smtplib.SMTP, m: OutboxMessage) -> None:
         """Send one message; move it to sent/ (or failed/) right away."""
-        msg = email.message_from_bytes(m.eml.read_bytes(), policy=email.policy.default)
+        raw = m.eml.read_bytes()
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        recipients = restamp(msg, m, self.smtp)
+        new = bytes(msg)
+        if new != raw:  # the outbox keeps what is actually sent
+            atomic_write(m.eml, new)
+            self.outbox.update(m, recipients=recipients)
         attempts = m.attempts + 1
         try:
-            refused = client.send_message(msg, to_addrs=m.recipients or None)
+            refused = client.send_message(msg, to_addrs=recipients or None)
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(code >= 500 for code in codes):
@@ -168,6 +176,43 @@ class _Sender:
             self.outbox.update(m, attempts=m.attempts + 1, last_error=error)
 
 
+def _replace_in_body(msg: email.message.EmailMessage, old: str, new: str) -> None:
+    if not old or old == new:
+        return
+    for part in msg.walk():
+        if part.is_multipart() or part.get_content_maintype() != "text" or part.get_filename():
+            continue
+        subtype = part.get_content_subtype()
+        content = part.get_content()
+        pairs = [(old, new)] + ([(html.escape(old), html.escape(new))] if subtype == "html" else [])
+        changed = content
+        for a, b in pairs:
+            changed = changed.replace(a, b)
+        if changed != content:
+            part.set_content(changed, subtype=subtype, charset="utf-8")
+
+
+def restamp(msg: email.message.EmailMessage, m: OutboxMessage, smtp: SmtpSettings) -> list[str]:
+    """Sender, Reply-To, the state recipients and the state contact named in the text,
+    from the settings at the moment of sending (a message may wait in the outbox across
+    a change of settings). Returns the envelope recipients."""
+    del msg["From"]
+    msg["From"] = smtp.sender
+    del msg["Reply-To"]
+    if smtp.reply_to:
+        msg["Reply-To"] = smtp.reply_to
+    recipients = m.recipients
+    if m.meta.get("scope") == "state" and smtp.state_recipients:
+        recipients = list(smtp.state_recipients)
+        del msg["To"]
+        msg["To"] = ", ".join(recipients)
+    queued = m.meta.get("state_contact") or {}
+    if queued:
+        _replace_in_body(msg, queued.get("name") or "", smtp.state_contact_name or "")
+        _replace_in_body(msg, queued.get("email") or "", smtp.state_contact_email or "")
+    return recipients
+
+
 def send_pending(
     settings: Settings,
     *,
@@ -177,7 +222,9 @@ def send_pending(
 ) -> Delivery:
     """Send every pending message of a published run; never raises for mail-server trouble."""
     log = _log()
-    smtp = smtp or SmtpSettings.from_env()
+    smtp = smtp or SmtpSettings.from_settings(settings)
+    if not smtp.enabled:
+        return Delivery()
     options = options or AlertOptions.from_settings(settings)
     outbox = Outbox(settings.outbox_dir)
     try:
@@ -202,6 +249,13 @@ def _send_locked(settings, outbox: Outbox, smtp: SmtpSettings, options: AlertOpt
         )
         sender.delivery.pending = len(todo)
         sender.delivery.error = "ROADMAP_SMTP_HOST is not set"
+        return sender.delivery
+    if not smtp.sender:
+        error = "no sender address: set ROADMAP_ALERT_FROM or alerts.sender"
+        log.error("alert e-mails not sent: %s; %d stay pending in %s", error, len(todo), settings.outbox_dir)
+        sender.note_failure(todo, error)
+        sender.delivery.pending = len(todo)
+        sender.delivery.error = error
         return sender.delivery
     attempt = 0
     while todo:
