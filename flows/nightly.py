@@ -22,6 +22,7 @@ import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE as NO_CACHE
 from prefect.exceptions import MissingContextError
+from prefect.states import Completed
 
 from . import alerts, audit, cross_checks
 from .db import run, scalar
@@ -37,7 +38,7 @@ from .load import (
 )
 from .prefect_runs import mark_crashed
 from .pseudonymize import MissingPseudonymKey
-from .publish import discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
+from .publish import RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
 
@@ -248,6 +249,31 @@ def nightly(
         )
     if _under_deployment():  # unattended: somebody must hear of the night's problems
         alerts.require_alert_settings(settings, "the nightly deployment")
+    try:
+        summary = _run_under_lock(settings, run_id, flow_run_id, summary)
+    except RunInProgress as exc:
+        if not _under_deployment():
+            raise  # `roadmap nightly`: exit code 75
+        # a scheduled run while another one works: skipped, not failed (nothing is wrong;
+        # the run in progress does the work)
+        log.warning("%s", exc)
+        return Completed(name="Skipped", message=f"skipped, another run holds the warehouse: {exc}")
+    clock = Stopwatch()
+    try:
+        if with_report and summary.files_new:
+            summary.report = clock.call(report, settings)
+    finally:  # the data is published: its alerts go out even if the report failed
+        summary.alerts = clock.call(alert, settings, run_id)
+        summary.stage_seconds.update(clock.seconds)
+    log.info(summary.text())
+    _artifact(summary)
+    return summary
+
+
+def _run_under_lock(settings: Settings, run_id: str, flow_run_id: str | None, summary: RunSummary) -> RunSummary:
+    """Take the warehouse lock (RunInProgress when another run holds it), then build and
+    publish; a failure is recorded in the published warehouse and alerted."""
+    log = _log()
     with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds, flow_run_id) as previous_holder:
         if previous_holder.get("flow_run_id"):  # that run died holding the lock: Prefect still shows it running
             mark_crashed(
@@ -264,15 +290,6 @@ def nightly(
             _record_failed_run(settings, run_id, flow_run_id, exc)
             alerts.send_after_failure(settings)  # the state hears of it; never masks the error
             raise
-    clock = Stopwatch()
-    try:
-        if with_report and summary.files_new:
-            summary.report = clock.call(report, settings)
-    finally:  # the data is published: its alerts go out even if the report failed
-        summary.alerts = clock.call(alert, settings, run_id)
-        summary.stage_seconds.update(clock.seconds)
-    log.info(summary.text())
-    _artifact(summary)
     return summary
 
 

@@ -75,7 +75,9 @@ class Settings:
 
 
 def config_path(config: Path | str | None) -> Path:
-    """The settings file that `--config` names: a folder (its roadmap.yml) or a file."""
+    """The settings file that `--config` (else ROADMAP_CONFIG) names: a folder (its
+    roadmap.yml) or a file; by default the project's config/roadmap.yml."""
+    config = config or os.environ.get("ROADMAP_CONFIG", "").strip() or None
     if not config:
         return DEFAULT_CONFIG_DIR / CONFIG_FILE
     path = Path(config).expanduser()

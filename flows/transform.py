@@ -287,6 +287,8 @@ def run_dbt_build(
 
     if outcome.exception is not None:
         error = outcome.exception
+        if not isinstance(error, Exception):  # a signal (SIGTERM, Ctrl-C) stopped the run: not a dbt failure
+            raise error
         raise DbtBuildFailed(
             f"dbt build could not run on {db_path}: {type(error).__name__}: {error}"
         ) from error

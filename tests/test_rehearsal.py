@@ -1,0 +1,290 @@
+"""Production rehearsal: the nightly schedule really fires.
+
+Real parts, started here: `prefect server start` (its own PREFECT_HOME; SQLite, then
+PostgreSQL in a throw-away cluster), `roadmap serve` with a schedule of every minute,
+a local SMTP server (aiosmtpd), and for the work-pool path `prefect deploy` from
+prefect.yaml with a `process` worker. The test never creates a flow run: Prefect's
+scheduler does (the runs are `auto_scheduled`). Each scenario also kills a run in
+progress, the way a restart (SIGTERM) or a power cut (SIGKILL) does, and proves that
+the killed run ends in a terminal state, no concurrency slot stays taken, the
+interruption is recorded with its true duration, and the next scheduled run completes
+with no manual step.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import yaml
+
+from landing_files import ENROLLMENT, STAFFING, Landing
+from mail_server import MailServer, free_port
+from rehearsal import REPO, PostgresCluster, PrefectServer, Process, command, lock_holder, run_command
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
+
+STATE_TO = "state-office@mi.example.gov"
+SENDER = "roadmap-warehouse@mi.example.gov"
+CONTACT = {"name": "MDE Office of Educational Technology", "email": "mde-edtech@mi.example.gov"}
+KEY = "rehearsal-pseudonym-key"
+RUN_TIMEOUT = 420  # one scheduled run on a busy 2-core machine: the next minute + ~1-3 min of work
+TERMINAL = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+# ----------------------------------------------------------------------------- set-up
+
+
+class Site:
+    """One operator's server: config folder, landing folder, warehouse, mail server, the
+    Prefect server, and the environment every command runs with."""
+
+    def __init__(self, root: Path, server: PrefectServer, mail: MailServer):
+        self.root, self.server, self.mail = root, server, mail
+        self.config = root / "etc-roadmap"
+        shutil.copytree(REPO / "config", self.config)
+        raw = yaml.safe_load((self.config / "roadmap.yml").read_text())
+        raw["schedule"] = {"cron": "* * * * *", "timezone": "America/Detroit"}  # fires within the test
+        raw["paths"]["reports_dir"] = str(root / "reports")
+        raw["alerts"].update(send_retries=1, send_retry_delay_seconds=1, state_contact=CONTACT)
+        (self.config / "roadmap.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
+        self.landing = Landing(root / "landing")
+        self.warehouse = root / "warehouse" / "roadmap.duckdb"
+        self.env = server.env(
+            ROADMAP_CONFIG=str(self.config),
+            ROADMAP_LANDING_DIR=str(self.landing.path),
+            ROADMAP_WAREHOUSE=str(self.warehouse),
+            ROADMAP_PSEUDONYM_KEY=KEY,
+            ROADMAP_SMTP_HOST="127.0.0.1",
+            ROADMAP_SMTP_PORT=str(mail.port),
+            ROADMAP_ALERT_FROM=SENDER,
+            ROADMAP_ALERT_TO=STATE_TO,
+        )
+        self.serves: list[Process] = []
+
+    def cmd(self, name: str, *extra: str) -> list[str]:
+        return command(name, port=self.server.port, config=self.config, extra=list(extra))
+
+    def run(self, name: str, *extra: str, cwd: Path | None = None):
+        return run_command(self.cmd(name, *extra), self.env, cwd=cwd or self.root)
+
+    def start_serve(self) -> Process:
+        p = Process(self.cmd("serve"), self.env, self.root / f"serve-{len(self.serves)}.log", cwd=self.root)
+        self.serves.append(p)
+        return p
+
+    def audit_runs(self) -> dict[str, dict]:
+        con = duckdb.connect(str(self.warehouse), read_only=True)
+        try:
+            cur = con.execute("select * from audit.runs")
+            names = [d[0] for d in cur.description]
+            return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+        finally:
+            con.close()
+
+
+def first_night_files(landing: Landing) -> None:
+    """A small statewide delivery: the directory, enrollment with one bad row (01010),
+    staffing; the bad row makes the run alert the state and the district."""
+    landing.directory()
+    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
+        "2024-25,01010,00101,Alcona Elementary,300",
+        "2024-25,01010,00102,Alcona High,-5",
+        "2024-25,01020,00201,Bay Harbor K-12,400",
+        "2024-25,01000,00001,ISD Center,50",
+    ])
+    landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1",
+                                                   "2024-25,01000,5,1,1,1"])
+
+
+def parse_time(text: str | None) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
+
+
+@pytest.fixture
+def mail():
+    server = MailServer(free_port()).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def site_factory(tmp_path, mail):
+    made: list[tuple[Site, PostgresCluster | None]] = []
+
+    def make(database: str) -> Site:
+        cluster = None
+        url = None
+        if database == "postgresql":
+            if PostgresCluster.find_bindir() is None:
+                pytest.fail("PostgreSQL is not installed (make test installs Debian's postgresql package)")
+            cluster = PostgresCluster().start()
+            url = cluster.url
+        server = PrefectServer(tmp_path / database, url).start()
+        site = Site(tmp_path / database, server, mail)
+        made.append((site, cluster))
+        return site
+
+    yield make
+    for site, cluster in made:
+        for p in site.serves:
+            p.stop(signal.SIGKILL, wait=0)
+        site.server.stop()
+        if cluster:
+            cluster.stop()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def wait_completed_scheduled_run(site: Site, after: dt.datetime | None, watch) -> dict:
+    """The first run the scheduler created (auto_scheduled) that completed, expected
+    to start after `after`."""
+    def done(run):
+        if not run.get("auto_scheduled") or run["state_type"] not in TERMINAL:
+            return False
+        if after and parse_time(run["expected_start_time"]) <= after:
+            return False
+        if run["state_name"] == "Skipped":  # fired while another run held the warehouse: one at a time
+            assert "another run holds the warehouse" in run["state"]["message"]
+            return False
+        assert run["state_type"] == "COMPLETED", f"scheduled run {run['name']} ended {run['state_name']}: {run['state']}"
+        return True
+
+    return site.server.wait_for_run(done, RUN_TIMEOUT, "completed scheduled run", watch)
+
+
+def check_published_and_alerted(site: Site, run: dict) -> str:
+    """The scheduled run published the warehouse, `roadmap runs` and the Prefect API
+    show it, and its alerts reached the SMTP server. Returns the run's roadmap run id."""
+    runs = site.audit_runs()
+    (ours,) = [r for r in runs.values() if r["flow_run_id"] == run["id"]]
+    assert ours["status"] == "succeeded" and ours["files_new"] >= 1 and ours["errors"] >= 1
+    out = site.run("runs")
+    assert out.returncode == 0, out.stderr
+    line = next(line for line in out.stdout.splitlines() if line.startswith(ours["run_id"]))
+    assert "succeeded" in line and "sent" in line
+    ls = site.run("flow_run_ls", "--state-type", "COMPLETED", "--output", "json")
+    assert ls.returncode == 0, ls.stdout + ls.stderr  # Prefect's own list commands answer (no 422)
+    assert run["id"] in {r["id"] for r in json.loads(ls.stdout)}
+    ids = {r.msg["X-Roadmap-Run-Id"] for r in site.mail.received}
+    assert ours["run_id"] in ids
+    mine = [r for r in site.mail.received if r.msg["X-Roadmap-Run-Id"] == ours["run_id"]]
+    assert sorted(r.rcpt_tos[0] for r in mine) == sorted([STATE_TO, "data@alcona.example.org"])
+    for r in mine:
+        assert r.msg["From"] == SENDER and r.msg["Reply-To"] == CONTACT["email"]
+    (district,) = [r for r in mine if r.rcpt_tos == ["data@alcona.example.org"]]
+    assert CONTACT["name"] in district.text() and "line 3" in district.text()
+    return ours["run_id"]
+
+
+def interrupt_a_run(site: Site, serve: Process, sig: int) -> tuple[dict, dict, dt.datetime]:
+    """New files arrive, the next scheduled run starts working on them, and `roadmap
+    serve` is stopped by `sig` while it holds the warehouse. Returns (the flow run, the
+    lock holder it left, when it was stopped)."""
+    site.landing.csv("staffing_2024-25_b.csv", STAFFING, ["2024-25,01010,31,3,2,1"])
+    holder: dict = {}
+
+    def working(run):
+        nonlocal holder
+        holder = lock_holder(site.warehouse)
+        return run["state_type"] == "RUNNING" and holder.get("flow_run_id") == run["id"]
+
+    run = site.server.wait_for_run(working, RUN_TIMEOUT, "run holding the warehouse lock", [serve])
+    time.sleep(3)
+    stopped = dt.datetime.now(dt.timezone.utc)
+    if sig == signal.SIGKILL:
+        serve.kill_hard()  # serve and the run's process die at once, as in a power cut
+    else:
+        rc = serve.stop(sig, wait=90)
+        assert rc == 0, serve.output()[-3000:]
+        assert "was never awaited" not in serve.output()
+    return run, holder, stopped
+
+
+def check_recovered(site: Site, killed: dict, holder: dict, stopped: dt.datetime, expected_states: set[str]) -> None:
+    """After the restart: the killed run is terminal in Prefect, no concurrency slot is
+    held, the next scheduled run completed, and audit.runs has the interrupted run with
+    its true duration."""
+    final = site.server.flow_run(killed["id"])
+    assert final["state_type"] in expected_states, final["state"]
+    assert [c for c in site.server.concurrency_limits() if c.get("active_slots")] == []
+    runs = site.audit_runs()
+    interrupted = runs[holder["run_id"]]
+    assert interrupted["status"] == "interrupted" and interrupted["flow_run_id"] == killed["id"]
+    lasted = (interrupted["finished_at"] - interrupted["started_at"]).total_seconds()
+    really = (stopped - parse_time(holder["started_at"])).total_seconds()
+    assert 0 <= lasted <= really + 15, (lasted, really)  # not "until the next run started"
+    assert really - lasted <= 15, (lasted, really)  # the heartbeat: the last time it was alive
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_rehearsal_on_sqlite_serve_fires_publishes_alerts_and_recovers_from_sigterm(site_factory):
+    site = site_factory("sqlite")
+    first_night_files(site.landing)
+    serve = site.start_serve()
+
+    first = wait_completed_scheduled_run(site, None, [serve])
+    check_published_and_alerted(site, first)
+    assert site.server.deployment()["concurrency_limit"] is None
+
+    killed, holder, stopped = interrupt_a_run(site, serve, signal.SIGTERM)
+    # stopped with the run: Cancelled (by serve) or Crashed (by its engine), never left Running
+    assert site.server.flow_run(killed["id"])["state_type"] in {"CANCELLED", "CRASHED"}
+
+    serve = site.start_serve()  # what a restart of the service does; nothing else by hand
+    after = wait_completed_scheduled_run(site, stopped, [serve])
+    check_recovered(site, killed, holder, stopped, {"CANCELLED", "CRASHED"})
+    runs = site.audit_runs()
+    (recovered,) = [r for r in runs.values() if r["flow_run_id"] == after["id"]]
+    assert recovered["status"] == "succeeded" and recovered["files_new"] == 1  # redid the interrupted run's file
+    assert serve.stop(signal.SIGTERM) == 0
+
+
+def test_rehearsal_on_postgresql_serve_fires_and_recovers_from_a_power_cut(site_factory):
+    site = site_factory("postgresql")
+    first_night_files(site.landing)
+    serve = site.start_serve()
+
+    first = wait_completed_scheduled_run(site, None, [serve])
+    check_published_and_alerted(site, first)
+
+    killed, holder, stopped = interrupt_a_run(site, serve, signal.SIGKILL)
+    assert site.server.flow_run(killed["id"])["state_type"] == "RUNNING"  # nobody could report its end
+
+    serve = site.start_serve()  # it marks the orphan Crashed; the next night runs
+    after = wait_completed_scheduled_run(site, stopped, [serve])
+    check_recovered(site, killed, holder, stopped, {"CRASHED"})
+    (recovered,) = [r for r in site.audit_runs().values() if r["flow_run_id"] == after["id"]]
+    assert recovered["status"] == "succeeded" and recovered["files_new"] == 1
+    assert serve.stop(signal.SIGTERM) == 0
+
+
+def test_rehearsal_work_pool_deploy_from_prefect_yaml_and_a_process_worker(site_factory):
+    site = site_factory("sqlite")
+    first_night_files(site.landing)
+    for name, extra in (("pool", ()), ("deploy", ("--cron", "* * * * *", "--timezone", "America/Detroit"))):
+        done = site.run(name, *extra, cwd=REPO)  # from the checkout, not a Docker image's /app
+        assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}"
+    again = site.run("deploy", "--cron", "* * * * *", cwd=REPO)  # deploying again is fine too
+    assert again.returncode == 0, again.stdout + again.stderr
+    deployment = site.server.deployment()
+    assert deployment["entrypoint"] == "flows.nightly:nightly" and deployment["work_pool_name"] == "roadmap"
+    assert deployment["concurrency_limit"] is None
+    assert site.run("deployment_ls").returncode == 0
+
+    worker = Process(site.cmd("worker"), site.env, site.root / "worker.log", cwd=site.root)
+    try:
+        first = wait_completed_scheduled_run(site, None, [worker])
+        check_published_and_alerted(site, first)
+    finally:
+        rc = worker.stop(signal.SIGTERM, wait=60)
+    assert rc is not None and worker.proc.returncode is not None
