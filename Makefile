@@ -60,8 +60,12 @@ test-fast: setup
 docs: setup
 	$(BIN)/roadmap docs
 
+# requirements.lock: everything (tests and the build backend too), for .venv;
+# requirements-runtime.lock: the same versions without the test and build extras, for the
+# Docker image.
 lock:
 	uv pip compile pyproject.toml --extra test --extra build --python-version 3.11 --generate-hashes -o requirements.lock
+	uv pip compile pyproject.toml --python-version 3.11 --generate-hashes -c requirements.lock -o requirements-runtime.lock
 
 clean-data:
 	rm -rf $(DATA)

@@ -32,16 +32,21 @@ BIN = Path(sys.executable).parent  # the .venv of the tests: roadmap, prefect
 # checks the document against this list); the rehearsal runs each of them.
 OPERATOR_COMMANDS = {
     "setup": "make setup",
+    "copy_config": "cp -r config /etc/roadmap",
     "server": "prefect server start --host 127.0.0.1 --port 4200",
     "serve": "roadmap serve --config /etc/roadmap",
     "runs": "roadmap runs --config /etc/roadmap",
     "flow_run_ls": "prefect flow-run ls",
     "deployment_ls": "prefect deployment ls",
-    "deployment_run": "prefect deployment run roadmap-nightly/nightly",
     "pool": "prefect work-pool create roadmap --type process",
     "deploy": "prefect --no-prompt deploy --prefect-file prefect.yaml --name nightly",
     "worker": "prefect worker start --pool roadmap",
 }
+# the environment of step 3 of the document: every variable it exports, the rehearsal sets
+OPERATOR_ENVIRONMENT = (
+    "PREFECT_HOME", "PREFECT_API_URL", "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY", "ROADMAP_SMTP_HOST",
+    "ROADMAP_SMTP_PORT", "ROADMAP_ALERT_FROM", "ROADMAP_ALERT_TO",
+)
 PORT_IN_DOCS = "4200"
 CONFIG_IN_DOCS = "/etc/roadmap"
 
@@ -134,13 +139,13 @@ class PrefectServer:
     """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME (SQLite there, or
     the database URL given)."""
 
-    def __init__(self, root: Path, database_url: str | None = None):
+    def __init__(self, root: Path, database: dict[str, str] | None = None):
         self.root = root
         self.home = root / "prefect-home"
         self.home.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api"
-        self.database_url = database_url
+        self.database = database or {}  # PREFECT_SERVER_DATABASE_* settings (SQLite in PREFECT_HOME without)
         self.process: Process | None = None
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -149,8 +154,7 @@ class PrefectServer:
 
     def start(self, timeout: float = 180) -> "PrefectServer":
         extra = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
-        if self.database_url:
-            extra["PREFECT_API_DATABASE_CONNECTION_URL"] = self.database_url
+        extra.update(self.database)
         argv = command("server", port=self.port, config=Path("/nonexistent"))
         self.process = Process(argv, self.env(**extra), self.root / "prefect-server.log")
         deadline = time.monotonic() + timeout
@@ -228,6 +232,8 @@ class PostgresCluster:
         self.data = self.root / "pgdata"
         self.port = free_port()
         self.bindir = self.find_bindir()
+        # every character a URL would need escaped: Prefect gets it as its own setting
+        self.password = "p@ss:w/rd#?%&1"
         self.user = None
         if os.geteuid() == 0:
             self.user = pwd.getpwnam("postgres")
@@ -252,20 +258,35 @@ class PostgresCluster:
     def start(self) -> "PostgresCluster":
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
-        done = self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
+        pwfile = self.root / "pw"
+        pwfile.write_text(self.password + "\n")
+        if self.user:
+            os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
+        done = self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                          "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
                           "-E", "UTF8", "--no-instructions"])
+        pwfile.unlink()
         assert done.returncode == 0, done.stderr + done.stdout
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
         done = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
                           str(self.root / "postgres.log"), "-w", "-t", "60", "start"])
         assert done.returncode == 0, done.stderr + done.stdout + (self.root / "postgres.log").read_text(errors="replace")
-        done = self._run([str(self.bindir / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "prefect"])
+        done = self._run([str(self.bindir / "createdb"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "prefect"])
         assert done.returncode == 0, done.stderr
         return self
 
     @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/prefect"
+    def prefect_settings(self) -> dict[str, str]:
+        """The Prefect server's database, the way docker-compose.yml gives it: one setting
+        per part, the password on its own (never inside a URL)."""
+        return {
+            "PREFECT_SERVER_DATABASE_DRIVER": "postgresql+asyncpg",
+            "PREFECT_SERVER_DATABASE_HOST": "127.0.0.1",
+            "PREFECT_SERVER_DATABASE_PORT": str(self.port),
+            "PREFECT_SERVER_DATABASE_USER": "postgres",
+            "PREFECT_SERVER_DATABASE_NAME": "prefect",
+            "PREFECT_SERVER_DATABASE_PASSWORD": self.password,
+        }
 
     def stop(self) -> None:
         if self.data.exists():

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import shutil
 import signal
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ import yaml
 
 from landing_files import ENROLLMENT, STAFFING, Landing
 from mail_server import MailServer, free_port
-from rehearsal import REPO, PostgresCluster, PrefectServer, Process, command, lock_holder, run_command
+from rehearsal import OPERATOR_ENVIRONMENT, REPO, PostgresCluster, PrefectServer, Process, command, lock_holder, run_command
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -48,12 +47,6 @@ class Site:
     def __init__(self, root: Path, server: PrefectServer, mail: MailServer):
         self.root, self.server, self.mail = root, server, mail
         self.config = root / "etc-roadmap"
-        shutil.copytree(REPO / "config", self.config)
-        raw = yaml.safe_load((self.config / "roadmap.yml").read_text())
-        raw["schedule"] = {"cron": "* * * * *", "timezone": "America/Detroit"}  # fires within the test
-        raw["paths"]["reports_dir"] = str(root / "reports")
-        raw["alerts"].update(send_retries=1, send_retry_delay_seconds=1, state_contact=CONTACT)
-        (self.config / "roadmap.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
         self.landing = Landing(root / "landing")
         self.warehouse = root / "warehouse" / "roadmap.duckdb"
         self.env = server.env(
@@ -66,6 +59,14 @@ class Site:
             ROADMAP_ALERT_FROM=SENDER,
             ROADMAP_ALERT_TO=STATE_TO,
         )
+        assert set(OPERATOR_ENVIRONMENT) <= set(self.env)  # step 3 of docs/operations.md
+        copied = self.run("copy_config", cwd=REPO)  # step 2: the project's config/ folder, then edited
+        assert copied.returncode == 0 and (self.config / "metrics.yml").is_file(), copied.stderr
+        raw = yaml.safe_load((self.config / "roadmap.yml").read_text())
+        raw["schedule"] = {"cron": "* * * * *", "timezone": "America/Detroit"}  # fires within the test
+        raw["paths"]["reports_dir"] = str(root / "reports")
+        raw["alerts"].update(send_retries=1, send_retry_delay_seconds=1, state_contact=CONTACT)
+        (self.config / "roadmap.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
         self.serves: list[Process] = []
 
     def cmd(self, name: str, *extra: str) -> list[str]:
@@ -120,13 +121,13 @@ def site_factory(tmp_path, mail):
 
     def make(database: str) -> Site:
         cluster = None
-        url = None
+        settings = None
         if database == "postgresql":
             if PostgresCluster.find_bindir() is None:
                 pytest.fail("PostgreSQL is not installed (make test installs Debian's postgresql package)")
             cluster = PostgresCluster().start()
-            url = cluster.url
-        server = PrefectServer(tmp_path / database, url).start()
+            settings = cluster.prefect_settings
+        server = PrefectServer(tmp_path / database, settings).start()
         site = Site(tmp_path / database, server, mail)
         made.append((site, cluster))
         return site
