@@ -30,25 +30,33 @@ $(KEY_FILE):
 	@umask 077 && $(PYTHON) -c 'import secrets; print(secrets.token_hex(32))' > $@
 	@echo "made a local pseudonym key for the demo: $@"
 
+# The console shows a short summary; every detail of the run is in the log file it names.
+# DEMO_GENERATE: more options for `roadmap generate` (the tests make a smaller state).
+DEMO_GENERATE ?=
 demo: setup $(KEY_FILE)
 	@if [ -z "$$(ls -A $(DATA)/landing 2>/dev/null)" ]; then \
-		$(BIN)/roadmap generate --out $(DATA)/landing --seed 42 --defects 0.01 --manifest $(DATA)/landing_manifest.json; \
+		$(BIN)/roadmap generate --out $(DATA)/landing --seed 42 --defects 0.01 --manifest $(DATA)/landing_manifest.json --quiet $(DEMO_GENERATE); \
 	else echo "landing folder $(DATA)/landing already has files: not generating again"; fi
-	ROADMAP_PSEUDONYM_KEY=$${ROADMAP_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
+	@ROADMAP_PSEUDONYM_KEY=$${ROADMAP_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
 		$(BIN)/roadmap nightly --landing $(DATA)/landing --warehouse $(DATA)/warehouse/roadmap.duckdb --no-report
-	$(BIN)/roadmap report --warehouse $(DATA)/warehouse/roadmap.duckdb --out $(DATA)/reports --exports
+	@$(BIN)/roadmap report --warehouse $(DATA)/warehouse/roadmap.duckdb --out $(DATA)/reports --exports
 	@echo
-	@echo "landing files : $(CURDIR)/$(DATA)/landing"
-	@echo "warehouse     : $(CURDIR)/$(DATA)/warehouse/roadmap.duckdb   (open read-only: duckdb -readonly <file>)"
-	@echo "annual review : $(CURDIR)/$(DATA)/reports/"
+	@echo "landing files : $(abspath $(DATA))/landing"
+	@echo "warehouse     : $(abspath $(DATA))/warehouse/roadmap.duckdb   (open read-only: duckdb -readonly <file>)"
+	@echo "annual review : $(abspath $(DATA))/reports/"
 
-# Debian's chromium renders the report in a test; installed here, not downloaded by a tool.
+# Debian's chromium renders the report in a test, and Debian's postgresql serves the
+# Prefect server of the production rehearsal (a throw-away cluster made by the test);
+# installed here, not downloaded by a tool.
 test-system-deps:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-			|| echo "could not install chromium: the browser test will be skipped"; \
-		else echo "chromium is not installed (apt-get install chromium): the browser test will be skipped"; fi; \
+			(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null) \
+			|| echo "could not install$$missing: the tests that need it cannot pass"; \
+		else echo "missing:$$missing (apt-get install$$missing): the tests that need it cannot pass"; fi; \
 	fi
 
 test: setup test-system-deps

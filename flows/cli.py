@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
@@ -20,6 +21,7 @@ def _settings(args):
 
 
 def cmd_nightly(args) -> int:
+    from . import runlog
     from .nightly import nightly
     from .publish import RunInProgress
     from .settings import ConfigError
@@ -34,9 +36,11 @@ def cmd_nightly(args) -> int:
     except ConfigError as exc:  # nothing was run: a setting to fix
         print(f"roadmap nightly: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:  # the flow logged the details; say it plainly
+    except Exception as exc:  # the cause first; the traceback is in the run's log file
         print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)
+        if runlog.current_log:
+            print(f"Full detail: {runlog.current_log}", file=sys.stderr)
         return 1
     print(summary.text())
     return 0
@@ -59,8 +63,11 @@ def cmd_report(args) -> int:
     result = build_report(settings.warehouse, out, args.year, config_dir=settings.config_dir)
     print(f"annual review {result.school_year}: {result.html_path}")
     if args.exports:
-        for path in export_marts(settings.warehouse, out, config_dir=settings.config_dir):
-            print(f"export: {path}")
+        paths = export_marts(settings.warehouse, out, config_dir=settings.config_dir)
+        folders = sorted({str(Path(p).parent) for p in paths})
+        print(f"exports: {len(paths)} files in {', '.join(folders)}")
+        for path in paths:
+            logging.getLogger("roadmap.report").info("export: %s", path)
     return 0
 
 
@@ -91,14 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="roadmap", description="MI Roadmap Goal Four warehouse: nightly loads, data-quality alerts, annual review"
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="more log output")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also print the detail (Prefect, dbt, Great Expectations) that otherwise goes to the run's log file only",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p, landing=True):
         if landing:
             p.add_argument("--landing", help="landing folder (default: ROADMAP_LANDING_DIR or config)")
         p.add_argument("--warehouse", help="DuckDB warehouse file (default: ROADMAP_WAREHOUSE or config)")
-        p.add_argument("--config", help="settings file (default: config/roadmap.yml)")
+        p.add_argument(
+            "--config",
+            help="config folder (roadmap.yml, metrics.yml, roadmap_goal4.yml side by side) or its roadmap.yml "
+            "(default: ROADMAP_CONFIG, else the project's config/)",
+        )
 
     p = sub.add_parser("nightly", help="one run of the nightly flow")
     common(p)
@@ -136,15 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    for noisy in ("httpx", "httpcore"):  # one line per Prefect API call otherwise
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # before Prefect is imported: no telemetry from the temporary server (its SQLite
+    # "database is locked" tracebacks), and time for it to start on a busy machine
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "False")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from . import runlog
     from .settings import ConfigError
 
+    if args.command in ("nightly", "serve"):
+        runlog.configure_console(args.verbose)
+    else:
+        logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format=runlog.FORMAT)
+        runlog.quiet_libraries()
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:
@@ -153,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     except FileNotFoundError as exc:
         print(f"roadmap: {exc}", file=sys.stderr)
         return 2
+    finally:
+        gc.collect()  # DuckDB objects freed now, not reported as leaks at interpreter exit
 
 
 if __name__ == "__main__":

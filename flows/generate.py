@@ -2141,6 +2141,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write the manifest (files, rows, injected defects) as JSON")
     parser.add_argument("--last-school-year", default="2025-26", metavar="YYYY-YY",
                         help="the latest school year generated (default 2025-26)")
+    parser.add_argument("--quiet", action="store_true",
+                        help="one line (files, rows, defects) instead of the tables by family and rule")
     parser.add_argument("--no-resubmissions", action="store_true",
                         help="write only statewide extracts (no clean district corrections)")
 
@@ -2165,6 +2167,14 @@ def run_from_args(args) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(manifest.to_json() + "\n", encoding="utf-8")
     elapsed = time.perf_counter() - started
+    if getattr(args, "quiet", False):
+        print(
+            f"Wrote {len(manifest.files)} files to {args.out} ({manifest.districts} districts, "
+            f"{manifest.school_years[0]}..{manifest.school_years[-1]}, {sum(manifest.rows.values()):,} rows; "
+            f"defects: {len(manifest.errors())} blocking, {len(manifest.warnings())} warnings"
+            + (f", listed in {args.manifest}" if getattr(args, "manifest", None) else "") + ")"
+        )
+        return 0
     print(
         f"Wrote {len(manifest.files)} files to {args.out} "
         f"({manifest.districts} districts, {manifest.school_years[0]}..{manifest.school_years[-1]}, "

@@ -40,6 +40,7 @@ from .prefect_runs import mark_crashed
 from .pseudonymize import MissingPseudonymKey
 from .publish import RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
+from .runlog import Progress, RunLog
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
 
 
@@ -86,6 +87,7 @@ class RunSummary:
     report: str | None = None
     stage_seconds: dict[str, float] = field(default_factory=dict)
     alerts: str = ""  # this run's alert e-mails: "N sent, M pending" (flows/alerts)
+    log_file: str = ""  # every detail of the run (flows/runlog.py)
 
     def text(self) -> str:
         lines = [
@@ -101,6 +103,8 @@ class RunSummary:
             lines.append(f"  alerts: {self.alerts}")
         if self.message:
             lines.append(f"  note: {self.message}")
+        if self.log_file:
+            lines.append(f"  log: {self.log_file}")
         return "\n".join(lines)
 
 
@@ -205,7 +209,10 @@ def ingest(
     notes: list[str] = []
     audit.record_issues(con, ctx.run_id, discovery.not_files)
     held_pl: list[str] = []
-    for f in sorted(discovery.new_files, key=processing_key):
+    progress = Progress()
+    todo = sorted(discovery.new_files, key=processing_key)
+    for number, f in enumerate(todo, 1):
+        progress.show(f"[validate and load {number}/{len(todo)}] {f.name}")
         if f.landing_name is None:
             results.append(record_unrecognised(con, f, ctx))
             continue
@@ -216,6 +223,7 @@ def ingest(
             notes.append(str(exc))
             continue
         results.append(clock.call(load, con, checked, ctx))
+    progress.done()
     if held_pl:
         _log().error("%d PL file(s) were not loaded: %s", len(held_pl), notes[0])
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
@@ -233,7 +241,17 @@ def nightly(
     with_report: bool = True,
 ) -> RunSummary:
     settings = load_settings(config_file, landing_dir=landing_dir, warehouse=warehouse)
+    if not settings.landing_dir.is_dir():
+        raise ConfigError(
+            f"landing folder {settings.landing_dir} does not exist: create it, or pass --landing DIR "
+            "/ set ROADMAP_LANDING_DIR"
+        )
     run_id = new_run_id()
+    with RunLog(settings.warehouse_dir, run_id) as run_log:
+        return _nightly(settings, run_id, with_report, str(run_log.path))
+
+
+def _nightly(settings: Settings, run_id: str, with_report: bool, log_file: str):
     log = _log()
     try:
         from prefect.runtime import flow_run
@@ -241,12 +259,7 @@ def nightly(
         flow_run_id = str(flow_run.id) if flow_run.id else None
     except Exception:  # pragma: no cover - runtime context is optional
         flow_run_id = None
-    summary = RunSummary(run_id=run_id, status="running", warehouse=str(settings.warehouse))
-    if not settings.landing_dir.is_dir():
-        raise ConfigError(
-            f"landing folder {settings.landing_dir} does not exist: create it, or pass --landing DIR "
-            "/ set ROADMAP_LANDING_DIR"
-        )
+    summary = RunSummary(run_id=run_id, status="running", warehouse=str(settings.warehouse), log_file=log_file)
     if _under_deployment():  # unattended: somebody must hear of the night's problems
         alerts.require_alert_settings(settings, "the nightly deployment")
     try:
@@ -319,7 +332,12 @@ def _build_and_publish(
         run(con, "checkpoint")
     finally:
         con.close()
-    clock.call(transform, work, settings.duckdb_memory_limit)
+    progress = Progress()
+    progress.show("[dbt build] models and data tests")
+    try:
+        clock.call(transform, work, settings.duckdb_memory_limit)
+    finally:
+        progress.done()
     con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         cross_checks.check_after_build(con, ctx.run_id)

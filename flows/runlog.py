@@ -54,7 +54,11 @@ def configure_console(verbose: bool) -> None:
 
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
-    consoles = [h for h in root.handlers if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)]
+    consoles = [
+        h for h in root.handlers
+        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        and type(h).__module__.split(".")[0] in ("logging", "prefect")  # not a test runner's capture
+    ]
     if not consoles:
         handler = logging.StreamHandler(sys.stderr)
         root.addHandler(handler)
@@ -98,8 +102,9 @@ class RunLog:
     def __exit__(self, *exc) -> None:
         if self.handler is None:
             return
-        if exc[0] is not None and not isinstance(exc[1], Exception):
-            logging.getLogger("roadmap.nightly").error("the run was stopped: %s", exc[0].__name__)
+        if exc[0] is not None:  # the traceback belongs here, before the file is closed
+            what = "failed" if isinstance(exc[1], Exception) else "was stopped"
+            logging.getLogger("roadmap.nightly").error("the run %s: %s", what, exc[1] or exc[0].__name__, exc_info=exc)
         for name in ("", "prefect", "prefect.flow_runs", "prefect.task_runs"):
             logging.getLogger(name).removeHandler(self.handler)
         self.handler.close()

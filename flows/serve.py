@@ -138,6 +138,12 @@ def serve(settings: Settings, config_file: str | Path | None = None) -> int:
     from .prefect_runs import crash_orphaned_runs
 
     require_alert_settings(settings, "roadmap serve")
+    import os
+
+    if os.environ.get("ROADMAP_VERBOSE") != "1":
+        # the runs' detail goes to their log files and the Prefect UI; serve's console
+        # (docker logs, the journal) gets their warnings and errors
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "WARNING")
     problem = prefect_server_problem()
     if problem:
         print(NO_SERVER.format(problem=problem), file=sys.stderr)

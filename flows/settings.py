@@ -134,7 +134,26 @@ def load_settings(
     )
 
 
+def secret_from_environment(name: str, environ=None) -> str | None:
+    """A secret from the environment: `NAME`, else the content of the file `NAME_FILE`
+    names (docker compose `secrets:`; one trailing newline dropped). None when neither."""
+    env = os.environ if environ is None else environ
+    value = env.get(name)
+    if value:
+        return value
+    path = (env.get(f"{name}_FILE") or "").strip()
+    if not path:
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{name}_FILE names {path}, which cannot be read: {exc.strerror}") from None
+    text = text[:-1] if text.endswith("\n") else text
+    return text or None
+
+
 def pseudonym_key() -> bytes | None:
-    """The key of the educator-ID hash (DATA_SPEC section 4), or None when not set."""
-    value = os.environ.get("ROADMAP_PSEUDONYM_KEY", "")
+    """The key of the educator-ID hash (DATA_SPEC section 4), or None when not set
+    (ROADMAP_PSEUDONYM_KEY, or a file named by ROADMAP_PSEUDONYM_KEY_FILE)."""
+    value = secret_from_environment("ROADMAP_PSEUDONYM_KEY") or ""
     return value.encode("utf-8") if value.strip() else None

@@ -242,6 +242,36 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
     return tuple(replace(n, example_rows=examples.get(n.unique_id, ())) for n in nodes)
 
 
+_LEVELS = {"info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def _run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """The Prefect run logger when a flow or task runs (its records reach the Prefect
+    UI), else this module's logger."""
+    try:
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    except Exception:  # noqa: BLE001 - outside a Prefect run
+        return logging.getLogger("flows.transform.dbt")
+
+
+def _event_logger(logger):
+    """A dbt callback: each of dbt's own lines (`1 of 128 START ...`, `Done. PASS=...`)
+    as a log record of `logger`. Captured here, in the task's thread, because dbt fires
+    events from its worker threads, which have no Prefect run context."""
+
+    def on_event(event) -> None:
+        info = event.info
+        level = _LEVELS.get(info.level)
+        if level is None or not info.msg:
+            return
+        # dbt's warnings repeat what the summary reports per test; keep them at INFO here
+        logger.log(min(level, logging.INFO) if level == logging.WARNING else level, "dbt: %s", info.msg)
+
+    return on_event
+
+
 def run_dbt_build(
     db_path: Path, *, project_dir: Path | None = None, select: str | None = None, memory_limit: str | None = None
 ) -> DbtBuildSummary:
@@ -271,6 +301,10 @@ def run_dbt_build(
             "--no-send-anonymous-usage-stats",
             "--no-version-check",
             "--no-use-colors",
+            # dbt prints nothing itself: every line goes through `on_event` below to the
+            # Prefect run logger (the Prefect UI's run log and the run's log file)
+            "--log-level", "none",
+            "--log-level-file", "none",
         ]
         if select:
             # only the tests whose every parent is selected: a relationships test
@@ -282,7 +316,7 @@ def run_dbt_build(
         if memory_limit:
             env[MEMORY_LIMIT_ENV_VAR] = memory_limit  # read by profiles.yml
         with _environment(env):
-            outcome = dbtRunner().invoke(args)
+            outcome = dbtRunner(callbacks=[_event_logger(_run_logger())]).invoke(args)
         elapsed = time.monotonic() - started
 
     if outcome.exception is not None:

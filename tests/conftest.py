@@ -25,7 +25,8 @@ TEST_KEY = "test-pseudonym-key-not-a-secret"
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ROADMAP_PSEUDONYM_KEY", TEST_KEY)
-    for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM"):
+    for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
+                 "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
         monkeypatch.delenv(name, raising=False)
     yield
 

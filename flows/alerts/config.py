@@ -14,7 +14,7 @@ import os
 import re
 from dataclasses import dataclass, field, replace
 
-from ..settings import ConfigError, Settings
+from ..settings import ConfigError, Settings, secret_from_environment
 
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"", "0", "false", "no", "off"}
@@ -107,7 +107,7 @@ class SmtpSettings:
             host=env.get("ROADMAP_SMTP_HOST", "").strip() or None,
             port=port,
             user=env.get("ROADMAP_SMTP_USER", "").strip() or None,
-            password=env.get("ROADMAP_SMTP_PASSWORD") or None,
+            password=secret_from_environment("ROADMAP_SMTP_PASSWORD", env),
             starttls=starttls,
             sender=sender,
             state_recipients=tuple(recipients),
