@@ -438,3 +438,147 @@ def test_nightly_flow_alerts_once_even_when_the_mail_server_was_down(prefect_ser
     assert "2 sent, 0 pending" in line
     meta = json.loads(next((warehouse.parent / "outbox" / "sent" / first.run_id).glob("state.json")).read_text())
     assert meta["scope"] == "state" and meta["recipients"] == [STATE_TO] and meta["sent_at"]
+
+
+# ------------------------------------------------------- what a district's message says
+
+
+def _held_back_numbers(text: str) -> int:
+    """The sum of "N held back" in the YOUR FILES list of a district message."""
+    import re
+
+    files = text.split("YOUR FILES", 1)[1].split("WHAT TO FIX", 1)[0]
+    return sum(int(n) for n in re.findall(r"(\d+) held back;", files))
+
+
+def test_every_district_message_counts_exactly_the_rows_its_attachments_list(tmp_path, mail):
+    """On generated data with every kind of defect: for each district message, the rows
+    it says are held back, the rows its held-back attachments list, and the total it
+    names are the same number; each attachment row carries its family's columns."""
+    from flows.generate import generate_landing
+
+    landing = tmp_path / "landing"
+    generate_landing(landing, districts=40, years=1, seed=7, defects=0.25, resubmissions=False)
+    db = tmp_path / "wh" / "roadmap.duckdb"
+    db.parent.mkdir(parents=True)
+    con, _, _ = run_ingestion(landing, db, run_id="run-1")
+    try:
+        audit.finish_run(con, "run-1", "succeeded")
+        settings = load_settings(None, landing_dir=landing, warehouse=db)
+        queue_run_alerts(con, settings, "run-1")
+        held = dict(con.execute(
+            "select district_code, count(*) from audit.quarantine_rows where run_id = 'run-1' group by all"
+        ).fetchall())
+    finally:
+        con.close()
+    assert send_pending(settings, options=FAST).pending == 0
+    districts = [r for r in mail.received if r.msg["X-Roadmap-Alert-Id"].startswith("district-")]
+    assert len(districts) >= 3 and any(held.values())
+    checked = 0
+    for message in districts:
+        code = message.msg["X-Roadmap-Alert-Id"].removeprefix("district-")
+        files = message.attachments()
+        listed = 0
+        for name, content in files.items():
+            if "-held-back-" not in name:
+                continue
+            rows = _csv_rows(content)
+            family = name.rsplit("-", 1)[1].removesuffix(".csv")
+            assert all(r["district_code"] == code for r in rows), name
+            assert {"file_name", "line", "issues_on_this_row", "school_year", "district_code"} <= set(rows[0]), name
+            assert not any(k.startswith("_") or "{" in (v or "") for r in rows for k, v in r.items())
+            assert family in name
+            listed += len(rows)
+        said = _held_back_numbers(message.text())
+        assert said == listed == held.get(code, 0), (code, said, listed, held.get(code))
+        if listed:
+            assert f"Together these are the {listed} row(s)" in message.text().replace("\n", " ")
+            checked += 1
+    assert checked >= 2
+
+
+def test_sender_reply_to_and_state_contact_are_read_when_the_message_is_sent(landing, tmp_path, mail, monkeypatch):
+    """Queued with one sender and contact, sent after both were corrected: the message
+    goes out with the corrected ones, and the outbox keeps what was sent."""
+    import yaml
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+
+    def set_contact(name: str, email: str) -> None:
+        raw = yaml.safe_load((config / "roadmap.yml").read_text())
+        raw["alerts"]["state_contact"] = {"name": name, "email": email}
+        (config / "roadmap.yml").write_text(yaml.safe_dump(raw))
+
+    db = tmp_path / "wh" / "roadmap.duckdb"
+    write_problem_files(landing)
+    set_contact("Old Office", "old-office@mi.example.gov")
+    monkeypatch.setenv("ROADMAP_ALERT_FROM", "typo@localhost.invalid")
+    settings, queued = ingest_and_queue(landing, db, "run-1")
+    # ingest_and_queue reads the project's config: queue again with ours
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    try:
+        con.execute("delete from audit.alerts")
+        for m in Outbox(db.parent / "outbox").messages("pending"):
+            m.eml.unlink()
+            m.sidecar.unlink()
+        settings = load_settings(config, landing_dir=landing.path, warehouse=db)
+        queue_run_alerts(con, settings, "run-1")
+    finally:
+        con.close()
+    (pending,) = [m for m in Outbox(settings.outbox_dir).messages("pending") if m.alert_id == "district-01010"]
+    assert b"Old Office" in pending.eml.read_bytes() or "Old Office" in pending.eml.read_text(errors="replace")
+
+    monkeypatch.setenv("ROADMAP_ALERT_FROM", "roadmap@mi.example.gov")
+    monkeypatch.setenv("ROADMAP_ALERT_TO", "state-office@mi.example.gov, deputy@mi.example.gov")
+    set_contact("MDE Office of Educational Technology", "edtech@mi.example.gov")
+    settings = load_settings(config, landing_dir=landing.path, warehouse=db)
+    assert send_pending(settings, options=FAST).sent == 3
+    for received in mail.received:
+        assert received.msg["From"] == "roadmap@mi.example.gov"
+        assert received.msg["Reply-To"] == "edtech@mi.example.gov"
+        assert "Old Office" not in received.everything() and "old-office@" not in received.everything()
+    (alcona,) = mail.to("data@alcona.example.org")
+    assert "MDE Office of Educational Technology (edtech@mi.example.gov)" in alcona.text()
+    assert "MDE Office of Educational Technology" in alcona.html()
+    (state,) = [r for r in mail.received if r.msg["X-Roadmap-Alert-Id"] == "state"]
+    assert sorted(state.rcpt_tos) == ["deputy@mi.example.gov", "state-office@mi.example.gov"]
+    (sent,) = [m for m in Outbox(settings.outbox_dir).messages("sent") if m.alert_id == "district-01010"]
+    assert sent.eml.read_bytes().replace(b"\r\n", b"\n") == alcona.raw.replace(b"\r\n", b"\n")
+
+
+def test_without_a_sender_nothing_is_sent_until_one_is_set(landing, tmp_path, mail, monkeypatch):
+    monkeypatch.delenv("ROADMAP_ALERT_FROM")
+    write_problem_files(landing)
+    settings, queued = ingest_and_queue(landing, tmp_path / "wh" / "roadmap.duckdb", "run-1")
+    assert queued
+    delivery = send_pending(settings, options=FAST)
+    assert delivery.sent == 0 and delivery.pending == 3 and "ROADMAP_ALERT_FROM" in delivery.error
+    assert mail.received == []
+    assert all("ROADMAP_ALERT_FROM" in m.meta["last_error"] for m in Outbox(settings.outbox_dir).messages("pending"))
+    monkeypatch.setenv("ROADMAP_ALERT_FROM", "roadmap@mi.example.gov")
+    assert send_pending(settings, options=FAST).sent == 3
+    assert {r.msg["From"] for r in mail.received} == {"roadmap@mi.example.gov"}
+
+
+def test_alerts_switched_off_in_the_config_queue_nothing(landing, tmp_path, mail):
+    import yaml
+
+    config = tmp_path / "config"
+    shutil.copytree(REPO / "config", config)
+    raw = yaml.safe_load((config / "roadmap.yml").read_text())
+    raw["alerts"]["enabled"] = False
+    (config / "roadmap.yml").write_text(yaml.safe_dump(raw))
+    write_problem_files(landing)
+    db = tmp_path / "wh" / "roadmap.duckdb"
+    db.parent.mkdir(parents=True)
+    con, _, _ = run_ingestion(landing.path, db, run_id="run-1")
+    try:
+        audit.finish_run(con, "run-1", "succeeded")
+        settings = load_settings(config, landing_dir=landing.path, warehouse=db)
+        assert queue_run_alerts(con, settings, "run-1") == []
+    finally:
+        con.close()
+    assert send_pending(settings, options=FAST).sent == 0 and mail.received == []
