@@ -37,6 +37,7 @@ def cmd_nightly(args) -> int:
         print(f"roadmap nightly: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # the cause first; the traceback is in the run's log file
+        _release_frames(exc)
         print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)
         if runlog.current_log:
@@ -44,6 +45,18 @@ def cmd_nightly(args) -> int:
         return 1
     print(summary.text())
     return 0
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Let go of what the failed run's frames still hold (DuckDB connections among them),
+    so that it is freed now and not reported as leaked at interpreter exit."""
+    import traceback
+
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        traceback.clear_frames(exc.__traceback__)
+        exc = exc.__cause__ or exc.__context__
 
 
 def cmd_generate(args) -> int:

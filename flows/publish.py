@@ -42,7 +42,7 @@ def lock_path(warehouse: Path) -> Path:
     return warehouse.with_name(warehouse.name + ".lock")
 
 
-HEARTBEAT_SECONDS = 10.0  # how often a run holding the lock writes "still alive" into it
+HEARTBEAT_SECONDS = 5.0  # how often a run holding the lock writes "still alive" into it
 
 
 @contextlib.contextmanager
