@@ -105,3 +105,23 @@ def test_config_errors_are_one_line_naming_the_file_and_where_it_was_looked_for(
         assert len(lines) == 1, (argv, lines)
         for word in words:
             assert word in lines[0], (argv, word, lines[0])
+
+
+def test_progress_is_shown_on_a_terminal_only():
+    import io
+
+    from flows.runlog import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    terminal, pipe = Terminal(), io.StringIO()
+    for stream in (terminal, pipe):
+        progress = Progress(stream)
+        progress.show("[validate and load 1/2] districts_2024-25.csv")
+        progress.show("[validate and load 2/2] a.csv")
+        progress.done()
+    assert pipe.getvalue() == ""
+    shown = terminal.getvalue()
+    assert "[validate and load 2/2] a.csv" in shown and shown.endswith("\r") and "\n" not in shown

@@ -63,7 +63,7 @@ def test_roadmap_serve_registers_the_nightly_deployment_with_the_configured_cron
     assert deployment.parameters["warehouse"] == str(tmp_path / "wh" / "roadmap.duckdb")
     assert deployment.parameters["landing_dir"] == str(tmp_path / "landing")
     assert deployment.parameters["config_file"] == str(config)
-    assert deployment.concurrency_limit is None  # overlap is refused by the warehouse lock alone
+    assert deployment.global_concurrency_limit is None  # overlap is refused by the warehouse lock alone
 
 
 def test_serve_without_a_reachable_prefect_server_says_how_to_start_one(tmp_path, capsys, monkeypatch):
