@@ -21,7 +21,7 @@ Prefect: the next serve marks such orphans `Crashed` when it starts (flows/prefe
 from __future__ import annotations
 
 import asyncio
-import logging
+import os
 import signal
 import sys
 import zoneinfo
@@ -96,9 +96,6 @@ def prefect_server_problem() -> str | None:
     return None
 
 
-log = logging.getLogger("roadmap.serve")
-
-
 async def _serve_until_stopped(runner) -> None:
     """Run the runner until SIGTERM or SIGINT; then stop it the asynchronous way (Prefect's
     own SIGTERM handler calls the synchronous stop from inside the event loop, which
@@ -138,8 +135,6 @@ def serve(settings: Settings, config_file: str | Path | None = None) -> int:
     from .prefect_runs import crash_orphaned_runs
 
     require_alert_settings(settings, "roadmap serve")
-    import os
-
     if os.environ.get("ROADMAP_VERBOSE") != "1":
         # the runs' detail goes to their log files and the Prefect UI; serve's console
         # (docker logs, the journal) gets their warnings and errors
