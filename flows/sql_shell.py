@@ -68,7 +68,7 @@ def statement_complete(text: str) -> bool:
     while i < n:
         ch = text[i]
         if ch in "'\"":
-            end = _end_of_quoted(text, i, ch)
+            end = _end_of_quoted(text, i, ch, backslash=ch == "'" and _is_escape_string(text, i))
             if end is None:
                 return False
             i, last_significant = end, ch
@@ -76,10 +76,10 @@ def statement_complete(text: str) -> bool:
             j = text.find("\n", i)
             i = n if j < 0 else j + 1
         elif ch == "/" and text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            if j < 0:
+            end = _end_of_block_comment(text, i)
+            if end is None:
                 return False
-            i = j + 2
+            i = end
         elif ch == "$":
             tag_end = _dollar_tag_end(text, i)
             if tag_end is None:
@@ -97,18 +97,47 @@ def statement_complete(text: str) -> bool:
     return last_significant == ";"
 
 
-def _end_of_quoted(text: str, start: int, quote: str) -> int | None:
+def _end_of_quoted(text: str, start: int, quote: str, backslash: bool = False) -> int | None:
     """Index after the closing quote of the literal starting at `start` (a doubled quote
-    is an escaped quote), or None when it is not closed."""
+    is an escaped quote; in an E'...' string so is a backslash-quote), or None when it
+    is not closed."""
     i = start + 1
-    while True:
-        j = text.find(quote, i)
-        if j < 0:
-            return None
-        if j + 1 < len(text) and text[j + 1] == quote:
-            i = j + 2
-            continue
-        return j + 1
+    while i < len(text):
+        ch = text[i]
+        if backslash and ch == "\\":
+            i += 2
+        elif ch == quote:
+            if i + 1 < len(text) and text[i + 1] == quote:
+                i += 2
+                continue
+            return i + 1
+        else:
+            i += 1
+    return None
+
+
+def _is_escape_string(text: str, quote_at: int) -> bool:
+    """E'...' (or e'...'): the E is a word of its own, not the end of an identifier."""
+    if quote_at < 1 or text[quote_at - 1] not in "eE":
+        return False
+    before = text[quote_at - 2] if quote_at >= 2 else " "
+    return not (before.isalnum() or before in "_$")
+
+
+def _end_of_block_comment(text: str, start: int) -> int | None:
+    """Index after the `*/` closing the comment opened at `start`; comments nest, as in
+    DuckDB's parser. None when it is not closed."""
+    depth, i = 0, start
+    while i < len(text):
+        if text.startswith("/*", i):
+            depth, i = depth + 1, i + 2
+        elif text.startswith("*/", i):
+            depth, i = depth - 1, i + 2
+            if depth == 0:
+                return i
+        else:
+            i += 1
+    return None
 
 
 def _dollar_tag_end(text: str, start: int) -> int | None:
@@ -134,10 +163,9 @@ def _strip_comments(text: str) -> str:
             j = text.find("\n", i)
             i = n if j < 0 else j + 1
         elif text.startswith("/*", i):
-            j = text.find("*/", i + 2)
-            i = n if j < 0 else j + 2
+            i = _end_of_block_comment(text, i) or n
         elif text[i] in "'\"":
-            end = _end_of_quoted(text, i, text[i]) or n
+            end = _end_of_quoted(text, i, text[i], backslash=text[i] == "'" and _is_escape_string(text, i)) or n
             out.append(text[i:end])
             i = end
         else:

@@ -3,13 +3,22 @@ reading what appears (tests of `roadmap sql`'s interactive mode)."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import select
 import signal
 import subprocess
+import termios
 import time
 from pathlib import Path
+
+
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty (so that
+    Ctrl-C and Ctrl-D act as at a real terminal)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 class TerminalSession:
@@ -17,7 +26,7 @@ class TerminalSession:
         master, slave = pty.openpty()
         self.proc = subprocess.Popen(
             argv, cwd=cwd, env={**os.environ, "TERM": "dumb", **(env or {})},
-            stdin=slave, stdout=slave, stderr=slave, close_fds=True, start_new_session=True,
+            stdin=slave, stdout=slave, stderr=slave, close_fds=True, preexec_fn=_controlling_terminal,
         )
         os.close(slave)
         self.master = master
