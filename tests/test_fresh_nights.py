@@ -11,7 +11,8 @@ real pipeline publishing it (`python -m flows nightly` in its own process):
   process: DuckDB's instance cache, the reason the guide's recipes exist (if a DuckDB
   release changes that, this check says so);
 - a warehouse written in another storage version (before STORAGE_VERSION existed) is
-  converted by the next run, which says so, and keeps its history.
+  converted by the next run, which says so, and keeps its history; a warehouse already
+  in STORAGE_VERSION is copied as it is (no conversion).
 """
 
 from __future__ import annotations
@@ -74,19 +75,36 @@ def in_a_fresh_process(warehouse: Path) -> list:
     return json.loads(result.stdout)
 
 
+@pytest.fixture(scope="module")
+def first_night(generated, prefect_api_url, tmp_path_factory):  # noqa: F811
+    """A project folder whose warehouse the real pipeline published from the first half
+    of the landing files (the tests copy it and publish the rest as the next night)."""
+    source, order = generated
+    project = tmp_path_factory.mktemp("first_night")
+    landing = project / "data" / "landing"
+    warehouse = project / "data" / "warehouse" / "roadmap.duckdb"
+    copy_files(order[: len(order) // 2], source, landing)
+    first = run_nightly(landing, warehouse, prefect_api_url)
+    assert first.returncode == 0, first.output[-3000:]
+    assert "converted the warehouse" not in first.output  # created in STORAGE_VERSION
+    return project
+
+
+def next_night(project: Path, generated, prefect_api_url):  # noqa: F811
+    source, order = generated
+    landing = project / "data" / "landing"
+    copy_files(order[len(order) // 2:], source, landing)
+    return run_nightly(landing, project / "data" / "warehouse" / "roadmap.duckdb", prefect_api_url)
+
+
 def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
-    generated, prefect_api_url, tmp_path, monkeypatch  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path, monkeypatch  # noqa: F811
 ):
     from sqlalchemy import create_engine, text
 
-    source, order = generated
     project = tmp_path / "project"
-    landing = project / "data" / "landing"
+    shutil.copytree(first_night, project, symlinks=True)
     warehouse = project / "data" / "warehouse" / "roadmap.duckdb"
-    half = len(order) // 2
-    copy_files(order[:half], source, landing)
-    first = run_nightly(landing, warehouse, prefect_api_url)
-    assert first.returncode == 0, first.output[-3000:]
     night1 = in_a_fresh_process(warehouse)
 
     monkeypatch.chdir(project)  # the guide's paths are relative to the project folder
@@ -106,9 +124,9 @@ def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
         assert as_seen(naive_held.execute(text(NIGHT_SQL)).fetchone()) == night1
 
         # the next night, published by the real pipeline in its own process
-        copy_files(order[half:], source, landing)
-        second = run_nightly(landing, warehouse, prefect_api_url)
+        second = next_night(project, generated, prefect_api_url)
         assert second.returncode == 0, second.output[-3000:]
+        assert "converted the warehouse" not in second.output  # a plain copy of a v1.4.0 file
         night2 = in_a_fresh_process(warehouse)
         assert night2[0] != night1[0] and night2[1] == str(int(night1[1]) + 1)
         assert night2[2:] != night1[2:], "the second night changed no figure: the test would prove nothing"
@@ -155,16 +173,11 @@ def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
 
 
 def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_run(
-    generated, prefect_api_url, tmp_path  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path  # noqa: F811
 ):
-    source, order = generated
-    landing = tmp_path / "landing"
-    warehouse = tmp_path / "warehouse" / "roadmap.duckdb"
-    half = len(order) // 2
-    copy_files(order[:half], source, landing)
-    first = run_nightly(landing, warehouse, prefect_api_url)
-    assert first.returncode == 0, first.output[-3000:]
-    assert "converted the warehouse" not in first.output
+    project = tmp_path / "project"
+    shutil.copytree(first_night, project, symlinks=True)
+    warehouse = project / "data" / "warehouse" / "roadmap.duckdb"
 
     # make it a warehouse as published before this rule: DuckDB 2.0's own format,
     # no audit.published, no Parquet set
@@ -189,8 +202,7 @@ def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_ru
     )
     assert refused.returncode != 0 and "version number" in refused.stderr  # the problem of issue 14
 
-    copy_files(order[half:], source, landing)
-    second = run_nightly(landing, warehouse, prefect_api_url)
+    second = next_night(project, generated, prefect_api_url)
     assert second.returncode == 0, second.output[-3000:]
     assert f"from DuckDB storage version v2.0.0 to {STORAGE_VERSION}" in second.output
     assert storage_version(warehouse) == STORAGE_VERSION
@@ -203,12 +215,7 @@ def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_ru
         capture_output=True, text=True, timeout=60,
     )
     assert opened.returncode == 0 and int(opened.stdout) > 0, opened.stderr
-    assert current_folder(warehouse) is not None
-
-    third = run_nightly(landing, warehouse, prefect_api_url)  # nothing new: a plain copy, no conversion
-    assert third.returncode == 0, third.output[-3000:]
-    assert "converted the warehouse" not in third.output
-    assert storage_version(warehouse) == STORAGE_VERSION
+    assert current_folder(warehouse) is not None  # and the Parquet set is back
 
 
 def in_a_fresh_process_rows(warehouse: Path, sql: str) -> list:
