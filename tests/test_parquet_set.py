@@ -207,3 +207,13 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
     assert result["bad"] == [], result["bad"][:5]
     assert len(result["seen"]) >= 20 and len(set(result["seen"])) >= 3, result
     assert result["seen"] == sorted(result["seen"])  # never back to an older night
+
+
+def test_a_failed_first_run_publishes_its_record_and_no_parquet_set(tmp_path):
+    warehouse = tmp_path / "wh" / "roadmap.duckdb"
+    publish_night(warehouse, "f1", None, status="failed")
+    published = latest_publish(warehouse)
+    assert (published["run_status"], published["data_run_id"], published["parquet_folder"]) == ("failed", None, None)
+    assert current_folder(warehouse) is None
+    publish_night(warehouse, "n2", {"a": "select 2 as night"})
+    assert latest_publish(warehouse)["publish_seq"] == 2 and current_folder(warehouse).name == "n2"
