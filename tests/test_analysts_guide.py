@@ -238,3 +238,17 @@ def test_guide_explains_read_only_connections():
     for mart in ("district_year_metrics", "state_year_metrics", "metric_values",
                  "objective_progress", "objectives", "dim_district_history"):
         assert f"`marts.{mart}`" in text
+
+
+def test_the_command_make_demo_points_at_runs(project):
+    """`make demo` ends by naming the command that opens the warehouse: it runs."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    (command,) = re.findall(r"query it read-only: ([^)\"]+)\)", makefile)
+    argv = command.replace("$(BIN)", ".venv/bin").split()
+    assert argv == [".venv/bin/roadmap", "sql"]
+    result = subprocess.run(
+        [*argv, "-c", "SELECT count(*) AS districts FROM marts.district_year_metrics"], cwd=project,
+        capture_output=True, text=True, timeout=120, env=child_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert "districts" in result.stdout and "night: run" in result.stderr
