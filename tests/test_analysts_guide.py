@@ -243,7 +243,7 @@ def test_guide_explains_read_only_connections():
 def test_the_command_make_demo_points_at_runs(project):
     """`make demo` ends by naming the command that opens the warehouse: it runs."""
     makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
-    (command,) = re.findall(r"query it read-only: ([^)\"]+)\)", makefile)
+    (command,) = re.findall(r"query it read-only: (\$\(BIN\)/[^)\"]+)\)", makefile)
     argv = command.replace("$(BIN)", ".venv/bin").split()
     assert argv == [".venv/bin/roadmap", "sql"]
     result = subprocess.run(
