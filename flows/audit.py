@@ -259,7 +259,10 @@ def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version:
         ).fetchall()
     ]
     if marts:
-        counts = " union all ".join(f"select '{t}' as mart, count(*) as n from marts.\"{t}\"" for t in marts)
+        counts = " union all ".join(
+            "select '{}' as mart, count(*) as n from marts.\"{}\"".format(t.replace("'", "''"), t.replace('"', '""'))
+            for t in marts
+        )
         mart_rows = f"(select map(list(mart order by mart), list(n order by mart)) from ({counts}))"
     else:
         mart_rows = "null::map(varchar, bigint)"

@@ -219,8 +219,8 @@ class Shell:
             else:
                 cur.fetchall()
             return
-        if kind == "SELECT":
-            relation = self.con.sql(statement.query)
+        if kind in ("SELECT", "PRAGMA", "CALL"):
+            relation = self.con.sql(statement.query)  # shown by DuckDB's own table renderer
             if relation is not None:
                 self._show(relation)
             return
@@ -231,8 +231,6 @@ class Shell:
         if kind == "EXPLAIN" and names[-1] == "explain_value":
             for row in cur.fetchall():
                 self.out.write(str(row[-1]) + "\n")
-        elif kind in ("PRAGMA", "CALL", "EXECUTE"):
-            self._show(self.con.from_arrow(cur.fetch_arrow_table()))
         else:
             cur.fetchall()  # CREATE, SET, COPY ...: DuckDB's "Count"/"Success" is not shown
         self.out.flush()
@@ -492,6 +490,9 @@ def main(warehouse: Path, command: str | None, csv_output: bool, max_rows: int |
             "or pass --warehouse FILE",
             file=sys.stderr,
         )
+        return 2
+    if max_rows is not None and max_rows < 1:
+        print("roadmap sql: --max-rows must be 1 or more", file=sys.stderr)
         return 2
     options = Options(mode="csv" if csv_output else "table", max_rows=max_rows)
     interactive = command is None and _isatty(sys.stdin)

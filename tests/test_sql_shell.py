@@ -113,6 +113,20 @@ def test_a_script_on_stdin_runs_multi_line_statements_and_stops_at_the_first_err
     assert "line 10" in result.stderr and "no_such_column" in result.stderr
 
 
+def test_pragma_call_explain_and_summarize_show_their_results(demo_warehouse_path):
+    result = roadmap_sql(
+        demo_warehouse_path, "-c",
+        "PRAGMA version; CALL pragma_version(); EXPLAIN SELECT * FROM marts.objectives; SET threads = 1; "
+        "SUMMARIZE marts.objectives;",
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("library_version") == 2
+    assert "Table: roadmap.marts.objectives" in result.stdout  # the plan
+    assert "column_name" in result.stdout and "objective_id" in result.stdout
+    result = roadmap_sql(demo_warehouse_path, "--max-rows", "0", "-c", "SELECT 1")
+    assert result.returncode == 2 and "--max-rows" in result.stderr
+
+
 def test_a_last_statement_without_a_semicolon_still_runs(demo_warehouse_path):
     result = roadmap_sql(demo_warehouse_path, "--csv", stdin="SELECT 41 + 1 AS answer\n")
     assert result.returncode == 0, result.stderr
