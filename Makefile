@@ -11,7 +11,7 @@ DATA := data
 KEY_FILE := $(DATA)/.pseudonym_key
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast test-system-deps lock docs clean-data
+.PHONY: setup demo test test-fast test-system-deps test-compat-clients lock lock-compat docs clean-data
 
 setup: $(STAMP)
 
@@ -42,7 +42,8 @@ demo: setup $(KEY_FILE)
 	@$(BIN)/roadmap report --warehouse $(DATA)/warehouse/roadmap.duckdb --out $(DATA)/reports --exports
 	@echo
 	@echo "landing files : $(abspath $(DATA))/landing"
-	@echo "warehouse     : $(abspath $(DATA))/warehouse/roadmap.duckdb   (open read-only: duckdb -readonly <file>)"
+	@echo "warehouse     : $(abspath $(DATA))/warehouse/roadmap.duckdb   (query it read-only: $(BIN)/roadmap sql)"
+	@echo "marts, Parquet: $(abspath $(DATA))/warehouse/parquet/current/"
 	@echo "annual review : $(abspath $(DATA))/reports/"
 
 # Debian's chromium renders the report in a test, and Debian's postgresql serves the
@@ -59,11 +60,31 @@ test-system-deps:
 		else echo "missing:$$missing (apt-get install$$missing): the tests that need it cannot pass"; fi; \
 	fi
 
-test: setup test-system-deps
+# DuckDB 1.x clients (Python package and CLI), each in its own venv from a hash-pinned
+# lock in tests/compat/: tests/test_warehouse_compat.py opens the published warehouse
+# with them (docs/ARCHITECTURE.md, storage version).
+COMPAT_VERSIONS := 1.4 1.5
+COMPAT_STAMPS := $(foreach v,$(COMPAT_VERSIONS),.venv-compat/duckdb-$(v)/.installed)
+
+test-compat-clients: $(COMPAT_STAMPS)
+
+.venv-compat/duckdb-%/.installed: tests/compat/duckdb-%.lock
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
+	rm -rf .venv-compat/duckdb-$*
+	$(PYTHON) -m venv .venv-compat/duckdb-$*
+	.venv-compat/duckdb-$*/bin/python -m pip install --quiet --require-hashes --no-deps -r $<
+	@touch $@
+
+test: setup test-system-deps test-compat-clients
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lock-compat:
+	for v in $(COMPAT_VERSIONS); do \
+		uv pip compile tests/compat/duckdb-$$v.in --python-version 3.11 --generate-hashes -o tests/compat/duckdb-$$v.lock; \
+	done
 
 docs: setup
 	$(BIN)/roadmap docs

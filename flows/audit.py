@@ -103,6 +103,25 @@ AUDIT_DDL = [
         exception_message varchar
     )
     """,
+    """
+    create table if not exists audit.published (
+        publish_seq bigint,
+        run_id varchar,
+        run_status varchar,
+        run_started_at timestamptz,
+        published_at timestamptz,
+        data_run_id varchar,
+        landing_dir varchar,
+        files_received bigint,
+        last_file_received_at timestamptz,
+        first_school_year varchar,
+        last_school_year varchar,
+        mart_rows map(varchar, bigint),
+        parquet_folder varchar,
+        storage_version varchar,
+        written_by varchar
+    )
+    """,
 ]
 
 _ISSUE_TABLE_COLUMNS = (
@@ -234,11 +253,71 @@ def record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, file_
         con.unregister("_validation_results")
 
 
+def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version: str) -> dict:
+    """One row of `audit.published`, written in the work copy just before the swap, so
+    the file says which run and night it holds (docs/ARCHITECTURE.md). The marts of a
+    failed run's publish are those of the last data run before it. Returns the row."""
+    marts = [
+        r[0]
+        for r in con.execute(
+            "select table_name from duckdb_tables() where database_name = current_database() "
+            "and schema_name = 'marts' order by table_name"
+        ).fetchall()
+    ]
+    if marts:
+        counts = " union all ".join(
+            "select '{}' as mart, count(*) as n from marts.\"{}\"".format(t.replace("'", "''"), t.replace('"', '""'))
+            for t in marts
+        )
+        mart_rows = f"(select map(list(mart order by mart), list(n order by mart)) from ({counts}))"
+    else:
+        mart_rows = "null::map(varchar, bigint)"
+    years = (
+        "(select min(school_year) from marts.state_year_metrics)", "(select max(school_year) from marts.state_year_metrics)"
+    ) if "state_year_metrics" in marts else ("null", "null")
+    run(
+        con,
+        f"""
+        insert into audit.published
+        with this_run as (select * from audit.runs where run_id = $run_id),
+             previous as (select * from audit.published order by publish_seq desc limit 1),
+             data_run as (
+                 select case when (select status from this_run) = 'succeeded' then $run_id
+                             else coalesce((select data_run_id from previous),
+                                           (select run_id from audit.runs where status = 'succeeded'
+                                             order by finished_at desc limit 1))
+                        end as data_run_id
+             )
+        select
+            coalesce((select max(publish_seq) from audit.published), 0) + 1,
+            $run_id,
+            (select status from this_run),
+            (select started_at from this_run),
+            $now,
+            data_run.data_run_id,
+            (select landing_dir from this_run),
+            (select count(*) from audit.files),
+            (select max(received_at) from audit.files),
+            {years[0]},
+            {years[1]},
+            {mart_rows},
+            case when data_run.data_run_id is not null and {bool(marts)} then 'parquet/' || data_run.data_run_id end,
+            $storage_version,
+            'duckdb ' || version()
+        from data_run
+        """,
+        {"run_id": run_id, "now": now(), "storage_version": storage_version},
+    )
+    cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
+    names = [d[0] for d in cur.description]
+    return dict(zip(names, cur.fetchall()[0]))
+
 
 __all__ = [
     "AUDIT_DDL",
     "ensure_audit_schema",
     "finish_run",
+    "record_publish",
     "record_issues",
     "record_row_issues",
     "record_validation_results",

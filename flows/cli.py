@@ -1,4 +1,4 @@
-"""`roadmap` command line (docs/INTERFACE.md): nightly, generate, report, serve, runs."""
+"""`roadmap` command line (docs/INTERFACE.md): nightly, generate, report, serve, docs, sql, runs."""
 
 from __future__ import annotations
 
@@ -97,6 +97,12 @@ def cmd_serve(args) -> int:
     return serve(_settings(args), config_file=args.config)
 
 
+def cmd_sql(args) -> int:
+    from .sql_shell import main as sql_main
+
+    return sql_main(_settings(args).warehouse, args.command_sql, args.csv, args.max_rows)
+
+
 def cmd_docs(args) -> int:
     from .dbt_docs import build_dbt_docs
 
@@ -153,6 +159,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(p, landing=False)
     p.add_argument("--out", help="output folder (default: data/docs beside the reports folder)")
     p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("sql", help="a read-only SQL shell on the published warehouse (docs/analysts_guide.md)")
+    common(p, landing=False)
+    p.add_argument("-c", "--command", dest="command_sql", metavar="SQL", help="run SQL (one or more statements) and exit")
+    p.add_argument("--csv", action="store_true", help="results as CSV (all rows), for other tools")
+    p.add_argument("--max-rows", type=int, metavar="N", help="rows shown of a result in table mode (default 40 on a terminal)")
+    p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser("runs", help="the recent runs and what each loaded, quarantined and alerted")
     common(p, landing=False)

@@ -38,7 +38,7 @@ from .load import (
 )
 from .prefect_runs import mark_crashed
 from .pseudonymize import MissingPseudonymKey
-from .publish import RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
+from .publish import STORAGE_VERSION, RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
 from .runlog import Progress, RunLog
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
@@ -349,6 +349,7 @@ def _build_and_publish(
         row = con.execute(
             "select rows_loaded, rows_quarantined, errors, warnings from audit.runs where run_id = ?", [ctx.run_id]
         ).fetchall()[0]
+        audit.record_publish(con, ctx.run_id, STORAGE_VERSION)  # the file says which run it holds
         run(con, "checkpoint")
     finally:
         con.close()
@@ -378,6 +379,7 @@ def _record_failed_run(settings: Settings, run_id: str, flow_run_id: str | None,
             message = f"{type(exc).__name__}: {exc}"
             audit.finish_run(con, run_id, "failed", message[:4000])
             alerts.queue_failure_alert(con, settings, run_id, message)
+            audit.record_publish(con, run_id, STORAGE_VERSION)
             run(con, "checkpoint")
         finally:
             con.close()

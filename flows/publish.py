@@ -7,11 +7,19 @@ no writer beside readers, so the published file is never opened for writing. A r
    process dies, even by SIGKILL, so a crash never blocks the next run);
 2. copies the published file to `<warehouse>.building` (a leftover from a crashed run is
    simply replaced) and does all its work there;
-3. when the load and `dbt build` (models and tests) succeeded, checkpoints and closes
-   the work copy, flushes it to disk and renames it over the published file. The
-   rename is atomic: a reader that opened the old file keeps reading the old file
-   (its open handle still points to it), a reader that opens afterwards sees the new one,
-   and nobody sees a half-built warehouse.
+3. when the load and `dbt build` (models and tests) succeeded, records the publish in
+   `audit.published`, checkpoints and closes the work copy, writes the marts as Parquet
+   beside it (flows/parquet_set.py), flushes it to disk and renames it over the
+   published file. The rename is atomic: a reader that opened the old file keeps
+   reading the old file (its open handle still points to it), a reader that opens
+   afterwards sees the new one, and nobody sees a half-built warehouse.
+
+The published file is in the DuckDB storage version STORAGE_VERSION, which DuckDB 1.x
+clients read (the CLI, JDBC/ODBC drivers of BI tools, notebooks pinned to duckdb 1.x).
+It costs nothing per night: the file is created in that version, and DuckDB keeps
+writing a file in the version it was created with (byte copies, dbt's writes and
+checkpoints included). A warehouse in another version (one written before this rule,
+or after STORAGE_VERSION changed) is converted once, by the next run.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import datetime as dt
 import errno
 import fcntl
 import json
+import logging
 import os
 import shutil
 import threading
@@ -28,6 +37,17 @@ import time
 from pathlib import Path
 
 import duckdb
+
+log = logging.getLogger("roadmap.publish")
+
+# The DuckDB storage format of the published warehouse, the one place it is chosen
+# (docs/ARCHITECTURE.md, "Files on disk"). "v1.4.0" is read by DuckDB 1.4 (the
+# long-term-support line) and every later release: 1.5, 2.x and the 1.x drivers behind
+# BI tools. The DuckDB that writes (requirements.lock, 2.0) would otherwise write its
+# own newest format, which no 1.x client can open ("database file with version number
+# 69 ... we can only read versions between 64 and 68"). Raise it only when every client
+# the analysts use reads the newer version; the next run then converts the warehouse.
+STORAGE_VERSION = "v1.4.0"
 
 
 class RunInProgress(Exception):
@@ -159,15 +179,72 @@ def _read_holder(path: Path) -> str:
 
 
 def prepare_work_copy(warehouse: Path) -> Path:
-    """A fresh work copy of the published warehouse (empty on the first run)."""
+    """A fresh work copy of the published warehouse, in STORAGE_VERSION (a new, empty
+    file on the first run). Also repairs the Parquet set's `current` link if a run died
+    between the swap of the file and the swap of the link."""
+    from .parquet_set import repair_current
+
     work = building_path(warehouse)
     discard_work_copy(warehouse)
     warehouse.parent.mkdir(parents=True, exist_ok=True)
-    if warehouse.exists():
-        tmp = work.with_name(work.name + ".copying")
-        shutil.copyfile(warehouse, tmp)
-        os.replace(tmp, work)
+    tmp = work.with_name(work.name + ".copying")
+    if not warehouse.exists():
+        create_database(tmp)
+    else:
+        repair_current(warehouse)
+        found = storage_version(warehouse)
+        if found == STORAGE_VERSION:
+            shutil.copyfile(warehouse, tmp)
+        else:
+            started = time.perf_counter()
+            convert_database(warehouse, tmp)
+            log.warning(
+                "converted the warehouse %s from DuckDB storage version %s to %s, so that DuckDB 1.x clients "
+                "can open it (once; %.1f s). It is published by this run.",
+                warehouse, found, STORAGE_VERSION, time.perf_counter() - started,
+            )
+    os.replace(tmp, work)
     return work
+
+
+def _sql_text(value: object) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def storage_version(path: Path) -> str:
+    """The storage version of a DuckDB file, as STORAGE_VERSION names it ("v1.4.0"):
+    the oldest DuckDB version that reads it."""
+    con = duckdb.connect()  # a private in-memory database: never DuckDB's cached instance of the file
+    try:
+        con.execute(f"attach {_sql_text(path)} as db (read_only)").fetchall()
+        tags = con.execute("select tags from duckdb_databases() where database_name = 'db'").fetchall()[0][0]
+        return str((tags or {}).get("storage_version", "unknown")).rstrip("+")
+    finally:
+        con.close()
+
+
+def create_database(path: Path) -> None:
+    """An empty DuckDB file in STORAGE_VERSION: every later write keeps that version."""
+    con = duckdb.connect(str(path), config={"storage_compatibility_version": STORAGE_VERSION})
+    con.close()
+
+
+def convert_database(source: Path, target: Path) -> None:
+    """Copy every schema, table, view and constraint of `source` into a new file in
+    STORAGE_VERSION."""
+    for leftover in (target, target.with_name(target.name + ".wal")):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+    con = duckdb.connect()
+    try:
+        con.execute(f"attach {_sql_text(source)} as source_db (read_only)").fetchall()
+        con.execute(
+            f"attach {_sql_text(target)} as target_db (storage_version {_sql_text(STORAGE_VERSION)})"
+        ).fetchall()
+        con.execute("copy from database source_db to target_db").fetchall()
+        con.execute("detach target_db").fetchall()  # checkpoints: no WAL left beside it
+    finally:
+        con.close()
 
 
 def discard_work_copy(warehouse: Path) -> None:
@@ -178,7 +255,10 @@ def discard_work_copy(warehouse: Path) -> None:
 
 
 def publish_work_copy(warehouse: Path) -> None:
-    """Swap the work copy in for the published warehouse, atomically."""
+    """Swap the work copy in for the published warehouse, atomically; then the Parquet
+    set of its marts (written before the swap) becomes `parquet/current`."""
+    from .parquet_set import point_current, write_for
+
     work = building_path(warehouse)
     wal = work.with_name(work.name + ".wal")
     # A WAL left beside the work copy would belong to it and be lost by the rename:
@@ -189,6 +269,7 @@ def publish_work_copy(warehouse: Path) -> None:
             con.execute("checkpoint").fetchall()
         finally:
             con.close()
+    parquet_folder = write_for(work, warehouse)
     fd = os.open(work, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -200,3 +281,5 @@ def publish_work_copy(warehouse: Path) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+    if parquet_folder is not None:
+        point_current(warehouse, parquet_folder)

@@ -175,6 +175,15 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
         con.close()
 
 
+def parquet_set_matches(warehouse: Path) -> bool:
+    """`parquet/current` holds the marts of the run the published file names."""
+    from flows.parquet_set import current_folder, read_manifest
+
+    row = query(warehouse, "select data_run_id from audit.published order by publish_seq desc limit 1")
+    manifest = read_manifest(current_folder(warehouse))
+    return bool(row) and manifest is not None and manifest["data_run_id"] == row[0][0]
+
+
 def lock_is_free(warehouse: Path) -> bool:
     path = warehouse.with_name(warehouse.name + ".lock")
     if not path.exists():
@@ -274,6 +283,7 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
         assert not warehouse.with_name(warehouse.name + ".wal").exists()
         assert marts(warehouse) == published_marts
         assert query(warehouse, "select run_id, status from audit.runs") == published_runs
+        assert parquet_set_matches(warehouse), f"killed during {stage}: the Parquet set changed"
         assert lock_is_free(warehouse), f"killed during {stage}: the lock is still held"
 
     # Killed right after the swap: the new warehouse is published whole, with its run record.
@@ -281,6 +291,7 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
     assert swapped.returncode == -signal.SIGKILL
     assert marts(warehouse) == reference
     assert query(warehouse, "select count(*), count(*) filter (where status = 'succeeded') from audit.runs") == [(2, 2)]
+    assert parquet_set_matches(warehouse)
     assert lock_is_free(warehouse)
 
     # The next run starts cleanly over the leftovers, finds nothing new, changes nothing.
@@ -289,6 +300,7 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
     assert "0 new" in final.output
     assert marts(warehouse) == reference  # = every file in one uninterrupted run
     assert not warehouse.with_name(warehouse.name + ".building").exists()
+    assert parquet_set_matches(warehouse)
 
 
 def test_files_loaded_over_several_runs_in_received_order_give_the_marts_of_one_run(

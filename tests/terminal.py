@@ -1,0 +1,90 @@
+"""Drive a command as a user at a terminal does: in a pseudo-terminal, typing lines and
+reading what appears (tests of `roadmap sql`'s interactive mode)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import subprocess
+import termios
+import time
+from pathlib import Path
+
+
+def _controlling_terminal() -> None:
+    """In the child: a session of its own whose controlling terminal is the pty (so that
+    Ctrl-C and Ctrl-D act as at a real terminal)."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class TerminalSession:
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None):
+        master, slave = pty.openpty()
+        self.proc = subprocess.Popen(
+            argv, cwd=cwd, env={**os.environ, "TERM": "dumb", **(env or {})},
+            stdin=slave, stdout=slave, stderr=slave, close_fds=True, preexec_fn=_controlling_terminal,
+        )
+        os.close(slave)
+        self.master = master
+        self.transcript = ""
+        self._pending = ""
+
+    def expect(self, text: str, timeout: float = 60) -> str:
+        """Read until `text` appears; return everything read up to and including it."""
+        deadline = time.monotonic() + timeout
+        while text not in self._pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"{text!r} did not appear within {timeout} s; the screen shows:\n{self._pending[-3000:]}")
+            ready, _, _ = select.select([self.master], [], [], min(left, 0.5))
+            if ready:
+                try:
+                    chunk = os.read(self.master, 65536)
+                except OSError:  # the program ended
+                    chunk = b""
+                if not chunk:
+                    if self.proc.poll() is not None:
+                        raise AssertionError(
+                            f"the program ended (exit {self.proc.returncode}) before {text!r}:\n{self._pending[-3000:]}"
+                        )
+                    continue
+                decoded = chunk.decode("utf-8", errors="replace").replace("\r\n", "\n")
+                self._pending += decoded
+                self.transcript += decoded
+        index = self._pending.index(text) + len(text)
+        seen, self._pending = self._pending[:index], self._pending[index:]
+        return seen
+
+    def type(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode("utf-8"))
+
+    def send(self, data: bytes) -> None:
+        os.write(self.master, data)
+
+    def wait(self, timeout: float = 30) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+        try:
+            os.close(self.master)
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
