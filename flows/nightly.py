@@ -152,10 +152,11 @@ def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) 
 
 @task(name="transform", cache_policy=NO_CACHE)
 def transform(work: Path, memory_limit: str) -> None:
-    """dbt build: staging, intermediate and marts models with their data tests."""
+    """dbt build: staging, intermediate and marts models with their data tests; only
+    those downstream of the sources that changed since the last build (flows/transform.py)."""
     from .transform import run_dbt_build
 
-    run_dbt_build(work, memory_limit=memory_limit)
+    run_dbt_build(work, memory_limit=memory_limit, incremental=True)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
