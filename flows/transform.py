@@ -1,24 +1,42 @@
 """The transform stage (docs/ARCHITECTURE.md): `dbt build` (models + data tests) of
 `dbt_project/` on the run's work copy of the warehouse, in-process.
 
-    summary = run_dbt_build(Path("data/warehouse/roadmap.duckdb.building"))
+    summary = run_dbt_build(Path("data/warehouse/roadmap.duckdb.building"))        # everything
+    summary = run_dbt_build(work_copy, incremental=True)                           # the nightly run
 
 The DuckDB file is handed to dbt through the environment variable
-ROADMAP_DBT_DB_PATH, which dbt_project/profiles.yml reads; the profile sets
-`keep_open: false`, so the file is closed when the build returns and the publish
-stage can open or move it at once. Close your own read-write connections to the file
-before the build: dbt needs to write it.
+ROADMAP_DBT_DB_PATH, which dbt_project/profiles.yml reads. The profile sets
+`keep_open: true` (one connection for the whole build instead of one per node); when
+dbt returns, the connection dbt-duckdb keeps is closed here and the process is
+checked to hold no handle on the file, so the publish stage can rename it at once.
+Close your own read-write connections to the file before the build: dbt needs to
+write it.
+
+Incremental builds (`incremental=True`; see plan_build): every build records in the
+file's `audit.dbt_builds` what it was built from (a fingerprint of the dbt project
+and the dbt and DuckDB versions; the state of each raw and reference table). The
+next build compares: when the project changed, no build is recorded or a model's
+relation is missing, everything is built; when some source tables changed, only the
+models downstream of them (`--select source:raw.devices+ ...`) with every data test
+on those models; when nothing changed, dbt does not run at all (and is not even
+imported). The caller passes nothing about what changed: it is read from the file.
 
 Outcome:
 - every model built and every error-severity test passed: a DbtBuildSummary, whose
-  `warnings` lists the warn-severity tests that found rows (e.g. rates over 100 %);
+  `warnings` lists the warn-severity tests that found rows (e.g. rates over 100 %),
+  and whose `mode` and `reason` say what was built and why;
 - anything else (a model error, a failing test, dbt unable to run at all): raises
   DbtBuildFailed, whose message names each failing node, its failure count, what
   the test checks and how to resolve it (the test's description) and the first
   failing rows. Nothing is swallowed; the work copy must then not be published.
 
-dbt's target and log directories go to a temporary directory removed afterwards,
-so builds never write into the repository and parallel builds do not collide.
+dbt's target (its partially parsed manifest, compiled SQL) and log directories live
+beside the DuckDB file, `<dir>/.dbt/<file name>/` (default_state_dir): never in the
+repository, stable from one night to the next (the work copy's path does not change),
+so dbt re-parses only the project files that changed, and one directory per file, so
+two warehouses built by one process never share a manifest. dbt itself re-parses
+everything when its version, the profile (including the DuckDB path), the vars or
+dbt_project.yml change; a manifest it cannot read is parsed again from scratch.
 """
 
 from __future__ import annotations
