@@ -25,6 +25,12 @@ import yaml
 
 from landing_files import CONNECTIVITY, DEVICES, DIRECTORY_HEADER, ENROLLMENT, PL, STAFFING, Landing
 
+try:
+    from dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
+except ModuleNotFoundError:  # tests/ imported as a package
+    from tests.dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
+
+from flows.reference import load_reference
 from flows.transform import run_dbt_build
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,6 +85,95 @@ def loaded_sources(warehouse: Path, run_id: str) -> set[str]:
         return {f"raw.{r[0]}" for r in rows}
     finally:
         con.close()
+
+
+# ------------------------------------------------------------------ what a build selects
+
+SY = "2024-25"
+
+
+def small_warehouse(path: Path) -> Path:
+    """Two districts with enrollment and connectivity, built once (full)."""
+    create_warehouse(path)
+    con = duckdb.connect(str(path))
+    try:
+        insert_rows(con, "districts", [district("10001", "Alpha Public Schools", "LEA", "50001"),
+                                       district("10002", "Beta Public Schools", "LEA", "50001"),
+                                       district("50001", "Washtenaw ISD", "ISD", "50001")],
+                    received_seq=1, effective_school_year=SY)
+        insert_rows(con, "enrollment", [enrollment(SY, "10001", "00101", 500), enrollment(SY, "10002", "00201", 300)],
+                    received_seq=2)
+        insert_rows(con, "connectivity", [
+            connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400, without_home_internet=20, hotspots=10)
+            for code in ("10001", "10002")], received_seq=3)
+    finally:
+        con.close()
+    first = run_dbt_build(path)
+    assert first.mode == "full" and first.models
+    return path
+
+
+def test_nothing_changed_no_dbt_build(tmp_path):
+    db_path = small_warehouse(tmp_path / "roadmap.duckdb")
+    con = duckdb.connect(str(db_path))
+    try:
+        load_reference(con, CONFIG_DIR)  # every run rewrites the reference tables: same content
+    finally:
+        con.close()
+    summary = run_dbt_build(db_path, incremental=True)
+    assert summary.mode == "up to date" and summary.nodes == ()
+    assert "no source changed" in summary.reason
+    assert [b[0] for b in builds(db_path)] == ["full", "up to date"]
+
+
+def test_changed_sources_rebuild_what_depends_on_them_and_nothing_else(tmp_path):
+    db_path = small_warehouse(tmp_path / "roadmap.duckdb")
+    config_dir = tmp_path / "config"
+    shutil.copytree(CONFIG_DIR, config_dir)
+    metrics = yaml.safe_load((config_dir / "metrics.yml").read_text())
+    metrics["targets"]["kbps_per_student"]["target"] = 1500
+    (config_dir / "metrics.yml").write_text(yaml.safe_dump(metrics, sort_keys=False))
+    con = duckdb.connect(str(db_path))
+    try:  # 10002 resubmits its connectivity; the bandwidth target changed in config
+        insert_rows(con, "connectivity", [connectivity(SY, "10002", mbps=600, wifi_pct=90, monthly_cost=500,
+                                                       without_home_internet=30, hotspots=30)], received_seq=4)
+        load_reference(con, config_dir)
+    finally:
+        con.close()
+
+    summary = run_dbt_build(db_path, incremental=True)
+    assert summary.mode == "incremental"
+    assert "raw.connectivity" in summary.reason and "reference.metric_targets" in summary.reason
+    assert "raw.enrollment" not in summary.reason and "reference.objectives" not in summary.reason
+    built = {n.name for n in summary.models}
+    assert {"stg_raw__connectivity", "int_connectivity__district_years", "stg_reference__metric_targets",
+            "district_year_metrics", "state_year_metrics", "metric_values", "objective_progress"} <= built
+    # nothing that reads only unchanged sources
+    assert not built & {"stg_raw__enrollment", "int_enrollment__district_years", "int_pl_participation__district_years",
+                        "int_districts__history", "dim_district_history", "objectives", "stg_reference__objectives"}
+    tested = {n.attached_to for n in summary.tests if n.attached_to}
+    assert "district_year_metrics" in tested and "dim_district_history" not in tested
+    row = one(db_path, "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
+                       " where district_code = '10002'")
+    assert row == {"kbps_per_student": 2000.0, "meets_bandwidth_target": True}  # 600 Mbps x 1000 / 300 >= 1500
+
+    rebuilt = tmp_path / "rebuilt" / "roadmap.duckdb"
+    rebuilt.parent.mkdir()
+    shutil.copyfile(db_path, rebuilt)
+    assert run_dbt_build(rebuilt).mode == "full"
+    assert relations(rebuilt) == relations(db_path)
+
+
+def test_a_missing_model_table_rebuilds_everything(tmp_path):
+    db_path = small_warehouse(tmp_path / "roadmap.duckdb")
+    con = duckdb.connect(str(db_path))
+    try:
+        con.execute("drop table marts.objectives")
+    finally:
+        con.close()
+    summary = run_dbt_build(db_path, incremental=True)
+    assert summary.mode == "full" and "marts.objectives" in summary.reason
+    assert one(db_path, "select count(*) > 0 as built from marts.objectives") == {"built": True}
 
 
 # ------------------------------------------------------------------ random landing files
