@@ -574,6 +574,11 @@ def _invoke_build(
 ) -> DbtBuildSummary:
     from dbt.cli.main import dbtRunner  # heavy import: only when a build runs
 
+    held = _handles_on(db_path)
+    if held:
+        raise DbtBuildFailed(
+            f"{db_path} is open in this process ({', '.join(held)}): close your connections to it before the build"
+        )
     state = Path(state_dir).resolve() if state_dir else default_state_dir(db_path)
     _prepare_state_dir(state, project_dir)
     args = [

@@ -433,6 +433,11 @@ def test_dbt_parses_only_what_changed_keeping_its_target_beside_the_warehouse(tm
     manifest = Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)
     assert manifest.metadata.dbt_version == __version__
 
+    # half a manifest (a run killed while dbt wrote it): parsed again, the build succeeds
+    saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    assert run_dbt_build(db_path, project_dir=project).models
+    Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)  # whole again
+
 
 def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path):
     (tmp_path / "a").mkdir()
