@@ -363,6 +363,7 @@ _VERSIONED = ("dbt-core", "dbt-duckdb", "duckdb")
 
 _BUILDS_DDL = f"""
 create table if not exists {BUILDS_TABLE} (
+    build_seq bigint not null,
     built_at timestamp with time zone not null,
     mode varchar not null,
     reason varchar,
@@ -453,7 +454,7 @@ def _last_build(con: Any) -> dict[str, Any] | None:
     ).fetchall()[0][0]
     if not exists:
         return None
-    cursor = con.execute(f"select * from {BUILDS_TABLE} order by built_at desc limit 1")
+    cursor = con.execute(f"select * from {BUILDS_TABLE} order by build_seq desc limit 1")
     names = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
     return dict(zip(names, rows[0])) if rows else None
@@ -511,14 +512,14 @@ def _record_build(db_path: Path, plan: BuildPlan, summary: DbtBuildSummary) -> N
         con.execute("create schema if not exists audit")
         con.execute(_BUILDS_DDL)
         con.execute(
-            f"insert into {BUILDS_TABLE} values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"insert into {BUILDS_TABLE} select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
+            f" from {BUILDS_TABLE}",
             [dt.datetime.now(dt.timezone.utc), plan.mode, plan.reason, plan.select, plan.project_fingerprint,
              json.dumps(plan.sources or {}, sort_keys=True), json.dumps(list(relations)),
              len(summary.models), len(summary.tests), round(summary.elapsed_seconds, 3)],
         )
-        con.execute("checkpoint")
     finally:
-        con.close()
+        con.close()  # checkpoints
 
 
 # ------------------------------------------------------------------------- the build
@@ -556,7 +557,7 @@ def run_dbt_build(
             plan = plan_build(db_path, project_dir)
             if not incremental and plan.mode != "full":
                 plan = replace(plan, mode="full", reason="full build asked for", select=None, changed=())
-            log.info("dbt build of %s: %s (%s)", db_path, plan.mode, plan.reason)
+            log.debug("dbt build of %s: %s (%s)", db_path, plan.mode, plan.reason)
             select = plan.select
         if plan is not None and plan.mode == "up to date":
             summary = DbtBuildSummary(db_path, (), 0.0, mode=plan.mode, reason=plan.reason)

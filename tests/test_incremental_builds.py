@@ -83,7 +83,7 @@ def differences(left: dict, right: dict) -> str:
 def builds(warehouse: Path) -> list[tuple]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        return con.execute("select mode, reason, selected from audit.dbt_builds order by built_at").fetchall()
+        return con.execute("select mode, reason, selected from audit.dbt_builds order by build_seq").fetchall()
     finally:
         con.close()
 
