@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 
 from .settings import DBT_PROJECT_DIR
-from .transform import DB_PATH_ENV_VAR, _environment
+from .transform import DB_PATH_ENV_VAR, _environment, _release_duckdb
 
 
 class DocsFailed(Exception):
@@ -39,8 +39,11 @@ def build_dbt_docs(warehouse: Path, out_dir: Path) -> Path:
             "--log-path", str(Path(work) / "logs"),
             "--no-partial-parse", "--no-send-anonymous-usage-stats", "--no-version-check", "--no-use-colors",
         ]
-        with _environment({DB_PATH_ENV_VAR: str(copy), "DO_NOT_TRACK": "1"}):
-            outcome = dbtRunner().invoke(args)
+        try:
+            with _environment({DB_PATH_ENV_VAR: str(copy), "DO_NOT_TRACK": "1"}):
+                outcome = dbtRunner().invoke(args)
+        finally:
+            _release_duckdb(copy)  # the profile keeps one connection open (keep_open)
     if not outcome.success:
         raise DocsFailed(f"dbt docs generate failed: {outcome.exception or 'see the log above'}")
     static = out_dir / "static_index.html"

@@ -157,11 +157,13 @@ def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) 
 
 
 @task(name="transform", cache_policy=NO_CACHE)
-def transform(work: Path, memory_limit: str) -> None:
-    """dbt build: staging, intermediate and marts models with their data tests."""
+def transform(work: Path, memory_limit: str, incremental: bool = True) -> None:
+    """dbt build: staging, intermediate and marts models with their data tests; with
+    `incremental`, only those downstream of the sources that changed since the last
+    build, none when nothing did (flows/transform.py)."""
     from .transform import run_dbt_build
 
-    run_dbt_build(work, memory_limit=memory_limit)
+    run_dbt_build(work, memory_limit=memory_limit, incremental=incremental)
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -335,7 +337,7 @@ def _build_and_publish(
     progress = Progress()
     progress.show("[dbt build] models and data tests")
     try:
-        clock.call(transform, work, settings.duckdb_memory_limit)
+        clock.call(transform, work, settings.duckdb_memory_limit, settings.incremental_builds)
     finally:
         progress.done()
     con = open_work_copy(work, settings.duckdb_memory_limit)

@@ -66,6 +66,15 @@ class Settings:
         return float(self.section("run").get("yoy_swing_threshold", 0.5))
 
     @property
+    def incremental_builds(self) -> bool:
+        """dbt builds only what depends on the sources that changed since the last build
+        (flows/transform.py); false rebuilds every model every night."""
+        value = self.section("run").get("incremental_builds", True)
+        if isinstance(value, str):
+            return value.strip().lower() not in ("false", "no", "off", "0")
+        return bool(value)
+
+    @property
     def lock_wait_seconds(self) -> float:
         return float(self.section("run").get("lock_wait_seconds", 0))
 

@@ -4,6 +4,7 @@ warehouse file released after a build, and the reference loader's checks."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -263,12 +264,14 @@ def test_rates_over_100_are_warn_severity_tests(built):
     assert summary.node("staffing_published_once_per_district_year").severity == "error"
 
 
-def test_profile_reads_the_path_from_the_environment_and_closes_the_file():
+def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["roadmap_warehouse"]
     output = profile["outputs"][profile["target"]]
     assert output["type"] == "duckdb"
     assert output["path"] == "{{ env_var('ROADMAP_DBT_DB_PATH') }}"
-    assert output["keep_open"] is False
+    # one connection for the whole build; flows.transform closes it afterwards
+    # (test_the_file_is_released_in_this_process_before_it_is_renamed)
+    assert output["keep_open"] is True
     assert output["threads"] in (1, 2)
     project = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
     assert project["name"] == "roadmap_warehouse" and project["profile"] == "roadmap_warehouse"
@@ -349,6 +352,131 @@ def test_warehouse_file_can_be_opened_right_after_the_build(tmp_path):
     assert opened.returncode == 0, opened.stderr
     con = duckdb.connect(str(db_path))  # and read-write in this process
     con.close()
+
+
+def _handles_on(path: Path) -> list[str]:
+    """What this process has open on the file or its WAL (Linux)."""
+    fds = Path("/proc/self/fd")
+    found = []
+    for entry in fds.iterdir():
+        try:
+            target = os.readlink(entry)
+        except OSError:
+            continue
+        if target in (str(path), str(path) + ".wal"):
+            found.append(target)
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc to list open files")
+def test_the_file_is_released_in_this_process_before_it_is_renamed(tmp_path):
+    """What the publish stage does right after the build: rename the work copy over the
+    published file; the next night puts a new work copy at the same path and opens it
+    in the same process (a served flow runs night after night in one process)."""
+    work = _warehouse(tmp_path / "roadmap.duckdb.building")
+    run_dbt_build(work)
+    assert _handles_on(work) == []
+    published = tmp_path / "roadmap.duckdb"
+    os.replace(work, published)
+    assert _opens_in_another_process(published).returncode == 0
+
+    fresh = duckdb.connect(str(work))  # a new file at the old path, as the next night's work copy
+    try:
+        fresh.execute("create table next_night as select 1 as marker")
+        assert fresh.execute("select count(*) from information_schema.schemata where schema_name = 'marts'"
+                             ).fetchall() == [(0,)], "the connection reached the renamed file, not the new one"
+    finally:
+        fresh.close()
+    assert one(published, "select count(*) as n from information_schema.tables where table_name = 'next_night'"
+               ) == {"n": 0}
+
+
+def _partial_parse_file(db_path: Path) -> Path:
+    return db_path.parent / ".dbt" / db_path.name / "target" / "partial_parse.msgpack"
+
+
+def test_dbt_parses_only_what_changed_keeping_its_target_beside_the_warehouse(tmp_path):
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    (tmp_path / "w").mkdir()
+    db_path = _warehouse(tmp_path / "w" / "roadmap.duckdb")
+    run_dbt_build(db_path, project_dir=project)
+    saved = _partial_parse_file(db_path)
+    assert saved.is_file()
+    assert not (project / "target").exists() and not (project / "logs").exists()  # nothing in the project
+    parsed = (saved.stat().st_mtime_ns, saved.read_bytes())
+
+    # nothing changed: dbt reuses its manifest as it is
+    second = run_dbt_build(db_path, project_dir=project)
+    assert second.models and (saved.stat().st_mtime_ns, saved.read_bytes()) == parsed
+
+    # a model changed: dbt re-parses it, and the build has it
+    model = project / "models" / "marts" / "objectives.sql"
+    model.write_text(model.read_text().replace(
+        "cast(catalog.objective_text as varchar) as objective_text",
+        "cast(upper(catalog.objective_text) as varchar) as objective_text"))
+    third = run_dbt_build(db_path, project_dir=project, incremental=True)
+    assert third.mode == "full" and "dbt project" in third.reason
+    assert saved.read_bytes() != parsed[1]
+    text = one(db_path, "select objective_text from marts.objectives where objective_id = 'G4'")["objective_text"]
+    assert text == text.upper() and any(c.isalpha() for c in text)
+
+    # a manifest saved by another dbt version is not reused
+    from dbt.contracts.graph.manifest import Manifest
+    from dbt.parser.manifest import extended_mashumaro_encoder, extended_mashumuro_decoder
+    from dbt.version import __version__
+
+    manifest = Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)
+    manifest.metadata.dbt_version = "1.10.0"
+    saved.write_bytes(manifest.to_msgpack(extended_mashumaro_encoder))
+    run_dbt_build(db_path, project_dir=project)
+    manifest = Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)
+    assert manifest.metadata.dbt_version == __version__
+
+    # half a manifest (a run killed while dbt wrote it): parsed again, the build succeeds
+    saved.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    assert run_dbt_build(db_path, project_dir=project).models
+    Manifest.from_msgpack(saved.read_bytes(), decoder=extended_mashumuro_decoder)  # whole again
+
+
+def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _warehouse(tmp_path / "a" / "roadmap.duckdb")
+    second = _warehouse(tmp_path / "b" / "roadmap.duckdb")
+    con = duckdb.connect(str(second))
+    try:  # the second district resubmitted its enrollment
+        insert_rows(con, "enrollment", [enrollment(SY, "10001", "00101", 700)], received_seq=30)
+    finally:
+        con.close()
+    run_dbt_build(first)
+    parsed = _partial_parse_file(first).read_bytes()
+    run_dbt_build(second)
+    assert _partial_parse_file(second).is_file()
+    summary = run_dbt_build(first)  # after another file's build: its own manifest, reused as it was
+    assert summary.models and summary.db_path == first.resolve()
+    assert _partial_parse_file(first).read_bytes() == parsed
+    # each build read and wrote its own file
+    for db_path, students in ((first, 500), (second, 700)):
+        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'"
+                   ) == {"student_count": students}
+
+
+def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
+    db_path = _warehouse(tmp_path / "roadmap.duckdb")
+    run_dbt_build(db_path)
+    code = (
+        "import sys; from pathlib import Path\n"
+        "import flows.cli, flows.nightly\n"
+        "from flows.transform import run_dbt_build\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported at start'\n"
+        "summary = run_dbt_build(Path(sys.argv[1]), incremental=True)\n"
+        "assert summary.mode == 'up to date', summary.mode\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported for no build'\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True, text=True, timeout=300,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert result.returncode == 0, result.stderr[-3000:]
 
 
 def test_missing_warehouse_file_is_an_error(tmp_path):

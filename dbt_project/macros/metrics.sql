@@ -45,13 +45,16 @@
 {#-
     The state's ratio: numerators and denominators summed over the districts where
     both are published (DATA_SPEC section 3), then divided. Use in an aggregate
-    query over district rows.
+    query over district rows. Summed as decimals: a sum of doubles depends on the
+    order DuckDB's parallel aggregation adds them in (the last bits of
+    cost_per_mbps_usd differed between two builds of the same data), a decimal sum
+    does not, so every build of the same data gives the same figures.
 -#}
 {% macro summed_ratio(numerator, denominator, multiplier=1) -%}
     {%- set both_published = numerator ~ ' is not null and ' ~ denominator ~ ' is not null' -%}
     {{ ratio(
-        'sum(' ~ numerator ~ ') filter (where ' ~ both_published ~ ')',
-        'sum(' ~ denominator ~ ') filter (where ' ~ both_published ~ ')',
+        'sum(cast(' ~ numerator ~ ' as decimal(38, 6))) filter (where ' ~ both_published ~ ')',
+        'sum(cast(' ~ denominator ~ ' as decimal(38, 6))) filter (where ' ~ both_published ~ ')',
         multiplier
     ) }}
 {%- endmacro %}
