@@ -27,15 +27,21 @@ from . import alerts, audit, cross_checks
 from .db import run, scalar
 from .discover import Discovery, LandingFile, archive, scan_landing
 from .load import (
-    CheckedFile,
+    PROCESSING_ORDER,
+    BatchItem,
+    CheckedBatch,
     LoadedFile,
     RunContext,
-    check_file,
-    load_checked_file,
-    processing_key,
+    check_batch,
+    dependency_rechecks,
+    load_batch,
+    note_building_changes,
+    record_fault,
     record_unrecognised,
+    snapshot_buildings,
+    waiting_files,
 )
-from .pseudonymize import MissingPseudonymKey
+from .pseudonymize import MISSING_KEY_MESSAGE
 from .publish import discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
@@ -121,32 +127,35 @@ def discover(con: duckdb.DuckDBPyConnection, settings: Settings) -> Discovery:
     """New landing files, in received order, copied to the archive."""
     known = {r[0] for r in con.execute("select file_id from audit.files").fetchall()}
     next_seq = scalar(con, "select coalesce(max(received_seq), 0) + 1 from audit.files")
-    found = scan_landing(settings.landing_dir, known, next_seq)
+    found = scan_landing(settings.landing_dir, known, next_seq, settle_seconds=settings.settle_seconds)
     archive(found.new_files, settings.archive_dir)
     _log().info(
-        "discovered %d new file(s), %d already received, %d entries that are not files",
-        len(found.new_files), len(found.skipped), len(found.not_files),
+        "discovered %d new file(s), %d already received, %d entries that are not files, %d still being written",
+        len(found.new_files), len(found.skipped), len(found.not_files), len(found.unsettled),
     )
     return found
 
 
-@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {f.name}")
-def validate(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) -> CheckedFile:
-    """Read the file, pseudonymise educator IDs, run its Great Expectations suite."""
-    checked = check_file(con, f, ctx)
+@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {family}")
+def validate(con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem], ctx: RunContext) -> CheckedBatch:
+    """Read the family's files, pseudonymise educator IDs, run its Great Expectations suite."""
+    checked = check_batch(con, family, items, ctx)
     _log().info(
-        "%s: %d rows read, %d issue rows, districts held back: %s",
-        f.name, checked.rows_read, len(checked.row_issues) + len(checked.file_issues),
-        "all" if checked.whole_file_blocked else (", ".join(checked.blocked_districts) or "none"),
+        "%s: %d file(s), %d rows read, %d issue rows, %d file(s) held back whole, %d waiting",
+        family, len(items), sum(checked.rows_read.values()), len(checked.row_issues) + len(checked.file_issues),
+        len(checked.blocked_files), len(checked.waiting),
     )
     return checked
 
 
-@task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.file.name}")
-def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) -> LoadedFile:
+@task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.family.name}")
+def load(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext) -> list[LoadedFile]:
     """Accepted rows to raw, the rest to quarantine, everything to audit."""
-    loaded = load_checked_file(con, checked, ctx)
-    _log().info("%s: %s, %d rows loaded, %d quarantined", loaded.file_name, loaded.status, loaded.rows_loaded, loaded.rows_quarantined)
+    loaded = load_batch(con, checked, ctx)
+    _log().info(
+        "%s: %d rows loaded, %d quarantined", checked.family.name,
+        sum(f.rows_loaded for f in loaded), sum(f.rows_quarantined for f in loaded),
+    )
     return loaded
 
 
@@ -197,30 +206,70 @@ def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def ingest(
     con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings, clock: Stopwatch | None = None
 ) -> tuple[list[LoadedFile], str]:
-    """validate -> load, file by file, in processing order."""
+    """validate -> load, one batch per family in processing order: the family's new
+    files, the files of it that waited and can be judged now, and its submissions to
+    check again because what they depend on changed."""
     clock = clock or Stopwatch()
-    results: list[LoadedFile] = []
-    notes: list[str] = []
     audit.record_issues(con, ctx.run_id, discovery.not_files)
-    held_pl: list[str] = []
-    for f in sorted(discovery.new_files, key=processing_key):
-        if f.landing_name is None:
-            results.append(record_unrecognised(con, f, ctx))
-            continue
-        try:
-            checked = clock.call(validate, con, f, ctx)
-        except MissingPseudonymKey as exc:
-            held_pl.append(f.name)
-            notes.append(str(exc))
-            continue
-        results.append(clock.call(load, con, checked, ctx))
-    if held_pl:
-        _log().error("%d PL file(s) were not loaded: %s", len(held_pl), notes[0])
+    results = record_unrecognised(con, [f for f in discovery.new_files if f.landing_name is None], ctx)
+    new = [f for f in discovery.new_files if f.landing_name is not None]
+    for family in PROCESSING_ORDER:
+        if family == "enrollment":
+            snapshot_buildings(con)
+        items = [BatchItem(f) for f in new if f.family == family]
+        items += waiting_files(con, family, ctx) + dependency_rechecks(con, family)
+        if items:
+            results += _contained(con, family, items, ctx, clock)
+        if family == "enrollment":
+            note_building_changes(con)
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
-    note = ""
-    if held_pl:
-        note = f"{len(held_pl)} professional-learning file(s) not loaded ({', '.join(held_pl)}): {notes[0]}"
-    return results, note
+    notes = []
+    waiting_pl = [f.file_name for f in results if f.family == "pl_participation" and f.status == "waiting"]
+    if waiting_pl and ctx.pseudonym_key is None:
+        _log().error("%d PL file(s) were not loaded: %s", len(waiting_pl), MISSING_KEY_MESSAGE)
+        notes.append(f"{len(waiting_pl)} professional-learning file(s) not loaded ({', '.join(waiting_pl[:10])}): "
+                     f"{MISSING_KEY_MESSAGE}")
+    if discovery.unsettled:
+        notes.append(f"{len(discovery.unsettled)} file(s) still being written, left for the next run: "
+                     + ", ".join(discovery.unsettled[:10]))
+    return results, "; ".join(notes)
+
+
+# The same error on this many files of a family, one by one, is the pipeline's, not the
+# files': the family's other files wait with it, untried.
+SYSTEMIC_FAULT_FILES = 3
+
+
+def _contained(
+    con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem], ctx: RunContext, clock: Stopwatch
+) -> list[LoadedFile]:
+    """validate and load one batch in a transaction. If anything goes wrong, nothing of
+    it stays: the batch is split in halves and tried again until the files that cause the
+    error stand alone; those wait (file_could_not_be_processed) and the others load."""
+    faults: dict[str, int] = {}
+
+    def attempt(part: list[BatchItem]) -> list[LoadedFile]:
+        run(con, "begin transaction")
+        try:
+            checked = clock.call(validate, con, family, part, ctx)
+            loaded = clock.call(load, con, checked, ctx)
+            run(con, "commit")
+            return loaded
+        except Exception as error:
+            run(con, "rollback")
+            if len(part) == 1 or max(faults.values(), default=0) >= SYSTEMIC_FAULT_FILES:
+                key = f"{type(error).__name__}: {error}"
+                faults[key] = faults.get(key, 0) + 1
+                _log().error(
+                    "could not process %s (%s): held, to be tried again by the next run\n%s",
+                    ", ".join(it.file.name for it in part[:5]) + (" ..." if len(part) > 5 else ""), key,
+                    traceback.format_exc(),
+                )
+                return record_fault(con, part, ctx, error)
+            half = len(part) // 2
+            return attempt(part[:half]) + attempt(part[half:])
+
+    return attempt(items)
 
 
 @flow(name="roadmap-nightly", description="Nightly load of district technology-readiness files into the MI Roadmap warehouse")
@@ -246,7 +295,14 @@ def nightly(
             "/ set ROADMAP_LANDING_DIR"
         )
     with warehouse_lock(settings.warehouse, run_id, settings.lock_wait_seconds) as previous_holder:
-        ctx = RunContext(run_id=run_id, pseudonym_key=pseudonym_key(), batch_rows=settings.validation_batch_rows)
+        ctx = RunContext(
+            run_id=run_id,
+            pseudonym_key=pseudonym_key(),
+            batch_rows=settings.validation_batch_rows,
+            work_dir=settings.warehouse_dir / ".work",
+            confirmed_directory_files=settings.confirmed_directory_files,
+            earliest_school_year=settings.earliest_school_year,
+        )
         try:
             summary = _build_and_publish(settings, ctx, flow_run_id, summary, previous_holder)
         except Exception as exc:
