@@ -242,6 +242,8 @@ def parse_landing_name(file_name: str) -> LandingName | None:
             return None
         return LandingName(family, year, suffix)
     if year is None:
+        if any(c.isdigit() for c in year_part):
+            return None  # a year written otherwise (2025_26, full-width digits): not a name to guess at
         return LandingName(family, None, rest)
     return LandingName(family, year, suffix)
 

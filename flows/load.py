@@ -346,13 +346,22 @@ def _unconfirmed_directory_changes(
     with registered(con, "_directory_files", directory_files):
         dropped = con.execute(
             f"""
-            with published as ({yearly})
-            select f.file, count(distinct p.district_code),
+            with published as ({yearly}),
+            -- the years this file would be the directory of: from its effective year to
+            -- the next version already received
+            governed as (
+                select f.file, f.effective,
+                       (select min(effective_school_year) from raw.districts d
+                        where d.effective_school_year > f.effective) as next_version
+                from _directory_files f
+            )
+            select g.file, count(distinct p.district_code),
                    string_agg(distinct p.district_code, ', ' order by p.district_code)
-            from _directory_files f
-            join published p on p.school_year >= f.effective
-            where p.district_code not in (select district_code from {table} t where t.{FILE_COLUMN} = f.file)
-            group by f.file
+            from governed g
+            join published p on p.school_year >= g.effective
+                            and (g.next_version is null or p.school_year < g.next_version)
+            where p.district_code not in (select district_code from {table} t where t.{FILE_COLUMN} = g.file)
+            group by g.file
             """
         ).fetchall()
         contacts = con.execute(
@@ -372,7 +381,8 @@ def _unconfirmed_directory_changes(
     found: dict[int, list[str]] = {}
     for i, n, codes in dropped:
         found.setdefault(int(i), []).append(
-            f"it leaves out {n} district(s) that have published data for {effective[int(i)]} or later "
+            f"it leaves out {n} district(s) that have published data for the school years it would govern "
+            f"(from {effective[int(i)]}) "
             f"({_first(codes)})"
         )
     for i, n, codes in contacts:
@@ -839,19 +849,31 @@ def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
 
 def record_unrecognised(con: duckdb.DuckDBPyConnection, files: list[LandingFile], ctx: RunContext) -> list[LoadedFile]:
     """Files whose name matches no family: reported, never read."""
-    issues = [
-        f.issue(
-            rule="unrecognised_file_name",
-            severity="error",
-            value=f.name,
-            message=f"'{f.name}' matches no file family: name it <family>_<YYYY-YY>[_<anything>].csv "
-            "(families: districts, enrollment, staffing, devices, connectivity, pl_participation) and send it again",
-        )
-        for f in files
-    ]
+    issues = [_unrecognised_issue(f) for f in files]
     audit.record_issues(con, ctx.run_id, issues)
     record_new_files(con, files, ctx, "unrecognised")
-    return [LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, 1, 0) for f in files]
+    return [
+        LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, int(i.blocking), int(not i.blocking))
+        for f, i in zip(files, issues)
+    ]
+
+
+def _unrecognised_issue(f: LandingFile) -> Issue:
+    if f.name.startswith("."):
+        return f.issue(
+            rule="hidden_file",
+            severity="warning",
+            value=f.name,
+            message=f"'{f.name}' is a hidden file (its name starts with a dot) and was not read. If it holds data, "
+            "remove the dot from its name; the pipeline never reads hidden files.",
+        )
+    return f.issue(
+        rule="unrecognised_file_name",
+        severity="error",
+        value=f.name,
+        message=f"'{f.name}' matches no file family: name it <family>_<YYYY-YY>[_<anything>].csv "
+        "(families: districts, enrollment, staffing, devices, connectivity, pl_participation) and send it again",
+    )
 
 
 def record_new_files(

@@ -24,6 +24,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 from prefect.exceptions import MissingContextError
 
 from . import alerts, audit, cross_checks
+from .culprits import build_holding_back_culprits
 from .db import run, scalar
 from .discover import Discovery, LandingFile, archive, scan_landing
 from .load import (
@@ -341,7 +342,20 @@ def _build_and_publish(
         run(con, "checkpoint")
     finally:
         con.close()
-    clock.call(transform, work, settings.duckdb_memory_limit)
+    held = build_holding_back_culprits(
+        work,
+        ctx.run_id,
+        build=lambda: clock.call(transform, work, settings.duckdb_memory_limit),
+        connect=lambda path: open_work_copy(path, settings.duckdb_memory_limit),
+    )
+    if held:
+        _log().error(
+            "the warehouse build failed with %d submission(s) of this run; they are held back and the rest is "
+            "published: %s", len(held), ", ".join(f"{s.file_name} (district {s.district_code})" for s in held[:10]),
+        )
+        note = "; ".join(filter(None, [note, f"{len(held)} submission(s) held back because the build failed with them "
+                                              f"(rule transform_failed): "
+                                              + ", ".join(f"{s.file_name} / {s.district_code}" for s in held[:10])]))
     con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         cross_checks.check_after_build(con, ctx.run_id)

@@ -27,6 +27,9 @@ _CHUNK = 16 * 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_REJECTED_ROWS = 1000
+# A header with more columns than this is not a layout of DATA_SPEC (the widest family
+# has 12; extra columns are allowed, with a warning, up to this many).
+MAX_COLUMNS = 200
 # Values are trimmed of every character Python's str.strip() removes (tabs, no-break and
 # ideographic spaces too), not only of spaces.
 _WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
@@ -132,12 +135,27 @@ def check_encoding(path: Path) -> tuple[bool, int]:
 def read_header(path: Path) -> list[str]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
         first = fh.read(_SNIFF_BYTES)
+    if "\n" not in first and "\r" not in first and path.stat().st_size > _SNIFF_BYTES:
+        raise FileProblem(
+            "too_many_columns",
+            f"the header row is longer than {_SNIFF_BYTES // 1024} KB: a layout of DATA_SPEC has at most a dozen "
+            "columns. Check that this is the right file, exported as CSV with one header row.",
+            line=1,
+        )
     rows = csv.reader(io.StringIO(first, newline=""))
     try:
         header = next(rows)
     except (StopIteration, csv.Error) as exc:
         raise FileProblem("unreadable_file", f"the header row cannot be read ({exc}): check the file is a CSV export") from exc
     header = [normalise_header(h) for h in header]
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(
+            "too_many_columns",
+            f"the header row has {len(header)} columns, more than the {MAX_COLUMNS} the pipeline reads: a layout of "
+            "DATA_SPEC has at most a dozen. Check that this is the right file, exported as CSV with one header row.",
+            line=1,
+            value=str(len(header)),
+        )
     if not any(header):
         raise FileProblem("empty_file", "the first line is blank: the file must start with the header row")
     if len(header) == 1:

@@ -24,7 +24,12 @@ TEST_KEY = "test-pseudonym-key-not-a-secret"
 
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch, tmp_path_factory):
+    from flows.settings import Settings
+
     monkeypatch.setenv("ROADMAP_PSEUDONYM_KEY", TEST_KEY)
+    # tests write landing files and run at once: no upload is in progress (the settle
+    # time has tests of its own, tests/test_containment.py)
+    monkeypatch.setattr(Settings, "settle_seconds", property(lambda self: 0.0))
     for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO"):
         monkeypatch.delenv(name, raising=False)
     yield
