@@ -182,10 +182,6 @@ def check_batch(con: duckdb.DuckDBPyConnection, family_name: str, items: list[Ba
             blocked.add(i)
             file_issues.append(_held_back(f, "the directory is loaded whole or not at all, and rows of this file "
                                               "have blocking errors"))
-    if family.name == "districts":
-        for i, issue in _unconfirmed_directory_changes(con, table, items, blocked | set(waiting), ctx).items():
-            waiting[i] = "directory_confirmation"
-            file_issues.append(issue)
     return CheckedBatch(
         family=family,
         items=items,
@@ -319,90 +315,94 @@ def _held_back(f: LandingFile, why: str) -> Issue:
     )
 
 
-def _unconfirmed_directory_changes(
-    con: duckdb.DuckDBPyConnection, table: str, items: list[BatchItem], skip: set[int], ctx: RunContext
-) -> dict[int, Issue]:
-    """Directory files that would drop districts with published data, or (unless named
-    as the state's own directory, `districts.csv` / `districts_<SY>.csv`) change a
-    district's data contact: they wait for the state's confirmation (DATA_SPEC section 1)."""
-    candidates = [
-        i for i, it in enumerate(items)
-        if i not in skip and it.file.file_id not in ctx.confirmed_directory_files
-    ]
-    if not candidates:
-        return {}
-    effective = {
-        i: items[i].file.school_year or received_school_year(items[i].file.received_at or ctx.received_at)
-        for i in candidates
-    }
-    directory_files = pd.DataFrame(
-        {"file": candidates, "effective": [effective[i] for i in candidates],
-         "state_named": [not (items[i].file.landing_name and items[i].file.landing_name.suffix) for i in candidates]}
-    )
+def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[LoadedFile]:
+    """Directory files loaded in this run that leave out districts with published data
+    (in the school years they would govern, from their effective year to the next version
+    received), or (unless named as the state's own directory, `districts.csv` /
+    `districts_<SY>.csv`) change a district's data contact: they are taken out again and
+    wait for the state's confirmation (DATA_SPEC section 1).
+
+    Checked once every family of the run is loaded, so the data a directory file is
+    judged against is the same whether it came the same night or another. Files are
+    checked in received order, each against the directory before it."""
+    files = con.execute(
+        """
+        select file_id, file_name, received_seq from audit.files
+        where family = 'districts' and status = 'loaded' and last_checked_run_id = ? order by received_seq
+        """,
+        [ctx.run_id],
+    ).fetchall()
     yearly = " union ".join(
         f"select distinct district_code, school_year from {FAMILIES[name].raw_table}"
         for name in PROCESSING_ORDER if FAMILIES[name].yearly
     )
-    with registered(con, "_directory_files", directory_files):
+    held = []
+    for file_id, name, seq in files:
+        if file_id in ctx.confirmed_directory_files:
+            continue
+        f = _archived_file(file_id, name, seq, None, 0, None)
+        reasons = []
         dropped = con.execute(
             f"""
             with published as ({yearly}),
-            -- the years this file would be the directory of: from its effective year to
-            -- the next version already received
+            mine as (select * from raw.districts where _file_id = $file),
             governed as (
-                select f.file, f.effective,
+                select any_value(effective_school_year) as first_year,
                        (select min(effective_school_year) from raw.districts d
-                        where d.effective_school_year > f.effective) as next_version
-                from _directory_files f
+                        where d.effective_school_year > any_value(mine.effective_school_year)) as next_version
+                from mine
             )
-            select g.file, count(distinct p.district_code),
-                   string_agg(distinct p.district_code, ', ' order by p.district_code)
-            from governed g
-            join published p on p.school_year >= g.effective
-                            and (g.next_version is null or p.school_year < g.next_version)
-            where p.district_code not in (select district_code from {table} t where t.{FILE_COLUMN} = g.file)
-            group by g.file
-            """
-        ).fetchall()
-        contacts = con.execute(
-            f"""
-            with current_contacts as (
-                select district_code, data_contact_email from raw.districts
-                where _received_seq = (select max(_received_seq) from raw.districts)
+            select count(distinct p.district_code), string_agg(distinct p.district_code, ', ' order by p.district_code)
+            from published p, governed g
+            where p.school_year >= g.first_year and (g.next_version is null or p.school_year < g.next_version)
+              and p.district_code not in (select district_code from mine)
+            """,
+            {"file": file_id},
+        ).fetchall()[0]
+        if dropped[0]:
+            reasons.append(
+                f"it leaves out {dropped[0]} district(s) that have published data for the school years it would "
+                f"govern ({_first(dropped[1])})"
             )
-            select f.file, count(*), string_agg(t.district_code, ', ' order by t.district_code)
-            from _directory_files f
-            join {table} t on t.{FILE_COLUMN} = f.file
-            join current_contacts c on c.district_code = t.district_code
-            where not f.state_named and t.data_contact_email is distinct from c.data_contact_email
-            group by f.file
-            """
-        ).fetchall()
-    found: dict[int, list[str]] = {}
-    for i, n, codes in dropped:
-        found.setdefault(int(i), []).append(
-            f"it leaves out {n} district(s) that have published data for the school years it would govern "
-            f"(from {effective[int(i)]}) "
-            f"({_first(codes)})"
-        )
-    for i, n, codes in contacts:
-        found.setdefault(int(i), []).append(
-            f"it changes the data contact (who receives the district's data-quality e-mails) of {n} district(s) "
-            f"({_first(codes)}), and it is not named as the state's directory (districts.csv or districts_<YYYY-YY>.csv)"
-        )
-    out = {}
-    for i, reasons in found.items():
-        f = items[i].file
-        out[i] = f.issue(
+        if f.landing_name and f.landing_name.suffix:
+            changed = con.execute(
+                """
+                with before as (
+                    select district_code, data_contact_email from raw.districts
+                    where _received_seq = (select max(_received_seq) from raw.districts where _received_seq < $seq)
+                )
+                select count(*), string_agg(m.district_code, ', ' order by m.district_code)
+                from raw.districts m join before b using (district_code)
+                where m._file_id = $file and m.data_contact_email is distinct from b.data_contact_email
+                """,
+                {"file": file_id, "seq": seq},
+            ).fetchall()[0]
+            if changed[0]:
+                reasons.append(
+                    f"it changes the data contact (who receives the district's data-quality e-mails) of {changed[0]} "
+                    f"district(s) ({_first(changed[1])}), and it is not named as the state's directory "
+                    "(districts.csv or districts_<YYYY-YY>.csv)"
+                )
+        if not reasons:
+            continue
+        issue = f.issue(
             rule="directory_change_unconfirmed",
             severity="error",
-            value=f.name,
+            value=name,
             message="this directory file waits for the state's confirmation: " + "; ".join(reasons) + ". "
-            "If the change is right, the state data office adds the file's SHA-256 "
-            f"({f.file_id}) under directory.confirmed_files in config/roadmap.yml, and the next run applies it; "
-            "otherwise send a corrected directory file.",
+            f"If the change is right, the state data office adds the file's SHA-256 ({file_id}) under "
+            "directory.confirmed_files in config/roadmap.yml, and the next run applies it; otherwise send a "
+            "corrected directory file.",
         )
-    return out
+        audit.record_issues(con, ctx.run_id, [issue])
+        run(con, "delete from raw.districts where _file_id = ?", [file_id])
+        run(con, "delete from audit.submissions where file_id = ?", [file_id])
+        run(con, "update audit.load_counts set rows_quarantined = rows_quarantined + rows_loaded, rows_loaded = 0 "
+                 "where file_id = ? and run_id = ?", [file_id, ctx.run_id])
+        run(con, "update audit.files set status = 'waiting', waiting_for = 'directory_confirmation', rows_loaded = 0 "
+                 "where file_id = ?", [file_id])
+        held.append(LoadedFile(file_id, name, "districts", "waiting", 0, 0, 0, 1, 0))
+    return held
 
 
 def _first(codes: str, limit: int = 10) -> str:

@@ -35,6 +35,7 @@ from .load import (
     RunContext,
     check_batch,
     dependency_rechecks,
+    guard_directory,
     load_batch,
     note_building_changes,
     record_fault,
@@ -223,6 +224,8 @@ def ingest(
             results += _contained(con, family, items, ctx, clock)
         if family == "enrollment":
             note_building_changes(con)
+    held_directories = {f.file_id: f for f in guard_directory(con, ctx)}
+    results = [held_directories.get(f.file_id, f) for f in results]
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
     notes = []
     waiting_pl = [f.file_name for f in results if f.family == "pl_participation" and f.status == "waiting"]

@@ -9,6 +9,7 @@ same night without them."""
 from __future__ import annotations
 
 import email
+import email.policy
 import os
 from pathlib import Path
 
@@ -141,7 +142,7 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
     # the state's alert names every poison file; the district with a line break in its
     # name got its own message, with a one-line subject
     pending = sorted((warehouse.parent / "outbox" / "pending").rglob("*.eml"))
-    messages = [email.message_from_bytes(p.read_bytes()) for p in pending]
+    messages = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default) for p in pending]
     state = next(m for m in messages if m["To"] == "state@example.org")
     state_text = "\n".join(
         part.get_payload(decode=True).decode("utf-8", "replace")
@@ -150,7 +151,7 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
     for name in POISON:
         assert name in state_text, f"the state's alert does not name {name!r}"
     cedar = next(m for m in messages if m["To"] == "data@cedar.example.org")
-    assert "\n" not in str(cedar["Subject"]) and "\u2028" not in str(cedar["Subject"])
+    assert "Cedar Falls Schools" in cedar["Subject"] and len(cedar["Subject"].splitlines()) == 1
 
 
 def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, monkeypatch):
