@@ -206,11 +206,13 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
     then be the earlier one: received order is the order files arrive)."""
     import random
 
+    from flows.families import parse_landing_name
+
     rng = random.Random(seed)
-    by_group: dict[str, list[Path]] = {}
+    by_group: dict[tuple, list[Path]] = {}
     for f in sorted(files, key=lambda p: (p.stat().st_mtime, p.name)):
-        family_year = "_".join(f.name.split("_")[:2]) if not f.name.startswith("pl_") else "_".join(f.name.split("_")[:3])
-        by_group.setdefault(family_year, []).append(f)
+        name = parse_landing_name(f.name)
+        by_group.setdefault((name.family, name.school_year) if name else (f.name,), []).append(f)
     out: list[list[Path]] = [[] for _ in range(nights)]
     for group in by_group.values():
         for f, night in zip(group, sorted(rng.randrange(nights) for _ in group)):
