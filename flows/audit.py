@@ -8,7 +8,6 @@ import datetime as dt
 from typing import Any, Iterable
 
 import duckdb
-import pandas as pd
 
 from .db import run
 from .issues import Issue
@@ -46,6 +45,25 @@ AUDIT_DDL = [
         archive_path varchar,
         status varchar,
         rows_read bigint,
+        rows_loaded bigint,
+        rows_quarantined bigint,
+        waiting_for varchar,
+        last_checked_run_id varchar
+    )
+    """,
+    # warehouses from before these columns
+    "alter table audit.files add column if not exists waiting_for varchar",
+    "alter table audit.files add column if not exists last_checked_run_id varchar",
+    """
+    create table if not exists audit.submissions (
+        file_id varchar,
+        family varchar,
+        school_year varchar,
+        district_code varchar,
+        received_seq bigint,
+        status varchar,
+        held_for varchar,
+        run_id varchar,
         rows_loaded bigint,
         rows_quarantined bigint
     )
@@ -196,62 +214,27 @@ def record_interrupted_run(con: duckdb.DuckDBPyConnection, holder: dict) -> None
 
 
 def record_issues(con: duckdb.DuckDBPyConnection, run_id: str, issues: Iterable[Issue]) -> None:
+    """Insert issues in one statement, however many."""
+    import pandas as pd
+
     rows = [
-        [run_id, i.file_id, i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule,
-         i.severity, i.column_name, i.value, i.message]
+        (run_id, i.file_id, i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule,
+         i.severity, i.column_name, i.value, i.message)
         for i in issues
     ]
-    if rows:
-        con.executemany(
-            f"insert into audit.issues ({', '.join(_ISSUE_TABLE_COLUMNS)}) values ({', '.join('?' * len(_ISSUE_TABLE_COLUMNS))})",
-            rows,
-        )
-
-
-def record_row_issues(
-    con: duckdb.DuckDBPyConnection, run_id: str, frame: pd.DataFrame, *, file_id: str, file_name: str,
-    family: str, school_year: str | None,
-) -> None:
-    """Insert many row-level issues at once (a DataFrame with the columns of
-    validate.ROW_ISSUE_COLUMNS), without a Python loop per row."""
-    if frame is None or not len(frame):
+    if not rows:
         return
-    con.register("_row_issues", frame)
+    frame = pd.DataFrame(rows, columns=list(_ISSUE_TABLE_COLUMNS), dtype="object")
+    frame["line"] = frame["line"].astype("Int64")
+    con.register("_issues", frame)
     try:
-        run(
-            con,
-            f"""
-            insert into audit.issues ({', '.join(_ISSUE_TABLE_COLUMNS)})
-            select ?, ?, ?, ?, ?, district_code, cast(line as bigint), rule, severity, column_name,
-                   cast(value as varchar), message
-            from _row_issues
-            """,
-            [run_id, file_id, file_name, family, school_year],
+        columns = ", ".join(_ISSUE_TABLE_COLUMNS)
+        casts = ", ".join(
+            "cast(line as bigint)" if c == "line" else f"cast({c} as varchar)" for c in _ISSUE_TABLE_COLUMNS
         )
+        run(con, f"insert into audit.issues ({columns}) select {casts} from _issues")
     finally:
-        con.unregister("_row_issues")
-
-
-def record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, file_id: str, results: list[dict]) -> None:
-    """One row per expectation of the file's suite (summed over its batches)."""
-    if not results:
-        return
-    frame = pd.DataFrame(results)
-    con.register("_validation_results", frame)
-    try:
-        run(
-            con,
-            """
-            insert into audit.validation_results
-            select ?, ?, expectation_type, column_name, rule, severity, success, raised_exception,
-                   unexpected_count, element_count, exception_message
-            from _validation_results
-            """,
-            [run_id, file_id],
-        )
-    finally:
-        con.unregister("_validation_results")
-
+        con.unregister("_issues")
 
 def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version: str) -> dict:
     """One row of `audit.published`, written in the work copy just before the swap, so
@@ -319,7 +302,5 @@ __all__ = [
     "finish_run",
     "record_publish",
     "record_issues",
-    "record_row_issues",
-    "record_validation_results",
     "start_run",
 ]

@@ -21,7 +21,8 @@ import hashlib
 import os
 import shutil
 import stat
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .families import LandingName, parse_landing_name
@@ -40,6 +41,7 @@ class LandingFile:
     landing_name: LandingName | None  # None: the name matches no family
     received_seq: int = 0
     archive_path: Path | None = None
+    received_at: dt.datetime | None = None  # when first received (files that waited); None: this run
 
     @property
     def family(self) -> str | None:
@@ -59,6 +61,7 @@ class Discovery:
     skipped: list[str]  # names of files whose content was already received
     not_files: list[Issue]  # links, folders and other entries that are not regular files
     seen: int
+    unsettled: list[str] = field(default_factory=list)  # still being written: left for the next run
 
 
 class NotARegularFile(OSError):
@@ -90,8 +93,14 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Discovery:
-    """List the landing folder and pick the files not received before."""
+def scan_landing(
+    landing_dir: Path, known_ids: set[str], next_seq: int, *, settle_seconds: float = 0.0, now: float | None = None
+) -> Discovery:
+    """List the landing folder and pick the files not received before.
+
+    A file modified less than `settle_seconds` ago, or whose size or modification time
+    changes while it is read, is still being written (an upload in progress): it is left
+    for the next run, so a truncated upload never replaces a district's data."""
     if not landing_dir.is_dir():
         raise FileNotFoundError(
             f"landing folder {landing_dir} does not exist: create it, or pass --landing DIR / set ROADMAP_LANDING_DIR"
@@ -99,12 +108,15 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
     candidates: list[LandingFile] = []
     not_files: list[Issue] = []
     skipped: list[str] = []
+    unsettled: list[str] = []
     seen = 0
+    now = time.time() if now is None else now
     for entry in sorted(os.scandir(landing_dir), key=lambda e: e.name):
-        if entry.name.startswith("."):
-            continue  # hidden files: editor swap files, .DS_Store, partial uploads
         seen += 1
         info = entry.stat(follow_symlinks=False)
+        if stat.S_ISREG(info.st_mode) and 0 <= now - info.st_mtime < settle_seconds:
+            unsettled.append(entry.name)
+            continue
         if not stat.S_ISREG(info.st_mode):
             kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
             not_files.append(_not_a_file(entry.name, f"is {kind}"))
@@ -127,6 +139,10 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
                 )
             )
             continue
+        after = os.stat(path, follow_symlinks=False)
+        if (after.st_size, after.st_mtime_ns) != (info.st_size, info.st_mtime_ns):
+            unsettled.append(entry.name)  # written to while it was read
+            continue
         if file_id in known_ids:
             skipped.append(entry.name)
             continue
@@ -144,7 +160,7 @@ def scan_landing(landing_dir: Path, known_ids: set[str], next_seq: int) -> Disco
     candidates.sort(key=lambda f: (f.mtime, f.name))
     for offset, f in enumerate(candidates):
         f.received_seq = next_seq + offset
-    return Discovery(new_files=candidates, skipped=skipped, not_files=not_files, seen=seen)
+    return Discovery(new_files=candidates, skipped=skipped, not_files=not_files, seen=seen, unsettled=unsettled)
 
 
 def _not_a_file(name: str, what: str) -> Issue:
@@ -170,7 +186,7 @@ def archive(files: list[LandingFile], archive_dir: Path) -> None:
         target = target_dir / f.name
         if not target.exists():
             target_dir.mkdir(parents=True, exist_ok=True)
-            tmp = target_dir / f".{f.name}.partial"
+            tmp = target_dir / ".partial"  # a short name: the file's own may already be 255 bytes long
             with open_regular(f.path) as src, tmp.open("wb") as dst:
                 shutil.copyfileobj(src, dst, _READ_CHUNK)
             if sha256_of(tmp) != f.file_id:

@@ -10,9 +10,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-SCHOOL_YEAR_RE = re.compile(r"^(\d{4})-(\d{2})$")
-CODE_PATTERN = r"^\d{5}$"
-EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+# Strictly ASCII: Python's \d (and str.isdigit) accept any Unicode digit (full-width,
+# Arabic-Indic, ...), which SQL casts do not; every pattern here spells out [0-9].
+SCHOOL_YEAR_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$", re.ASCII)
+CODE_PATTERN = r"^[0-9]{5}$"
+# An address a mail relay takes in a header: printable ASCII, no space or line break
+# (the HTML5 definition of a valid e-mail address).
+EMAIL_PATTERN = (
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+SIGNED_INTEGER_PATTERN = r"^-?[0-9]+$"
+SIGNED_NUMBER_PATTERN = r"^-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$"
+ISO_DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+
+# Upper bounds (DATA_SPEC section 1): far above any real value, and low enough that no
+# sum the warehouse takes (a count over every row of every file) leaves BIGINT or the
+# decimals the sums are taken in.
+MAX_COUNT = 10_000_000
+MAX_BANDWIDTH_MBPS = 10_000_000
+MAX_MONTHLY_COST_USD = 1_000_000_000
 
 DISTRICT_TYPES = ("LEA", "PSA", "ISD")
 LOCALES = ("city", "suburb", "town", "rural")
@@ -81,7 +98,7 @@ _DISTRICT = Column("district_code", "code", description="Five-digit district cod
 
 
 def _count(name: str, description: str = "") -> Column:
-    return Column(name, "integer", min_value=0, description=description)
+    return Column(name, "integer", min_value=0, max_value=MAX_COUNT, description=description)
 
 
 FAMILIES: dict[str, Family] = {
@@ -153,10 +170,12 @@ FAMILIES: dict[str, Family] = {
             columns=(
                 _YEAR,
                 _DISTRICT,
-                Column("internet_bandwidth_mbps", "number", min_value=0, min_exclusive=True),
-                Column("wan_bandwidth_mbps", "number", required=False, min_value=0),
+                Column(
+                    "internet_bandwidth_mbps", "number", min_value=0, min_exclusive=True, max_value=MAX_BANDWIDTH_MBPS
+                ),
+                Column("wan_bandwidth_mbps", "number", required=False, min_value=0, max_value=MAX_BANDWIDTH_MBPS),
                 Column("wifi_classrooms_covered_pct", "number", min_value=0, max_value=100),
-                Column("monthly_internet_cost_usd", "number", min_value=0),
+                Column("monthly_internet_cost_usd", "number", min_value=0, max_value=MAX_MONTHLY_COST_USD),
                 Column("erate_discount_pct", "number", required=False, min_value=20, max_value=90),
                 _count("students_without_home_internet"),
                 _count("hotspots_loaned"),
@@ -198,8 +217,8 @@ class LandingName:
 
 _NAME_RE = re.compile(
     r"^(?P<family>districts|enrollment|staffing|devices|connectivity|pl_participation)"
-    r"(?:_(?P<rest>.*))?\.csv$",
-    re.IGNORECASE,
+    r"(?:_(?P<rest>.*))?\.csv",
+    re.IGNORECASE | re.ASCII | re.DOTALL,  # ASCII: no Unicode case folding ("ſ" is not "s")
 )
 
 
@@ -211,7 +230,7 @@ def parse_landing_name(file_name: str) -> LandingName | None:
     `districts_` (districts_2024-25.csv): that version of the directory is effective
     from that school year; without one it is effective from the year it is received.
     """
-    m = _NAME_RE.match(file_name)
+    m = _NAME_RE.fullmatch(file_name)
     if not m:
         return None
     family = m.group("family").lower()
@@ -223,12 +242,14 @@ def parse_landing_name(file_name: str) -> LandingName | None:
             return None
         return LandingName(family, year, suffix)
     if year is None:
+        if any(c.isdigit() for c in year_part):
+            return None  # a year written otherwise (2025_26, full-width digits): not a name to guess at
         return LandingName(family, None, rest)
     return LandingName(family, year, suffix)
 
 
 def is_school_year(text: str) -> bool:
-    m = SCHOOL_YEAR_RE.match(text or "")
+    m = SCHOOL_YEAR_RE.fullmatch(text or "")
     if not m:
         return False
     start = int(m.group(1))

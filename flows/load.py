@@ -1,5 +1,5 @@
-"""Validate and load one landing file into the work copy of the warehouse, applying
-DATA_SPEC section 2:
+"""Validate and load the landing files of one family, all at once, into the work copy
+of the warehouse, applying DATA_SPEC section 2:
 
 - a blocking error keeps *that district's* rows of *that file* out of `raw`; they go to
   `audit.quarantine_rows`, and each failing row to `audit.issues` with file, line,
@@ -8,34 +8,53 @@ DATA_SPEC section 2:
   column, a row whose district cannot be read) holds back the whole file;
 - warnings are recorded and the rows load.
 
-All row work happens in DuckDB; pandas only carries batches through Great Expectations.
+A batch is every new file of one family in the run, plus the files and (file,
+district) submissions that are checked again (see `rechecks`): one read, one
+validation, one insert, whatever the number of files. All row work happens in DuckDB;
+pandas only carries distinct values through Great Expectations.
+
+Some submissions wait instead of being judged for good, and are checked again by a
+later run (docs/DATA_SPEC.md, "Files that wait"):
+- rows held back only because something they refer to is not there yet (a district not
+  in the directory, a building not in that year's enrollment) are checked again when
+  that arrives, and a published submission is checked again when the enrollment it was
+  checked against changes, so files split over several nights give the marts of one;
+- whole files wait for what the pipeline needs to judge them: a school year that has
+  not begun, the pseudonym key, the state's confirmation of a directory change, or the
+  pipeline itself (a file it could not process: it is tried again, not judged).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-import re
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import duckdb
 import pandas as pd
 
 from . import audit
-from .db import run, scalar
+from .db import drop_quietly, registered, run, scalar
 from .discover import LandingFile, received_school_year
-from .families import FAMILIES, Family
+from .families import FAMILIES, Family, is_school_year
 from .issues import Issue
-from .pseudonymize import MissingPseudonymKey, pseudonymize_table
+from .pseudonymize import MISSING_KEY_MESSAGE, pseudonymize_table
 from .raw_schema import raw_columns
-from .read_csv import read_landing_file
-from .validate import ROW_ISSUE_COLUMNS, KnownCodes, ValidationOutcome, validate_table
+from .read_csv import BatchFile, read_landing_files
+from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
 
 log = logging.getLogger(__name__)
 
 # Families are processed in this order within a run, so that the directory and the
 # enrollment a later file is checked against are already loaded.
 PROCESSING_ORDER = ("districts", "enrollment", "staffing", "connectivity", "devices", "pl_participation")
+
+# Rules that hold rows back only until what they refer to arrives: checked again then.
+DEPENDENCY_RULES = ("unknown_district", "building_not_in_enrollment")
+
+# Why a whole file waits (audit.files.waiting_for).
+WAITING_FOR = ("future_school_year", "pseudonym_key", "directory_confirmation", "pipeline_fault")
 
 
 @dataclass
@@ -44,18 +63,40 @@ class RunContext:
     pseudonym_key: bytes | None
     batch_rows: int = 500_000
     received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    work_dir: Path | None = None  # scratch space beside the warehouse
+    confirmed_directory_files: frozenset[str] = frozenset()  # sha256 of directory files the state confirmed
+    earliest_school_year: str = "2000-01"
+
+    @property
+    def current_school_year(self) -> str:
+        return received_school_year(self.received_at)
 
 
 @dataclass
-class CheckedFile:
+class BatchItem:
+    """A file of a batch: whole (a new or waiting file), or only some of its districts
+    (a submission checked again)."""
+
     file: LandingFile
+    districts: list[str] | None = None
+    previously_received: bool = False  # already in audit.files (waiting or checked again)
+
+    @property
+    def recheck(self) -> bool:
+        return self.districts is not None
+
+
+@dataclass
+class CheckedBatch:
+    family: Family
+    items: list[BatchItem]
     table: str | None
-    rows_read: int
-    file_issues: list[Issue]
-    row_issues: pd.DataFrame
-    results: list[dict]
-    whole_file_blocked: bool
-    blocked_districts: list[str]
+    file_issues: list[Issue]  # file-level issues, file fields set
+    row_issues: pd.DataFrame  # ROW_ISSUE_COLUMNS; `file` = index into items
+    results: list[dict]  # per file and expectation
+    rows_read: dict[int, int]
+    blocked_files: set[int]  # whole file held back for good
+    waiting: dict[int, str]  # whole file waits (index -> waiting_for)
 
 
 @dataclass
@@ -69,12 +110,6 @@ class LoadedFile:
     rows_quarantined: int
     errors: int
     warnings: int
-
-
-def processing_key(f: LandingFile) -> tuple:
-    family = f.family
-    rank = PROCESSING_ORDER.index(family) if family in PROCESSING_ORDER else len(PROCESSING_ORDER)
-    return (rank, f.received_seq)
 
 
 def ensure_known_codes(con: duckdb.DuckDBPyConnection) -> KnownCodes:
@@ -93,180 +128,286 @@ def ensure_known_codes(con: duckdb.DuckDBPyConnection) -> KnownCodes:
     return KnownCodes("known_districts", "known_buildings")
 
 
-def check_file(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) -> CheckedFile:
-    """Read, pseudonymise and validate one file (nothing is written to `raw` yet)."""
-    family = FAMILIES[f.family]
-    table = f"landing_{f.file_id[:16]}"
-    source = f.archive_path or f.path
-    read = read_landing_file(con, source, family, table)
-    issues = [_with_file(i, f) for i in read.issues]
-    # A problem with the file as a whole (encoding, header, empty) concerns the district
-    # the file is named for, when its name ends in a district code of the directory
-    # (devices_2024-25_01010.csv): that district's contact is told.
-    owner = _named_district(con, f)
-    for issue in issues:
-        if owner and issue.district_code is None and (not read.usable or issue.rule == "extra_column"):
-            issue.district_code = owner
-    empty = pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
-    if not read.usable:
-        return CheckedFile(f, None, 0, issues, empty, [], True, [])
+# ------------------------------------------------------------------------ validate
+
+
+def check_batch(con: duckdb.DuckDBPyConnection, family_name: str, items: list[BatchItem], ctx: RunContext) -> CheckedBatch:
+    """Read, pseudonymise and validate the files of one family (nothing is written to
+    `raw` or `audit` yet)."""
+    family = FAMILIES[family_name]
+    table = f"batch_{family_name}"
+    file_issues: list[Issue] = []
+    waiting: dict[int, str] = {}
+    blocked: set[int] = set()
+    to_read: list[BatchFile] = []
+    for i, item in enumerate(items):
+        f = item.file
+        reason = _why_wait(f, family, ctx)
+        if reason == "out_of_range":
+            blocked.add(i)
+            file_issues.append(_school_year_out_of_range(f, ctx))
+        elif reason:
+            waiting[i] = reason
+            file_issues.extend(_waiting_issue(f, reason, ctx))
+        else:
+            to_read.append(BatchFile(i, f.archive_path or f.path))
+    read = read_landing_files(con, to_read, family, table, work_dir=_work_dir(ctx))
+    rows_read: dict[int, int] = {}
+    for b in to_read:
+        result = read.results[b.index]
+        f = items[b.index].file
+        file_issues.extend(_with_file(issue, f) for issue in result.issues)
+        malformed = sum(1 for issue in result.issues if issue.rule == "malformed_row")
+        rows_read[b.index] = result.row_count + malformed
+        if not result.usable:
+            blocked.add(b.index)
+    _keep_rechecked_districts(con, table, items)
+    _add_file_years(con, table, items)
     if "educator_id" in family.column_names:
-        pseudonymize_table(con, table, ctx.pseudonym_key)  # raises MissingPseudonymKey
-    outcome: ValidationOutcome = validate_table(
-        con, table, family, f.school_year, ensure_known_codes(con), batch_rows=ctx.batch_rows
-    )
-    blocking_rows = outcome.row_issues[outcome.row_issues["severity"] == "error"]
-    blocked = set(blocking_rows["district_code"].dropna().astype(str))
-    unattributable = bool(blocking_rows["district_code"].isna().any()) or any(
-        i.blocking and not i.district_code for i in issues
-    )
-    blocked |= {i.district_code for i in issues if i.blocking and i.district_code}
-    if unattributable:
-        issues.append(
-            f.issue(
-                rule="file_held_back",
-                severity="error",
-                message="a row with a blocking error has no readable district_code, so no district's rows of this "
-                "file can be trusted: the whole file is held back. Fix the rows listed and send the file again.",
-            )
-        )
-    return CheckedFile(
-        file=f,
+        pseudonymize_table(con, table, ctx.pseudonym_key)  # the key is there: PL files wait without it
+    outcome = validate_table(con, table, family, ensure_known_codes(con), batch_rows=ctx.batch_rows)
+    _attribute_file_issues(con, items, file_issues, read.results)
+    blocked_rows = outcome.row_issues[outcome.row_issues["severity"] == "error"]
+    unattributable = set(blocked_rows.loc[blocked_rows["district_code"].isna(), "file"].astype(int))
+    for i, item in enumerate(items):
+        f = item.file
+        if i in blocked or i in waiting:
+            continue
+        mine = [issue for issue in file_issues if issue.file_id == f.file_id and issue.blocking]
+        if i in unattributable or any(not issue.district_code for issue in mine):
+            blocked.add(i)
+            file_issues.append(_held_back(f, "a row with a blocking error has no readable district_code, so no "
+                                              "district's rows of this file can be trusted"))
+        elif family.name == "districts" and (mine or i in set(blocked_rows["file"].astype(int))):
+            blocked.add(i)
+            file_issues.append(_held_back(f, "the directory is loaded whole or not at all, and rows of this file "
+                                              "have blocking errors"))
+    return CheckedBatch(
+        family=family,
+        items=items,
         table=table,
-        rows_read=read.row_count + sum(1 for i in read.issues if i.rule == "malformed_row"),
-        file_issues=issues,
+        file_issues=file_issues,
         row_issues=outcome.row_issues,
         results=outcome.results,
-        whole_file_blocked=unattributable,
-        blocked_districts=sorted(blocked),
+        rows_read=rows_read,
+        blocked_files=blocked,
+        waiting=waiting,
     )
 
 
-def load_checked_file(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) -> LoadedFile:
-    """Write the accepted rows to raw.<family> and everything else to audit."""
-    f = checked.file
-    family = FAMILIES[f.family]
-    audit.record_issues(con, ctx.run_id, checked.file_issues)
-    audit.record_row_issues(
-        con, ctx.run_id, checked.row_issues, file_id=f.file_id, file_name=f.name, family=f.family, school_year=f.school_year
-    )
-    audit.record_validation_results(con, ctx.run_id, f.file_id, checked.results)
-    loaded = quarantined = 0
-    if checked.table is not None:
-        blocked = pd.DataFrame({"district_code": pd.Series(checked.blocked_districts, dtype="string")})
-        con.register("_blocked_districts", blocked)
-        try:
-            accepted_where = (
-                "false"
-                if checked.whole_file_blocked
-                else "t.district_code is not null and t.district_code not in (select district_code from _blocked_districts)"
-            )
-            _insert_raw(con, family, checked.table, accepted_where, f, ctx)
-            run(
-                con,
-                f"""
-                insert into audit.quarantine_rows
-                select ?, ?, ?, ?, t.district_code, t._line, to_json(t)
-                from {checked.table} t where not ({accepted_where})
-                """,
-                [ctx.run_id, f.file_id, f.family, f.school_year],
-            )
-            run(
-                con,
-                f"""
-                insert into audit.load_counts
-                select ?, ?, ?, ?, t.district_code,
-                       count(*) filter (where {accepted_where}), count(*) filter (where not ({accepted_where}))
-                from {checked.table} t group by t.district_code
-                """,
-                [ctx.run_id, f.file_id, f.family, f.school_year],
-            )
-            loaded, quarantined = con.execute(
-                f"select count(*) filter (where {accepted_where}), count(*) filter (where not ({accepted_where})) "
-                f"from {checked.table} t"
-            ).fetchall()[0]
-        finally:
-            con.unregister("_blocked_districts")
-            run(con, f"drop table if exists {checked.table}")
-    malformed = sum(1 for i in checked.file_issues if i.rule == "malformed_row")
-    quarantined += malformed
-    if checked.table is None:
-        status = "rejected"
-    elif loaded == 0:
-        status = "rejected"
-    elif quarantined:
-        status = "partially_loaded"
-    else:
-        status = "loaded"
-    record_file(con, f, ctx, status, rows_read=checked.rows_read, rows_loaded=loaded, rows_quarantined=quarantined)
-    errors = sum(1 for i in checked.file_issues if i.blocking) + int((checked.row_issues["severity"] == "error").sum())
-    warnings = sum(1 for i in checked.file_issues if not i.blocking) + int(
-        (checked.row_issues["severity"] == "warning").sum()
-    )
-    return LoadedFile(f.file_id, f.name, f.family, status, checked.rows_read, int(loaded), int(quarantined), errors, warnings)
+def _work_dir(ctx: RunContext) -> Path:
+    if ctx.work_dir is not None:
+        return ctx.work_dir
+    import tempfile
+
+    return Path(tempfile.gettempdir())
 
 
-def record_unrecognised(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) -> LoadedFile:
-    issue = f.issue(
-        rule="unrecognised_file_name",
+def _why_wait(f: LandingFile, family: Family, ctx: RunContext) -> str | None:
+    """Why a whole file waits instead of being read now (None: read it)."""
+    if f.school_year and is_school_year(f.school_year):
+        if f.school_year > ctx.current_school_year:
+            return "future_school_year"
+        if f.school_year < ctx.earliest_school_year:
+            return "out_of_range"
+    if "educator_id" in family.column_names and ctx.pseudonym_key is None:
+        return "pseudonym_key"
+    return None
+
+
+def _school_year_out_of_range(f: LandingFile, ctx: RunContext) -> Issue:
+    return f.issue(
+        rule="school_year_out_of_range",
         severity="error",
-        value=f.name,
-        message=f"'{f.name}' matches no file family: name it <family>_<YYYY-YY>[_<anything>].csv "
-        "(families: districts, enrollment, staffing, devices, connectivity, pl_participation) and send it again",
-    )
-    audit.record_issues(con, ctx.run_id, [issue])
-    record_file(con, f, ctx, "unrecognised", rows_read=0, rows_loaded=0, rows_quarantined=0)
-    return LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, 1, 0)
-
-
-def record_file(con, f: LandingFile, ctx: RunContext, status: str, *, rows_read: int, rows_loaded: int, rows_quarantined: int) -> None:
-    run(
-        con,
-        "insert into audit.files values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            f.file_id, f.name, f.family, f.school_year, f.received_seq, ctx.received_at, ctx.run_id,
-            f.size_bytes, str(f.archive_path) if f.archive_path else None, status, rows_read, rows_loaded, rows_quarantined,
-        ],
+        value=f.school_year,
+        message=f"the file name gives school year {f.school_year}, before {ctx.earliest_school_year}, the first "
+        "year this warehouse keeps: check the year in the file name and send the file again",
     )
 
 
-def _insert_raw(con, family: Family, table: str, where: str, f: LandingFile, ctx: RunContext) -> None:
-    select = []
-    for name, sql_type in raw_columns(family):
-        if name in ("_file_id", "_received_seq", "_run_id"):
-            continue
-        if name == "_line":
-            select.append("t._line")
-        elif name == "effective_school_year":
-            select.append("?")
-        elif sql_type == "BIGINT":
-            select.append(f"cast(cast(t.{name} as hugeint) as bigint)")
-        elif sql_type in ("DOUBLE", "DATE"):
-            select.append(f"cast(t.{name} as {sql_type.lower()})")
-        else:
-            select.append(f"t.{name}")
-    names = [n for n, _ in raw_columns(family) if n not in ("_file_id", "_received_seq", "_run_id")]
-    params: list = []
-    if family.name == "districts":
-        params.append(f.school_year or received_school_year(ctx.received_at))
-    run(
-        con,
-        f"""
-        insert into {family.raw_table} ({', '.join(names)}, _file_id, _received_seq, _run_id)
-        select {', '.join(select)}, ?, ?, ?
-        from {table} t where {where}
-        order by t._line
+def _waiting_issue(f: LandingFile, reason: str, ctx: RunContext) -> list[Issue]:
+    if reason == "future_school_year":
+        return [
+            f.issue(
+                rule="school_year_in_future",
+                severity="error",
+                value=f.school_year,
+                message=f"the file name gives school year {f.school_year}, after the current school year "
+                f"{ctx.current_school_year}: the file waits and is loaded when {f.school_year} begins (July 1). "
+                "If the year is wrong, rename the file and send it again.",
+            )
+        ]
+    return []  # pseudonym key: said once for the run (flows/nightly.py)
+
+
+def _keep_rechecked_districts(con: duckdb.DuckDBPyConnection, table: str, items: list[BatchItem]) -> None:
+    """A submission checked again is only the districts named: drop the file's other rows."""
+    wanted = [(i, d) for i, item in enumerate(items) if item.recheck for d in item.districts or []]
+    rechecked = [i for i, item in enumerate(items) if item.recheck]
+    if not rechecked:
+        return
+    with registered(con, "_recheck", pd.DataFrame(wanted or [(-1, "")], columns=["file", "district_code"])):
+        run(
+            con,
+            f"""
+            delete from {table}
+            where {FILE_COLUMN} in ({', '.join(map(str, rechecked))})
+              and ({FILE_COLUMN}, district_code) not in (select (file, district_code) from _recheck)
+            """,
+        )
+
+
+def _add_file_years(con: duckdb.DuckDBPyConnection, table: str, items: list[BatchItem]) -> None:
+    years = pd.DataFrame({"file": range(len(items)), "sy": [it.file.school_year for it in items]}, dtype="object")
+    with registered(con, "_file_years", years):
+        run(
+            con,
+            f"""
+            create or replace temp table {table} as
+            select t.*, cast(y.sy as varchar) as {FILE_YEAR_COLUMN}
+            from {table} t join _file_years y on y.file = t.{FILE_COLUMN}
+            order by t.{FILE_COLUMN}, t._line
+            """,
+        )
+
+
+def _attribute_file_issues(con, items: list[BatchItem], issues: list[Issue], results) -> None:
+    """A problem with a file as a whole (encoding, header, empty, a school year to come)
+    concerns the district the file is named for, when its name ends in a district code
+    of the directory (devices_2024-25_01010.csv): that district's contact is told."""
+    owners = _owners(con, items)
+    unusable = {items[i].file.file_id for i, r in results.items() if not r.usable}
+    for issue in issues:
+        owner = owners.get(issue.file_id)
+        if owner and issue.district_code is None and (
+            issue.file_id in unusable or issue.rule in ("extra_column", "school_year_in_future", "school_year_out_of_range")
+        ):
+            issue.district_code = owner
+
+
+def _owners(con: duckdb.DuckDBPyConnection, items: list[BatchItem]) -> dict[str, str]:
+    """file_id -> the district a file is named for (`<family>_<SY>_<code>.csv`, the code
+    a district of the directory)."""
+    suffixes = {it.file.landing_name.suffix for it in items if it.file.landing_name}
+    known = _known_districts(con, suffixes)
+    return {
+        it.file.file_id: it.file.landing_name.suffix
+        for it in items
+        if it.file.landing_name and it.file.landing_name.suffix in known
+    }
+
+
+def _known_districts(con: duckdb.DuckDBPyConnection, codes: set[str]) -> set[str]:
+    codes = {c for c in codes if c and len(c) == 5 and c.isascii() and c.isdigit()}
+    if not codes:
+        return set()
+    with registered(con, "_codes", pd.DataFrame({"district_code": sorted(codes)})):
+        return {r[0] for r in con.execute(
+            "select district_code from _codes where district_code in (select district_code from raw.districts)"
+        ).fetchall()}
+
+
+def _held_back(f: LandingFile, why: str) -> Issue:
+    return f.issue(
+        rule="file_held_back",
+        severity="error",
+        message=f"{why}: the whole file is held back. Fix the rows listed and send the file again.",
+    )
+
+
+def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[LoadedFile]:
+    """Directory files loaded in this run that leave out districts with published data
+    (in the school years they would govern, from their effective year to the next version
+    received), or (unless named as the state's own directory, `districts.csv` /
+    `districts_<SY>.csv`) change a district's data contact: they are taken out again and
+    wait for the state's confirmation (DATA_SPEC section 1).
+
+    Checked once every family of the run is loaded, so the data a directory file is
+    judged against is the same whether it came the same night or another. Files are
+    checked in received order, each against the directory before it."""
+    files = con.execute(
+        """
+        select file_id, file_name, received_seq from audit.files
+        where family = 'districts' and status = 'loaded' and last_checked_run_id = ? order by received_seq
         """,
-        params + [f.file_id, f.received_seq, ctx.run_id],
+        [ctx.run_id],
+    ).fetchall()
+    yearly = " union ".join(
+        f"select distinct district_code, school_year from {FAMILIES[name].raw_table}"
+        for name in PROCESSING_ORDER if FAMILIES[name].yearly
     )
+    held = []
+    for file_id, name, seq in files:
+        if file_id in ctx.confirmed_directory_files:
+            continue
+        f = _archived_file(file_id, name, seq, None, 0, None)
+        reasons = []
+        dropped = con.execute(
+            f"""
+            with published as ({yearly}),
+            mine as (select * from raw.districts where _file_id = $file),
+            governed as (
+                select any_value(effective_school_year) as first_year,
+                       (select min(effective_school_year) from raw.districts d
+                        where d.effective_school_year > any_value(mine.effective_school_year)) as next_version
+                from mine
+            )
+            select count(distinct p.district_code), string_agg(distinct p.district_code, ', ' order by p.district_code)
+            from published p, governed g
+            where p.school_year >= g.first_year and (g.next_version is null or p.school_year < g.next_version)
+              and p.district_code not in (select district_code from mine)
+            """,
+            {"file": file_id},
+        ).fetchall()[0]
+        if dropped[0]:
+            reasons.append(
+                f"it leaves out {dropped[0]} district(s) that have published data for the school years it would "
+                f"govern ({_first(dropped[1])})"
+            )
+        if f.landing_name and f.landing_name.suffix:
+            changed = con.execute(
+                """
+                with before as (
+                    select district_code, data_contact_email from raw.districts
+                    where _received_seq = (select max(_received_seq) from raw.districts where _received_seq < $seq)
+                )
+                select count(*), string_agg(m.district_code, ', ' order by m.district_code)
+                from raw.districts m join before b using (district_code)
+                where m._file_id = $file and m.data_contact_email is distinct from b.data_contact_email
+                """,
+                {"file": file_id, "seq": seq},
+            ).fetchall()[0]
+            if changed[0]:
+                reasons.append(
+                    f"it changes the data contact (who receives the district's data-quality e-mails) of {changed[0]} "
+                    f"district(s) ({_first(changed[1])}), and it is not named as the state's directory "
+                    "(districts.csv or districts_<YYYY-YY>.csv)"
+                )
+        if not reasons:
+            continue
+        issue = f.issue(
+            rule="directory_change_unconfirmed",
+            severity="error",
+            value=name,
+            message="this directory file waits for the state's confirmation: " + "; ".join(reasons) + ". "
+            f"If the change is right, the state data office adds the file's SHA-256 ({file_id}) under "
+            "directory.confirmed_files in config/roadmap.yml, and the next run applies it; otherwise send a "
+            "corrected directory file.",
+        )
+        audit.record_issues(con, ctx.run_id, [issue])
+        run(con, "delete from raw.districts where _file_id = ?", [file_id])
+        run(con, "delete from audit.submissions where file_id = ?", [file_id])
+        run(con, "update audit.load_counts set rows_quarantined = rows_quarantined + rows_loaded, rows_loaded = 0 "
+                 "where file_id = ? and run_id = ?", [file_id, ctx.run_id])
+        run(con, "update audit.files set status = 'waiting', waiting_for = 'directory_confirmation', rows_loaded = 0 "
+                 "where file_id = ?", [file_id])
+        held.append(LoadedFile(file_id, name, "districts", "waiting", 0, 0, 0, 1, 0))
+    return held
 
 
-def _named_district(con: duckdb.DuckDBPyConnection, f: LandingFile) -> str | None:
-    suffix = f.landing_name.suffix if f.landing_name else ""
-    if not re.fullmatch(r"\d{5}", suffix or ""):
-        return None
-    known = scalar(con, "select count(*) from raw.districts where district_code = ?", [suffix])
-    return suffix if known else None
+def _first(codes: str, limit: int = 10) -> str:
+    parts = (codes or "").split(", ")
+    return ", ".join(parts[:limit]) + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
 
 
 def _with_file(issue: Issue, f: LandingFile) -> Issue:
@@ -277,14 +418,538 @@ def _with_file(issue: Issue, f: LandingFile) -> Issue:
     return issue
 
 
-__all__ = [
-    "CheckedFile",
-    "LoadedFile",
-    "MissingPseudonymKey",
-    "PROCESSING_ORDER",
-    "RunContext",
-    "check_file",
-    "load_checked_file",
-    "processing_key",
-    "record_unrecognised",
-]
+# ---------------------------------------------------------------------------- load
+
+
+def load_batch(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext) -> list[LoadedFile]:
+    """Write the accepted rows to raw.<family> and everything else to audit, set-based."""
+    family = checked.family
+    items = checked.items
+    table = checked.table
+    extra = [
+        (i, issue.district_code, issue.rule)
+        for i, it in enumerate(items)
+        for issue in checked.file_issues
+        if issue.file_id == it.file.file_id and issue.blocking and issue.district_code
+    ]
+    errors = checked.row_issues.loc[
+        (checked.row_issues["severity"] == "error") & checked.row_issues["district_code"].notna(),
+        ["file", "district_code", "rule"],
+    ]
+    held = pd.concat([errors, pd.DataFrame(extra, columns=["file", "district_code", "rule"])], ignore_index=True)
+    held = held.astype({"file": "int64", "district_code": "string", "rule": "string"})
+    accepted = (
+        "not b.blocked and not b.waiting and t.district_code is not null "
+        "and (t._file, t.district_code) not in (select (file, district_code) from _held_rules)"
+    )
+    try:
+        with registered(con, "_batch_files", _files_frame(checked, ctx)), registered(con, "_held_rules", held):
+            audit.record_issues(con, ctx.run_id, checked.file_issues)
+            _record_row_issues(con, ctx.run_id, checked.row_issues)
+            _record_validation_results(con, ctx.run_id, checked.results)
+            _replace_rechecked(con, family)
+            _insert_raw(con, family, table, accepted, ctx.run_id)
+            row = ", ".join(f"{c} := t.{c}" for c in ["_line", *_raw_names(family)])
+            run(
+                con,
+                f"""
+                insert into audit.quarantine_rows
+                select $run_id, b.file_id, b.family, b.school_year, t.district_code, t._line, to_json(struct_pack({row}))
+                from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
+                where not b.waiting and not ({accepted})
+                order by b.received_seq, t._line
+                """,
+                {"run_id": ctx.run_id},
+            )
+            run(
+                con,
+                f"""
+                create or replace temp table _pair_counts as
+                select t.{FILE_COLUMN} as file, t.district_code,
+                       count(*) filter (where {accepted}) as rows_loaded,
+                       count(*) filter (where not ({accepted})) as rows_quarantined
+                from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
+                where not b.waiting
+                group by all
+                """,
+            )
+            run(
+                con,
+                """
+                insert into audit.load_counts
+                select $run_id, b.file_id, b.family, b.school_year, c.district_code, c.rows_loaded, c.rows_quarantined
+                from _pair_counts c join _batch_files b using (file)
+                order by b.received_seq, c.district_code
+                """,
+                {"run_id": ctx.run_id},
+            )
+            _update_submissions(con, ctx)
+            return _record_files(con, checked, ctx)
+    finally:
+        drop_quietly(con, table, "_pair_counts", "_rechecked_pairs", "_previous_submissions")
+
+
+def _raw_names(family: Family) -> list[str]:
+    """The family's columns as raw has them (educator_key for educator_id)."""
+    return [name for name, _ in raw_columns(family) if not name.startswith("_") and name != "effective_school_year"]
+
+
+def _files_frame(checked: CheckedBatch, ctx: RunContext) -> pd.DataFrame:
+    rows = []
+    for i, it in enumerate(checked.items):
+        f = it.file
+        received_at = f.received_at or ctx.received_at
+        rows.append(
+            {
+                "file": i,
+                "file_id": f.file_id,
+                "file_name": f.name,
+                "family": f.family,
+                "school_year": f.school_year,
+                "received_seq": f.received_seq,
+                "effective_school_year": f.school_year or received_school_year(received_at),
+                "recheck": it.recheck,
+                "blocked": i in checked.blocked_files,
+                "waiting": i in checked.waiting,
+                "file_rules": ",".join(sorted({x.rule for x in checked.file_issues
+                                               if x.file_id == f.file_id and x.blocking})) or None,
+                "size_bytes": f.size_bytes,
+                "archive_path": str(f.archive_path) if f.archive_path else None,
+            }
+        )
+    return pd.DataFrame(rows).astype(
+        {"file_id": "string", "file_name": "string", "family": "string", "school_year": "string",
+         "effective_school_year": "string", "file_rules": "string", "archive_path": "string"}
+    )
+
+
+def _record_row_issues(con: duckdb.DuckDBPyConnection, run_id: str, frame: pd.DataFrame) -> None:
+    if frame is None or not len(frame):
+        return
+    with registered(con, "_row_issues", frame[ROW_ISSUE_COLUMNS]):
+        run(
+            con,
+            """
+            insert into audit.issues (run_id, file_id, file_name, family, school_year, district_code, line, rule,
+                                      severity, column_name, value, message)
+            select $run_id, b.file_id, b.file_name, b.family, b.school_year, i.district_code, cast(i.line as bigint),
+                   i.rule, i.severity, i.column_name, cast(i.value as varchar), i.message
+            from _row_issues i join _batch_files b on b.file = i.file
+            order by i.file, i.line
+            """,
+            {"run_id": run_id},
+        )
+
+
+def _record_validation_results(con: duckdb.DuckDBPyConnection, run_id: str, results: list[dict]) -> None:
+    """One row per file and expectation of the family's suite."""
+    if not results:
+        return
+    with registered(con, "_validation_results", pd.DataFrame(results)):
+        run(
+            con,
+            """
+            insert into audit.validation_results
+            select $run_id, b.file_id, r.expectation_type, r.column_name, r.rule, r.severity, r.success,
+                   r.raised_exception, r.unexpected_count, r.element_count, r.exception_message
+            from _validation_results r join _batch_files b on b.file = r.file
+            """,
+            {"run_id": run_id},
+        )
+
+
+def _replace_rechecked(con: duckdb.DuckDBPyConnection, family: Family) -> None:
+    """The rows of submissions checked again leave raw (what passes now goes in again);
+    what they counted before is kept aside for the file's totals."""
+    run(
+        con,
+        f"""
+        create or replace temp table _rechecked_pairs as
+        select distinct b.file_id, t.district_code
+        from _batch_files b join batch_{family.name} t on t.{FILE_COLUMN} = b.file
+        where b.recheck
+        """,
+    )
+    run(
+        con,
+        """
+        create or replace temp table _previous_submissions as
+        select s.file_id, s.district_code, s.rows_loaded as prev_loaded, s.rows_quarantined as prev_held
+        from audit.submissions s join _rechecked_pairs p using (file_id, district_code)
+        """,
+    )
+    run(
+        con,
+        f"""
+        delete from {family.raw_table}
+        where (_file_id, district_code) in (select (file_id, district_code) from _rechecked_pairs)
+        """,
+    )
+
+
+def _insert_raw(con: duckdb.DuckDBPyConnection, family: Family, table: str, accepted: str, run_id: str) -> None:
+    select = []
+    names = []
+    for name, sql_type in raw_columns(family):
+        if name in ("_file_id", "_received_seq", "_run_id"):
+            continue
+        names.append(name)
+        if name == "_line":
+            select.append("t._line")
+        elif name == "effective_school_year":
+            select.append("b.effective_school_year")
+        elif sql_type == "BIGINT":
+            select.append(f"cast(t.{name} as bigint)")
+        elif sql_type == "DOUBLE":
+            select.append(f"cast(t.{name} as double) + 0.0")  # + 0.0: no negative zero ("-0" is 0)
+        elif sql_type == "DATE":
+            select.append(f"cast(t.{name} as date)")
+        else:
+            select.append(f"t.{name}")
+    run(
+        con,
+        f"""
+        insert into {family.raw_table} ({', '.join(names)}, _file_id, _received_seq, _run_id)
+        select {', '.join(select)}, b.file_id, b.received_seq, $run_id
+        from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
+        where {accepted}
+        order by b.received_seq, t._line
+        """,
+        {"run_id": run_id},
+    )
+
+
+def _update_submissions(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> None:
+    """The current state of every (file, district) submission checked in this batch."""
+    run(
+        con,
+        """
+        delete from audit.submissions
+        where (file_id, district_code) in (
+            select (b.file_id, c.district_code) from _pair_counts c join _batch_files b using (file)
+        )
+        """,
+    )
+    run(
+        con,
+        """
+        insert into audit.submissions
+        select b.file_id, b.family, b.school_year, c.district_code, b.received_seq,
+               case when c.rows_loaded > 0 and h.rules is null then 'loaded' else 'held' end,
+               coalesce(h.rules, case when b.blocked then b.file_rules end), $run_id, c.rows_loaded, c.rows_quarantined
+        from _pair_counts c
+        join _batch_files b using (file)
+        left join (
+            select file, district_code, string_agg(distinct rule, ',' order by rule) as rules
+            from _held_rules group by all
+        ) h on h.file = c.file and h.district_code is not distinct from c.district_code
+        """,
+        {"run_id": ctx.run_id},
+    )
+
+
+def _record_files(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext) -> list[LoadedFile]:
+    """audit.files: a row for each file received in this run; files checked again or
+    that waited get their status and counts updated."""
+    counts = {
+        int(f): (int(loaded), int(held))
+        for f, loaded, held in con.execute(
+            "select file, sum(rows_loaded), sum(rows_quarantined) from _pair_counts group by file"
+        ).fetchall()
+    }
+    issues = checked.row_issues
+    errors = issues[issues["severity"] == "error"].groupby("file").size().to_dict() if len(issues) else {}
+    warnings = issues[issues["severity"] == "warning"].groupby("file").size().to_dict() if len(issues) else {}
+    rows = []
+    loaded_files = []
+    for i, it in enumerate(checked.items):
+        f = it.file
+        mine = [x for x in checked.file_issues if x.file_id == f.file_id]
+        n_errors = errors.get(i, 0) + sum(1 for x in mine if x.blocking)
+        n_warnings = warnings.get(i, 0) + sum(1 for x in mine if not x.blocking)
+        loaded, held = counts.get(i, (0, 0))
+        malformed = sum(1 for x in mine if x.rule == "malformed_row")
+        rows_read = checked.rows_read.get(i, 0)
+        waiting_for = checked.waiting.get(i)
+        if waiting_for:
+            status = "waiting"
+        elif i in checked.blocked_files or not loaded:
+            status = "rejected"
+        elif held or malformed:
+            status = "partially_loaded"
+        else:
+            status = "loaded"
+        rows.append((i, status, waiting_for, rows_read, loaded, held + malformed))
+        loaded_files.append(
+            LoadedFile(f.file_id, f.name, f.family, status, rows_read, loaded, held + malformed, n_errors, n_warnings)
+        )
+    frame = pd.DataFrame(rows, columns=["file", "status", "waiting_for", "rows_read", "rows_loaded", "rows_quarantined"])
+    with registered(con, "_file_outcomes", frame.astype({"waiting_for": "string"})):
+        # a submission checked again: the file's totals change by what its districts' rows did
+        run(
+            con,
+            """
+            update audit.files f set
+                status = case when f.rows_loaded + d.loaded_delta > 0
+                              then case when f.rows_quarantined + d.held_delta > 0 then 'partially_loaded' else 'loaded' end
+                              else 'rejected' end,
+                rows_loaded = f.rows_loaded + d.loaded_delta,
+                rows_quarantined = f.rows_quarantined + d.held_delta,
+                last_checked_run_id = $run_id
+            from (
+                select b.file_id, sum(c.rows_loaded) - coalesce(sum(p.prev_loaded), 0) as loaded_delta,
+                       sum(c.rows_quarantined) - coalesce(sum(p.prev_held), 0) as held_delta
+                from _pair_counts c join _batch_files b using (file)
+                left join _previous_submissions p on p.file_id = b.file_id and p.district_code = c.district_code
+                where b.recheck
+                group by b.file_id
+            ) d
+            where f.file_id = d.file_id
+            """,
+            {"run_id": ctx.run_id},
+        )
+        run(
+            con,
+            """
+            update audit.files f set
+                status = o.status, waiting_for = o.waiting_for, rows_read = o.rows_read, rows_loaded = o.rows_loaded,
+                rows_quarantined = o.rows_quarantined, last_checked_run_id = $run_id
+            from _file_outcomes o join _batch_files b using (file)
+            where f.file_id = b.file_id and not b.recheck
+            """,
+            {"run_id": ctx.run_id},
+        )
+        run(
+            con,
+            """
+            insert into audit.files (file_id, file_name, family, school_year, received_seq, received_at, first_run_id,
+                                     size_bytes, archive_path, status, rows_read, rows_loaded, rows_quarantined,
+                                     waiting_for, last_checked_run_id)
+            select b.file_id, b.file_name, b.family, b.school_year, b.received_seq, $received_at, $run_id,
+                   b.size_bytes, b.archive_path, o.status, o.rows_read, o.rows_loaded, o.rows_quarantined,
+                   o.waiting_for, $run_id
+            from _file_outcomes o join _batch_files b using (file)
+            where b.file_id not in (select file_id from audit.files)
+            """,
+            {"run_id": ctx.run_id, "received_at": ctx.received_at},
+        )
+        # a file checked again is reported with its totals after the check
+        totals = {
+            r[0]: r[1:]
+            for r in con.execute(
+                """
+                select f.file_id, f.status, f.rows_loaded, f.rows_quarantined
+                from audit.files f join _batch_files b using (file_id) where b.recheck
+                """
+            ).fetchall()
+        }
+    for lf in loaded_files:
+        if lf.file_id in totals:
+            status, rows_loaded, rows_quarantined = totals[lf.file_id]
+            lf.status, lf.rows_loaded, lf.rows_quarantined = status, int(rows_loaded), int(rows_quarantined)
+    return loaded_files
+
+
+# ------------------------------------------------------------------ what is checked
+
+
+def waiting_files(con: duckdb.DuckDBPyConnection, family_name: str, ctx: RunContext) -> list[BatchItem]:
+    """Files of the family that waited and can be judged now, in received order."""
+    rows = con.execute(
+        """
+        select file_id, file_name, school_year, received_seq, received_at, size_bytes, archive_path, waiting_for
+        from audit.files where status = 'waiting' and family = ? order by received_seq
+        """,
+        [family_name],
+    ).fetchall()
+    items = []
+    for file_id, name, school_year, seq, received_at, size, archive_path, waiting_for in rows:
+        ready = {
+            "future_school_year": bool(school_year) and school_year <= ctx.current_school_year,
+            "pseudonym_key": ctx.pseudonym_key is not None,
+            "directory_confirmation": file_id in ctx.confirmed_directory_files,
+            "pipeline_fault": True,
+        }.get(waiting_for, True)
+        if ready:
+            f = _archived_file(file_id, name, seq, received_at, size, archive_path)
+            items.append(BatchItem(f, previously_received=True))
+    return items
+
+
+def dependency_rechecks(con: duckdb.DuckDBPyConnection, family_name: str) -> list[BatchItem]:
+    """Submissions of the family to check again: held back for a district that is now in
+    the directory, or (devices) checked against a year's buildings that changed in this
+    run (temp table `_changed_buildings`, see `note_building_changes`)."""
+    conditions = [
+        "(s.status = 'held' and s.held_for like '%unknown_district%' "
+        "and s.district_code in (select district_code from raw.districts))"
+    ]
+    if family_name == "devices" and _exists(con, "_changed_buildings"):
+        conditions.append(
+            "((s.status = 'loaded' or s.held_for like '%building_not_in_enrollment%') "
+            "and (s.school_year, s.district_code) in (select (school_year, district_code) from _changed_buildings))"
+        )
+    rows = con.execute(
+        f"""
+        select f.file_id, f.file_name, f.received_seq, f.received_at, f.size_bytes, f.archive_path,
+               list(s.district_code order by s.district_code)
+        from audit.submissions s join audit.files f using (file_id)
+        where s.family = ? and f.status <> 'waiting' and ({' or '.join(conditions)})
+        group by all
+        order by f.received_seq
+        """,
+        [family_name],
+    ).fetchall()
+    return [
+        BatchItem(_archived_file(file_id, name, seq, received_at, size, path), districts=list(districts),
+                  previously_received=True)
+        for file_id, name, seq, received_at, size, path, districts in rows
+    ]
+
+
+def _archived_file(file_id, name, seq, received_at, size, archive_path) -> LandingFile:
+    from .families import parse_landing_name
+
+    path = Path(archive_path) if archive_path else Path(name)
+    return LandingFile(
+        path=path, name=name, file_id=file_id, size_bytes=int(size or 0), mtime=0.0,
+        landing_name=parse_landing_name(name), received_seq=int(seq), archive_path=path, received_at=received_at,
+    )
+
+
+def snapshot_buildings(con: duckdb.DuckDBPyConnection) -> None:
+    """The buildings of each year's latest enrollment, before this run loads enrollment."""
+    ensure_known_codes(con)
+    run(con, "create or replace temp table _buildings_before as select * from known_buildings")
+
+
+def note_building_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """(school_year, district_code) whose latest enrollment names other buildings than
+    before this run's enrollment was loaded: their devices are checked again."""
+    ensure_known_codes(con)
+    run(
+        con,
+        """
+        create or replace temp table _changed_buildings as
+        select distinct school_year, district_code from (
+            (select * from known_buildings except select * from _buildings_before)
+            union all
+            (select * from _buildings_before except select * from known_buildings)
+        )
+        """,
+    )
+
+
+def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(scalar(con, "select count(*) from duckdb_tables() where table_name = ? and temporary", [name]))
+
+
+# ----------------------------------------------------------- files that are not loaded
+
+
+def record_unrecognised(con: duckdb.DuckDBPyConnection, files: list[LandingFile], ctx: RunContext) -> list[LoadedFile]:
+    """Files whose name matches no family: reported, never read."""
+    issues = [_unrecognised_issue(f) for f in files]
+    audit.record_issues(con, ctx.run_id, issues)
+    record_new_files(con, files, ctx, "unrecognised")
+    return [
+        LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, int(i.blocking), int(not i.blocking))
+        for f, i in zip(files, issues)
+    ]
+
+
+def _unrecognised_issue(f: LandingFile) -> Issue:
+    if f.name.startswith("."):
+        return f.issue(
+            rule="hidden_file",
+            severity="warning",
+            value=f.name,
+            message=f"'{f.name}' is a hidden file (its name starts with a dot) and was not read. If it holds data, "
+            "remove the dot from its name; the pipeline never reads hidden files.",
+        )
+    return f.issue(
+        rule="unrecognised_file_name",
+        severity="error",
+        value=f.name,
+        message=f"'{f.name}' matches no file family: name it <family>_<YYYY-YY>[_<anything>].csv "
+        "(families: districts, enrollment, staffing, devices, connectivity, pl_participation) and send it again",
+    )
+
+
+def record_new_files(
+    con: duckdb.DuckDBPyConnection, files: list[LandingFile], ctx: RunContext, status: str, waiting_for: str | None = None
+) -> None:
+    """audit.files rows for files received in this run that no batch loads."""
+    new = list(files)
+    if not new:
+        return
+    frame = pd.DataFrame(
+        {
+            "file_id": [f.file_id for f in new],
+            "file_name": [f.name for f in new],
+            "family": [f.family for f in new],
+            "school_year": [f.school_year for f in new],
+            "received_seq": [f.received_seq for f in new],
+            "size_bytes": [f.size_bytes for f in new],
+            "archive_path": [str(f.archive_path) if f.archive_path else None for f in new],
+        },
+        dtype="object",
+    )
+    with registered(con, "_new_files", frame):
+        run(
+            con,
+            """
+            insert into audit.files (file_id, file_name, family, school_year, received_seq, received_at, first_run_id,
+                                     size_bytes, archive_path, status, rows_read, rows_loaded, rows_quarantined,
+                                     waiting_for, last_checked_run_id)
+            select file_id, file_name, family, school_year, received_seq, $received_at, $run_id, size_bytes,
+                   archive_path, $status, 0, 0, 0, $waiting_for, $run_id
+            from _new_files where file_id not in (select file_id from audit.files)
+            """,
+            {"received_at": ctx.received_at, "run_id": ctx.run_id, "status": status, "waiting_for": waiting_for},
+        )
+
+
+def record_fault(con: duckdb.DuckDBPyConnection, items: list[BatchItem], ctx: RunContext, error: BaseException) -> list[LoadedFile]:
+    """Files the pipeline could not process (an error of the pipeline, or data it did not
+    expect): held, not judged; they wait and are tried again by the next run. Submissions
+    checked again keep the state they had."""
+    what = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"[:300]
+    issues = []
+    for it in items:
+        f = it.file
+        issues.append(
+            f.issue(
+                rule="file_could_not_be_processed",
+                severity="error",
+                value=f.name,
+                message=f"the pipeline could not process this file ({what}). It was not judged: it waits and is "
+                "tried again by the next run; nothing of it was published. The state data office has the details "
+                "in the run's log.",
+            )
+        )
+    _attribute_owner(con, items, issues)
+    audit.record_issues(con, ctx.run_id, issues)
+    whole = [it.file for it in items if not it.recheck]
+    record_new_files(con, [f for f in whole if not _received(con, f)], ctx, "waiting", "pipeline_fault")
+    if whole:
+        with registered(con, "_fault_files", pd.DataFrame({"file_id": [f.file_id for f in whole]})):
+            run(
+                con,
+                "update audit.files set status = 'waiting', waiting_for = 'pipeline_fault', last_checked_run_id = ? "
+                "where file_id in (select file_id from _fault_files)",
+                [ctx.run_id],
+            )
+    return [
+        LoadedFile(it.file.file_id, it.file.name, it.file.family, "waiting", 0, 0, 0, 1, 0) for it in items
+    ]
+
+
+def _received(con: duckdb.DuckDBPyConnection, f: LandingFile) -> bool:
+    return bool(scalar(con, "select count(*) from audit.files where file_id = ?", [f.file_id]))
+
+
+def _attribute_owner(con: duckdb.DuckDBPyConnection, items: list[BatchItem], issues: list[Issue]) -> None:
+    owners = _owners(con, items)
+    for issue in issues:
+        issue.district_code = issue.district_code or owners.get(issue.file_id)

@@ -25,19 +25,27 @@ from prefect.exceptions import MissingContextError
 from prefect.states import Completed
 
 from . import alerts, audit, cross_checks
+from .culprits import build_holding_back_culprits
 from .db import run, scalar
 from .discover import Discovery, LandingFile, archive, scan_landing
 from .load import (
-    CheckedFile,
+    PROCESSING_ORDER,
+    BatchItem,
+    CheckedBatch,
     LoadedFile,
     RunContext,
-    check_file,
-    load_checked_file,
-    processing_key,
+    check_batch,
+    dependency_rechecks,
+    guard_directory,
+    load_batch,
+    note_building_changes,
+    record_fault,
     record_unrecognised,
+    snapshot_buildings,
+    waiting_files,
 )
 from .prefect_runs import mark_crashed
-from .pseudonymize import MissingPseudonymKey
+from .pseudonymize import MISSING_KEY_MESSAGE
 from .publish import STORAGE_VERSION, RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
 from .raw_schema import raw_ddl
 from .runlog import Progress, RunLog
@@ -127,32 +135,35 @@ def discover(con: duckdb.DuckDBPyConnection, settings: Settings) -> Discovery:
     """New landing files, in received order, copied to the archive."""
     known = {r[0] for r in con.execute("select file_id from audit.files").fetchall()}
     next_seq = scalar(con, "select coalesce(max(received_seq), 0) + 1 from audit.files")
-    found = scan_landing(settings.landing_dir, known, next_seq)
+    found = scan_landing(settings.landing_dir, known, next_seq, settle_seconds=settings.settle_seconds)
     archive(found.new_files, settings.archive_dir)
     _log().info(
-        "discovered %d new file(s), %d already received, %d entries that are not files",
-        len(found.new_files), len(found.skipped), len(found.not_files),
+        "discovered %d new file(s), %d already received, %d entries that are not files, %d still being written",
+        len(found.new_files), len(found.skipped), len(found.not_files), len(found.unsettled),
     )
     return found
 
 
-@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {f.name}")
-def validate(con: duckdb.DuckDBPyConnection, f: LandingFile, ctx: RunContext) -> CheckedFile:
-    """Read the file, pseudonymise educator IDs, run its Great Expectations suite."""
-    checked = check_file(con, f, ctx)
+@task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {family}")
+def validate(con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem], ctx: RunContext) -> CheckedBatch:
+    """Read the family's files, pseudonymise educator IDs, run its Great Expectations suite."""
+    checked = check_batch(con, family, items, ctx)
     _log().info(
-        "%s: %d rows read, %d issue rows, districts held back: %s",
-        f.name, checked.rows_read, len(checked.row_issues) + len(checked.file_issues),
-        "all" if checked.whole_file_blocked else (", ".join(checked.blocked_districts) or "none"),
+        "%s: %d file(s), %d rows read, %d issue rows, %d file(s) held back whole, %d waiting",
+        family, len(items), sum(checked.rows_read.values()), len(checked.row_issues) + len(checked.file_issues),
+        len(checked.blocked_files), len(checked.waiting),
     )
     return checked
 
 
-@task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.file.name}")
-def load(con: duckdb.DuckDBPyConnection, checked: CheckedFile, ctx: RunContext) -> LoadedFile:
+@task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.family.name}")
+def load(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext) -> list[LoadedFile]:
     """Accepted rows to raw, the rest to quarantine, everything to audit."""
-    loaded = load_checked_file(con, checked, ctx)
-    _log().info("%s: %s, %d rows loaded, %d quarantined", loaded.file_name, loaded.status, loaded.rows_loaded, loaded.rows_quarantined)
+    loaded = load_batch(con, checked, ctx)
+    _log().info(
+        "%s: %d rows loaded, %d quarantined", checked.family.name,
+        sum(f.rows_loaded for f in loaded), sum(f.rows_quarantined for f in loaded),
+    )
     return loaded
 
 
@@ -205,34 +216,77 @@ def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 def ingest(
     con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings, clock: Stopwatch | None = None
 ) -> tuple[list[LoadedFile], str]:
-    """validate -> load, file by file, in processing order."""
+    """validate -> load, one batch per family in processing order: the family's new
+    files, the files of it that waited and can be judged now, and its submissions to
+    check again because what they depend on changed."""
     clock = clock or Stopwatch()
-    results: list[LoadedFile] = []
-    notes: list[str] = []
     audit.record_issues(con, ctx.run_id, discovery.not_files)
-    held_pl: list[str] = []
+    results = record_unrecognised(con, [f for f in discovery.new_files if f.landing_name is None], ctx)
+    new = [f for f in discovery.new_files if f.landing_name is not None]
     progress = Progress()
-    todo = sorted(discovery.new_files, key=processing_key)
-    for number, f in enumerate(todo, 1):
-        progress.show(f"[validate and load {number}/{len(todo)}] {f.name}")
-        if f.landing_name is None:
-            results.append(record_unrecognised(con, f, ctx))
-            continue
-        try:
-            checked = clock.call(validate, con, f, ctx)
-        except MissingPseudonymKey as exc:
-            held_pl.append(f.name)
-            notes.append(str(exc))
-            continue
-        results.append(clock.call(load, con, checked, ctx))
-    progress.done()
-    if held_pl:
-        _log().error("%d PL file(s) were not loaded: %s", len(held_pl), notes[0])
+    try:
+        for number, family in enumerate(PROCESSING_ORDER, 1):
+            if family == "enrollment":
+                snapshot_buildings(con)
+            items = [BatchItem(f) for f in new if f.family == family]
+            items += waiting_files(con, family, ctx) + dependency_rechecks(con, family)
+            if items:
+                progress.show(f"[validate and load {number}/{len(PROCESSING_ORDER)}] {family}: {len(items)} file(s)")
+                results += _contained(con, family, items, ctx, clock)
+            if family == "enrollment":
+                note_building_changes(con)
+    finally:
+        progress.done()
+    held_directories = {f.file_id: f for f in guard_directory(con, ctx)}
+    results = [held_directories.get(f.file_id, f) for f in results]
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
-    note = ""
-    if held_pl:
-        note = f"{len(held_pl)} professional-learning file(s) not loaded ({', '.join(held_pl)}): {notes[0]}"
-    return results, note
+    notes = []
+    waiting_pl = [f.file_name for f in results if f.family == "pl_participation" and f.status == "waiting"]
+    if waiting_pl and ctx.pseudonym_key is None:
+        _log().error("%d PL file(s) were not loaded: %s", len(waiting_pl), MISSING_KEY_MESSAGE)
+        notes.append(f"{len(waiting_pl)} professional-learning file(s) not loaded ({', '.join(waiting_pl[:10])}): "
+                     f"{MISSING_KEY_MESSAGE}")
+    if discovery.unsettled:
+        notes.append(f"{len(discovery.unsettled)} file(s) still being written, left for the next run: "
+                     + ", ".join(discovery.unsettled[:10]))
+    return results, "; ".join(notes)
+
+
+# The same error on this many files of a family, one by one, is the pipeline's, not the
+# files': the family's other files wait with it, untried.
+SYSTEMIC_FAULT_FILES = 3
+
+
+def _contained(
+    con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem], ctx: RunContext, clock: Stopwatch
+) -> list[LoadedFile]:
+    """validate and load one batch in a transaction. If anything goes wrong, nothing of
+    it stays: the batch is split in halves and tried again until the files that cause the
+    error stand alone; those wait (file_could_not_be_processed) and the others load."""
+    faults: dict[str, int] = {}
+
+    def attempt(part: list[BatchItem]) -> list[LoadedFile]:
+        run(con, "begin transaction")
+        try:
+            checked = clock.call(validate, con, family, part, ctx)
+            loaded = clock.call(load, con, checked, ctx)
+            run(con, "commit")
+            return loaded
+        except Exception as error:
+            run(con, "rollback")
+            if len(part) == 1 or max(faults.values(), default=0) >= SYSTEMIC_FAULT_FILES:
+                key = f"{type(error).__name__}: {error}"
+                faults[key] = faults.get(key, 0) + 1
+                _log().error(
+                    "could not process %s (%s): held, to be tried again by the next run\n%s",
+                    ", ".join(it.file.name for it in part[:5]) + (" ..." if len(part) > 5 else ""), key,
+                    traceback.format_exc(),
+                )
+                return record_fault(con, part, ctx, error)
+            half = len(part) // 2
+            return attempt(part[:half]) + attempt(part[half:])
+
+    return attempt(items)
 
 
 @flow(name="roadmap-nightly", description="Nightly load of district technology-readiness files into the MI Roadmap warehouse")
@@ -262,6 +316,11 @@ def _nightly(settings: Settings, run_id: str, with_report: bool, log_file: str):
     except Exception:  # pragma: no cover - runtime context is optional
         flow_run_id = None
     summary = RunSummary(run_id=run_id, status="running", warehouse=str(settings.warehouse), log_file=log_file)
+    if not settings.landing_dir.is_dir():
+        raise ConfigError(
+            f"landing folder {settings.landing_dir} does not exist: create it, or pass --landing DIR "
+            "/ set ROADMAP_LANDING_DIR"
+        )
     if _under_deployment():  # unattended: somebody must hear of the night's problems
         alerts.require_alert_settings(settings, "the nightly deployment")
     try:
@@ -297,7 +356,14 @@ def _run_under_lock(settings: Settings, run_id: str, flow_run_id: str | None, su
                 f"and was last alive at {previous_holder.get('ended_at') or previous_holder.get('heartbeat_at')}; "
                 f"run {run_id} found its lock and redoes its work",
             )
-        ctx = RunContext(run_id=run_id, pseudonym_key=pseudonym_key(), batch_rows=settings.validation_batch_rows)
+        ctx = RunContext(
+            run_id=run_id,
+            pseudonym_key=pseudonym_key(),
+            batch_rows=settings.validation_batch_rows,
+            work_dir=settings.warehouse_dir / ".work",
+            confirmed_directory_files=settings.confirmed_directory_files,
+            earliest_school_year=settings.earliest_school_year,
+        )
         try:
             summary = _build_and_publish(settings, ctx, flow_run_id, summary, previous_holder)
         except Exception as exc:
@@ -337,9 +403,22 @@ def _build_and_publish(
     progress = Progress()
     progress.show("[dbt build] models and data tests")
     try:
-        clock.call(transform, work, settings.duckdb_memory_limit, settings.incremental_builds)
+        held = build_holding_back_culprits(
+            work,
+            ctx.run_id,
+            build=lambda: clock.call(transform, work, settings.duckdb_memory_limit, settings.incremental_builds),
+            connect=lambda path: open_work_copy(path, settings.duckdb_memory_limit),
+        )
     finally:
         progress.done()
+    if held:
+        _log().error(
+            "the warehouse build failed with %d submission(s) of this run; they are held back and the rest is "
+            "published: %s", len(held), ", ".join(f"{s.file_name} (district {s.district_code})" for s in held[:10]),
+        )
+        note = "; ".join(filter(None, [note, f"{len(held)} submission(s) held back because the build failed with them "
+                                              f"(rule transform_failed): "
+                                              + ", ".join(f"{s.file_name} / {s.district_code}" for s in held[:10])]))
     con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         cross_checks.check_after_build(con, ctx.run_id)

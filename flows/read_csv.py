@@ -20,13 +20,16 @@ from pathlib import Path
 import duckdb
 
 from .families import CODE_PATTERN, Family
-from .db import run, scalar
+from .db import drop_quietly, registered, run, scalar
 from .issues import Issue
 
 _CHUNK = 16 * 1024 * 1024
 _SNIFF_BYTES = 64 * 1024
 MAX_LINE_BYTES = 8 * 1024 * 1024
 MAX_REJECTED_ROWS = 1000
+# A header with more columns than this is not a layout of DATA_SPEC (the widest family
+# has 12; extra columns are allowed, with a warning, up to this many).
+MAX_COLUMNS = 200
 # Values are trimmed of every character Python's str.strip() removes (tabs, no-break and
 # ideographic spaces too), not only of spaces.
 _WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
@@ -132,12 +135,27 @@ def check_encoding(path: Path) -> tuple[bool, int]:
 def read_header(path: Path) -> list[str]:
     with path.open("r", encoding="utf-8-sig", newline="") as fh:
         first = fh.read(_SNIFF_BYTES)
+    if "\n" not in first and "\r" not in first and path.stat().st_size > _SNIFF_BYTES:
+        raise FileProblem(
+            "too_many_columns",
+            f"the header row is longer than {_SNIFF_BYTES // 1024} KB: a layout of DATA_SPEC has at most a dozen "
+            "columns. Check that this is the right file, exported as CSV with one header row.",
+            line=1,
+        )
     rows = csv.reader(io.StringIO(first, newline=""))
     try:
         header = next(rows)
     except (StopIteration, csv.Error) as exc:
         raise FileProblem("unreadable_file", f"the header row cannot be read ({exc}): check the file is a CSV export") from exc
     header = [normalise_header(h) for h in header]
+    if len(header) > MAX_COLUMNS:
+        raise FileProblem(
+            "too_many_columns",
+            f"the header row has {len(header)} columns, more than the {MAX_COLUMNS} the pipeline reads: a layout of "
+            "DATA_SPEC has at most a dozen. Check that this is the right file, exported as CSV with one header row.",
+            line=1,
+            value=str(len(header)),
+        )
     if not any(header):
         raise FileProblem("empty_file", "the first line is blank: the file must start with the header row")
     if len(header) == 1:
@@ -432,12 +450,12 @@ def _rejected_rows(con: duckdb.DuckDBPyConnection, rejects: str) -> list[tuple[i
     return [(int(r[0]), str(r[1]), r[2], str(r[3]).splitlines()[0] if r[3] else "") for r in rows]
 
 
-def _csv_scan(columns: int, rejects: str) -> str:
+def _csv_scan(columns: int, rejects: str, skip: int = 1) -> str:
     """The DuckDB scan of a landing file (path as the `?` parameter): every column as
     text, strict CSV, rows that do not parse go to the rejects table."""
     positional = {f"c{i}": "VARCHAR" for i in range(columns)}
     return (
-        f"read_csv(?, header = false, skip = 1, delim = ',', quote = '\"', escape = '\"', "
+        f"read_csv(?, header = false, skip = {skip}, delim = ',', quote = '\"', escape = '\"', "
         f"columns = {positional!r}, all_varchar = true, auto_detect = false, strict_mode = true, "
         f"null_padding = false, max_line_size = {MAX_LINE_BYTES}, store_rejects = true, "
         f"rejects_table = '{rejects}', rejects_scan = '{rejects}_scans', parallel = true)"
@@ -475,3 +493,183 @@ def _empty_records(path: Path) -> list[int]:
     finally:
         csv.field_size_limit(limit)
     return out
+
+
+# ----------------------------------------------------------------- many files at once
+
+# Files up to this size are read together with the other small files of their family and
+# header (one DuckDB scan of their data lines concatenated): DuckDB's per-file cost
+# (milliseconds) would otherwise be most of the cost of a small file.
+SMALL_FILE_BYTES = 4 * 1024 * 1024
+
+
+@dataclass
+class BatchFile:
+    """One file of a batch: `index` is its number in the batch table's `_file` column."""
+
+    index: int
+    path: Path
+
+
+@dataclass
+class BatchRead:
+    """The rows of every usable file of a batch in one table (`_file`, `_line`, the
+    family's columns as trimmed text), and what reading each file gave."""
+
+    table: str
+    results: dict[int, ReadResult]
+
+
+def read_landing_files(
+    con: duckdb.DuckDBPyConnection, files: list[BatchFile], family: Family, table: str, *, work_dir: Path
+) -> BatchRead:
+    """Read many files of one family into `table`, with the same result, row for row and
+    issue for issue, as reading each with `read_landing_file`.
+
+    Small files whose rows are one line each (no quoted line break, no empty line, no CR
+    line ending) and that share a header are read in one scan of their data lines,
+    concatenated; their line numbers follow from the line counts of the files before them,
+    and the scan is checked against those counts (a mismatch or a rejected row sends the
+    group's files to be read one by one). Other files are read one by one."""
+    columns = ", ".join(f"{name} varchar" for name in family.column_names)
+    run(con, f"create or replace temp table {table} (_file integer, _line bigint, {columns})")
+    results: dict[int, ReadResult] = {}
+    groups: dict[tuple[str, ...], list[tuple[BatchFile, bytes]]] = {}
+    one_by_one: list[BatchFile] = []
+    for f in files:
+        try:
+            blank_lines, physical_lines = check_encoding(f.path)
+            header = read_header(f.path)
+            issues = check_header(family, header, f.path.name)
+        except FileProblem as problem:
+            issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
+            results[f.index] = ReadResult(None, issues=_without_personal_data(family, [issue]))
+            continue
+        data = _one_line_rows(f.path, blank_lines, physical_lines)
+        if data is None:
+            one_by_one.append(f)
+        else:
+            results[f.index] = ReadResult(table, columns=header, issues=_without_personal_data(family, issues))
+            groups.setdefault(tuple(header), []).append((f, data))
+    work_dir.mkdir(parents=True, exist_ok=True)
+    for header, members in groups.items():
+        one_by_one += _read_concatenated(con, members, list(header), family, table, work_dir)
+    for f in one_by_one:
+        single = f"{table}__one"
+        read = read_landing_file(con, f.path, family, single)
+        if read.usable:
+            run(con, f"insert into {table} select {f.index}, _line, {', '.join(family.column_names)} from {single}")
+            run(con, f"drop table {single}")
+            read = ReadResult(table, row_count=read.row_count, columns=read.columns, issues=read.issues)
+        results[f.index] = read
+    counts = dict(con.execute(f"select _file, count(*) from {table} group by _file").fetchall())
+    for f in files:
+        result = results[f.index]
+        if result.usable and f not in one_by_one:
+            result.row_count = int(counts.get(f.index, 0))
+            if not result.row_count:  # every data line was empty fields
+                result.table = None
+                result.issues.append(
+                    Issue(rule="empty_file", severity="error", message="the file has a header row but no data rows")
+                )
+    return BatchRead(table, results)
+
+
+def _one_line_rows(path: Path, blank_lines: bool, physical_lines: int) -> bytes | None:
+    """The data lines of a small file whose every row is one line (the bytes after the
+    header line, ending in a newline), or None when the file must be read on its own."""
+    if blank_lines or physical_lines < 2 or path.stat().st_size > SMALL_FILE_BYTES:
+        return None
+    raw = path.read_bytes()
+    if raw.count(b"\r") != raw.count(b"\r\n"):
+        return None  # CR line endings: DuckDB and the line count would disagree
+    start = raw.find(b"\n") + 1
+    if start <= 0 or b'"' in raw[:start]:
+        return None  # a quoted header may span lines
+    data = raw[start:]
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    if b'"' in data:
+        # quoted fields: make sure none holds a line break (then rows = lines)
+        text = data.decode("utf-8")
+        try:
+            records = sum(1 for _ in csv.reader(io.StringIO(text, newline=""), strict=True))
+        except csv.Error:
+            return None
+        if records != data.count(b"\n"):
+            return None
+    return data
+
+
+def _read_concatenated(
+    con: duckdb.DuckDBPyConnection, members: list[tuple[BatchFile, bytes]], header: list[str], family: Family,
+    table: str, work_dir: Path,
+) -> list[BatchFile]:
+    """One scan of the members' data lines. Returns the files that must be read one by
+    one because the scan did not give exactly one row per line (halving the group until
+    the files that cause it stand alone)."""
+    if not members:
+        return []
+    concat = work_dir / f"{table}.concat.csv"
+    bounds = []
+    first = 1
+    with concat.open("wb") as out:
+        for f, data in members:
+            n = data.count(b"\n")
+            bounds.append((f.index, first, first + n - 1))
+            first += n
+            out.write(data)
+    rejects = f"{table}__rejects"
+    scan = f"{table}__scan"
+    all_cols = [f"c{i}" for i in range(len(header))]
+    wanted = {name: f"c{header.index(name)}" for name in family.column_names}
+    ok = True
+    try:
+        run(con, f"drop table if exists {rejects}")
+        run(
+            con,
+            f"create or replace temp table {scan} as "
+            f"select row_number() over () as _rec, * from {_csv_scan(len(header), rejects, skip=0)}",
+            [str(concat)],
+        )
+        rows = scalar(con, f"select count(*) from {scan}")
+        rejected = scalar(con, f"select count(*) from {rejects}") if _exists(con, rejects) else 0
+        ok = rows == first - 1 and not rejected
+    except duckdb.Error:
+        ok = False
+    finally:
+        drop_quietly(con, rejects, f"{rejects}_scans")
+        concat.unlink(missing_ok=True)
+    if not ok:
+        run(con, f"drop table if exists {scan}")
+        if len(members) == 1:
+            return [members[0][0]]
+        half = len(members) // 2
+        return _read_concatenated(con, members[:half], header, family, table, work_dir) + _read_concatenated(
+            con, members[half:], header, family, table, work_dir
+        )
+    try:
+        with registered(con, "_batch_bounds", _bounds_frame(bounds)):
+            run(
+                con,
+                f"""
+                insert into {table}
+                select _file, _line, {", ".join(f"{src} as {name}" for name, src in wanted.items())}
+                from (
+                    select b._file, s._rec, s._rec - b.first_rec + 2 as _line,
+                           {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
+                    from {scan} s join _batch_bounds b on s._rec between b.first_rec and b.last_rec
+                )
+                where not ({" and ".join(f"{c} is null" for c in all_cols)})  -- a row of empty fields is a blank line
+                order by _rec
+                """,
+            )
+    finally:
+        drop_quietly(con, scan)
+    return []
+
+
+def _bounds_frame(bounds: list[tuple[int, int, int]]):
+    import pandas as pd
+
+    return pd.DataFrame(bounds, columns=["_file", "first_rec", "last_rec"])

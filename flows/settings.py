@@ -79,6 +79,32 @@ class Settings:
         return float(self.section("run").get("lock_wait_seconds", 0))
 
     @property
+    def settle_seconds(self) -> float:
+        """A landing file modified less than this long ago is still being written
+        (ROADMAP_SETTLE_SECONDS overrides the config: 0 when the files are known to be
+        complete, e.g. written by `roadmap generate` just before the run)."""
+        value = os.environ.get("ROADMAP_SETTLE_SECONDS", "").strip()
+        if value:
+            try:
+                seconds = float(value)
+            except ValueError:
+                raise ConfigError(f"ROADMAP_SETTLE_SECONDS={value!r} is not a number of seconds") from None
+            if not seconds >= 0:
+                raise ConfigError(f"ROADMAP_SETTLE_SECONDS={value!r} must be 0 or more seconds")
+            return seconds
+        return float(self.section("run").get("settle_seconds", 60))
+
+    @property
+    def earliest_school_year(self) -> str:
+        return str(self.section("run").get("earliest_school_year", "2000-01"))
+
+    @property
+    def confirmed_directory_files(self) -> frozenset[str]:
+        """SHA-256 of directory files whose changes the state confirmed (DATA_SPEC section 1)."""
+        listed = self.section("directory").get("confirmed_files") or []
+        return frozenset(str(x).strip().lower() for x in listed)
+
+    @property
     def min_cell_size(self) -> int:
         return int(self.section("privacy").get("min_cell_size", 10))
 

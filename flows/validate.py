@@ -6,17 +6,21 @@ The rules of DATA_SPEC section 1 live as Great Expectations suites in
 expectation carries in its `meta` the rule id, the severity and the message a district
 data contact reads.
 
-How a file is checked:
-1. the reader (`read_csv.py`) has put its rows, as text, into a DuckDB temp table;
-2. DuckDB removes exact duplicate rows (and repeated PL records), which are warnings,
-   and adds derived columns the suites check: typed numbers and dates, and flags for
-   "district in the directory" and "building in that year's enrollment";
-3. the rows go to pandas in batches that never split a district (so key uniqueness is
-   checked whole), and each batch is validated with `result_format=COMPLETE` so every
-   failing row is known by its line;
+How a batch of files of one family is checked (every new file of the family in the run
+is one batch, so a file costs milliseconds, not a framework call):
+1. the reader (`read_csv.py`) has put the rows of every file, as text, into one DuckDB
+   table, with `_file` (the file's number in the batch), `_file_sy` (the school year of
+   its name) and `_line`;
+2. DuckDB removes exact duplicate rows (and repeated PL records) within each file, which
+   are warnings, and derives the columns the suites check: typed numbers and dates, and
+   flags such as "district in the directory", "building in that year's enrollment",
+   "school_year as in the file name";
+3. Great Expectations checks the DISTINCT combinations of values of each group of
+   columns over all the files at once (`result_format=COMPLETE`), and the failing
+   combinations are joined back to every (file, line) holding them; key uniqueness is
+   checked within each file, on the rows whose key repeats;
 4. an expectation that *could not run* (an exception inside Great Expectations) is
-   never counted as a pass nor as bad data: it raises `ValidationCouldNotRun` and the
-   run fails loudly.
+   never counted as a pass nor as bad data: it raises `ValidationCouldNotRun`.
 """
 
 from __future__ import annotations
@@ -33,25 +37,28 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .db import run, scalar
+from .db import drop_quietly, registered, run, scalar
 from .families import (
     CODE_PATTERN,
     EMAIL_PATTERN,
     FAMILIES,
+    ISO_DATE_PATTERN,
+    SIGNED_INTEGER_PATTERN,
+    SIGNED_NUMBER_PATTERN,
     Column,
     Family,
-    school_year_bounds,
 )
 from .settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
 
-SIGNED_INTEGER = r"^-?\d+$"
-SIGNED_NUMBER = r"^-?(?:\d+(?:\.\d*)?|\.\d+)$"
-ISO_DATE = r"^\d{4}-\d{2}-\d{2}$"
+# the columns of the batch table besides the family's: which file, the school year of
+# its name, the line
+FILE_COLUMN = "_file"
+FILE_YEAR_COLUMN = "_file_sy"
 
-ROW_ISSUE_COLUMNS = ["line", "district_code", "rule", "severity", "column_name", "value", "message"]
+ROW_ISSUE_COLUMNS = ["file", "line", "district_code", "rule", "severity", "column_name", "value", "message"]
 
 
 class ValidationCouldNotRun(Exception):
@@ -96,8 +103,8 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
                 "school_year_mismatch",
                 "school_year must match the year in the file name",
                 c,
-                column=c,
-                value_set={"$PARAMETER": "file_school_year"},
+                column=f"{c}__as_in_file_name",
+                value_set=[True],
             )
         )
     elif col.kind == "enum":
@@ -128,7 +135,7 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
                 "(no thousands separators, units or text, e.g. 1000 not 1,000 or 1000 Mbps)",
                 c,
                 column=c,
-                regex=SIGNED_INTEGER if whole else SIGNED_NUMBER,
+                regex=SIGNED_INTEGER_PATTERN if whole else SIGNED_NUMBER_PATTERN,
             )
         )
         bounds: dict[str, Any] = {}
@@ -155,7 +162,7 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
         out.append(
             _exp(
                 "expect_column_values_to_match_regex", "bad_type", f"{c} must be a date written YYYY-MM-DD", c,
-                column=c, regex=ISO_DATE,
+                column=c, regex=ISO_DATE_PATTERN,
             )
         )
         out.append(
@@ -166,13 +173,12 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
         )
         out.append(
             _exp(
-                "expect_column_values_to_be_between",
+                "expect_column_values_to_be_in_set",
                 "date_outside_school_year",
                 f"{c} must fall inside the school year of the file (July 1 to June 30)",
                 c,
-                column=f"{c}__typed",
-                min_value={"$PARAMETER": "school_year_start"},
-                max_value={"$PARAMETER": "school_year_end"},
+                column=f"{c}__in_school_year",
+                value_set=[True],
             )
         )
     return out
@@ -230,22 +236,17 @@ def build_suite_dict(family: Family) -> dict:
             )
         )
     if not family.record_key:
-        message = f"more than one row for the same {', '.join(family.key)} with different values: keep one"
-        if len(family.key) == 1:
-            expectations.append(
-                _exp("expect_column_values_to_be_unique", "duplicate_key_conflict", message, family.key[0], column=family.key[0])
+        # unique within one file (`_file`: the file's number in the batch validated)
+        expectations.append(
+            _exp(
+                "expect_compound_columns_to_be_unique",
+                "duplicate_key_conflict",
+                f"more than one row for the same {', '.join(family.key)} with different values: keep one",
+                family.key[-1],
+                column_list=[FILE_COLUMN, *family.key],
+                ignore_row_if="any_value_is_missing",
             )
-        else:
-            expectations.append(
-                _exp(
-                    "expect_compound_columns_to_be_unique",
-                    "duplicate_key_conflict",
-                    message,
-                    family.key[-1],
-                    column_list=list(family.key),
-                    ignore_row_if="any_value_is_missing",
-                )
-            )
+        )
     return {"name": f"landing.{family.name}", "expectations": expectations, "meta": {"family": family.name}}
 
 
@@ -311,20 +312,77 @@ def _suite(family_name: str) -> _Suite:
     return _Suite(family_name)
 
 
-def derived_columns(family: Family) -> list[str]:
-    """SQL expressions that add the columns the suite checks beside the raw text."""
-    exprs = []
+@dataclass(frozen=True)
+class Derived:
+    """A column the suite checks that is computed from landing columns: `expr` is SQL
+    over the batch table as `t` (with `join`, a left join it needs), `sources` the
+    columns of the batch table it is computed from."""
+
+    name: str
+    expr: str
+    sources: tuple[str, ...]
+    join: str = ""
+
+
+def derived_columns(family: Family, table: str, known: KnownCodes) -> dict[str, Derived]:
+    """The derived columns of the family's suite, by name."""
+    out: list[Derived] = []
     for col in family.columns:
+        c = col.name
         if col.kind in ("integer", "number"):
-            exprs.append(f"try_cast({col.name} as double) as {col.name}__typed")
+            out.append(Derived(f"{c}__typed", f"try_cast(t.{c} as double)", (c,)))
         elif col.kind == "date":
-            # as the number YYYYMMDD: Great Expectations compares numbers vectorised,
-            # but datetimes one row at a time in Python
-            exprs.append(f"cast(strftime(try_strptime({col.name}, '%Y-%m-%d'), '%Y%m%d') as double) as {col.name}__typed")
-            exprs.append(
-                f"({col.name} is null or try_strptime({col.name}, '%Y-%m-%d') is not null) as {col.name}__is_date"
+            parsed = f"try_strptime(t.{c}, '%Y-%m-%d')"
+            first_day = f"make_date(cast(left(t.{FILE_YEAR_COLUMN}, 4) as integer), 7, 1)"
+            out.append(Derived(f"{c}__is_date", f"(t.{c} is null or {parsed} is not null)", (c,)))
+            out.append(
+                Derived(
+                    f"{c}__in_school_year",
+                    f"({parsed} is null or t.{FILE_YEAR_COLUMN} is null or "
+                    f"cast({parsed} as date) between {first_day} and {first_day} + interval 1 year - interval 1 day)",
+                    (c, FILE_YEAR_COLUMN),
+                )
             )
-    return exprs
+        elif col.kind == "school_year":
+            out.append(
+                Derived(
+                    f"{c}__as_in_file_name",
+                    f"(t.{c} is null or t.{FILE_YEAR_COLUMN} is null or t.{c} = t.{FILE_YEAR_COLUMN})",
+                    (c, FILE_YEAR_COLUMN),
+                )
+            )
+    if family.name == "districts":
+        out.append(
+            Derived(
+                "_isd_known",
+                "(t.isd_code is null or isd.district_code is not null)",
+                ("isd_code", FILE_COLUMN),
+                f"left join (select distinct {FILE_COLUMN}, district_code from {table} where district_type = 'ISD') isd "
+                f"on isd.{FILE_COLUMN} = t.{FILE_COLUMN} and isd.district_code = t.isd_code",
+            )
+        )
+    else:
+        out.append(
+            Derived(
+                "_district_known",
+                "(t.district_code is null or kd.district_code is not null)",
+                ("district_code",),
+                f"left join (select distinct district_code from {known.districts_table}) kd "
+                "on kd.district_code = t.district_code",
+            )
+        )
+    if family.name == "devices":
+        out.append(
+            Derived(
+                "_building_known",
+                "(t.building_code is null or kb.building_code is not null)",
+                ("school_year", "district_code", "building_code"),
+                f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
+                "on kb.school_year = t.school_year and kb.district_code = t.district_code "
+                "and kb.building_code = t.building_code",
+            )
+        )
+    return {d.name: d for d in out}
 
 
 @dataclass
@@ -339,27 +397,35 @@ class KnownCodes:
 @dataclass
 class ValidationOutcome:
     row_issues: pd.DataFrame  # ROW_ISSUE_COLUMNS, one row per failing row and rule
-    results: list[dict] = field(default_factory=list)  # one per expectation, summed over batches
+    results: list[dict] = field(default_factory=list)  # per file and expectation (key "file")
     rows_validated: int = 0
 
 
+def _personal(column: str) -> str:
+    return "educator_key" if column == "educator_id" else column
+
+
 def remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, family: Family) -> pd.DataFrame:
-    """Drop exact duplicate rows (and repeated PL records) from `table`, keeping the first
-    line; return the dropped lines as warning issues."""
-    cols = ", ".join(c if c != "educator_id" else "educator_key" for c in family.column_names)
-    checks = [("exact_duplicate_row", cols, "the same row appears more than once; it was loaded once")]
+    """Drop exact duplicate rows (and repeated PL records) within each file of `table`,
+    keeping the first line; return the dropped lines as warning issues."""
+    checks = [
+        (
+            "exact_duplicate_row",
+            [FILE_COLUMN, *(_personal(c) for c in family.column_names)],
+            "the same row appears more than once; it was loaded once",
+        )
+    ]
     if family.record_key:
-        key = ", ".join("educator_key" if c == "educator_id" else c for c in family.record_key)
         checks.append(
             (
                 "duplicate_pl_record",
-                key,
+                [FILE_COLUMN, *(_personal(c) for c in family.record_key)],
                 "the same educator, activity and completion date appear more than once; counted once",
             )
         )
     frames = []
-    for rule, partition, message in checks:
-        columns = [c.strip() for c in partition.split(",")]
+    for rule, columns, message in checks:
+        partition = ", ".join(columns)
         matches = " and ".join(f"t.{c} is not distinct from g.{c}" for c in columns)
         # group first: in the usual file without duplicates this is one aggregate, no join
         dropped = con.execute(
@@ -368,18 +434,20 @@ def remove_duplicates(con: duckdb.DuckDBPyConnection, table: str, family: Family
                 select {partition}, min(_line) as first_line
                 from {table} group by {partition} having count(*) > 1
             )
-            select t._line as line, t.district_code, ? as rule, 'warning' as severity, null as column_name,
-                   'same as line ' || g.first_line as value, ? as message
+            select t.{FILE_COLUMN} as file, t._line as line, t.district_code, ? as rule, 'warning' as severity,
+                   null as column_name, 'same as line ' || g.first_line as value, ? as message
             from {table} t join repeated g on {matches}
             where t._line > g.first_line
-            order by t._line
+            order by t.{FILE_COLUMN}, t._line
             """,
             [rule, message],
         ).df()
         if len(dropped):
-            con.register("_dropped_lines", dropped[["line"]])
-            run(con, f"delete from {table} where _line in (select line from _dropped_lines)")
-            con.unregister("_dropped_lines")
+            with registered(con, "_dropped_lines", dropped[["file", "line"]]):
+                run(
+                    con,
+                    f"delete from {table} where ({FILE_COLUMN}, _line) in (select (file, line) from _dropped_lines)",
+                )
             frames.append(dropped)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
 
@@ -388,38 +456,30 @@ def validate_table(
     con: duckdb.DuckDBPyConnection,
     table: str,
     family: Family,
-    school_year: str | None,
     known: KnownCodes,
     batch_rows: int = 500_000,
 ) -> ValidationOutcome:
-    """Validate the rows of `table` against the family's suite.
+    """Validate the rows of `table` (every file of a batch: columns `_file`, `_file_sy`,
+    `_line` and the family's) against the family's suite.
 
     Every expectation but the key uniqueness ones is a function of the values of the
-    columns it reads (a derived column is a function of the landing columns it is
-    computed from). So the suite is split by those columns: for each group of columns,
-    Great Expectations checks the DISTINCT combinations of values that occur in the file
-    (NULL included), and the failing combinations are joined back to the rows that hold
-    them, which gives the same failing rows as checking every row. The uniqueness
-    expectations run on the rows whose key occurs more than once (the only rows that can
-    fail them) plus one more row, so they always see data.
+    columns it reads (a derived column is a function of the columns it is computed
+    from). So the suite is split by those columns: for each group of columns, Great
+    Expectations checks the DISTINCT combinations of values that occur in the batch
+    (NULL included), and the failing combinations are joined back to the (file, line)
+    rows that hold them, which gives the same failing rows as checking every row. The
+    uniqueness expectations run on the rows whose key occurs more than once in a file
+    (the only rows that can fail them) plus one more row, so they always see data.
     """
     warnings = remove_duplicates(con, table, family)
-    n_rows = scalar(con, f"select count(*) from {table}")
+    rows_per_file = dict(con.execute(f"select {FILE_COLUMN}, count(*) from {table} group by all").fetchall())
+    n_rows = sum(rows_per_file.values())
     if not n_rows:
         return ValidationOutcome(row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0)
-    params: dict[str, Any] = {}
-    if school_year:
-        start, end = school_year_bounds(school_year)
-        params = {
-            "file_school_year": [school_year],
-            "school_year_start": int(start.replace("-", "")),
-            "school_year_end": int(end.replace("-", "")),
-        }
     suite = _suite(family.name)
     expectations = suite.expectations
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
-    con.execute(f"select * from {table} limit 0").fetchall()
-    derived = _derived_specs(family, table, known)
+    derived = derived_columns(family, table, known)
     groups, unresolved, unique = _split_suite(expectations, table_columns, derived)
     summary: dict[int, dict] = {}
     found: dict[int, pd.DataFrame] = {}
@@ -467,7 +527,7 @@ def validate_table(
                     frames.append(part)
                 df = pd.concat(frames, axis=1) if len(frames) > 1 else (frames[0] if frames else _first_row(con, table))
                 batch = batch_definition.get_batch(batch_parameters={"dataframe": df})
-                result = batch.validate(suite.part(tuple(indexes)), expectation_parameters=params, result_format="COMPLETE")
+                result = batch.validate(suite.part(tuple(indexes)), result_format="COMPLETE")
                 for i, res in _by_expectation(result.results, indexes, expectations):
                     s = summary.setdefault(i, _blank_summary(res))
                     if _raised(res, s) or res.success:
@@ -483,35 +543,33 @@ def validate_table(
             rows = _rows_of_combos(con, table, groups[g], pairs, expectations, table_columns)
             for i, frame in rows.items():
                 found[i] = frame
-        # ---- uniqueness, on the rows whose key is repeated
+        # ---- uniqueness within each file, on the rows whose key is repeated
         for i in unique:
-            _validate_unique(con, table, i, expectations, suite, params, batch_definition, chunk, summary, found, temp_tables)
+            _validate_unique(con, table, i, expectations, suite, batch_definition, chunk, summary, found, temp_tables)
     finally:
-        for name in temp_tables:
-            run(con, f"drop table if exists {name}")
+        drop_quietly(con, *temp_tables)
     could_not_run = [s for s in summary.values() if s["raised_exception"]]
     if could_not_run:
         detail = "; ".join(f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run)
         raise ValidationCouldNotRun(
             f"Great Expectations could not evaluate {len(could_not_run)} expectation(s) of suite "
             f"landing.{family.name} ({detail}). This is a fault of the pipeline or the suite, not of the data: "
-            "the run stops so that no file is judged on a check that did not run."
+            "no file is judged on a check that did not run."
         )
-    issue_frames = [warnings]
-    results = []
-    for i in sorted(summary):
-        s = summary[i]
-        frame = found.get(i)
-        s["element_count"] = int(n_rows)
-        s["unexpected_count"] = 0 if frame is None else len(frame)
-        s["success"] = s["unexpected_count"] == 0
-        if frame is not None and len(frame):
-            issue_frames.append(frame)
-        results.append(s)
+    issue_frames = [warnings, *(found[i] for i in sorted(found) if len(found[i]))]
     frames = [f for f in issue_frames if len(f)]
     row_issues = (
         pd.concat(frames, ignore_index=True)[ROW_ISSUE_COLUMNS] if frames else pd.DataFrame(columns=ROW_ISSUE_COLUMNS)
     )
+    results = []
+    for i in sorted(summary):
+        failed_rows = found.get(i)
+        per_file = failed_rows.groupby("file").size().to_dict() if failed_rows is not None and len(failed_rows) else {}
+        for f, rows in rows_per_file.items():
+            unexpected = int(per_file.get(f, 0))
+            results.append(
+                dict(summary[i], file=f, element_count=int(rows), unexpected_count=unexpected, success=unexpected == 0)
+            )
     return ValidationOutcome(row_issues=row_issues, results=results, rows_validated=int(n_rows))
 
 
@@ -519,47 +577,12 @@ _UNIQUENESS = ("expect_compound_columns_to_be_unique", "expect_column_values_to_
 
 
 @dataclass
-class _Derived:
-    expr: str  # over the columns of a combination, as `t`
-    sources: tuple[str, ...]  # landing columns it is computed from
-    join: str = ""  # a left join it needs
-    typed: bool = False  # a typed value (expression over the bare column name), not a flag
-
-
-@dataclass
 class _Group:
-    columns: list[str]  # landing columns whose combinations are checked
+    columns: list[str]  # batch-table columns whose combinations are checked
     expectations: list[int]
     table: str = ""
     size: int = 0
     select: str = ""
-
-
-def _derived_specs(family: Family, table: str, known: KnownCodes) -> dict[str, _Derived]:
-    """The derived columns of the suite (as validation used to add them to every row)."""
-    out: dict[str, _Derived] = {}
-    for expr in derived_columns(family):
-        body, _, name = expr.rpartition(" as ")
-        out[name] = _Derived(body, (name.split("__")[0],), typed=True)
-    if family.name == "districts":
-        out["_isd_known"] = _Derived(
-            f"(t.isd_code is null or t.isd_code in (select district_code from {table} where district_type = 'ISD'))",
-            ("isd_code",),
-        )
-    else:
-        out["_district_known"] = _Derived(
-            "(t.district_code is null or kd.district_code is not null)",
-            ("district_code",),
-            f"left join (select distinct district_code from {known.districts_table}) kd on kd.district_code = t.district_code",
-        )
-    if family.name == "devices":
-        out["_building_known"] = _Derived(
-            "(t.building_code is null or kb.building_code is not null)",
-            ("school_year", "district_code", "building_code"),
-            f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
-            "on kb.school_year = t.school_year and kb.district_code = t.district_code and kb.building_code = t.building_code",
-        )
-    return out
 
 
 def _columns_read(e: dict) -> list[str]:
@@ -569,11 +592,11 @@ def _columns_read(e: dict) -> list[str]:
 
 
 def _split_suite(
-    expectations: list[dict], table_columns: list[str], derived: dict[str, _Derived]
+    expectations: list[dict], table_columns: list[str], derived: dict[str, Derived]
 ) -> tuple[list[_Group], list[int], list[int]]:
-    """Groups of value expectations whose landing columns overlap (so the groups read
-    disjoint columns), expectations naming a column that does not exist (Great
-    Expectations reports them as not run), and uniqueness expectations."""
+    """Groups of value expectations whose columns overlap (so the groups read disjoint
+    columns), expectations naming a column that does not exist (Great Expectations
+    reports them as not run), and uniqueness expectations."""
     groups: list[_Group] = []
     unresolved: list[int] = []
     unique: list[int] = []
@@ -630,16 +653,15 @@ def _pack(groups: list[_Group]) -> list[list[int]]:
 
 
 def _first_row(con: duckdb.DuckDBPyConnection, table: str) -> pd.DataFrame:
-    return con.execute(f"select * exclude (_line) from {table} order by _line limit 1").df()
+    return con.execute(f"select * exclude (_line) from {table} order by {FILE_COLUMN}, _line limit 1").df()
 
 
-def _combo_select(combos: str, group: _Group, derived: dict[str, _Derived]) -> str:
+def _combo_select(combos: str, group: _Group, derived: dict[str, Derived]) -> str:
     """The combinations of a group with the derived columns computed from them."""
-    mine = [(name, d) for name, d in derived.items() if set(d.sources) <= set(group.columns)]
-    typed = ", ".join(["*", *(f"{d.expr} as {name}" for name, d in mine if d.typed)])
-    flags = ", ".join(["t.*", *(f"{d.expr} as {name}" for name, d in mine if not d.typed)])
-    joins = " ".join(d.join for _, d in mine if d.join)
-    return f"select {flags} from (select {typed} from {combos}) t {joins}"
+    mine = [d for d in derived.values() if set(d.sources) <= set(group.columns)]
+    columns = ", ".join(["t.*", *(f"{d.expr} as {d.name}" for d in mine)])
+    joins = " ".join(d.join for d in mine if d.join)
+    return f"select {columns} from {combos} t {joins}"
 
 
 def _identity(type_: str, kwargs: dict, meta: dict | None) -> str:
@@ -678,9 +700,10 @@ def _unexpected_positions(res) -> list[int]:
     return [int(p) for p in lines]
 
 
-def _issue_frame(meta: dict, lines, districts, values) -> pd.DataFrame:
+def _issue_frame(meta: dict, files, lines, districts, values) -> pd.DataFrame:
     return pd.DataFrame(
         {
+            "file": files,
             "line": lines,
             "district_code": districts,
             "rule": meta.get("rule"),
@@ -710,45 +733,42 @@ def _rows_of_combos(
         }
     )
     match = " and ".join(f"t.{c} is not distinct from b.{c}" for c in group.columns)
-    con.register("_failing_combos", failing)
-    try:
+    with registered(con, "_failing_combos", failing):
         rows = con.execute(
             f"""
             with b as (select f.exp, c.* from _failing_combos f join {group.table} c on c._cid = f.cid)
-            select b.exp as _exp, t._line as _line, t.district_code as _district
+            select b.exp as _exp, t.{FILE_COLUMN} as _f, t._line as _line, t.district_code as _district
                    {''.join(f', t.{c} as "r_{c}"' for c in reported)}
             from {table} t join b on {match}
-            order by b.exp, t._line
+            order by b.exp, t.{FILE_COLUMN}, t._line
             """
         ).df()
-    finally:
-        con.unregister("_failing_combos")
     out = {}
     for i, part in rows.groupby("_exp", sort=True):
         meta = expectations[int(i)].get("meta") or {}
         column = meta.get("column")
         values = part[f"r_{column}"] if column in reported else pd.Series([None] * len(part), index=part.index)
-        out[int(i)] = _issue_frame(meta, part["_line"].to_numpy(), part["_district"].to_numpy(), values)
+        out[int(i)] = _issue_frame(
+            meta, part["_f"].to_numpy(), part["_line"].to_numpy(), part["_district"].to_numpy(), values
+        )
     return out
 
 
-def _validate_unique(con, table, i, expectations, suite, params, batch_definition, chunk, summary, found, temp_tables) -> None:
+def _validate_unique(con, table, i, expectations, suite, batch_definition, chunk, summary, found, temp_tables) -> None:
     """A uniqueness expectation, on the rows whose key occurs more than once (no other row
-    can fail it) and the first row of the file; batches never split a key."""
+    can fail it) and the first row of the batch; Great Expectations calls never split a key."""
     e = expectations[i]
     kw = e.get("kwargs", {})
     keys = list(kw.get("column_list") or [kw.get("column")])
     meta = e.get("meta") or {}
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
-    con.execute(f"select * from {table} limit 0").fetchall()
     missing = [k for k in keys if k not in table_columns]
-    wanted = [c for c in dict.fromkeys([*keys, "district_code", meta.get("column")]) if c and c in table_columns]
+    wanted = [c for c in dict.fromkeys([*keys, FILE_COLUMN, "district_code", meta.get("column")]) if c and c in table_columns]
     cols = ", ".join(wanted)
     if missing:  # Great Expectations reports the missing column as an expectation that could not run
-        df = con.execute(f"select _line, {cols} from {table} order by _line limit 1").df()
-        df.index = df.pop("_line").to_numpy()
+        df = con.execute(f"select {cols} from {table} order by {FILE_COLUMN}, _line limit 1").df()
         result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(
-            suite.part((i,)), expectation_parameters=params, result_format="COMPLETE"
+            suite.part((i,)), result_format="COMPLETE"
         )
         _raised(result.results[0], summary.setdefault(i, _blank_summary(result.results[0])))
         return
@@ -763,30 +783,39 @@ def _validate_unique(con, table, i, expectations, suite, params, batch_definitio
         from (
             select _line, {cols}, row_number() over (order by {by}, _line) as _rn
             from {table}
-            qualify count(*) over (partition by {by}) > 1 or _line = min(_line) over ()
+            qualify count(*) over (partition by {by}) > 1
+                 or row_number() over (order by {FILE_COLUMN}, _line) = 1
         )
         """,
     )
     n_batches = scalar(con, f"select coalesce(max(_batch), -1) + 1 from {candidates}")
     frames = []
     for b in range(n_batches):
-        df = con.execute(f"select * exclude (_batch) from {candidates} where _batch = ? order by _line", [b]).df()
-        df.index = df.pop("_line").to_numpy()
+        df = con.execute(
+            f"select * exclude (_batch) from {candidates} where _batch = ? order by {FILE_COLUMN}, _line", [b]
+        ).df()
+        lines = df.pop("_line")
         result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(
-            suite.part((i,)), expectation_parameters=params, result_format="COMPLETE"
+            suite.part((i,)), result_format="COMPLETE"
         )
         res = result.results[0]
         s = summary.setdefault(i, _blank_summary(res))
         if _raised(res, s) or res.success:
             continue
-        lines = _unexpected_positions(res)
-        if lines:
-            at = df.loc[lines]
+        positions = _unexpected_positions(res)
+        if positions:
+            at = df.iloc[positions]
             column = meta.get("column")
             values = at[column] if column in at.columns else pd.Series([None] * len(at), index=at.index)
-            frames.append(_issue_frame(meta, at.index.to_numpy(), at["district_code"].to_numpy(), values))
+            frames.append(
+                _issue_frame(
+                    meta, at[FILE_COLUMN].to_numpy(), lines.iloc[positions].to_numpy(), at["district_code"].to_numpy(), values
+                )
+            )
     if frames:
-        found[i] = pd.concat(frames, ignore_index=True).sort_values("line", kind="stable").reset_index(drop=True)
+        found[i] = (
+            pd.concat(frames, ignore_index=True).sort_values(["file", "line"], kind="stable").reset_index(drop=True)
+        )
 
 
 def _blank_summary(res) -> dict:

@@ -25,6 +25,9 @@ TEST_KEY = "test-pseudonym-key-not-a-secret"
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch, tmp_path_factory):
     monkeypatch.setenv("ROADMAP_PSEUDONYM_KEY", TEST_KEY)
+    # tests write landing files and run at once: no upload is in progress (the settle
+    # time has tests of its own, tests/test_containment.py); subprocesses inherit it
+    monkeypatch.setenv("ROADMAP_SETTLE_SECONDS", "0")
     for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
                  "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -249,7 +249,10 @@ def test_pl_files_wait_when_no_pseudonym_key_is_set(landing, tmp_path):
     assert [f.file_name for f in loaded] == ["pl_participation_2024-25.csv"]
 
 
-def test_expectation_that_cannot_run_fails_loudly(landing, tmp_path, monkeypatch):
+def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_can(landing, tmp_path, monkeypatch):
+    """An expectation that could not run is neither a pass nor bad data: the file is
+    held, not judged (nothing of it loads, it is not rejected), the run goes on, and the
+    next run, with the checks working again, loads it in its received order."""
     from flows import validate
 
     suite = validate.load_suite_dict("staffing")
@@ -257,15 +260,36 @@ def test_expectation_that_cannot_run_fails_loudly(landing, tmp_path, monkeypatch
         {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"},
          "meta": {"rule": "required_value_missing", "severity": "error", "message": "x"}}
     ])
-    monkeypatch.setattr(validate, "load_suite_dict", lambda name, directory=None: broken)
+    original = validate.load_suite_dict
+    monkeypatch.setattr(
+        validate, "load_suite_dict", lambda name, *args: broken if name == "staffing" else original(name, *args)
+    )
     validate._suite.cache_clear()
+    db = tmp_path / "wh.duckdb"
     try:
         landing.directory()
         landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
-        with pytest.raises(validate.ValidationCouldNotRun, match="no_such_column"):
-            run_ingestion(landing.path, tmp_path / "wh.duckdb")
+        landing.csv("enrollment_2024-25.csv", ENROLLMENT, GOOD_ENROLLMENT)
+        con, loaded, _ = run_ingestion(landing.path, db)
     finally:
         validate._suite.cache_clear()
+    status = {f.file_name: f.status for f in loaded}
+    assert status["staffing_2024-25.csv"] == "waiting" and status["enrollment_2024-25.csv"] == "loaded"
+    assert rows_of(con, "select count(*) from raw.staffing") == [(0,)]
+    assert rows_of(con, "select count(*) from audit.quarantine_rows") == [(0,)]
+    (issue,) = [i for i in issues(con) if i["file_name"] == "staffing_2024-25.csv"]
+    assert issue["rule"] == "file_could_not_be_processed" and "no_such_column" in issue["message"]
+    assert "tried again by the next run" in issue["message"]
+    assert rows_of(con, "select status, waiting_for from audit.files where file_name = 'staffing_2024-25.csv'") == [
+        ("waiting", "pipeline_fault")
+    ]
+    seq = rows_of(con, "select received_seq from audit.files where file_name = 'staffing_2024-25.csv'")
+    con.close()
+    monkeypatch.undo()
+    validate._suite.cache_clear()
+    con, loaded, _ = run_ingestion(landing.path, db, run_id="run-2")
+    assert [(f.file_name, f.status) for f in loaded] == [("staffing_2024-25.csv", "loaded")]
+    assert rows_of(con, "select teacher_count, _received_seq from raw.staffing") == [(30, seq[0][0])]
 
 
 def test_committed_suites_match_the_file_families():

@@ -20,6 +20,7 @@ import csv
 import datetime as dt
 import io
 import re
+import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -76,9 +77,28 @@ def csv_safe(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+# control, format (zero-width, bidi overrides), line and paragraph separators, and
+# code points that are not characters
+_NOT_IN_A_HEADER = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def safe_id(code: str) -> str:
+    """A district code as it can stand in a file name and a Message-ID: as is when it is
+    ASCII letters and digits (every valid code is), else a digest, so two different codes
+    never share an id."""
+    if re.fullmatch(r"[0-9A-Za-z]{1,32}", code or "", flags=re.ASCII):
+        return code
+    import hashlib
+
+    return "x" + hashlib.sha256(str(code).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
 def header_safe(text: str) -> str:
-    """One line of printable text for a header (no CR/LF injection)."""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", text).strip()
+    """One line of printable text for a header: every character that breaks a line for
+    Python, e-mail or a terminal (CR, LF, U+0085, U+2028, U+2029, ...) and every other
+    control or invisible format character becomes a space; runs of spaces collapse."""
+    cleaned = "".join(" " if unicodedata.category(c) in _NOT_IN_A_HEADER else c for c in str(text))
+    return " ".join(cleaned.split())
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
@@ -478,7 +498,7 @@ def compose_run_alerts(
             f"{prefix} {d['district_name']} ({code}): {d['errors']} blocking error(s), "
             f"{d['warnings']} warning(s) in your files"
         )
-        alert_id = "district-" + re.sub(r"[^0-9A-Za-z]", "_", code)
+        alert_id = "district-" + safe_id(code)
         alerts.append(
             Alert(
                 alert_id, DISTRICT, code, [d["contact"]], header_safe(subject),
