@@ -1,12 +1,15 @@
 """Figures of the annual review.
 
-Plotly figures for the main report (trend of the state figure; distribution across
-districts by locale and by district type), and small inline SVG charts for the
-per-district pages, which stay a few kilobytes each and need no JavaScript.
+Plotly figures for the main report (trend of the state figure; the spread of the
+districts' figures by locale and by district type, as box plots drawn from quartiles
+computed in SQL, so a figure stays a few kilobytes whatever the number of districts),
+and small inline SVG charts for the per-district pages, which stay a few kilobytes each
+and need no JavaScript.
 
-Every function receives values that are already suppressed (None): suppressed points
-are never passed to a figure, so neither the drawing nor its hover data can show them.
-Data arrays are given to plotly as plain lists, so the embedded JSON is readable.
+Every function receives values that are already suppressed (None, or left out of the
+statistics): withheld values are never passed to a figure, so neither the drawing nor
+its hover data can show them. Data arrays are given to plotly as plain lists, so the
+embedded JSON is readable.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Sequence
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .suppression import fmt_value
+from .suppression import decimals, fmt_value, quantize
 
 LOCALE_ORDER = ("city", "suburb", "town", "rural")
 TYPE_ORDER = ("LEA", "PSA", "ISD")
@@ -115,17 +118,24 @@ def trend_figure(
     return fig
 
 
+def _box_groups(rows: Sequence[dict], key: str, order: Sequence[str]) -> list[dict]:
+    g = {str(r["group_value"]): r for r in rows if r["grouping"] == key}
+    return [g[x] for x in order if x in g] + [g[x] for x in sorted(set(g) - set(order))]
+
+
 def distribution_figure(
-    rows: Sequence[dict],
+    stats: Sequence[dict],
     *,
     label: str,
     unit: str,
     target: float | None = None,
     comparison: str | None = None,
 ) -> go.Figure:
-    """Box plots with every district as a point, by locale (left) and by district type
-    (right). ``rows``: dicts with district_name, locale, district_type, value (only
-    published, unsuppressed values)."""
+    """Box plots of the districts' published figures, by locale (left) and by district
+    type (right), drawn from precomputed statistics (``queries.distribution_stats``:
+    n, min, q1, median, q3, max, mean per group), so the chart weighs the same for 30
+    districts or 13,000. ``stats``: dicts with grouping ('locale'/'district_type'),
+    group_value and those statistics; groups with no published figure are left out."""
     fig = make_subplots(
         rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
         subplot_titles=("By locale", "By district type"),
@@ -134,31 +144,33 @@ def distribution_figure(
         (1, "locale", LOCALE_ORDER, {}),
         (2, "district_type", TYPE_ORDER, TYPE_LABELS),
     ):
-        pts = [r for r in rows if not _blank(r.get("value"))]
-        groups = list(order) + sorted({str(r.get(key)) for r in pts} - set(order))
-        counts = {g: sum(1 for r in pts if str(r.get(key)) == g) for g in groups}
-        cat = {g: f"{labels.get(g, g)} ({counts[g]})" for g in groups}
+        groups = [r for r in _box_groups(stats, key, order) if int(r.get("n") or 0) > 0]
+        cats = [f"{labels.get(str(r['group_value']), r['group_value'])} ({int(r['n'])})" for r in groups]
+
+        def q(name: str) -> list[float]:
+            return [quantize(float(r[name]), decimals(unit)) for r in groups]
+
         fig.add_trace(
             go.Box(
-                x=[cat[str(r.get(key))] for r in pts],
-                y=[float(r["value"]) for r in pts],
-                boxpoints="all",
-                jitter=0.45,
-                pointpos=0,
-                marker=dict(size=5, color=TEAL, opacity=0.75),
+                x=cats,
+                q1=q("q1"), median=q("median"), q3=q("q3"),
+                lowerfence=q("min"), upperfence=q("max"), mean=q("mean"),
+                boxpoints=False,
                 line=dict(color=NAVY, width=1.2),
-                fillcolor="rgba(42,127,143,0.12)",
-                customdata=[[str(r.get("district_name")), fmt_value(r["value"], unit)] for r in pts],
-                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-                hoveron="points",
+                fillcolor="rgba(42,127,143,0.18)",
+                customdata=[
+                    [int(r["n"])] + [fmt_value(r[k], unit) for k in ("min", "q1", "median", "q3", "max")]
+                    for r in groups
+                ],
+                hovertemplate=(
+                    "%{x}<br>min %{customdata[1]} · Q1 %{customdata[2]} · median %{customdata[3]}"
+                    " · Q3 %{customdata[4]} · max %{customdata[5]}<extra></extra>"
+                ),
                 name=key,
             ),
             row=1, col=col,
         )
-        fig.update_xaxes(
-            type="category", categoryorder="array", categoryarray=[cat[g] for g in groups],
-            row=1, col=col,
-        )
+        fig.update_xaxes(type="category", categoryorder="array", categoryarray=cats, row=1, col=col)
     if target is not None:
         fig.add_hline(y=float(target), line=dict(color=RED, dash="dash", width=1.2))
     _layout(fig, *DIST_SIZE, "Districts (number with a published figure)")
@@ -294,12 +306,13 @@ def svg_trend(
 
 
 def _short(v: float, unit: str) -> str:
+    """An axis label: few digits, never a negative zero."""
     if unit == "percent":
-        return f"{v:.0f}%"
+        return f"{quantize(v, 0):.0f}%"
     if unit == "usd":
-        return f"${v:.1f}"
+        return f"${quantize(v, 1):.1f}" if v >= 0 else f"-${quantize(-v, 1):.1f}"
     if unit == "ratio":
-        return f"{v:.1f}"
+        return f"{quantize(v, 1):.1f}"
     if abs(v) >= 10000:
-        return f"{v / 1000:.0f}k"
-    return f"{v:,.0f}"
+        return f"{quantize(v / 1000, 0):.0f}k"
+    return f"{quantize(v, 0):,.0f}"
