@@ -232,75 +232,70 @@ def svg_trend(
     title: str = "",
 ) -> str:
     """A small line chart: the district (solid), the state (dashed grey) and the target
-    (dotted red). Missing and suppressed years are left out."""
+    (dotted red). Missing and suppressed years are left out. Called once per district
+    and metric, so it is plain string work."""
     pad_l, pad_r, pad_t, pad_b = 40, 8, 18, 20
-    vals = [float(v) for v in list(district) + list(state) if not _blank(v)]
+    district = [None if _blank(v) else float(v) for v in district]
+    state = [None if _blank(v) else float(v) for v in state]
+    vals = [v for v in district if v is not None] + [v for v in state if v is not None]
     if target is not None:
         vals.append(float(target))
-    esc = html.escape
+    t = html.escape(title)
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
-        f'<text x="4" y="12" class="spark-title">{esc(title)}</text>'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{t}">'
+        f'<text x="4" y="12" class="spark-title">{t}</text>'
     )
     if not vals:
         return head + (
             f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" text-anchor="middle" '
             'class="spark-empty">no published figures</text></svg>'
         )
-    lo, hi = min(vals + [0.0]), max(vals)
+    lo, hi = min(min(vals), 0.0), max(vals)
     if hi == lo:
         hi = lo + 1.0
     hi += (hi - lo) * 0.08
     n = max(len(years), 1)
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+    xs = [pad_l + (pw * (i + 0.5) / n) for i in range(len(years))]
+    k = ph / (hi - lo)
+    base = pad_t + ph
 
-    def x(i: int) -> float:
-        return pad_l + (pw * (i + 0.5) / n)
-
-    def y(v: float) -> float:
-        return pad_t + ph * (1 - (v - lo) / (hi - lo))
-
-    parts = [head]
-    parts.append(
-        f'<line x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}" stroke="#bbb"/>'
+    parts = [
+        head,
+        f'<line x1="{pad_l}" y1="{base}" x2="{pad_l + pw}" y2="{base}" stroke="#bbb"/>',
+        f'<text x="{pad_l - 4}" y="{base + 3:.1f}" text-anchor="end" class="spark-axis">'
+        f"{html.escape(_short(lo, unit))}</text>",
+        f'<text x="{pad_l - 4}" y="{pad_t + 3:.1f}" text-anchor="end" class="spark-axis">'
+        f"{html.escape(_short(hi, unit))}</text>",
+    ]
+    parts.extend(
+        f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
+        f"{html.escape(str(yr)[2:])}</text>"
+        for x, yr in zip(xs, years)
     )
-    for v in (lo, hi):
-        parts.append(
-            f'<text x="{pad_l - 4}" y="{y(v) + 3:.1f}" text-anchor="end" class="spark-axis">'
-            f"{esc(_short(v, unit))}</text>"
-        )
-    for i, yr in enumerate(years):
-        parts.append(
-            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
-            f"{esc(str(yr)[2:])}</text>"
-        )
     if target is not None:
+        ty = base - (float(target) - lo) * k
         parts.append(
-            f'<line x1="{pad_l}" y1="{y(float(target)):.1f}" x2="{pad_l + pw}" '
-            f'y2="{y(float(target)):.1f}" stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
+            f'<line x1="{pad_l}" y1="{ty:.1f}" x2="{pad_l + pw}" y2="{ty:.1f}" '
+            f'stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
         )
-    for series, color, dash, r in ((state, GREY, "4,3", 2.2), (district, NAVY, "", 3.0)):
-        pts = [(x(i), y(float(v))) for i, v in enumerate(series) if not _blank(v)]
-        segs: list[list[tuple[float, float]]] = []
-        prev_i = None
-        for i, v in enumerate(series):
-            if _blank(v):
-                prev_i = None
+    for series, color, dash, r in ((state, GREY, ' stroke-dasharray="4,3"', 2.2), (district, NAVY, "", 3.0)):
+        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series)]
+        run: list[str] = []
+        for pt in pts + [None]:
+            if pt is not None:
+                run.append(pt)
                 continue
-            if prev_i is None:
-                segs.append([])
-            segs[-1].append((x(i), y(float(v))))
-            prev_i = i
-        for seg in segs:
-            if len(seg) > 1:
-                d = " ".join(f"{a:.1f},{b:.1f}" for a, b in seg)
-                dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+            if len(run) > 1:
                 parts.append(
-                    f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.8"{dash_attr}/>'
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>'
                 )
-        for a, b in pts:
-            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="{r}" fill="{color}"/>')
+            run = []
+        for pt in pts:
+            if pt is not None:
+                cx, cy = pt.split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="{color}"/>')
     parts.append("</svg>")
     return "".join(parts)
 

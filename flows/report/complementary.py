@@ -320,13 +320,18 @@ class _System:
         np.add.at(dots, self.b_of[hb], self.r_i[hb, None] * H[hb])
         M = H.copy()
         M[hb] -= self.r_i[hb, None] * dots[self.b_of[hb]] / self.norm2[self.b_of[hb], None]
+        # an orthonormal basis of the columns of M from its Gram matrix (k x k: k is the
+        # number of dense relations, small), U = M V diag(1/sqrt(eigenvalues))
         self.rank = 0
         self.U = np.zeros((n_u, 0))
         if M.size:
-            u, s, vt = np.linalg.svd(M, full_matrices=False)
-            if len(s) and s[0] > 0:
-                self.rank = int((s > s[0] * max(M.shape) * 1e-12).sum())
-                self.U, self.s, self.Vt = u[:, : self.rank], s[: self.rank], vt[: self.rank]
+            w, V = np.linalg.eigh(M.T @ M)
+            keep = w > max(w.max(initial=0.0), 0.0) * 1e-11
+            if keep.any():
+                self.rank = int(keep.sum())
+                self.s = np.sqrt(w[keep])
+                self.Vt = V[:, keep].T
+                self.U = (M @ V[:, keep]) / self.s
 
     def _proj(self) -> np.ndarray:
         p = np.zeros(self.n_u)

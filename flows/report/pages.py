@@ -40,7 +40,6 @@ from . import charts
 from .config import Metric, ReportConfig
 from .suppression import (
     NO_DATA,
-    PRIMARY,
     decimals,
     fmt_change,
     fmt_value,
@@ -295,62 +294,91 @@ def write_district_pages(
 
 def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, cfg, common, report_name,
                   has_prev, quarantine_by_district, titles, nodata_title) -> None:
-    from .build import FAMILY_LABELS, FAMILIES
+    from .build import FAMILIES, FAMILY_LABELS
 
     n = cfg.min_cell_size
     sy = common["sy"]
     years = list(common["years"])
     todo_set = set(todo)
-    sub = h[h["district_code"].astype(str).isin(todo_set)]
-    cur = sub[sub["school_year"] == sy]
+    sub = h[h["district_code"].astype(str).isin(todo_set).to_numpy()]
+    cur = sub[(sub["school_year"] == sy).to_numpy()]
+
+    # what a metric's row shares on every page, escaped once
+    esc = html.escape
+    withheld_td = {
+        st: f'<td class="num supp" title="{esc(titles[st])}">{esc(status_marker(st, n))}</td>'
+        for st in titles
+    }
+    withheld_count_td = {
+        st: f'<td class="num supp" title="{esc(titles[st])}" data-count="true">{esc(status_marker(st, n))}</td>'
+        for st in titles
+    }
+    nodata_td = f'<td class="num nodata" title="{esc(nodata_title)}">{NO_DATA}</td>'
+    nodata_count_td = f'<td class="num nodata" title="{esc(nodata_title)}" data-count="true">{NO_DATA}</td>'
+    head = {
+        m: f'<tr data-metric="{esc(m)}"><td>{esc(x.label)}</td><td class="muted">{esc(x.objectives)}</td>'
+        for m, x in meta.items()
+    }
+    tail = {m: f'<td class="num">{esc(x.target_text)}</td>' for m, x in meta.items()}
+    no_change_td = '<td class="num">—</td>'
+
     # one table row per district x metric of the year, formatted in one pass
     row_html: dict[str, list[str]] = {}
     for code, m, v, s, c, cs, meets in zip(
-        cur["district_code"].astype(str), cur["metric"], cur["value"], cur["status"],
-        cur["change_from_previous_year"], cur["change_status"], cur["meets_target"],
+        cur["district_code"].astype(str).to_numpy(dtype=object), cur["metric"].to_numpy(dtype=object),
+        cur["value"].to_numpy(), cur["status"].to_numpy(), cur["change_from_previous_year"].to_numpy(),
+        cur["change_status"].to_numpy(), cur["meets_target"].to_numpy(dtype=object),
     ):
         x = meta[m]
-        value = fmt_value(None if np.isnan(v) else v, x.unit, int(s), n)
-        if has_prev:
-            change = fmt_change(None if np.isnan(c) else c, x.unit, int(cs), n)
-            change_td = _td(change, status=int(cs), nodata_title=nodata_title, n=n, titles=titles)
+        s, cs = int(s), int(cs)
+        count = x.unit in ("students", "educators")
+        if s:
+            value_td = (withheld_count_td if count else withheld_td)[s]
+        elif v != v:  # NaN
+            value_td = nodata_count_td if count else nodata_td
         else:
-            change_td = '<td class="num">—</td>'
+            dc = ' data-count="true"' if count else ""
+            value_td = f'<td class="num"{dc}>{fmt_value(v, x.unit)}</td>'
+        if not has_prev:
+            change_td = no_change_td
+        elif cs:
+            change_td = withheld_td[cs]
+        elif c != c:
+            change_td = nodata_td
+        else:
+            change_td = f'<td class="num">{fmt_change(c, x.unit)}</td>'
         if x.target is None:
             meets_td = '<td class="num">no target</td>'
         elif s:
-            meets_td = f'<td class="num supp" title="{html.escape(titles[int(s)])}">{html.escape(status_marker(int(s), n))}</td>'
+            meets_td = withheld_td[s]
         elif meets is None:
-            meets_td = f'<td class="num nodata" title="{html.escape(nodata_title)}">{NO_DATA}</td>'
+            meets_td = nodata_td
         else:
             meets_td = f'<td class="num {"ok" if meets else "bad"}">{"yes" if meets else "no"}</td>'
         row_html.setdefault(code, []).append(
-            f'<tr data-metric="{html.escape(m)}"><td>{html.escape(x.label)}</td>'
-            f'<td class="muted">{html.escape(x.objectives)}</td>'
-            + _td(value, status=int(s), nodata_title=nodata_title, count=x.unit in ("students", "educators"),
-                  n=n, titles=titles)
-            + change_td + state_cells[m]
-            + f'<td class="num">{html.escape(x.target_text)}</td>{meets_td}</tr>'
+            head[m] + value_td + change_td + state_cells[m] + tail[m] + meets_td + "</tr>"
         )
     # the district's series of every metric with a target, for its small charts
     spark_metrics = [m for m, x in meta.items() if x.spark]
     series: dict[tuple[str, str], dict[str, float | None]] = {}
-    sp = sub[sub["metric"].isin(spark_metrics)]
-    for code, m, y, v, s in zip(sp["district_code"].astype(str), sp["metric"], sp["school_year"],
-                                sp["value"], sp["status"]):
-        series.setdefault((code, m), {})[y] = None if (s or np.isnan(v)) else float(v)
+    sp = sub[sub["metric"].isin(spark_metrics).to_numpy()]
+    for code, m, y, v, s in zip(
+        sp["district_code"].astype(str).to_numpy(dtype=object), sp["metric"].to_numpy(dtype=object),
+        sp["school_year"].to_numpy(dtype=object), sp["value"].to_numpy(), sp["status"].to_numpy(),
+    ):
+        series.setdefault((code, m), {})[y] = None if (s or v != v) else float(v)
 
     template = env.get_template("district.html.j2")
-    records = dd[dd["district_code"].astype(str).isin(todo_set)]
+    records = dd[dd["district_code"].astype(str).isin(todo_set).to_numpy()]
     records = records.astype(object).where(records.notna(), None).to_dict("records")
     for d in records:
         code = str(d["district_code"])
         sparks = []
         for m in spark_metrics:
             x = meta[m]
-            dvals = [series.get((code, m), {}).get(y) for y in years]
+            got = series.get((code, m), {})
             sparks.append(Markup(charts.svg_trend(
-                years, dvals, state_series[m], unit=x.unit, target=x.target, title=x.label
+                years, [got.get(y) for y in years], state_series[m], unit=x.unit, target=x.target, title=x.label
             )))
         missing = [FAMILY_LABELS[f] for f in FAMILIES if d.get(f"has_{f}") is not True]
         page = template.render(

@@ -416,9 +416,14 @@ def decimals(unit: str) -> int:
 
 
 def quantize(value: float, digits: int) -> float:
-    """``value`` rounded to ``digits`` decimals, never a negative zero."""
-    r = float(np.round(float(value), digits))
-    return r + 0.0 if r != 0 else 0.0
+    """``value`` rounded to ``digits`` decimals (half to even on the scaled value, as
+    numpy.round, so the same as :func:`quantize_array`), never a negative zero."""
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    scale = 10.0**digits
+    r = round(value * scale) / scale
+    return r if r != 0 else 0.0
 
 
 def quantize_array(values, digits: int) -> np.ndarray:
