@@ -305,7 +305,8 @@ def _short(v: float, unit: str) -> str:
     if unit == "percent":
         return f"{quantize(v, 0):.0f}%"
     if unit == "usd":
-        return f"${quantize(v, 1):.1f}" if v >= 0 else f"-${quantize(-v, 1):.1f}"
+        q = quantize(v, 1)
+        return f"${q:.1f}" if q >= 0 else f"-${-q:.1f}"
     if unit == "ratio":
         return f"{quantize(v, 1):.1f}"
     if abs(v) >= 10000:
