@@ -406,8 +406,10 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
                 item["metrics"].append({
                     **blocks[m],
                     "objective": o["objective_id"],
-                    "trend_html": Markup(charts.figure_html(blocks[m]["trend_fig"])),
-                    "dist_html": Markup(charts.figure_html(blocks[m]["dist_fig"])),
+                    "trend_html": Markup(charts.figure_html(
+                        blocks[m]["trend_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-trend")),
+                    "dist_html": Markup(charts.figure_html(
+                        blocks[m]["dist_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-spread")),
                 })
             if not metrics:
                 unmeasured.append({**item, "strategy": sid})
