@@ -21,8 +21,10 @@ Suppression is decided once per connection (:func:`prepare`: primary and
 complementary, ``flows.report.suppression``) and kept in the temporary table
 ``report_suppression`` (one row per scope x district x year, a status per figure:
 0 published, 1 withheld to protect another figure ``np``, 2 under the threshold
-``<10``). Every query joins it, so withheld values are turned into NULL (with their
-status) before any row reaches Python. The suppressed long table of metric values is
+``<10``), and the totals of every grouping of ``privacy.groupings`` with their status
+in ``report_group_suppression`` (grouping, group_value, school_year, count, value,
+status: what a view of ISD or locale totals may publish). Every query joins them, so
+withheld values are turned into NULL (with their status) before any row reaches Python. The suppressed long table of metric values is
 built once, as the temporary table ``report_mv``.
 """
 
@@ -38,6 +40,7 @@ from . import suppression
 
 FAMILIES = ("enrollment", "staffing", "devices", "connectivity", "pl_participation")
 SUPPRESSION_TABLE = "report_suppression"
+GROUPS_TABLE = "report_group_suppression"
 MV_TABLE = "report_mv"
 
 
@@ -115,6 +118,15 @@ def prepare(con, min_cell_size: int, groupings: Iterable[str] = suppression.DEFA
         )
     finally:
         con.unregister("_report_suppression_frame")
+    # the totals of every grouping with their status, for views that publish them (ISD)
+    con.register("_report_groups_frame", supp.groups)
+    try:
+        con.execute(
+            f'CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT "grouping", group_value, school_year, '
+            '"count", value, CAST(status AS TINYINT) AS status FROM _report_groups_frame'
+        )
+    finally:
+        con.unregister("_report_groups_frame")
     con.execute(f"CREATE OR REPLACE TEMP TABLE {MV_TABLE} AS {safe_long_sql('marts.metric_values', _MV_COLS)}")
     return supp
 
