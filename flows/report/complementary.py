@@ -183,24 +183,21 @@ def _break_determined(p: Problem, hidden: np.ndarray, recoverable: np.ndarray, b
 
 
 def _shares_relation(p: Problem, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """For pairs of cells (a[i], b[i]): do they appear together in a relation?"""
-    rel_cell = p.m_relation.astype(np.int64) * p.n_cells + p.m_cell
-    rel_cell.sort()
-    # relations of a, paired with b: (relation, b) must be an entry
-    ent = np.flatnonzero(np.isin(p.m_cell, a))
-    pairs_rel = p.m_relation[ent]
-    pairs_cell = p.m_cell[ent]
+    """For pairs of cells (a[i], b[i]): do they appear together in a relation? (a holds
+    few distinct cells: the recoverable ones.)"""
     out = np.zeros(len(a), dtype=bool)
-    order = np.argsort(pairs_cell, kind="stable")
-    pc, pr = pairs_cell[order], pairs_rel[order]
-    starts = np.searchsorted(pc, a, side="left")
-    ends = np.searchsorted(pc, a, side="right")
-    for i in range(len(a)):  # few recoverable cells x their candidates
-        rels = pr[starts[i] : ends[i]]
-        keys = rels.astype(np.int64) * p.n_cells + b[i]
-        pos = np.searchsorted(rel_cell, keys)
-        pos = np.minimum(pos, len(rel_cell) - 1)
-        out[i] = bool((rel_cell[pos] == keys).any())
+    cells = np.unique(a)
+    mine = np.isin(p.m_cell, cells)
+    # only the entries of relations that hold one of those cells matter
+    near = np.zeros(p.n_relations, dtype=bool)
+    near[p.m_relation[mine]] = True
+    ent = np.flatnonzero(near[p.m_relation])
+    e_rel, e_cell = p.m_relation[ent], p.m_cell[ent]
+    for cell in cells:
+        rels = e_rel[e_cell == cell]
+        neighbours = np.unique(e_cell[np.isin(e_rel, rels)])
+        pick = a == cell
+        out[pick] = np.isin(b[pick], neighbours)
     return out
 
 
