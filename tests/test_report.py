@@ -585,6 +585,16 @@ def test_district_pages_are_written_again_only_when_their_content_changed(wareho
     fourth = build_report(warehouse, out, config_dir=cfg)
     assert fourth.pages_written == 18
 
+    # and so does a new version of the code or templates
+    import flows.report.pages as pages
+
+    real = pages.code_version
+    pages.code_version = lambda: "another version"
+    try:
+        assert build_report(warehouse, out, config_dir=CONFIG).pages_written == 18
+    finally:
+        pages.code_version = real
+
 
 @pytest.mark.slow
 def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, tmp_path, prefect_server):
@@ -617,6 +627,40 @@ def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, t
     assert second.pages_written == 1 and second.pages_unchanged == 17
     full = build_report(warehouse, tmp_path / "full", config_dir=CONFIG)
     assert _page_bytes(full.district_pages_dir) == _page_bytes(second.district_pages_dir)
+
+
+@pytest.mark.slow
+def test_a_later_year_with_a_few_rows_does_not_become_the_reviews_year(report_warehouse, tmp_path, prefect_server):
+    """A file for the next school year from two districts, loaded by the real nightly flow
+    with its review: the review stays on the last complete year and says why."""
+    from landing_files import ENROLLMENT, Landing
+
+    from flows.nightly import nightly
+
+    root = tmp_path / "copy"
+    shutil.copytree(report_warehouse.landing.parent, root)
+    later = f"{int(LATEST[:4]) + 1}-{(int(LATEST[:4]) + 2) % 100:02d}"
+    Landing(root / "landing").csv(f"enrollment_{later}.csv", ENROLLMENT, [
+        f"{later},50010,01001,Building 01001,1200", f"{later},33010,01001,Building 01001,1900",
+    ], mtime=1_900_000_000)
+    cfg = tmp_path / "config"
+    shutil.copytree(CONFIG, cfg)
+    roadmap = yaml.safe_load((cfg / "roadmap.yml").read_text())
+    roadmap["paths"]["reports_dir"] = str(tmp_path / "reports")
+    (cfg / "roadmap.yml").write_text(yaml.safe_dump(roadmap))
+    summary = nightly(landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"),
+                      config_file=str(cfg / "roadmap.yml"))
+    assert summary.status == "succeeded" and summary.report
+    # the nightly run's review is the last complete year's
+    assert Path(summary.report).name == f"annual_review_{LATEST}.html"
+    r = build_report(root / "warehouse" / "roadmap.duckdb", tmp_path / "out", config_dir=CONFIG)
+    assert r.school_year == LATEST
+    assert f"Later years on record are not complete enough yet: {later} (0 of the 18 districts" in r.year_reason
+    text = visible_text(r.html_path.read_text(encoding="utf-8"))
+    assert r.year_reason in text and f"later years on record: {later}" in text
+    # asked for, the later year is shown, and says how complete it is
+    asked = build_report(root / "warehouse" / "roadmap.duckdb", tmp_path / "asked", later, config_dir=CONFIG)
+    assert asked.school_year == later and "the year requested" in asked.year_reason
 
 
 # --------------------------------------------------------------- rendered in a browser

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from html import escape as html_escape
 import os
 import re
 import time
@@ -288,6 +289,14 @@ def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
         m for m in known_metrics if m not in cfg.metrics
     ]
 
+    trend_rows: dict[str, list[dict]] = {}
+    for t in trends:
+        trend_rows.setdefault(t["metric"], []).append(t)
+    # the metrics of the district pages' small charts: those with a target
+    series_metrics = [
+        m for m in all_metrics
+        if not cfg.metric(m).is_boolean and _metric_target(cfg.metric(m), trend_rows.get(m, []))[0] is not None
+    ]
     return dict(
         school_year=sy,
         previous_year=prev,
@@ -309,7 +318,7 @@ def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
         files=_records(queries.files_summary(con, sy)),
         as_of=queries.last_file_received(con),
         state=_records(queries.state_years(con, [sy, prev])),
-        history=queries.district_history(con, all_metrics, years),
+        history=queries.district_history(con, all_metrics, years, series_metrics),
         all_metrics=all_metrics,
     )
 
@@ -555,6 +564,14 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         if not r["_complete"]
     ]
 
+    index_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_href.get(str(c)), quarantine=True))
+    index_page_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_name(c), quarantine=False))
+    incomplete_html = Markup("".join(
+        f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
+        for r in incomplete
+    ))
+
     env = _env()
     common = dict(
         sy=sy,
@@ -586,11 +603,12 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         recognition_metrics=[cfg.metric(m).label for m in RECOGNITION_METRICS],
         unmeasured=unmeasured,
         incomplete=incomplete,
+        incomplete_html=incomplete_html,
         quarantine=quarantine,
         file_errors=data["file_errors"],
         files=data["files"],
         districts_total=len(index_rows),
-        index_rows=index_rows,
+        index_rows_html=index_rows_html,
         pages_dir=f"districts/{sy}",
     )
     html_path = out_dir / report_name
@@ -633,10 +651,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         env.get_template("district_index.html.j2").render(
             **common,
             report_href=f"../../{report_name}",
-            rows=[
-                {**r, "district": {**r["district"], "href": page_name(r["district"]["code"])}}
-                for r in index_rows
-            ],
+            rows_html=index_page_rows_html,
         ),
     )
     seconds["district_pages"] = time.perf_counter() - t1
@@ -650,6 +665,29 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         pages_written=stats.written,
         pages_unchanged=stats.unchanged,
         pages_removed=stats.removed,
+    )
+
+
+def _e(v) -> str:
+    return html_escape("" if v is None else str(v))
+
+
+def _dlink(d: dict, href: str | None) -> str:
+    """A district's name (a link to its page) and code: the ``dlink`` macro, for long
+    tables rendered in one pass."""
+    name = _e(d["name"])
+    link = f'<a href="{_e(href)}">{name}</a>' if href else name
+    return f'{link} <span class="muted">{_e(d["code"])}</span>'
+
+
+def _district_rows_html(rows: list[dict], href, *, quarantine: bool) -> str:
+    ok, bad = '<span class="badge ok">complete</span>', '<span class="badge bad">incomplete</span>'
+    q = ' <span class="badge bad">quarantined rows</span>'
+    return "".join(
+        f"<tr><td>{_dlink(r['district'], href(r['district']['code']))}</td><td>{_e(r['type'])}</td>"
+        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{ok if r['complete'] else bad}{q if quarantine and r['quarantined'] else ''}</td></tr>"
+        for r in rows
     )
 
 

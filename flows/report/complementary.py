@@ -207,7 +207,8 @@ def _shares_relation(p: Problem, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _hidden_components(p: Problem, hidden: np.ndarray):
     """The hidden cells' entries split into independent components: yields, per
     component, (global cell ids, local cell index, global relation ids, local relation
-    index, coefficients) of its entries."""
+    index, coefficients) of its entries. Local indices come from one sort of all cells
+    and relations by component, not a sort per component."""
     ent = np.flatnonzero(hidden[p.m_cell])
     if not len(ent):
         return
@@ -217,13 +218,29 @@ def _hidden_components(p: Problem, hidden: np.ndarray):
     cells_u, cell_ix = np.unique(cell, return_inverse=True)
     rels_u, rel_ix = np.unique(rel, return_inverse=True)
     comp = _components(cell_ix, rel_ix, len(cells_u), len(rels_u))
+    # every cell's and relation's position within its component
+    c_order = np.argsort(comp, kind="stable")
+    c_comp = comp[c_order]
+    c_start = np.flatnonzero(np.r_[True, c_comp[1:] != c_comp[:-1]])
+    c_local = np.empty(len(cells_u), dtype=np.int64)
+    c_local[c_order] = np.arange(len(cells_u)) - np.repeat(c_start, np.diff(np.r_[c_start, len(cells_u)]))
+    r_comp = np.empty(len(rels_u), dtype=np.int64)
+    r_comp[rel_ix] = comp[cell_ix]
+    r_order = np.argsort(r_comp, kind="stable")
+    rr_comp = r_comp[r_order]
+    r_start = np.flatnonzero(np.r_[True, rr_comp[1:] != rr_comp[:-1]])
+    r_local = np.empty(len(rels_u), dtype=np.int64)
+    r_local[r_order] = np.arange(len(rels_u)) - np.repeat(r_start, np.diff(np.r_[r_start, len(rels_u)]))
+    # entries grouped by component
     comp_of_entry = comp[cell_ix]
     order = np.argsort(comp_of_entry, kind="stable")
     bounds = np.flatnonzero(np.diff(comp_of_entry[order])) + 1
-    for chunk in np.split(order, bounds):
-        c_glob, c_loc = np.unique(cells_u[cell_ix[chunk]], return_inverse=True)
-        r_glob, r_loc = np.unique(rels_u[rel_ix[chunk]], return_inverse=True)
-        yield c_glob, c_loc, r_glob, r_loc, coef[chunk]
+    c_bounds = np.r_[c_start, len(cells_u)]
+    r_bounds = np.r_[r_start, len(rels_u)]
+    for k, chunk in enumerate(np.split(order, bounds)):
+        c_glob = cells_u[c_order[c_bounds[k] : c_bounds[k + 1]]]
+        r_glob = rels_u[r_order[r_bounds[k] : r_bounds[k + 1]]]
+        yield c_glob, c_local[cell_ix[chunk]], r_glob, r_local[rel_ix[chunk]], coef[chunk]
 
 
 def determined(p: Problem, hidden: np.ndarray) -> np.ndarray:

@@ -195,18 +195,27 @@ def write_district_pages(
             objectives=", ".join(metric_objectives.get(m, [])),
             spark=target is not None and not mm.is_boolean,
         )
-    order = {m: i for i, m in enumerate(metrics)}
 
-    # ---- every input rounded as shown
-    h = history[history["metric"].isin(meta)].copy()
-    digits = h["metric"].map({m: x.digits for m, x in meta.items()})
+    # ---- every input rounded as shown (columns as numpy arrays: no per-cell pandas work)
+    metric_cat = pd.Categorical(history["metric"].to_numpy(dtype=object), categories=list(meta))
+    h = pd.DataFrame({
+        "district_code": history["district_code"].to_numpy(dtype=object),
+        "school_year": history["school_year"].to_numpy(dtype=object),
+        "metric": metric_cat,
+        "value": history["value"].to_numpy(dtype="float64", na_value=np.nan),
+        "status": history["status"].fillna(0).to_numpy(dtype=np.int8),
+        "change_from_previous_year": history["change_from_previous_year"].to_numpy(dtype="float64", na_value=np.nan),
+        "change_status": history["change_status"].fillna(0).to_numpy(dtype=np.int8),
+        "meets_target": history["meets_target"].astype("object").where(history["meets_target"].notna(), None)
+        .to_numpy(dtype=object),
+    })
+    h = h[metric_cat.codes >= 0]
+    digits = pd.Series(np.array([x.digits for x in meta.values()])[h["metric"].cat.codes.to_numpy()], index=h.index)
     h["value"] = _quantize_frame(h, "value", digits)
     h["change_from_previous_year"] = _quantize_frame(h, "change_from_previous_year", digits)
-    h["status"] = h["status"].fillna(0).astype(np.int8)
-    h["change_status"] = h["change_status"].fillna(0).astype(np.int8)
-    h["meets_target"] = h["meets_target"].astype("object").where(h["meets_target"].notna(), None)
-    h["_order"] = h["metric"].map(order).astype(np.int64)
+    h["_order"] = h["metric"].cat.codes.astype(np.int64)
     h = h.sort_values(["district_code", "_order", "school_year"], kind="stable")
+    h["metric"] = h["metric"].astype(object)
 
     st = state[state["metric"].isin(meta)].copy()
     st["state_value"] = _quantize_frame(

@@ -48,7 +48,9 @@ def connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     warehouse = Path(warehouse)
     if not warehouse.is_file():
         raise FileNotFoundError(f"warehouse not found: {warehouse}")
-    return duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _q(name: str) -> str:
@@ -569,9 +571,12 @@ def last_file_received(con) -> object:
     return con.execute("SELECT max(received_at) FROM audit.files").fetchone()[0]
 
 
-def district_history(con, metrics: Iterable[str], school_years: list[str]) -> pd.DataFrame:
-    """Every district's figures for the given years (withheld ones NULL, with their
-    status), for the per-district pages: districts x metrics x years rows."""
+def district_history(
+    con, metrics: Iterable[str], school_years: list[str], series_metrics: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Every district's figures (withheld ones NULL, with their status), for the
+    per-district pages: of the last of ``school_years`` for ``metrics``, and of every one
+    of them for ``series_metrics`` (the small charts)."""
     return _fetch(
         con,
         f"""
@@ -584,8 +589,8 @@ def district_history(con, metrics: Iterable[str], school_years: list[str]) -> pd
                CASE WHEN _sup THEN NULL ELSE meets_target END AS meets_target
         FROM {MV_TABLE}
         WHERE scope = 'district' AND metric IN {_in_list(metrics)}
-          AND school_year IN {_in_list(school_years)}
-        ORDER BY district_code, metric, school_year
+          AND (school_year = {_lit(school_years[-1])}
+               OR (school_year IN {_in_list(school_years)} AND metric IN {_in_list(series_metrics)}))
         """,
     )
 
