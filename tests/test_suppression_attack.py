@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 
 from flows.report import build_report, complementary, export_marts, queries
 from flows.report.suppression import PEOPLE_COUNTS, RATIOS
-from report_landing import BIRCH, LATEST, YEARS
+from report_landing import BIRCH, YEARS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"

@@ -37,7 +37,6 @@ from .suppression import (
     fmt_count,
     fmt_value,
     marker,
-    status_marker,
 )
 
 log = logging.getLogger(__name__)
@@ -837,5 +836,5 @@ def _metric_block(
 
 __all__ = [
     "ReportResult", "YearChoice", "build_report", "build_nightly_report", "choose_school_year",
-    "previous_school_year", "status_marker",
+    "previous_school_year",
 ]
