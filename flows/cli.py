@@ -75,6 +75,11 @@ def cmd_report(args) -> int:
     out = Path(args.out).resolve() if args.out else settings.reports_dir
     result = build_report(settings.warehouse, out, args.year, config_dir=settings.config_dir)
     print(f"annual review {result.school_year}: {result.html_path}")
+    print(f"  {result.year_reason}")
+    print(
+        f"  district pages: {result.pages_written} written, {result.pages_unchanged} unchanged, "
+        f"{result.pages_removed} removed ({result.district_pages_dir})"
+    )
     if args.exports:
         paths = export_marts(settings.warehouse, out, config_dir=settings.config_dir)
         folders = sorted({str(Path(p).parent) for p in paths})
@@ -146,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("report", help="the annual review of MI Roadmap progress for a school year")
     common(p, landing=False)
-    p.add_argument("--year", help="school year YYYY-YY (default: the latest on record)")
+    p.add_argument("--year", help="school year YYYY-YY (default: the latest with substantially complete data)")
     p.add_argument("--out", help="output folder (default: paths.reports_dir of the config)")
     p.add_argument("--exports", action="store_true", help="also write the marts as suppressed CSV and Parquet")
     p.set_defaults(func=cmd_report)

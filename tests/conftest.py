@@ -86,3 +86,46 @@ def demo_warehouse_path(request) -> Path:
     """The warehouse named by ROADMAP_TEST_WAREHOUSE, else the one the real pipeline built."""
     env = os.environ.get("ROADMAP_TEST_WAREHOUSE")
     return Path(env) if env else request.getfixturevalue("demo_warehouse").warehouse
+
+
+class ReportWarehouse:
+    """The warehouse the real pipeline built from tests/report_landing.py."""
+
+    def __init__(self, warehouse: Path, landing: Path, summary):
+        self.warehouse = warehouse
+        self.landing = landing
+        self.summary = summary
+
+
+def build_warehouse(root: Path, write_landing) -> tuple[Path, Path, object]:
+    """Write a landing folder with ``write_landing(Landing)`` and run the nightly flow
+    (no report) into ``root/warehouse/roadmap.duckdb``. Needs the Prefect test server."""
+    from landing_files import Landing
+
+    from flows.nightly import nightly
+
+    landing = Landing(root / "landing")
+    write_landing(landing)
+    warehouse = root / "warehouse" / "roadmap.duckdb"
+    previous = os.environ.get("ROADMAP_PSEUDONYM_KEY")
+    os.environ["ROADMAP_PSEUDONYM_KEY"] = TEST_KEY
+    try:
+        summary = nightly(landing_dir=str(landing.path), warehouse=str(warehouse), with_report=False)
+    finally:
+        if previous is None:
+            os.environ.pop("ROADMAP_PSEUDONYM_KEY", None)
+        else:
+            os.environ["ROADMAP_PSEUDONYM_KEY"] = previous
+    assert summary.status == "succeeded", summary
+    return warehouse, landing.path, summary
+
+
+@pytest.fixture(scope="session")
+def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
+    """Three school years of 18 hand-written districts (tests/report_landing.py), built by
+    the real nightly flow once per session: the warehouse of the review and export tests."""
+    from report_landing import write_report_landing
+
+    root = tmp_path_factory.mktemp("report-wh")
+    warehouse, landing, summary = build_warehouse(root, write_report_landing)
+    return ReportWarehouse(warehouse, landing, summary)

@@ -1,5 +1,6 @@
 """Suppressed CSV and Parquet exports of the marts (flows.report.export_marts), on a
-small synthetic warehouse (flows.report.synthetic)."""
+warehouse the real nightly flow built from hand-written landing files
+(tests/report_landing.py, `report_warehouse`)."""
 
 from __future__ import annotations
 
@@ -17,16 +18,17 @@ import yaml
 
 from flows.report import export_marts
 from flows.report.suppression import BASIS, PEOPLE_COUNTS, is_suppressed
-from flows.report.synthetic import build_synthetic_warehouse
+from report_landing import BIRCH, FORMULA_NAME, LATEST, MISSING_PL
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+WITHHELD = ("<10", "np")
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    return build_synthetic_warehouse(tmp_path_factory.mktemp("wh") / "roadmap.duckdb", config_dir=CONFIG)
+def warehouse(report_warehouse) -> Path:
+    return report_warehouse.warehouse
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +76,8 @@ def test_every_marts_table_is_exported_as_csv_and_parquet(warehouse, exported):
         assert export_dir / f"{t}.parquet" in written
         assert (export_dir / f"{t}.csv").is_file() and (export_dir / f"{t}.parquet").is_file()
     assert all(p.exists() for p in written)
-    assert (export_dir / "README.md").is_file()
-    assert "<10" in (export_dir / "README.md").read_text()
+    readme = (export_dir / "README.md").read_text()
+    assert "<10" in readme and "`np`" in readme and "19 or more" in readme
 
 
 def test_exports_have_every_row_of_the_marts(warehouse, exported):
@@ -93,14 +95,14 @@ def test_no_count_under_ten_in_the_exports(exported):
     for r in rows:
         for c in PEOPLE_COUNTS:
             v = r[c]
-            if v in ("", "<10"):
+            if v in ("", *WITHHELD):
                 continue
             seen += 1
             assert float(v) >= 10, (c, r.get("district_code"), v)
     assert seen > 100
     long = read_csv(export_dir / "metric_values.csv") + read_csv(export_dir / "objective_progress.csv")
     for r in long:
-        if r["metric"] in PEOPLE_COUNTS and r["value"] not in ("", "<10"):
+        if r["metric"] in PEOPLE_COUNTS and r["value"] not in ("", *WITHHELD):
             assert float(r["value"]) >= 10, r
     for pf in ("district_year_metrics", "state_year_metrics"):
         df = pd.read_parquet(export_dir / f"{pf}.parquet")
@@ -109,31 +111,46 @@ def test_no_count_under_ten_in_the_exports(exported):
             assert (vals >= 10).all(), (pf, c)
 
 
-def test_rates_built_on_small_counts_are_suppressed_in_the_exports(warehouse, exported):
+def test_every_figure_is_its_marts_value_or_withheld_and_small_ones_always_are(warehouse, exported):
+    """A figure built on a count under 10 reads <10; a figure withheld to protect another
+    reads np; every other figure is exactly the warehouse's."""
     export_dir, _ = exported
     src = raw(warehouse, "SELECT * FROM marts.district_year_metrics")
     out = {(r["district_code"], r["school_year"]): r for r in read_csv(export_dir / "district_year_metrics.csv")}
-    hits = 0
+    small = complementary = 0
     for rec in src.to_dict("records"):
         rec = {k: (None if _blank(v) else v) for k, v in rec.items()}
         row = out[(rec["district_code"], rec["school_year"])]
+        listed = set((row["suppressed_columns"] or "").split(";")) - {""}
         for metric in BASIS:
             if is_suppressed(metric, rec[metric], rec, 10):
-                hits += 1
+                small += 1
                 assert row[metric] == "<10", (metric, rec["district_code"], rec["school_year"])
-                assert metric in row["suppressed_columns"].split(";")
+                assert metric in listed
+            elif row[metric] == "np":
+                complementary += 1
+                assert metric in listed
             elif rec[metric] is None:
                 assert row[metric] == "", (metric, rec["district_code"])
+                assert metric not in listed
             elif isinstance(rec[metric], bool):
                 assert row[metric] == str(rec[metric]).lower()
             else:
                 assert float(row[metric]) == pytest.approx(float(rec[metric]))
-    assert hits > 100
-    # examples of DATA_SPEC section 4
-    tiny = out[("20030", "2024-25")]
+    assert small > 100 and complementary > 5
+    tiny = out[(BIRCH, LATEST)]
     for metric in ("student_count", "kbps_per_student", "home_internet_gap_pct", "leader_pl_rate_pct",
                    "teacher_pl_rate_pct", "hotspot_coverage_pct", "meets_bandwidth_target"):
         assert tiny[metric] == "<10", metric
+
+
+def test_the_one_district_under_ten_students_is_protected_by_another(exported):
+    """The state's student count minus the published districts must not give the one
+    district under 10 back: another district's count is withheld with it."""
+    export_dir, _ = exported
+    rows = [r for r in read_csv(export_dir / "district_year_metrics.csv") if r["school_year"] == LATEST]
+    marks = [r["student_count"] for r in rows]
+    assert marks.count("<10") == 1 and marks.count("np") >= 1
 
 
 def test_a_count_of_zero_is_suppressed_too(warehouse, exported):
@@ -153,25 +170,37 @@ def test_a_count_of_zero_is_suppressed_too(warehouse, exported):
 def test_missing_values_are_empty_not_zero_and_not_marked_suppressed(exported):
     export_dir, _ = exported
     out = {(r["district_code"], r["school_year"]): r for r in read_csv(export_dir / "district_year_metrics.csv")}
-    row = out[("33020", "2024-25")]  # no PL file this year; 20 leaders
+    row = out[(MISSING_PL, LATEST)]  # no PL file this year
     assert row["leader_pl_rate_pct"] == ""
     assert "leader_pl_rate_pct" not in (row["suppressed_columns"] or "").split(";")
     assert row["has_pl_participation"] == "false"
     mv = read_csv(export_dir / "metric_values.csv")
-    r = next(x for x in mv if x["district_code"] == "33020" and x["school_year"] == "2024-25"
+    r = next(x for x in mv if x["district_code"] == MISSING_PL and x["school_year"] == LATEST
              and x["metric"] == "leader_pl_rate_pct")
     assert r["value"] == "" and r["change_from_previous_year"] == "" and r["meets_target"] == ""
 
 
-def test_change_from_last_year_is_suppressed_when_either_year_is(warehouse, exported):
+def test_change_from_last_year_is_withheld_when_either_year_is(exported):
     export_dir, _ = exported
     mv = read_csv(export_dir / "metric_values.csv")
-    tiny = [x for x in mv if x["district_code"] == "20030" and x["school_year"] == "2024-25"
+    tiny = [x for x in mv if x["district_code"] == BIRCH and x["school_year"] == LATEST
             and x["metric"] in ("student_count", "kbps_per_student")]
     assert tiny and all(x["change_from_previous_year"] == "<10" and x["previous_value"] == "<10" for x in tiny)
     for x in mv:
-        if x["value"] == "<10" or x["previous_value"] == "<10":
-            assert x["change_from_previous_year"] in ("<10", ""), x
+        if x["value"] in WITHHELD or x["previous_value"] in WITHHELD:
+            assert x["change_from_previous_year"] in (*WITHHELD, ""), x
+        if x["change_from_previous_year"] not in (*WITHHELD, ""):
+            # a published change always comes with both years published
+            assert x["value"] not in WITHHELD and x["previous_value"] not in WITHHELD, x
+
+
+def test_the_state_tally_of_districts_meeting_a_withheld_figure_is_withheld(exported):
+    export_dir, _ = exported
+    state = {r["school_year"]: r for r in read_csv(export_dir / "state_year_metrics.csv")}
+    districts = read_csv(export_dir / "district_year_metrics.csv")
+    for sy, row in state.items():
+        withheld = any(r["meets_bandwidth_target"] in WITHHELD for r in districts if r["school_year"] == sy)
+        assert (row["districts_meeting_bandwidth_target"] == "np") == withheld, sy
 
 
 def test_csv_export_neutralises_formula_injection(exported):
@@ -180,13 +209,11 @@ def test_csv_export_neutralises_formula_injection(exported):
         for r in read_csv(path):
             for c, v in r.items():
                 if v and v.startswith(FORMULA_START):
-                    # only plain numbers may start with + or -
-                    float(v)
+                    float(v)  # only plain numbers may start with + or -
     rows = read_csv(export_dir / "district_year_metrics.csv")
     names = {r["district_code"]: r["district_name"] for r in rows}
-    assert names["33900"] == "'" + '=HYPERLINK("http://example.invalid","Click") Academy'
+    assert names["33900"] == "'" + FORMULA_NAME
     assert names["50900"] == "'@Home Virtual Academy"
-    # numbers stay numbers: negative changes are written as they are
     mv = read_csv(export_dir / "metric_values.csv")
     negatives = [x["change_from_previous_year"] for x in mv if x["change_from_previous_year"].startswith("-")]
     assert negatives and all(float(v) < 0 for v in negatives)
@@ -205,7 +232,7 @@ def test_parquet_export_matches_suppressed_csv(warehouse, exported):
             for c in table.column_names:
                 text, value = rc[c], rp[c]
                 if c in suppressed:
-                    assert text == "<10" and value is None, (t, c)
+                    assert text in WITHHELD and value is None, (t, c)
                 elif value is None:
                     assert text == "", (t, c, text)
                 elif isinstance(value, bool):
@@ -266,18 +293,17 @@ def test_exports_use_the_configured_cell_size(warehouse, tmp_path):
     assert any(r["leader_count"] == "<25" for r in rows)
     for r in rows:
         for c in PEOPLE_COUNTS:
-            if r[c] not in ("", "<25"):
+            if r[c] not in ("", "<25", "np"):
                 assert float(r[c]) >= 25
 
 
 @pytest.mark.slow
 def test_exports_of_the_demo_warehouse_show_no_count_under_ten(demo_warehouse_path, tmp_path):
-    path = demo_warehouse_path
-    written = export_marts(Path(path), tmp_path, config_dir=CONFIG)
+    written = export_marts(Path(demo_warehouse_path), tmp_path, config_dir=CONFIG)
     assert {p.suffix for p in written} == {".csv", ".parquet"}
     for r in read_csv(tmp_path / "exports" / "district_year_metrics.csv"):
         for c in PEOPLE_COUNTS:
-            if r[c] not in ("", "<10"):
+            if r[c] not in ("", *WITHHELD):
                 assert float(r[c]) >= 10, (c, r["district_code"])
         for c, v in r.items():
             if v and v.startswith(FORMULA_START):

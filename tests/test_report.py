@@ -1,9 +1,10 @@
-"""The annual review (flows.report.build_report), on a small synthetic warehouse with the
-documented marts and audit columns (flows.report.synthetic)."""
+"""The annual review (flows.report.build_report), on a warehouse the real nightly flow
+built from hand-written landing files (tests/report_landing.py, `report_warehouse`)."""
 
 from __future__ import annotations
 
 import hashlib
+import html as _html
 import json
 import re
 import shutil
@@ -12,30 +13,35 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pytest
 import yaml
 
 from flows.report import ReportResult, build_report
-from flows.report.suppression import BASIS, is_suppressed
-from flows.report.synthetic import build_synthetic_warehouse
+from flows.report.build import choose_school_year
+from report_landing import (
+    BIRCH,
+    FORMULA_NAME,
+    LATEST,
+    MISSING_PL,
+    NAMES,
+    NO_FILES,
+    SLIPPING,
+    YEARS,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"
 CHROMIUM = Path("/usr/bin/chromium")
-LATEST = "2024-25"
-TINY = "20030"  # 8 students, one leader, no tech staff
-MISSING_PL = "33020"  # no published PL file in 2024-25 (and a quarantined one)
-NO_FILES_2022 = "50020"  # no file at all in 2022-23
+WITHHELD = ("<10", "np")
 
 
 # ----------------------------------------------------------------------------- fixtures
 
 
 @pytest.fixture(scope="module")
-def warehouse(tmp_path_factory) -> Path:
-    return build_synthetic_warehouse(
-        tmp_path_factory.mktemp("wh") / "roadmap.duckdb", config_dir=CONFIG
-    )
+def warehouse(report_warehouse) -> Path:
+    return report_warehouse.warehouse
 
 
 @pytest.fixture(scope="module")
@@ -153,24 +159,8 @@ def _decode(arr):
     if isinstance(arr, dict) and "bdata" in arr:
         import base64
 
-        import numpy as np
-
         return np.frombuffer(base64.b64decode(arr["bdata"]), dtype=arr["dtype"]).tolist()
     return arr or []
-
-
-def _figure_numbers(fig: dict) -> list[float]:
-    out = []
-    for tr in fig["data"]:
-        for key in ("y", "x"):
-            for v in _decode(tr.get(key)):
-                if isinstance(v, (int, float)) and not isinstance(v, bool):
-                    out.append(float(v))
-    return out
-
-
-def _figure_strings(fig: dict) -> str:
-    return json.dumps([tr.get("customdata") for tr in fig["data"]] + [tr.get("text") for tr in fig["data"]])
 
 
 def _metric_sections(doc: str) -> dict[tuple[str, str], str]:
@@ -186,7 +176,7 @@ def _metric_sections(doc: str) -> dict[tuple[str, str], str]:
     return out
 
 
-def _warehouse_rows(warehouse: Path, sql: str, params=None) -> list[dict]:
+def _rows(warehouse: Path, sql: str, params=None) -> list[dict]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         cur = con.execute(sql, params or [])
@@ -194,6 +184,20 @@ def _warehouse_rows(warehouse: Path, sql: str, params=None) -> list[dict]:
         return [dict(zip(cols, r)) for r in cur.fetchall()]
     finally:
         con.close()
+
+
+def page_cells(page: str) -> dict[str, list[str]]:
+    """The cells of each metric row of a district page: {metric: [label, objectives,
+    district, change, Michigan, target, meets]} (visible text)."""
+    out = {}
+    for m in re.finditer(r'<tr data-metric="([^"]+)">(.*?)</tr>', page, re.S):
+        out[m.group(1)] = [_html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+                           for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(2), re.S)]
+    return out
+
+
+def _number(text: str) -> float:
+    return float(re.sub(r"[^0-9.\-]", "", text.replace(",", "")))
 
 
 # ---------------------------------------------------------------------------- the tests
@@ -205,17 +209,43 @@ def test_report_is_one_html_file_named_for_the_school_year(report):
     assert report.html_path.is_file()
 
 
-def test_school_year_defaults_to_the_latest_on_record(report, warehouse):
-    latest = _warehouse_rows(warehouse, "SELECT max(school_year) AS sy FROM marts.state_year_metrics")[0]["sy"]
-    assert report.school_year == latest
+def test_the_review_says_which_year_it_shows_and_why(html):
+    reason = visible_text(html[html.index('id="year-reason"'):].split("</p>")[0] + "</p>")
+    assert f"This review shows {LATEST}" in reason
+    assert "substantially complete" in reason and "submitted all five yearly files" in reason
+    assert re.search(r"\d+ of the 18 districts in its directory \(\d+%\)", reason)
+
+
+def test_default_year_passes_over_a_later_year_still_being_collected():
+    import pandas as pd
+
+    years = pd.DataFrame({
+        "school_year": ["2022-23", "2023-24", "2024-25", "2025-26", "2030-31"],
+        "districts_in_directory": [900, 900, 900, 900, 900],
+        "districts_complete": [880, 870, 860, 12, 0],
+        "districts_reporting": [890, 890, 890, 40, 1],
+    })
+    choice = choose_school_year(years, None, 0.5)
+    assert choice.school_year == "2024-25"
+    assert choice.shown_years == ["2022-23", "2023-24", "2024-25"]
+    assert choice.later_years == ["2025-26", "2030-31"]
+    assert "2025-26 (12 of the 900 districts" in choice.reason
+    # the threshold is configured; nothing qualifying: the most complete year
+    assert choose_school_year(years, None, 0.99).school_year == "2022-23"
+    # asked for, a year is shown whatever its completeness, and says so
+    asked = choose_school_year(years, "2025-26", 0.5)
+    assert asked.school_year == "2025-26" and "the year requested" in asked.reason
+    with pytest.raises(ValueError, match="not on record"):
+        choose_school_year(years, "1999-00", 0.5)
 
 
 def test_report_for_an_earlier_year_uses_that_years_figures(warehouse, tmp_path):
-    r = build_report(warehouse, tmp_path, "2023-24", config_dir=CONFIG)
-    assert r.html_path.name == "annual_review_2023-24.html"
+    r = build_report(warehouse, tmp_path, YEARS[1], config_dir=CONFIG)
+    assert r.html_path.name == f"annual_review_{YEARS[1]}.html"
     text = visible_text(r.html_path.read_text(encoding="utf-8"))
-    assert "annual review of progress, 2023-24" in text
-    assert "Change from 2022-23" in text
+    assert f"annual review of progress, {YEARS[1]}" in text
+    assert f"Change from {YEARS[0]}" in text
+    assert "the year requested" in text
 
 
 def test_unknown_school_year_is_refused(warehouse, tmp_path):
@@ -225,12 +255,9 @@ def test_unknown_school_year_is_refused(warehouse, tmp_path):
 
 def test_report_opens_offline_with_plotly_inlined_once(html):
     assert html.count("Plotly.newPlot(") > 0
-    # plotly.js itself is inlined once, no CDN or any other external resource
     assert html.count("plotly.js v") <= 2  # the bundle's own banner
     assert len(re.findall(r"<script\b", html)) == html.count("Plotly.newPlot(") + 1
     assert not re.search(r'<script[^>]+src=', html)
-    # outside the plotly.js bundle (which names map-tile URLs it never fetches for these
-    # charts), nothing refers to the network
     bundle_start = html.index("<script>")
     rest = html[:bundle_start] + html[html.index("</script>", bundle_start):]
     assert not re.search(r"<link\b", rest)
@@ -265,38 +292,78 @@ def test_every_objective_of_the_catalog_is_in_the_report_with_its_text(html):
 
 def test_each_measured_objective_has_a_trend_and_a_distribution_chart_per_metric(html):
     sections = _metric_sections(html)
+    ids = re.findall(r'Plotly\.newPlot\(\s*"([^"]+)"', html)
+    assert len(ids) == len(set(ids)), "every chart has its own element"
     for oid, metrics in _measured().items():
         for m in metrics:
             assert (oid, m) in sections, (oid, m)
             block = sections[(oid, m)]
             assert block.count("Plotly.newPlot(") == 2, (oid, m)
             assert "chart-trend" in block and "chart-dist" in block
-            assert "Michigan 2024-25:" in visible_text(block)
-            assert "Change from 2023-24:" in visible_text(block)
+            assert f"Michigan {LATEST}:" in visible_text(block)
+            assert f"Change from {YEARS[1]}:" in visible_text(block)
             assert "Target:" in visible_text(block)
 
 
-def test_distribution_charts_split_districts_by_locale_and_by_type(html):
+def test_distribution_charts_are_box_statistics_by_locale_and_by_type(html):
     figs = plotly_figures(html)
     dist = [f for f in figs if "Districts" in json.dumps(f["layout"].get("title", ""))]
     assert dist
     for f in dist:
         titles = [a.get("text") for a in f["layout"].get("annotations", [])]
         assert "By locale" in titles and "By district type" in titles
+        for trace in f["data"]:
+            # quartiles computed beforehand: no point per district in the chart
+            assert trace["type"] == "box" and trace.get("boxpoints") is False
+            assert "y" not in trace and len(_decode(trace["median"])) == len(_decode(trace["x"]))
 
 
-def test_target_and_districts_meeting_it_are_stated(html, warehouse):
+def _published_values(report, metric: str) -> dict[str, float]:
+    """What an attacker reads off the district pages: each district's shown figure."""
+    out = {}
+    for p in report.district_pages:
+        cells = page_cells(p.read_text(encoding="utf-8")).get(metric)
+        if cells and cells[2] not in (*WITHHELD, "no data"):
+            out[p.stem] = _number(cells[2])
+    return out
+
+
+def test_box_statistics_are_those_of_the_published_figures_only(report, html, warehouse):
+    """Each box is the quartiles of exactly the figures the district pages publish:
+    withheld figures weigh nothing in any chart."""
+    units = _units()
+    groups = {r["district_code"]: r for r in _rows(
+        warehouse, "SELECT district_code, locale, district_type FROM marts.district_year_metrics "
+                   "WHERE school_year = ?", [LATEST])}
+    sections = _metric_sections(html)
+    checked = 0
+    for (oid, metric), block in sections.items():
+        if units.get(metric) == "boolean":
+            continue
+        published = _published_values(report, metric)
+        (dist,) = [f for f in plotly_figures(block) if "Districts" in json.dumps(f["layout"].get("title", ""))]
+        for trace, key in zip(dist["data"], ("locale", "district_type")):
+            cats = _decode(trace["x"])
+            for i, cat in enumerate(cats):
+                label, n = re.match(r"(.*) \((\d+)\)$", cat).groups()
+                members = [v for c, v in published.items()
+                           if (groups[c][key] or "unknown") in (label, label.split(" ")[0])]
+                assert int(n) == len(members), (metric, cat)
+                # shown values are rounded: compare within the display precision
+                tol = 0.51 * 10 ** -{"percent": 1, "ratio": 2, "usd": 2}.get(units[metric], 0) * 2
+                for stat, q in (("lowerfence", 0), ("q1", 25), ("median", 50), ("q3", 75), ("upperfence", 100)):
+                    assert _decode(trace[stat])[i] == pytest.approx(np.percentile(members, q), abs=tol), (metric, cat, stat)
+                checked += 1
+    assert checked > 20
+
+
+def test_target_and_districts_meeting_it_are_stated(report, html):
     sections = _metric_sections(html)
     block = visible_text(sections[("G4.S3.A", "kbps_per_student")])
     assert "Target: ≥ 1,000 kbps" in block
-    row = _warehouse_rows(
-        warehouse,
-        """SELECT count(*) FILTER (WHERE kbps_per_student >= 1000) AS meet,
-                  count(kbps_per_student) AS n
-           FROM marts.district_year_metrics WHERE school_year = ?""",
-        [LATEST],
-    )[0]
-    assert f"{row['meet']} of {row['n']} districts with data meet the target" in block
+    published = _published_values(report, "kbps_per_student")
+    meet = sum(1 for v in published.values() if v >= 1000)
+    assert f"{meet} of {len(published)} districts with a published figure meet the target" in block
 
 
 def test_unmeasured_objectives_show_their_text_and_the_reason(html):
@@ -316,68 +383,27 @@ def test_no_count_under_ten_is_shown(report, html):
     for doc in pages:
         for cell in count_cells(doc):
             seen += 1
-            if cell in ("<10", "no data"):
+            if cell in (*WITHHELD, "no data"):
                 continue
             assert float(cell.replace(",", "")) >= 10, cell
     assert seen > 50
-    # charts of counts of people hold no value under 10
-    units = _units()
-    for fig_html_key, block in _metric_sections(html).items():
-        if units.get(fig_html_key[1]) not in ("students", "educators"):
-            continue
-        for f in plotly_figures(block):
-            title = json.dumps(f["layout"].get("title", ""))
-            if "Districts" in title:
-                assert all(v >= 10 for v in _figure_numbers(f) if v is not None), fig_html_key
-
-
-def test_suppressed_district_values_are_not_in_any_chart_or_its_hover_data(html, warehouse):
-    rows = _warehouse_rows(
-        warehouse, "SELECT * FROM marts.district_year_metrics WHERE school_year = ?", [LATEST]
-    )
-    sections = _metric_sections(html)
-    checked = 0
-    for (oid, metric), block in sections.items():
-        if metric not in BASIS or metric == "meets_bandwidth_target":
-            continue
-        dist = [f for f in plotly_figures(block) if "Districts" in json.dumps(f["layout"].get("title", ""))]
-        assert len(dist) == 1
-        published = sorted(
-            round(float(r[metric]), 6)
-            for r in rows
-            if r[metric] is not None and not is_suppressed(metric, r[metric], r, 10)
-        )
-        # each panel (by locale, by type) holds exactly the published values, nothing else
-        for trace in dist[0]["data"]:
-            assert sorted(round(float(v), 6) for v in _decode(trace["y"])) == published, (oid, metric)
-        hover = _figure_strings(dist[0])
-        for r in rows:
-            if is_suppressed(metric, r[metric], r, 10):
-                checked += 1
-                assert json.dumps(r["district_name"])[1:-1] not in hover, (metric, r["district_name"])
-    assert checked > 20
 
 
 def test_rates_built_on_small_counts_are_suppressed_on_district_pages(report, warehouse):
-    page = (report.district_pages_dir / f"{TINY}.html").read_text(encoding="utf-8")
-    row = _warehouse_rows(
-        warehouse,
-        "SELECT * FROM marts.district_year_metrics WHERE district_code = ? AND school_year = ?",
-        [TINY, LATEST],
-    )[0]
+    page = (report.district_pages_dir / f"{BIRCH}.html").read_text(encoding="utf-8")
+    row = _rows(warehouse, "SELECT * FROM marts.district_year_metrics WHERE district_code = ? AND school_year = ?",
+                [BIRCH, LATEST])[0]
     assert row["student_count"] < 10 and row["leader_count"] < 10
+    cells = page_cells(page)
     for metric in ("student_count", "kbps_per_student", "leader_pl_rate_pct", "home_internet_gap_pct",
                    "teacher_pl_rate_pct", "students_per_device"):
-        cells = re.search(rf'<tr data-metric="{metric}">(.*?)</tr>', page, re.S).group(1)
-        district_cell = re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[2]
-        assert district_cell.strip() == "&lt;10", (metric, district_cell)
-    # the exact figures appear nowhere on the page
-    text = visible_text(page)
-    assert f"{row['kbps_per_student']:,.0f} kbps" not in text
+        assert cells[metric][2] == "<10", (metric, cells[metric])
+        assert cells[metric][3] == "<10", (metric, cells[metric])  # the change too
+    assert f"{row['kbps_per_student']:,.0f} kbps" not in visible_text(page)
 
 
 def test_a_count_of_zero_is_shown_as_under_ten_not_as_no_data(report, warehouse):
-    row = _warehouse_rows(
+    row = _rows(
         warehouse,
         """SELECT * FROM marts.district_year_metrics
            WHERE tech_staff_count = 0 AND has_pl_participation AND school_year = ?
@@ -386,42 +412,40 @@ def test_a_count_of_zero_is_shown_as_under_ten_not_as_no_data(report, warehouse)
     )[0]
     assert row["tech_staff_pl_rate_pct"] is None  # 0 / 0
     page = (report.district_pages_dir / f"{row['district_code']}.html").read_text(encoding="utf-8")
-    cells = re.search(r'<tr data-metric="tech_staff_pl_rate_pct">(.*?)</tr>', page, re.S).group(1)
-    assert re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[2].strip() == "&lt;10"
+    assert page_cells(page)["tech_staff_pl_rate_pct"][2] == "<10"
 
 
 def test_missing_figure_is_shown_as_no_data_not_zero(report, html):
     page = (report.district_pages_dir / f"{MISSING_PL}.html").read_text(encoding="utf-8")
+    cells = page_cells(page)
     for metric in ("leader_pl_rate_pct", "teacher_pl_rate_pct", "pl_hours_online", "oer_participants"):
-        cells = re.search(rf'<tr data-metric="{metric}">(.*?)</tr>', page, re.S).group(1)
-        district_cell = re.findall(r"<td[^>]*>(.*?)</td>", cells, re.S)[2].strip()
-        assert district_cell == "no data", (metric, district_cell)
+        assert cells[metric][2] == "no data", (metric, cells[metric])
     assert "PL participation" in visible_text(page)
-    # the data-quality section names the district and what is missing
     dq = html[html.index('id="data-quality"'):]
     dq_text = visible_text(dq[: dq.index("</section>")])
-    assert "Meadowbrook Schools" in dq_text and "PL participation" in dq_text
+    assert NAMES[MISSING_PL] in dq_text and "PL participation" in dq_text
     assert "never" in visible_text(html) and "not zero" in dq_text
 
 
 def test_a_district_with_no_file_at_all_is_listed_as_such(warehouse, tmp_path):
-    r = build_report(warehouse, tmp_path, "2022-23", config_dir=CONFIG)
+    r = build_report(warehouse, tmp_path, YEARS[0], config_dir=CONFIG)
     doc = r.html_path.read_text(encoding="utf-8")
     table = doc[doc.index('id="incomplete-table"'):]
     table = visible_text(table[: table.index("</table>")])
-    assert "Harbor Point Community Schools" in table and "no file at all" in table
-    page = visible_text((r.district_pages_dir / f"{NO_FILES_2022}.html").read_text(encoding="utf-8"))
+    assert NAMES[NO_FILES] in table and "no file at all" in table
+    page = visible_text((r.district_pages_dir / f"{NO_FILES}.html").read_text(encoding="utf-8"))
     assert "no data" in page and " 0.0%" not in page
 
 
 def test_quarantined_submissions_are_listed_in_the_data_quality_section(html, warehouse):
-    errors = _warehouse_rows(
+    errors = _rows(
         warehouse,
         """SELECT i.district_code, d.district_name FROM audit.issues i
            JOIN marts.district_year_metrics d USING (district_code, school_year)
            WHERE i.severity = 'error' AND i.school_year = ?""",
         [LATEST],
     )
+    assert errors
     table = html[html.index('id="quarantine-table"'):]
     table = visible_text(table[: table.index("</table>")])
     for e in errors:
@@ -429,53 +453,43 @@ def test_quarantined_submissions_are_listed_in_the_data_quality_section(html, wa
     assert "count_exceeds_device_count" in table and "an earlier submission" in table
     files = html[html.index('id="file-errors-table"'):]
     assert "encoding_not_utf8" in visible_text(files[: files.index("</table>")])
-    # warnings are not quarantine
-    assert "extra_column" not in table
+    assert "extra_column" not in table  # warnings are not quarantine
 
 
-def test_gap_analysis_lists_the_districts_furthest_from_each_target(html, warehouse):
-    rows = _warehouse_rows(
-        warehouse,
-        """SELECT district_name, kbps_per_student FROM marts.district_year_metrics
-           WHERE school_year = ? AND kbps_per_student < 1000 AND student_count >= 10
-           ORDER BY kbps_per_student""",
-        [LATEST],
-    )
+def test_gap_analysis_lists_the_published_districts_furthest_from_each_target(report, html):
+    published = _published_values(report, "kbps_per_student")
+    short = sorted((v, c) for c, v in published.items() if v < 1000)
     gap = html[html.index('<table class="gap-table" data-metric="kbps_per_student"'):]
     gap = gap[: gap.index("</table>")]
-    names = re.findall(r'<a href="districts/[^"]+">([^<]+)</a>', gap)
-    assert names == [r["district_name"] for r in rows][: len(names)] and names
+    codes = re.findall(r'<a href="districts/[^"]+">[^<]+</a> <span class="muted">([0-9]+)</span>', gap)
+    assert codes and codes == [c for _, c in short][: len(codes)]
+    assert BIRCH not in codes  # withheld figures are never ranked
     assert 'data-objective-id="G4.S3.B.a"' in html[html.index('id="gap-analysis"') - 60:]
 
 
-def test_recognition_states_its_criterion_and_ranks_by_gap_closed(html, warehouse):
+def test_recognition_states_its_criterion_and_ranks_by_gap_closed(report, html, tmp_path, warehouse):
     rec = html[html.index('id="recognition"'):]
     rec = rec[: rec.index("</section>")]
     text = visible_text(rec)
     assert "Criterion" in text and "last year's gap minus this year's" in text
     assert "not suppressed" in text
-    rows = _warehouse_rows(
-        warehouse,
-        """SELECT c.district_code, d.district_name,
-                  greatest(1000 - p.value, 0) - greatest(1000 - c.value, 0) AS improvement
-           FROM marts.metric_values c
-           JOIN marts.metric_values p ON p.metric = c.metric AND p.scope = 'district'
-            AND p.district_code = c.district_code AND p.school_year = '2023-24'
-           JOIN marts.district_year_metrics d ON d.district_code = c.district_code AND d.school_year = c.school_year
-           JOIN marts.district_year_metrics dp ON dp.district_code = c.district_code AND dp.school_year = '2023-24'
-           WHERE c.scope = 'district' AND c.metric = 'kbps_per_student' AND c.school_year = ?
-             AND d.student_count >= 10 AND dp.student_count >= 10
-             AND c.value IS NOT NULL AND p.value IS NOT NULL
-           ORDER BY improvement DESC, c.district_code""",
-        [LATEST],
-    )
-    expected = [r["district_name"] for r in rows if r["improvement"] > 0]
+    # eligible: a figure published on the district's page in both years
+    eligible_now = _published_values(report, "kbps_per_student").keys()
+    before_report = build_report(warehouse, tmp_path, YEARS[1], config_dir=CONFIG)
+    eligible_before = _published_values(before_report, "kbps_per_student").keys()
+    value = {(r["district_code"], r["school_year"]): r["value"] for r in _rows(
+        warehouse, "SELECT district_code, school_year, value FROM marts.metric_values "
+                   "WHERE scope = 'district' AND metric = 'kbps_per_student'")}
+    improvement = {
+        c: max(1000 - value[(c, YEARS[1])], 0) - max(1000 - value[(c, LATEST)], 0)
+        for c in eligible_now & eligible_before
+    }
+    expected = [c for c, imp in sorted(improvement.items(), key=lambda kv: (-kv[1], kv[0])) if imp > 0]
     table = rec[rec.index('data-metric="kbps_per_student"'):]
     table = table[: table.index("</table>")]
-    names = re.findall(r'<a href="districts/[^"]+">([^<]+)</a>', table)
-    import html as _h
-
-    assert [_h.unescape(n) for n in names] == expected[:10]
+    codes = re.findall(r'<a href="districts/[^"]+">[^<]+</a> <span class="muted">([0-9]+)</span>', table)
+    assert codes and codes == expected[:10]
+    assert SLIPPING not in codes
 
 
 def test_national_benchmarks_give_context_in_the_introduction(html):
@@ -485,13 +499,8 @@ def test_national_benchmarks_give_context_in_the_introduction(html):
 
 
 def test_district_pages_are_self_contained_and_linked_from_the_report(report, html, warehouse):
-    codes = [
-        r["district_code"]
-        for r in _warehouse_rows(
-            warehouse, "SELECT district_code FROM marts.district_year_metrics WHERE school_year = ?", [LATEST]
-        )
-    ]
-    assert report.district_pages_dir is not None
+    codes = [r["district_code"] for r in _rows(
+        warehouse, "SELECT district_code FROM marts.district_year_metrics WHERE school_year = ?", [LATEST])]
     assert sorted(p.stem for p in report.district_pages) == sorted(codes)
     for code in codes:
         assert f'href="districts/{LATEST}/{code}.html"' in html
@@ -506,8 +515,9 @@ def test_district_pages_are_self_contained_and_linked_from_the_report(report, ht
 
 
 def test_district_names_from_the_data_are_escaped(html):
-    assert '=HYPERLINK(&#34;http://example.invalid&#34;,&#34;Click&#34;) Academy' in html or \
-        "=HYPERLINK(&quot;http://example.invalid&quot;" in html
+    from markupsafe import escape
+
+    assert str(escape(FORMULA_NAME)) in html  # =HYPERLINK(&#34;http://...
     assert '<a href="http://example.invalid"' not in html
 
 
@@ -527,14 +537,130 @@ def test_report_uses_the_configured_cell_size(warehouse, tmp_path):
     r = build_report(warehouse, tmp_path / "out", config_dir=cfg)
     doc = r.html_path.read_text(encoding="utf-8")
     assert "&lt;30" in doc
-    for cell in count_cells(doc):
-        if cell not in ("<30", "no data"):
-            assert float(cell.replace(",", "")) >= 30
+    for page in [doc] + [p.read_text(encoding="utf-8") for p in r.district_pages]:
+        for cell in count_cells(page):
+            if cell not in ("<30", "np", "no data"):
+                assert float(cell.replace(",", "")) >= 30
 
 
 def test_missing_warehouse_is_reported_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="warehouse"):
         build_report(tmp_path / "nope.duckdb", tmp_path, config_dir=CONFIG)
+
+
+# ------------------------------------------------------------- pages that follow the data
+
+
+def _page_bytes(pages_dir: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in pages_dir.glob("*.html")}
+
+
+def test_district_pages_are_written_again_only_when_their_content_changed(warehouse, tmp_path):
+    out = tmp_path / "out"
+    first = build_report(warehouse, out, config_dir=CONFIG)
+    assert first.pages_written == 18 and first.pages_unchanged == 0
+    before = _page_bytes(first.district_pages_dir)
+    stamps = {p.name: p.stat().st_mtime_ns for p in first.district_pages_dir.glob("*.html")}
+
+    again = build_report(warehouse, out, config_dir=CONFIG)
+    assert (again.pages_written, again.pages_unchanged, again.pages_removed) == (0, 18, 0)
+    assert _page_bytes(again.district_pages_dir) == before
+    assert all(p.stat().st_mtime_ns == stamps[p.name] for p in again.district_pages_dir.glob("*.html")
+               if p.name != "index.html")
+
+    # a page deleted by hand comes back; a page of a district that is gone goes
+    (first.district_pages_dir / f"{BIRCH}.html").unlink()
+    (first.district_pages_dir / "99999.html").write_text("stale", encoding="utf-8")
+    third = build_report(warehouse, out, config_dir=CONFIG)
+    assert (third.pages_written, third.pages_removed) == (1, 1)
+    assert not (first.district_pages_dir / "99999.html").exists()
+    assert _page_bytes(third.district_pages_dir) == before
+
+    # a changed target changes every page
+    cfg = tmp_path / "config"
+    shutil.copytree(CONFIG, cfg)
+    metrics = yaml.safe_load((cfg / "metrics.yml").read_text())
+    metrics["targets"]["kbps_per_student"]["target"] = 1500
+    (cfg / "metrics.yml").write_text(yaml.safe_dump(metrics))
+    fourth = build_report(warehouse, out, config_dir=cfg)
+    assert fourth.pages_written == 18
+
+    # and so does a new version of the code or templates
+    import flows.report.pages as pages
+
+    real = pages.code_version
+    pages.code_version = lambda: "another version"
+    try:
+        assert build_report(warehouse, out, config_dir=CONFIG).pages_written == 18
+    finally:
+        pages.code_version = real
+
+
+@pytest.mark.slow
+def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, tmp_path, prefect_server):
+    """One district's corrected PL file, loaded by the real nightly flow: the next review
+    writes that district's page only, and every page is the same as a full build's."""
+    from landing_files import PL, Landing
+
+    from flows.nightly import nightly
+
+    root = tmp_path / "copy"
+    shutil.copytree(report_warehouse.landing.parent, root)
+    warehouse = root / "warehouse" / "roadmap.duckdb"
+    out = tmp_path / "out"
+    first = build_report(warehouse, out, config_dir=CONFIG)
+    before = _page_bytes(first.district_pages_dir)
+
+    # 01010 resubmits its PL file with one more hour for one teacher
+    rows = [r for r in (root / "landing" / f"pl_participation_{LATEST}.csv").read_text().splitlines()[1:]
+            if r.split(",")[1] == "01010"]
+    first_row = rows[0].split(",")
+    first_row[10] = str(float(first_row[10]) + 1)
+    rows[0] = ",".join(first_row)
+    Landing(root / "landing").csv(f"pl_participation_{LATEST}_01010.csv", PL, rows, mtime=1_900_000_000)
+    summary = nightly(landing_dir=str(root / "landing"), warehouse=str(warehouse), with_report=False)
+    assert summary.status == "succeeded" and summary.files_new == 1
+
+    second = build_report(warehouse, out, config_dir=CONFIG)
+    changed = {n for n, b in _page_bytes(second.district_pages_dir).items() if before.get(n) != b} - {"index.html"}
+    assert changed == {"01010.html"}
+    assert second.pages_written == 1 and second.pages_unchanged == 17
+    full = build_report(warehouse, tmp_path / "full", config_dir=CONFIG)
+    assert _page_bytes(full.district_pages_dir) == _page_bytes(second.district_pages_dir)
+
+
+@pytest.mark.slow
+def test_a_later_year_with_a_few_rows_does_not_become_the_reviews_year(report_warehouse, tmp_path, prefect_server):
+    """A file for the next school year from two districts, loaded by the real nightly flow
+    with its review: the review stays on the last complete year and says why."""
+    from landing_files import ENROLLMENT, Landing
+
+    from flows.nightly import nightly
+
+    root = tmp_path / "copy"
+    shutil.copytree(report_warehouse.landing.parent, root)
+    later = f"{int(LATEST[:4]) + 1}-{(int(LATEST[:4]) + 2) % 100:02d}"
+    Landing(root / "landing").csv(f"enrollment_{later}.csv", ENROLLMENT, [
+        f"{later},50010,01001,Building 01001,1200", f"{later},33010,01001,Building 01001,1900",
+    ], mtime=1_900_000_000)
+    cfg = tmp_path / "config"
+    shutil.copytree(CONFIG, cfg)
+    roadmap = yaml.safe_load((cfg / "roadmap.yml").read_text())
+    roadmap["paths"]["reports_dir"] = str(tmp_path / "reports")
+    (cfg / "roadmap.yml").write_text(yaml.safe_dump(roadmap))
+    summary = nightly(landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"),
+                      config_file=str(cfg / "roadmap.yml"))
+    assert summary.status == "succeeded" and summary.report
+    # the nightly run's review is the last complete year's
+    assert Path(summary.report).name == f"annual_review_{LATEST}.html"
+    r = build_report(root / "warehouse" / "roadmap.duckdb", tmp_path / "out", config_dir=CONFIG)
+    assert r.school_year == LATEST
+    assert f"Later years on record are not complete enough yet: {later} (0 of the 18 districts" in r.year_reason
+    text = visible_text(r.html_path.read_text(encoding="utf-8"))
+    assert r.year_reason in text and f"later years on record: {later}" in text
+    # asked for, the later year is shown, and says how complete it is
+    asked = build_report(root / "warehouse" / "roadmap.duckdb", tmp_path / "asked", later, config_dir=CONFIG)
+    assert asked.school_year == later and "the year requested" in asked.year_reason
 
 
 # --------------------------------------------------------------- rendered in a browser
@@ -572,16 +698,14 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert drawn == measured
     assert dom.count('class="main-svg"') >= 2 * sum(len(v) for v in _measured().values())
 
-    # the tables are there
     for marker in ('class="gap-table"', 'class="recognition-table"', 'id="incomplete-table"',
                    'id="quarantine-table"', 'id="district-index"'):
         assert marker in dom, marker
 
-    # no number under 10 where a count of people is shown
     cells = count_cells(dom)
     assert cells
     for cell in cells:
-        if cell not in ("<10", "no data"):
+        if cell not in (*WITHHELD, "no data"):
             assert float(cell.replace(",", "")) >= 10, cell
 
     shot = tmp_path / "report.png"
@@ -593,11 +717,10 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
 
 @pytest.mark.slow
 def test_report_builds_on_the_demo_warehouse_when_one_is_provided(demo_warehouse_path, tmp_path):
-    path = demo_warehouse_path
-    r = build_report(Path(path), tmp_path, config_dir=CONFIG)
+    r = build_report(Path(demo_warehouse_path), tmp_path, config_dir=CONFIG)
     doc = r.html_path.read_text(encoding="utf-8")
     for s in _goal4()["strategies"]:
         assert f'data-strategy-id="{s["id"]}"' in doc
     for cell in count_cells(doc):
-        if cell not in ("<10", "no data"):
+        if cell not in (*WITHHELD, "no data"):
             assert float(cell.replace(",", "")) >= 10, cell

@@ -1,17 +1,26 @@
-"""Builds the annual review: reads the published marts (``queries``), applies the
-suppression rules (``suppression``), draws the figures (``charts``) and renders the
-Jinja2 templates of ``templates/``."""
+"""Builds the annual review: reads the published marts (``queries``), with suppression
+decided once for the whole warehouse (``suppression``), draws the figures (``charts``),
+renders the Jinja2 templates of ``templates/`` and writes the per-district pages that
+changed (``pages``).
+
+Data is read in bulk: a few set-based queries, the large results (districts, their
+figures) kept as DataFrames and formatted column-wise; nothing is converted cell by
+cell and no query runs per district.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import math
+import logging
+from html import escape as html_escape
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import plotly.offline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,7 +28,18 @@ from markupsafe import Markup
 
 from . import charts, queries
 from .config import Metric, ReportConfig, catalog_from_config, load_config
-from .suppression import NO_DATA, fmt_change, fmt_count, fmt_value, is_suppressed, marker
+from .pages import page_name, write_district_pages
+from .suppression import (
+    COMPLEMENTARY,
+    NO_DATA,
+    PRIMARY,
+    fmt_change,
+    fmt_count,
+    fmt_value,
+    marker,
+)
+
+log = logging.getLogger(__name__)
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -27,6 +47,7 @@ TEMPLATES = Path(__file__).parent / "templates"
 RECOGNITION_METRICS = ("kbps_per_student", "students_per_device", "leader_pl_rate_pct")
 TOP_N = 10
 PEOPLE_UNITS = ("students", "educators")
+FAMILIES = queries.FAMILIES
 FAMILY_LABELS = {
     "enrollment": "enrollment",
     "staffing": "staffing",
@@ -34,7 +55,17 @@ FAMILY_LABELS = {
     "connectivity": "connectivity",
     "pl_participation": "PL participation",
 }
-LOCALE_LABELS = {"city": "city", "suburb": "suburb", "town": "town", "rural": "rural"}
+
+
+@dataclass
+class YearChoice:
+    """The school year a review shows, and why."""
+
+    school_year: str
+    reason: str
+    requested: bool
+    shown_years: list[str]
+    later_years: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -44,40 +75,36 @@ class ReportResult:
     school_year: str
     district_pages: list[Path] = field(default_factory=list, repr=False)
     district_index_path: Path | None = None
+    year_reason: str = ""
+    pages_written: int = 0
+    pages_unchanged: int = 0
+    pages_removed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        return (
+            f"annual review {self.school_year}: {self.html_path} "
+            f"(district pages: {self.pages_written} written, {self.pages_unchanged} unchanged, "
+            f"{self.pages_removed} removed)"
+        )
 
 
 # ------------------------------------------------------------------------- helpers
 
 
 def previous_school_year(sy: str) -> str:
-    m = re.fullmatch(r"(\d{4})-(\d{2})", sy or "")
+    m = re.fullmatch(r"([0-9]{4})-([0-9]{2})", sy or "")
     if not m:
         raise ValueError(f"not a school year (YYYY-YY): {sy!r}")
     start = int(m.group(1)) - 1
     return f"{start}-{(start + 1) % 100:02d}"
 
 
-def _clean(v: Any) -> Any:
-    if v is None or v is pd.NA or v is pd.NaT:
-        return None
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            v = v.item()
-        except (ValueError, AttributeError):
-            pass
-    if isinstance(v, float) and math.isnan(v):
-        return None
-    return v
-
-
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
-    return [{k: _clean(v) for k, v in r.items()} for r in df.to_dict("records")]
-
-
-def _safe_code(code: str) -> str:
-    return re.sub(r"[^0-9A-Za-z_-]", "_", str(code))
+    """Rows as dicts with None for missing values, in one vectorised pass."""
+    if df is None or df.empty:
+        return []
+    return df.astype(object).where(df.notna(), None).to_dict("records")
 
 
 def _anchor(text: str) -> str:
@@ -85,15 +112,22 @@ def _anchor(text: str) -> str:
 
 
 SUPPRESSED_TITLE = "Suppressed: based on fewer than {n} students or educators"
+NOT_PUBLISHED_TITLE = (
+    "Not published: withheld so that a figure under {n} cannot be worked out by subtraction from a total"
+)
 NO_DATA_TITLE = "No data: not submitted or not computable; this is not a zero"
 
 
-def _cell(text: str, *, suppressed: bool = False, count: bool = False, n: int = 10) -> dict:
+def _titles(n: int) -> dict[int, str]:
+    return {PRIMARY: SUPPRESSED_TITLE.format(n=n), COMPLEMENTARY: NOT_PUBLISHED_TITLE.format(n=n)}
+
+
+def _cell(text: str, *, status: int = 0, count: bool = False, n: int = 10) -> dict:
     cls = []
     title = ""
-    if suppressed:
+    if status:
         cls.append("supp")
-        title = SUPPRESSED_TITLE.format(n=n)
+        title = _titles(n)[int(status)]
     elif text == NO_DATA:
         cls.append("nodata")
         title = NO_DATA_TITLE
@@ -102,22 +136,19 @@ def _cell(text: str, *, suppressed: bool = False, count: bool = False, n: int = 
     return {"text": text, "cls": " ".join(cls), "title": title, "count": count}
 
 
-def value_cell(v, unit: str, suppressed: bool, n: int) -> dict:
-    return _cell(
-        fmt_value(v, unit, bool(suppressed), n),
-        suppressed=bool(suppressed),
-        count=unit in PEOPLE_UNITS,
-        n=n,
-    )
+def value_cell(v, unit: str, status: int, n: int) -> dict:
+    return _cell(fmt_value(v, unit, int(status or 0), n), status=int(status or 0),
+                 count=unit in PEOPLE_UNITS, n=n)
 
 
-def change_cell(v, unit: str, suppressed: bool, n: int) -> dict:
-    return _cell(fmt_change(v, unit, bool(suppressed), n), suppressed=bool(suppressed), n=n)
+def change_cell(v, unit: str, status: int, n: int) -> dict:
+    return _cell(fmt_change(v, unit, int(status or 0), n), status=int(status or 0), n=n)
 
 
-def count_cell(v, n: int) -> dict:
-    text = fmt_count(v, n)
-    return _cell(text, suppressed=text == marker(n), count=True, n=n)
+def count_cell(v, n: int, status: int = 0) -> dict:
+    text = fmt_count(v, n, status)
+    st = int(status or 0) or (PRIMARY if text == marker(n) else 0)
+    return _cell(text, status=st, count=True, n=n)
 
 
 def target_text(meta: Metric, target, comparison, *, district: bool = False) -> str:
@@ -130,16 +161,64 @@ def target_text(meta: Metric, target, comparison, *, district: bool = False) -> 
     return f"{sign} {fmt_value(target, meta.unit)}"
 
 
-def _meets_cell(v, suppressed: bool, has_target: bool, n: int) -> dict:
-    if not has_target:
-        return _cell("no target")
-    if suppressed:
-        return _cell(marker(n), suppressed=True, n=n)
-    if v is None:
-        return _cell(NO_DATA)
-    c = _cell("yes" if v else "no")
-    c["cls"] = "ok" if v else "bad"
-    return c
+# ------------------------------------------------------------------ the school year
+
+
+def choose_school_year(years: pd.DataFrame, requested: str | None, min_share: float) -> YearChoice:
+    """The year to show: the one requested, else the latest school year with
+    substantially complete data: at least ``min_share`` of the districts in its
+    directory have published data in all five yearly files. When no year reaches it,
+    the most complete year (the latest of equals). A year still being collected, or a
+    stray later year with a few rows, is never the default."""
+    recs = _records(years)
+    if not recs:
+        raise ValueError("the warehouse has no school year on record")
+    on_record = [r["school_year"] for r in recs]
+
+    def share(r) -> float:
+        d = int(r["districts_in_directory"] or 0)
+        return int(r["districts_complete"] or 0) / d if d else 0.0
+
+    def describe(r) -> str:
+        return (
+            f"{int(r['districts_complete'] or 0):,} of the {int(r['districts_in_directory'] or 0):,} districts "
+            f"in its directory ({100 * share(r):.0f}%) submitted all five yearly files"
+        )
+
+    by_year = {r["school_year"]: r for r in recs}
+    pct = f"{100 * min_share:.0f}%"
+    if requested:
+        if requested not in by_year:
+            raise ValueError(
+                f"school year {requested} is not on record; years on record: {', '.join(on_record)}"
+            )
+        sy = requested
+        reason = f"This review shows {sy}, the year requested: {describe(by_year[sy])}."
+        requested_flag = True
+    else:
+        qualifying = [r for r in recs if share(r) >= min_share and share(r) > 0]
+        if qualifying:
+            pick = qualifying[-1]
+            sy = pick["school_year"]
+            reason = (
+                f"This review shows {sy}, the latest school year with substantially complete data "
+                f"(at least {pct} of the districts with all five yearly files): {describe(pick)}."
+            )
+        else:
+            best = max(recs, key=lambda r: (share(r), r["school_year"]))
+            sy = best["school_year"]
+            reason = (
+                f"This review shows {sy}: no school year yet has {pct} of its districts with all five "
+                f"yearly files, and {sy} is the most complete: {describe(best)}."
+            )
+        requested_flag = False
+    later = [y for y in on_record if y > sy]
+    if later and not requested_flag:
+        reason += " Later years on record are not complete enough yet: " + "; ".join(
+            f"{y} ({describe(by_year[y])})" for y in later
+        ) + "."
+    shown = [y for y in on_record if y <= sy]
+    return YearChoice(sy, reason, requested_flag, shown, later)
 
 
 # ------------------------------------------------------------------------ the build
@@ -152,32 +231,52 @@ def build_report(
     *,
     config_dir: Path = Path("config"),
 ) -> ReportResult:
+    """The annual review of ``school_year`` (default: the latest year with
+    substantially complete data) in ``out_dir``, with its district pages (only those
+    whose content changed are written again)."""
+    seconds: dict[str, float] = {}
+    started = time.perf_counter()
     cfg = load_config(Path(config_dir))
     con = queries.connect(Path(warehouse))
     try:
-        data = _collect(con, cfg, school_year)
+        queries.prepare(con, cfg.min_cell_size, cfg.groupings)
+        seconds["suppression"] = time.perf_counter() - started
+        choice = choose_school_year(
+            queries.years_on_record(con), school_year, cfg.default_year_min_complete_share
+        )
+        t = time.perf_counter()
+        data = _collect(con, cfg, choice)
+        seconds["collect"] = time.perf_counter() - t
     finally:
         con.close()
-    return _render(data, cfg, Path(out_dir))
+    result = _render(data, cfg, Path(out_dir), seconds)
+    seconds["total"] = time.perf_counter() - started
+    result.seconds = seconds
+    log.info(result.summary())
+    return result
 
 
-def _collect(con, cfg: ReportConfig, school_year: str | None) -> dict[str, Any]:
-    n = cfg.min_cell_size
-    years = queries.years_on_record(con)
-    if not years:
-        raise ValueError("the warehouse has no school year on record")
-    sy = school_year or years[-1]
-    if sy not in years:
-        raise ValueError(f"school year {sy} is not on record; years on record: {', '.join(years)}")
+def build_nightly_report(
+    warehouse: Path, reports_dir: Path, *, config_dir: Path = Path("config")
+) -> ReportResult:
+    """The review the nightly run keeps up to date: the default school year (latest
+    with substantially complete data), only the district pages whose content changed.
+    Reads the published warehouse only; meant to run after the alerts are sent."""
+    return build_report(Path(warehouse), Path(reports_dir), None, config_dir=Path(config_dir))
+
+
+def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
+    sy = choice.school_year
     prev = previous_school_year(sy)
+    years = choice.shown_years
 
     objectives = _records(queries.objectives(con))
     if not any(o.get("level") == "strategy" for o in objectives):
         objectives = catalog_from_config(cfg)
 
-    trends = _records(queries.metric_trends(con, n))
+    trends = _records(queries.metric_trends(con, years))
     known_metrics = sorted({t["metric"] for t in trends})
-    measured = []
+    measured: list[str] = []
     for o in objectives:
         for m in _objective_metrics(o, cfg):
             if m not in measured:
@@ -189,26 +288,36 @@ def _collect(con, cfg: ReportConfig, school_year: str | None) -> dict[str, Any]:
         m for m in known_metrics if m not in cfg.metrics
     ]
 
+    trend_rows: dict[str, list[dict]] = {}
+    for t in trends:
+        trend_rows.setdefault(t["metric"], []).append(t)
+    # the metrics of the district pages' small charts: those with a target
+    series_metrics = [
+        m for m in all_metrics
+        if not cfg.metric(m).is_boolean and _metric_target(cfg.metric(m), trend_rows.get(m, []))[0] is not None
+    ]
     return dict(
         school_year=sy,
         previous_year=prev,
         years=years,
+        choice=choice,
         objectives=objectives,
         trends=trends,
-        summary=_records(queries.objective_metric_summary(con, sy, n)),
-        dist=_records(queries.district_values(con, sy, numeric, n)) if numeric else [],
+        summary=_records(queries.metric_summary(con, sy)),
+        dist=_records(queries.distribution_stats(con, sy, numeric)) if numeric else [],
         shares=_records(queries.share_meeting_by_group(con, sy, boolean)) if boolean else [],
-        gap=_records(queries.gap_analysis(con, sy, gap_metrics, n, TOP_N)) if gap_metrics else [],
+        gap=_records(queries.gap_analysis(con, sy, gap_metrics, TOP_N)) if gap_metrics else [],
+        gap_counts=_records(queries.published_counts(con, sy, gap_metrics)) if gap_metrics else [],
         gap_metrics=gap_metrics,
-        improved=_records(queries.most_improved(con, sy, prev, RECOGNITION_METRICS, n, TOP_N)),
-        eligible=_records(queries.eligible_for_recognition(con, sy, prev, RECOGNITION_METRICS, n)),
-        districts=_records(queries.districts(con, sy)),
+        improved=_records(queries.most_improved(con, sy, prev, RECOGNITION_METRICS, TOP_N)),
+        eligible=_records(queries.eligible_for_recognition(con, sy, prev, RECOGNITION_METRICS)),
+        districts=queries.districts(con, sy),
         quarantined=_records(queries.quarantined(con, sy)),
         file_errors=_records(queries.file_level_errors(con, sy)),
         files=_records(queries.files_summary(con, sy)),
-        as_of=_clean(queries.last_file_received(con)),
+        as_of=queries.last_file_received(con),
         state=_records(queries.state_years(con, [sy, prev])),
-        history=_records(queries.district_history(con, all_metrics, n)),
+        history=queries.district_history(con, all_metrics, years, series_metrics),
         all_metrics=all_metrics,
     )
 
@@ -242,23 +351,24 @@ def _env() -> Environment:
     )
 
 
-def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportResult:
+def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dict[str, float]) -> ReportResult:
+    t0 = time.perf_counter()
     n = cfg.min_cell_size
     sy, prev, years = data["school_year"], data["previous_year"], data["years"]
     has_prev = prev in years
     out_dir.mkdir(parents=True, exist_ok=True)
     pages_dir = out_dir / "districts" / sy
     pages_dir.mkdir(parents=True, exist_ok=True)
+    districts: pd.DataFrame = data["districts"]
     page_href = {
-        d["district_code"]: f"districts/{sy}/{_safe_code(d['district_code'])}.html"
-        for d in data["districts"]
+        str(c): f"districts/{sy}/{page_name(c)}" for c in districts["district_code"]
     }
     report_name = f"annual_review_{sy}.html"
 
     trends_by_metric: dict[str, list[dict]] = {}
     for t in data["trends"]:
         trends_by_metric.setdefault(t["metric"], []).append(t)
-    summary = {(s["objective_id"], s["metric"]): s for s in data["summary"]}
+    summary = {s["metric"]: s for s in data["summary"]}
     dist_by_metric: dict[str, list[dict]] = {}
     for r in data["dist"]:
         dist_by_metric.setdefault(r["metric"], []).append(r)
@@ -267,7 +377,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
         shares_by_metric.setdefault(r["metric"], []).append(r)
 
     def district_link(code, name) -> dict:
-        return {"code": code, "name": name or code, "href": page_href.get(code)}
+        return {"code": code, "name": name or code, "href": page_href.get(str(code))}
 
     # ---- strategies and objectives
     objectives = data["objectives"]
@@ -275,6 +385,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
     strategies = []
     unmeasured = []
     metric_objectives: dict[str, list[str]] = {}
+    blocks: dict[str, dict] = {}
     for s_i, s in enumerate([o for o in objectives if o.get("level") == "strategy"], start=1):
         sid = s["objective_id"]
         items = []
@@ -294,13 +405,20 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
             }
             for m in metrics:
                 metric_objectives.setdefault(m, []).append(o["objective_id"])
-                item["metrics"].append(
-                    _metric_block(
-                        o["objective_id"], m, cfg, summary.get((o["objective_id"], m), {}),
-                        trends_by_metric.get(m, []), dist_by_metric.get(m, []),
-                        shares_by_metric.get(m, []), years, sy, has_prev,
+                if m not in blocks:
+                    blocks[m] = _metric_block(
+                        m, cfg, summary.get(m, {}), trends_by_metric.get(m, []),
+                        dist_by_metric.get(m, []), shares_by_metric.get(m, []), years, sy, has_prev,
                     )
-                )
+                # each occurrence gets its own chart elements (plotly div ids are unique)
+                item["metrics"].append({
+                    **blocks[m],
+                    "objective": o["objective_id"],
+                    "trend_html": Markup(charts.figure_html(
+                        blocks[m]["trend_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-trend")),
+                    "dist_html": Markup(charts.figure_html(
+                        blocks[m]["dist_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-spread")),
+                })
             if not metrics:
                 unmeasured.append({**item, "strategy": sid})
             if o["objective_id"] == "G4.S3.B.a":
@@ -323,37 +441,36 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
 
     # ---- intro: state headline figures
     state = {r["school_year"]: r for r in data["state"]}
-    cur = state.get(sy, {})
-    headline = _headline(cur, cfg, n)
+    headline = _headline(state.get(sy, {}), summary, cfg, n)
 
     # ---- gap analysis
-    gap_sections = []
     gap_rows: dict[str, list[dict]] = {}
     for r in data["gap"]:
         gap_rows.setdefault(r["metric"], []).append(r)
+    counts = {r["metric"]: r for r in data["gap_counts"]}
+    gap_sections = []
     for m in data["gap_metrics"]:
         meta = cfg.metric(m)
         rows = gap_rows.get(m, [])
         target, comparison = _metric_target(meta, trends_by_metric.get(m, []))
-        published = _published_count(dist_by_metric.get(m), trends_by_metric.get(m, []), sy)
+        c = counts.get(m, {})
         gap_sections.append(
             {
                 "metric": m,
                 "label": meta.label,
                 "target": target_text(meta, target, comparison),
-                "short": rows[0]["districts_short"] if rows else 0,
-                "published": rows[0]["districts_published"] if rows else published,
+                "short": int(c.get("districts_short") or 0),
+                "published": int(c.get("districts_published") or 0),
                 "rows": [
                     {
                         "district": district_link(r["district_code"], r["district_name"]),
                         "isd": r.get("isd_name") or r.get("isd_code"),
                         "locale": r.get("locale"),
                         "type": r.get("district_type"),
-                        "value": value_cell(r["value"], meta.unit, False, n),
+                        "value": value_cell(r["value"], meta.unit, 0, n),
                         "shortfall": _cell(fmt_value(r["shortfall"], meta.unit)),
                         "change": change_cell(
-                            r.get("change_from_previous_year"), meta.unit,
-                            bool(r.get("change_suppressed")), n,
+                            r.get("change_from_previous_year"), meta.unit, r.get("change_status") or 0, n,
                         ),
                     }
                     for r in rows
@@ -382,12 +499,12 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
                         "district": district_link(r["district_code"], r["district_name"]),
                         "locale": r.get("locale"),
                         "type": r.get("district_type"),
-                        "previous": value_cell(r["previous_value"], meta.unit, False, n),
-                        "current": value_cell(r["value"], meta.unit, False, n),
+                        "previous": value_cell(r["previous_value"], meta.unit, 0, n),
+                        "current": value_cell(r["value"], meta.unit, 0, n),
                         "improvement": _cell(fmt_value(r["improvement"], meta.unit)),
                         "closed": _cell(
                             NO_DATA if r.get("share_of_gap_closed") is None
-                            else f"{100 * r['share_of_gap_closed']:.0f}%"
+                            else f"{max(0.0, 100 * r['share_of_gap_closed']):.0f}%"
                         ),
                         "meets_now": r.get("shortfall") == 0,
                     }
@@ -396,49 +513,63 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
             }
         )
 
-    # ---- data quality
-    incomplete = []
-    for d in data["districts"]:
-        if d.get("data_complete") is True:
-            continue
-        missing = [FAMILY_LABELS[f] for f in queries.FAMILIES if d.get(f"has_{f}") is not True]
-        incomplete.append(
+    # ---- districts: index, incomplete data (column-wise)
+    d = districts.copy()
+    d["district_code"] = d["district_code"].astype(str)
+    has = np.column_stack([d[f"has_{f}"].fillna(False).astype(bool).to_numpy() for f in FAMILIES]) \
+        if len(d) else np.zeros((0, len(FAMILIES)), bool)
+    labels = np.array([FAMILY_LABELS[f] for f in FAMILIES], dtype=object)
+    d["_missing"] = [", ".join(labels[~row]) for row in has]
+    d["_nothing"] = ~has.any(axis=1) if len(d) else []
+    d["_complete"] = d["data_complete"].fillna(False).astype(bool) if len(d) else []
+    d["_isd"] = d["isd_name"].where(d["isd_name"].notna(), d["isd_code"])
+    quarantine_by_district: dict[str, list[dict]] = {}
+    for q in data["quarantined"]:
+        quarantine_by_district.setdefault(str(q["district_code"]), []).append(
             {
-                "district": district_link(d["district_code"], d["district_name"]),
-                "type": d.get("district_type"),
-                "isd": d.get("isd_name") or d.get("isd_code"),
-                "missing": ", ".join(missing) if missing else "(completeness not recorded)",
-                "nothing": len(missing) == len(queries.FAMILIES),
+                "district": district_link(q["district_code"], q.get("district_name")),
+                "family": FAMILY_LABELS.get(q["family"], q["family"] or "unknown"),
+                "issues": q["issues"],
+                "files": q["files"],
+                "rules": q.get("rules") or "",
+                "published": q.get("family_published"),
             }
         )
-    quarantine = [
-        {
-            "district": district_link(q["district_code"], q.get("district_name")),
-            "family": FAMILY_LABELS.get(q["family"], q["family"] or "unknown"),
-            "issues": q["issues"],
-            "files": q["files"],
-            "rules": q.get("rules") or "",
-            "published": q.get("family_published"),
-        }
-        for q in data["quarantined"]
-    ]
-    quarantine_by_district: dict[str, list[dict]] = {}
-    for q, raw in zip(quarantine, data["quarantined"]):
-        quarantine_by_district.setdefault(raw["district_code"], []).append(q)
-
-    # ---- district index
+    quarantine = [q for qs in quarantine_by_district.values() for q in qs]
+    d["_quarantined"] = d["district_code"].isin(set(quarantine_by_district))
+    rec = _records(d[["district_code", "district_name", "district_type", "locale", "county", "_isd",
+                      "_complete", "_quarantined", "_missing", "_nothing"]])
     index_rows = [
         {
-            "district": district_link(d["district_code"], d["district_name"]),
-            "type": d.get("district_type"),
-            "locale": d.get("locale"),
-            "county": d.get("county"),
-            "isd": d.get("isd_name") or d.get("isd_code"),
-            "complete": d.get("data_complete") is True,
-            "quarantined": d["district_code"] in quarantine_by_district,
+            "district": district_link(r["district_code"], r["district_name"]),
+            "type": r["district_type"],
+            "locale": r["locale"],
+            "county": r["county"],
+            "isd": r["_isd"],
+            "complete": r["_complete"],
+            "quarantined": r["_quarantined"],
         }
-        for d in data["districts"]
+        for r in rec
     ]
+    incomplete = [
+        {
+            "district": district_link(r["district_code"], r["district_name"]),
+            "type": r["district_type"],
+            "isd": r["_isd"],
+            "missing": r["_missing"] or "(completeness not recorded)",
+            "nothing": bool(r["_nothing"]),
+        }
+        for r in rec
+        if not r["_complete"]
+    ]
+
+    index_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_href.get(str(c)), quarantine=True))
+    index_page_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_name(c), quarantine=False))
+    incomplete_html = Markup("".join(
+        f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
+        for r in incomplete
+    ))
 
     env = _env()
     common = dict(
@@ -448,8 +579,13 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
         years=years,
         n=n,
         marker=marker(n),
+    )
+    review_common = dict(
+        **common,
         generated=dt.datetime.now().strftime("%Y-%m-%d %H:%M"),
         as_of=_fmt_ts(data["as_of"]),
+        year_reason=data["choice"].reason,
+        later_years=data["choice"].later_years,
         goal={
             "id": (goal or {}).get("objective_id") or cfg.goal.get("id", "G4"),
             "title": cfg.goal.get("title", "Leadership"),
@@ -457,7 +593,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
         },
     )
     html = env.get_template("report.html.j2").render(
-        **common,
+        **review_common,
         plotly_js=Markup(plotly.offline.get_plotlyjs()),
         strategies=strategies,
         headline=headline,
@@ -466,20 +602,47 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
         recognition_metrics=[cfg.metric(m).label for m in RECOGNITION_METRICS],
         unmeasured=unmeasured,
         incomplete=incomplete,
+        incomplete_html=incomplete_html,
         quarantine=quarantine,
         file_errors=data["file_errors"],
         files=data["files"],
-        districts_total=len(data["districts"]),
-        index_rows=index_rows,
+        districts_total=len(index_rows),
+        index_rows_html=index_rows_html,
         pages_dir=f"districts/{sy}",
     )
     html_path = out_dir / report_name
     _write(html_path, html)
+    seconds["review"] = time.perf_counter() - t0
 
-    # ---- per-district pages
-    pages = _district_pages(
-        env, data, cfg, common, pages_dir, report_name, trends_by_metric, metric_objectives,
-        quarantine_by_district,
+    # ---- per-district pages: only those whose content changed
+    t1 = time.perf_counter()
+    targets = {m: _metric_target(cfg.metric(m), trends_by_metric.get(m, [])) for m in data["all_metrics"]}
+    state_rows = pd.DataFrame(
+        [
+            {"metric": t["metric"], "school_year": t["school_year"], "state_value": t["state_value"],
+             "state_status": int(t.get("state_status") or 0)}
+            for t in data["trends"]
+        ],
+        columns=["metric", "school_year", "state_value", "state_status"],
+    )
+    stats = write_district_pages(
+        env,
+        pages_dir,
+        cfg=cfg,
+        common=common,
+        report_name=report_name,
+        districts=districts,
+        history=data["history"],
+        state=state_rows,
+        metrics=data["all_metrics"],
+        metric_objectives=metric_objectives,
+        targets=targets,
+        target_texts={
+            m: target_text(cfg.metric(m), *targets[m], district=True) for m in data["all_metrics"]
+        },
+        quarantine_by_district=quarantine_by_district,
+        titles=_titles(n),
+        nodata_title=NO_DATA_TITLE,
     )
     index_path = pages_dir / "index.html"
     _write(
@@ -487,18 +650,43 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path) -> ReportRes
         env.get_template("district_index.html.j2").render(
             **common,
             report_href=f"../../{report_name}",
-            rows=[
-                {**r, "district": {**r["district"], "href": f"{_safe_code(r['district']['code'])}.html"}}
-                for r in index_rows
-            ],
+            rows_html=index_page_rows_html,
         ),
     )
+    seconds["district_pages"] = time.perf_counter() - t1
     return ReportResult(
         html_path=html_path,
         district_pages_dir=pages_dir,
         school_year=sy,
-        district_pages=pages,
+        district_pages=stats.paths,
         district_index_path=index_path,
+        year_reason=data["choice"].reason,
+        pages_written=stats.written,
+        pages_unchanged=stats.unchanged,
+        pages_removed=stats.removed,
+    )
+
+
+def _e(v) -> str:
+    return html_escape("" if v is None else str(v))
+
+
+def _dlink(d: dict, href: str | None) -> str:
+    """A district's name (a link to its page) and code: the ``dlink`` macro, for long
+    tables rendered in one pass."""
+    name = _e(d["name"])
+    link = f'<a href="{_e(href)}">{name}</a>' if href else name
+    return f'{link} <span class="muted">{_e(d["code"])}</span>'
+
+
+def _district_rows_html(rows: list[dict], href, *, quarantine: bool) -> str:
+    ok, bad = '<span class="badge ok">complete</span>', '<span class="badge bad">incomplete</span>'
+    q = ' <span class="badge bad">quarantined rows</span>'
+    return "".join(
+        f"<tr><td>{_dlink(r['district'], href(r['district']['code']))}</td><td>{_e(r['type'])}</td>"
+        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{ok if r['complete'] else bad}{q if quarantine and r['quarantined'] else ''}</td></tr>"
+        for r in rows
     )
 
 
@@ -517,16 +705,7 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _published_count(dist_rows, trend_rows, sy) -> int:
-    if dist_rows:
-        return sum(1 for r in dist_rows if r.get("value") is not None)
-    for t in trend_rows:
-        if t["school_year"] == sy:
-            return int(t.get("districts_with_data") or 0)
-    return 0
-
-
-def _headline(cur: dict, cfg: ReportConfig, n: int) -> list[dict]:
+def _headline(cur: dict, summary: dict[str, dict], cfg: ReportConfig, n: int) -> list[dict]:
     if not cur:
         return []
 
@@ -537,39 +716,61 @@ def _headline(cur: dict, cfg: ReportConfig, n: int) -> list[dict]:
     dd = cur.get("districts_in_directory")
     rep = cur.get("districts_reporting")
     comp = cur.get("districts_complete")
-    bw = cur.get("districts_with_bandwidth_data")
-    meet = cur.get("districts_meeting_bandwidth_target")
     if dd is not None:
-        cards.append({"big": f"{rep or 0} of {dd}", "lbl": "districts in the directory submitted data"})
-        cards.append({"big": f"{comp or 0} of {dd}", "lbl": "districts submitted all five yearly files"})
-    if bw is not None:
+        cards.append({"big": f"{rep or 0:,} of {dd:,}", "lbl": "districts in the directory submitted data"})
+        cards.append({"big": f"{comp or 0:,} of {dd:,}", "lbl": "districts submitted all five yearly files"})
+    bw = summary.get("meets_bandwidth_target")
+    if bw and bw.get("districts_published"):
+        meet, pub = int(bw.get("districts_meeting") or 0), int(bw["districts_published"])
         cards.append(
             {
-                "big": f"{meet or 0} of {bw}{pct(meet, bw)}",
-                "lbl": "districts with bandwidth data meet 1 Mbps per student",
+                "big": f"{meet:,} of {pub:,}{pct(meet, pub)}",
+                "lbl": "districts with a published bandwidth figure meet 1 Mbps per student",
             }
         )
     for m in ("kbps_per_student", "students_per_device", "leader_pl_rate_pct"):
         if m in cur:
             meta = cfg.metric(m)
-            sup = is_suppressed(m, cur.get(m), cur, n)
+            st = int(cur.get(f"_st__{m}") or 0)
             t = f" (target {target_text(meta, meta.target, meta.comparison)})" if meta.has_target else ""
-            cards.append({"big": fmt_value(cur.get(m), meta.unit, sup, n), "lbl": f"{meta.label}, Michigan{t}"})
+            cards.append({"big": fmt_value(cur.get(m), meta.unit, st, n), "lbl": f"{meta.label}, Michigan{t}"})
     if "student_count" in cur:
-        cards.append({"big": count_cell(cur.get("student_count"), n)["text"], "lbl": "students enrolled (districts reporting)", "count": True})
+        cards.append({
+            "big": count_cell(cur.get("student_count"), n, int(cur.get("_st__student_count") or 0))["text"],
+            "lbl": "students enrolled (districts reporting)", "count": True,
+        })
     return cards
 
 
+def _dist_table(stats: list[dict], unit: str) -> list[dict]:
+    rows = []
+    for key, title in (("locale", "Locale"), ("district_type", "District type")):
+        for r in charts._box_groups(stats, key, charts.LOCALE_ORDER if key == "locale" else charts.TYPE_ORDER):
+            k = int(r.get("n") or 0)
+            rows.append({
+                "grouping": title,
+                "group": charts.TYPE_LABELS.get(str(r["group_value"]), r["group_value"])
+                if key == "district_type" else r["group_value"],
+                "n": k,
+                "withheld": int(r.get("withheld") or 0),
+                "no_data": int(r.get("no_data") or 0),
+                **{s: fmt_value(r[s], unit) if k else "—" for s in ("min", "q1", "median", "q3", "max")},
+            })
+    return rows
+
+
 def _metric_block(
-    oid: str, m: str, cfg: ReportConfig, s: dict, trend_rows: list[dict], dist_rows: list[dict],
+    m: str, cfg: ReportConfig, s: dict, trend_rows: list[dict], dist_rows: list[dict],
     share_rows: list[dict], years: list[str], sy: str, has_prev: bool,
 ) -> dict:
     n = cfg.min_cell_size
     meta = cfg.metric(m)
     target, comparison = _metric_target(meta, trend_rows)
     by_year = {t["school_year"]: t for t in trend_rows}
-    with_data = int(s.get("districts_with_data") or 0)
+    published = int(s.get("districts_published") or 0)
     meeting = int(s.get("districts_meeting") or 0)
+    withheld = int(s.get("districts_suppressed") or 0)
+    table: list[dict] = []
 
     if meta.is_boolean:
         values = [
@@ -579,26 +780,28 @@ def _metric_block(
         ]
         trend = charts.trend_figure(years, values, label=meta.label, unit=meta.unit, boolean_share=True)
         dist = charts.share_by_group_figure(share_rows, label=meta.label)
-        note = "Counts are of districts. The state line is the share of districts with data that meet it."
+        note = (
+            "Counts are of districts with a published figure. The state line is the share of them "
+            "that meet it."
+        )
     else:
         values = [
-            None if by_year.get(y, {}).get("state_suppressed") else by_year.get(y, {}).get("state_value")
+            None if by_year.get(y, {}).get("state_status") else by_year.get(y, {}).get("state_value")
             for y in years
         ]
         trend = charts.trend_figure(
             years, values, label=meta.label, unit=meta.unit, target=target, comparison=comparison
         )
-        shown = [r for r in dist_rows if r.get("value") is not None]
         dist = charts.distribution_figure(
-            shown, label=meta.label, unit=meta.unit, target=target, comparison=comparison
+            dist_rows, label=meta.label, unit=meta.unit, target=target, comparison=comparison
         )
-        n_sup = sum(1 for r in dist_rows if r.get("suppressed"))
-        n_none = sum(1 for r in dist_rows if r.get("value") is None and not r.get("suppressed"))
-        parts = [f"{len(shown)} districts shown."]
-        if n_sup:
-            parts.append(f"{n_sup} not shown because their figure is suppressed ({marker(n)}).")
-        if n_none:
-            parts.append(f"{n_none} not shown because they have no data for {sy}.")
+        table = _dist_table(dist_rows, meta.unit)
+        no_data = sum(int(r.get("no_data") or 0) for r in dist_rows if r["grouping"] == "locale")
+        parts = [f"{published:,} districts with a published figure (boxes: lowest, quartiles, highest)."]
+        if withheld:
+            parts.append(f"{withheld:,} not shown because their figure is withheld ({marker(n)} or np).")
+        if no_data:
+            parts.append(f"{no_data:,} not shown because they have no data for {sy}.")
         missing_years = [y for y, v in zip(years, values) if v is None]
         if missing_years:
             parts.append("No state figure for " + ", ".join(missing_years) + ".")
@@ -607,104 +810,31 @@ def _metric_block(
     if not has_prev:
         change = _cell(f"no {previous_school_year(sy)} on record")
     else:
-        change = change_cell(s.get("state_change"), meta.unit, bool(s.get("state_change_suppressed")), n)
+        change = change_cell(s.get("state_change"), meta.unit, s.get("state_change_status") or 0, n)
     if target is not None:
-        meeting_text = f"{meeting} of {with_data} districts with data meet the target"
+        meeting_text = f"{meeting:,} of {published:,} districts with a published figure meet the target"
     else:
-        meeting_text = f"{with_data} districts with data; no target is set"
+        meeting_text = f"{published:,} districts with a published figure; no target is set"
     return {
-        "objective": oid,
         "metric": m,
         "label": meta.label,
         "unit": meta.unit,
         "description": meta.description,
-        "state": value_cell(s.get("state_value"), meta.unit, bool(s.get("state_suppressed")), n),
+        "state": value_cell(s.get("state_value"), meta.unit, s.get("state_status") or 0, n),
         "change": change,
         "target": target_text(meta, target, comparison),
         "target_source": meta.target_source if target is not None else None,
         "meeting_text": meeting_text,
-        "with_data": with_data,
+        "with_data": published,
         "meeting": meeting,
-        "trend_html": Markup(charts.figure_html(trend)),
-        "dist_html": Markup(charts.figure_html(dist)),
+        "trend_fig": trend,
+        "dist_fig": dist,
+        "dist_table": table,
         "note": note,
     }
 
 
-def _district_pages(
-    env, data, cfg: ReportConfig, common: dict, pages_dir: Path, report_name: str,
-    trends_by_metric: dict, metric_objectives: dict, quarantine_by_district: dict,
-) -> list[Path]:
-    n = cfg.min_cell_size
-    sy, years = data["school_year"], data["years"]
-    for old in pages_dir.glob("*.html"):
-        old.unlink()
-    hist: dict[str, dict[str, dict[str, dict]]] = {}
-    for r in data["history"]:
-        hist.setdefault(r["district_code"], {}).setdefault(r["metric"], {})[r["school_year"]] = r
-    state_by_metric = {
-        m: {t["school_year"]: t for t in rows} for m, rows in trends_by_metric.items()
-    }
-    template = env.get_template("district.html.j2")
-    pages = []
-    for d in data["districts"]:
-        code = d["district_code"]
-        h = hist.get(code, {})
-        rows, sparks = [], []
-        for m in data["all_metrics"]:
-            meta = cfg.metric(m)
-            target, comparison = _metric_target(meta, trends_by_metric.get(m, []))
-            cur = h.get(m, {}).get(sy, {})
-            st = state_by_metric.get(m, {}).get(sy, {})
-            rows.append(
-                {
-                    "metric": m,
-                    "label": meta.label,
-                    "objectives": ", ".join(metric_objectives.get(m, [])),
-                    "value": value_cell(cur.get("value"), meta.unit, bool(cur.get("suppressed")), n),
-                    "change": change_cell(
-                        cur.get("change_from_previous_year"), meta.unit,
-                        bool(cur.get("change_suppressed")), n,
-                    )
-                    if data["previous_year"] in years
-                    else _cell("—"),
-                    "state": value_cell(st.get("state_value"), meta.unit, bool(st.get("state_suppressed")), n),
-                    "target": target_text(meta, target, comparison, district=True),
-                    "meets": _meets_cell(
-                        cur.get("meets_target"), bool(cur.get("suppressed")), target is not None, n
-                    ),
-                }
-            )
-            if target is not None and not meta.is_boolean:
-                dvals = [
-                    None if h.get(m, {}).get(y, {}).get("suppressed") else h.get(m, {}).get(y, {}).get("value")
-                    for y in years
-                ]
-                svals = [
-                    None if state_by_metric.get(m, {}).get(y, {}).get("state_suppressed")
-                    else state_by_metric.get(m, {}).get(y, {}).get("state_value")
-                    for y in years
-                ]
-                sparks.append(
-                    Markup(
-                        charts.svg_trend(
-                            years, dvals, svals, unit=meta.unit, target=target, title=meta.label
-                        )
-                    )
-                )
-        missing = [FAMILY_LABELS[f] for f in queries.FAMILIES if d.get(f"has_{f}") is not True]
-        html = template.render(
-            **common,
-            d=d,
-            isd=d.get("isd_name") or d.get("isd_code"),
-            report_href=f"../../{report_name}",
-            index_href="index.html",
-            rows=rows,
-            sparks=sparks,
-            missing=missing,
-            quarantine=quarantine_by_district.get(code, []),
-        )
-        path = pages_dir / f"{_safe_code(code)}.html"
-        path.write_text(html, encoding="utf-8")
-        pages.append(path)
-    return pages
+__all__ = [
+    "ReportResult", "YearChoice", "build_report", "build_nightly_report", "choose_school_year",
+    "previous_school_year",
+]

@@ -1,24 +1,30 @@
 """Figures of the annual review.
 
-Plotly figures for the main report (trend of the state figure; distribution across
-districts by locale and by district type), and small inline SVG charts for the
-per-district pages, which stay a few kilobytes each and need no JavaScript.
+Plotly figures for the main report (trend of the state figure; the spread of the
+districts' figures by locale and by district type, as box plots drawn from quartiles
+computed in SQL, so a figure stays a few kilobytes whatever the number of districts),
+and small inline SVG charts for the per-district pages, which stay a few kilobytes each
+and need no JavaScript.
 
-Every function receives values that are already suppressed (None): suppressed points
-are never passed to a figure, so neither the drawing nor its hover data can show them.
-Data arrays are given to plotly as plain lists, so the embedded JSON is readable.
+The Plotly figures are plain figure specifications (``{"data": [...], "layout":
+{...}}``) drawn by the plotly.js bundle inlined once in the review: building them
+through plotly's Python object model cost about a second per metric for nothing the
+chart needs.
+
+Every function receives values that are already suppressed (None, or left out of the
+statistics): withheld values are never passed to a figure, so neither the drawing nor
+its hover data can show them. Data arrays are plain lists, so the embedded JSON is
+readable.
 """
 
 from __future__ import annotations
 
 import html
+import json
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
-
-from .suppression import fmt_value
+from .suppression import decimals, fmt_value, quantize
 
 LOCALE_ORDER = ("city", "suburb", "town", "rural")
 TYPE_ORDER = ("LEA", "PSA", "ISD")
@@ -37,27 +43,61 @@ _SIGN = {">=": "≥", "<=": "≤"}
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": False, "displayModeBar": False}
 
+Figure = dict  # {"data": [trace, ...], "layout": {...}}
+
 
 def _blank(v) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def _layout(fig: go.Figure, width: int, height: int, title: str) -> None:
-    fig.update_layout(
-        template="none",
-        width=width,
-        height=height,
-        autosize=False,
-        title=dict(text=title, font=dict(size=13, color="#222"), x=0.01, xanchor="left"),
-        font=dict(family=FONT, size=11, color="#333"),
-        margin=dict(l=56, r=16, t=40, b=40),
-        paper_bgcolor="white",
-        plot_bgcolor="white",
-        showlegend=False,
-        hoverlabel=dict(font=dict(family=FONT, size=11)),
+def _layout(width: int, height: int, title: str, **axes: Any) -> dict:
+    layout = {
+        "width": width,
+        "height": height,
+        "autosize": False,
+        "title": {"text": title, "font": {"size": 13, "color": "#222"}, "x": 0.01, "xanchor": "left"},
+        "font": {"family": FONT, "size": 11, "color": "#333"},
+        "margin": {"l": 56, "r": 16, "t": 40, "b": 40},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "showlegend": False,
+        "hoverlabel": {"font": {"family": FONT, "size": 11}},
+    }
+    for name, axis in axes.items():
+        style = (
+            {"showgrid": False, "linecolor": "#999", "ticks": "outside", "tickcolor": "#999"}
+            if name.startswith("xaxis")
+            else {"gridcolor": "#e5e5e5", "zeroline": False, "linecolor": "#999"}
+        )
+        layout[name] = {**style, **axis}
+    return layout
+
+
+def _two_panels(width: int, height: int, title: str, y_axis: dict) -> dict:
+    """Two side by side panels sharing the y axis, titled by locale and by type."""
+    gap = 0.05
+    left, right = [0.0, (1 - gap) / 2], [(1 + gap) / 2, 1.0]
+    layout = _layout(
+        width, height, title,
+        xaxis={"domain": left, "anchor": "y"},
+        xaxis2={"domain": right, "anchor": "y2"},
+        yaxis={"domain": [0.0, 1.0], "anchor": "x", **y_axis},
+        yaxis2={"domain": [0.0, 1.0], "anchor": "x2", "matches": "y", "showticklabels": False},
     )
-    fig.update_xaxes(showgrid=False, linecolor="#999", ticks="outside", tickcolor="#999")
-    fig.update_yaxes(gridcolor="#e5e5e5", zeroline=False, linecolor="#999")
+    layout["annotations"] = [
+        {"text": text, "x": sum(dom) / 2, "y": 1.0, "xref": "paper", "yref": "paper",
+         "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+         "font": {"size": 11, "color": "#444"}}
+        for text, dom in (("By locale", left), ("By district type", right))
+    ]
+    return layout
+
+
+def _hline(y: float, line: dict, axes: Sequence[tuple[str, str]] = (("x", "y"),)) -> list[dict]:
+    return [
+        {"type": "line", "xref": f"{x} domain", "x0": 0, "x1": 1, "yref": yy, "y0": y, "y1": y, "line": line}
+        for x, yy in axes
+    ]
 
 
 def y_title(label: str, unit: str) -> str:
@@ -78,106 +118,112 @@ def trend_figure(
     target: float | None = None,
     comparison: str | None = None,
     boolean_share: bool = False,
-) -> go.Figure:
+) -> Figure:
     """The state figure over every year on record; missing or suppressed years are
     gaps (no point at all). For yes/no metrics, the share of districts meeting it."""
-    ys = [None if _blank(v) else float(v) for v in values]
     shown_unit = "percent" if boolean_share else unit
+    ys = [None if _blank(v) else quantize(float(v), decimals(shown_unit)) for v in values]
     text = [("no data" if v is None else fmt_value(v, shown_unit)) for v in ys]
-    fig = go.Figure()
-    fig.add_trace(
-        go.Scatter(
-            x=list(years),
-            y=ys,
-            mode="lines+markers",
-            line=dict(color=NAVY, width=2.5),
-            marker=dict(size=7, color=NAVY),
-            connectgaps=False,
-            customdata=[[t] for t in text],
-            hovertemplate="%{x}: %{customdata[0]}<extra>Michigan</extra>",
-            name="Michigan",
-        )
+    trace = {
+        "type": "scatter",
+        "x": list(years),
+        "y": ys,
+        "mode": "lines+markers",
+        "line": {"color": NAVY, "width": 2.5},
+        "marker": {"size": 7, "color": NAVY},
+        "connectgaps": False,
+        "customdata": [[t] for t in text],
+        "hovertemplate": "%{x}: %{customdata[0]}<extra>Michigan</extra>",
+        "name": "Michigan",
+    }
+    title = f"Michigan, {'share of districts meeting it' if boolean_share else 'state figure'}"
+    y_axis = {"title": {"text": y_title(label, "boolean" if boolean_share else unit)}, "rangemode": "tozero"}
+    if boolean_share:
+        y_axis["range"] = [0, 105]
+    layout = _layout(
+        *TREND_SIZE, title,
+        xaxis={"type": "category", "categoryorder": "array", "categoryarray": list(years)},
+        yaxis=y_axis,
     )
     if target is not None and not boolean_share:
-        fig.add_hline(
-            y=float(target),
-            line=dict(color=RED, dash="dash", width=1.5),
-            annotation_text=f"target {_SIGN.get(comparison or '', '')} {fmt_value(target, unit)}",
-            annotation_position="top left",
-            annotation_font=dict(color=RED, size=10),
-        )
-    title = f"Michigan, {'share of districts meeting it' if boolean_share else 'state figure'}"
-    _layout(fig, *TREND_SIZE, title)
-    fig.update_xaxes(type="category", categoryorder="array", categoryarray=list(years))
-    fig.update_yaxes(title_text=y_title(label, "boolean" if boolean_share else unit), rangemode="tozero")
-    if boolean_share:
-        fig.update_yaxes(range=[0, 105])
-    return fig
+        layout["shapes"] = _hline(float(target), {"color": RED, "dash": "dash", "width": 1.5})
+        layout["annotations"] = [{
+            "text": f"target {_SIGN.get(comparison or '', '')} {fmt_value(target, unit)}",
+            "x": 0, "xref": "x domain", "xanchor": "left", "y": float(target), "yref": "y",
+            "yanchor": "bottom", "showarrow": False, "font": {"color": RED, "size": 10},
+        }]
+    return {"data": [trace], "layout": layout}
+
+
+def _box_groups(rows: Sequence[dict], key: str, order: Sequence[str]) -> list[dict]:
+    g = {str(r["group_value"]): r for r in rows if r["grouping"] == key}
+    return [g[x] for x in order if x in g] + [g[x] for x in sorted(set(g) - set(order))]
 
 
 def distribution_figure(
-    rows: Sequence[dict],
+    stats: Sequence[dict],
     *,
     label: str,
     unit: str,
     target: float | None = None,
     comparison: str | None = None,
-) -> go.Figure:
-    """Box plots with every district as a point, by locale (left) and by district type
-    (right). ``rows``: dicts with district_name, locale, district_type, value (only
-    published, unsuppressed values)."""
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
-        subplot_titles=("By locale", "By district type"),
-    )
-    for col, key, order, labels in (
-        (1, "locale", LOCALE_ORDER, {}),
-        (2, "district_type", TYPE_ORDER, TYPE_LABELS),
+) -> Figure:
+    """Box plots of the districts' published figures, by locale (left) and by district
+    type (right), drawn from precomputed statistics (``queries.distribution_stats``:
+    n, min, q1, median, q3, max, mean per group), so the chart weighs the same for 30
+    districts or 13,000. ``stats``: dicts with grouping ('locale'/'district_type'),
+    group_value and those statistics; groups with no published figure are left out."""
+    traces = []
+    axes = {}
+    for suffix, key, order, labels in (
+        ("", "locale", LOCALE_ORDER, {}),
+        ("2", "district_type", TYPE_ORDER, TYPE_LABELS),
     ):
-        pts = [r for r in rows if not _blank(r.get("value"))]
-        groups = list(order) + sorted({str(r.get(key)) for r in pts} - set(order))
-        counts = {g: sum(1 for r in pts if str(r.get(key)) == g) for g in groups}
-        cat = {g: f"{labels.get(g, g)} ({counts[g]})" for g in groups}
-        fig.add_trace(
-            go.Box(
-                x=[cat[str(r.get(key))] for r in pts],
-                y=[float(r["value"]) for r in pts],
-                boxpoints="all",
-                jitter=0.45,
-                pointpos=0,
-                marker=dict(size=5, color=TEAL, opacity=0.75),
-                line=dict(color=NAVY, width=1.2),
-                fillcolor="rgba(42,127,143,0.12)",
-                customdata=[[str(r.get("district_name")), fmt_value(r["value"], unit)] for r in pts],
-                hovertemplate="%{customdata[0]}<br>%{customdata[1]}<extra></extra>",
-                hoveron="points",
-                name=key,
+        groups = [r for r in _box_groups(stats, key, order) if int(r.get("n") or 0) > 0]
+        cats = [f"{labels.get(str(r['group_value']), r['group_value'])} ({int(r['n'])})" for r in groups]
+
+        def q(name: str) -> list[float]:
+            return [quantize(float(r[name]), decimals(unit)) for r in groups]
+
+        traces.append({
+            "type": "box",
+            "x": cats,
+            "q1": q("q1"), "median": q("median"), "q3": q("q3"),
+            "lowerfence": q("min"), "upperfence": q("max"), "mean": q("mean"),
+            "boxpoints": False,
+            "line": {"color": NAVY, "width": 1.2},
+            "fillcolor": "rgba(42,127,143,0.18)",
+            "customdata": [
+                [int(r["n"])] + [fmt_value(r[k], unit) for k in ("min", "q1", "median", "q3", "max")]
+                for r in groups
+            ],
+            "hovertemplate": (
+                "%{x}<br>min %{customdata[1]} · Q1 %{customdata[2]} · median %{customdata[3]}"
+                " · Q3 %{customdata[4]} · max %{customdata[5]}<extra></extra>"
             ),
-            row=1, col=col,
-        )
-        fig.update_xaxes(
-            type="category", categoryorder="array", categoryarray=[cat[g] for g in groups],
-            row=1, col=col,
-        )
+            "name": key,
+            "xaxis": f"x{suffix}",
+            "yaxis": f"y{suffix}",
+        })
+        axes[f"xaxis{suffix}"] = {"type": "category", "categoryorder": "array", "categoryarray": cats}
+    layout = _two_panels(*DIST_SIZE, "Districts (number with a published figure)",
+                         {"title": {"text": y_title(label, unit)}})
+    for name, extra in axes.items():
+        layout[name].update(extra)
     if target is not None:
-        fig.add_hline(y=float(target), line=dict(color=RED, dash="dash", width=1.2))
-    _layout(fig, *DIST_SIZE, "Districts (number with a published figure)")
-    fig.update_annotations(font=dict(size=11, color="#444"))
-    fig.update_yaxes(title_text=y_title(label, unit), row=1, col=1)
-    return fig
+        layout["shapes"] = _hline(float(target), {"color": RED, "dash": "dash", "width": 1.2},
+                                  (("x", "y"), ("x2", "y2")))
+    return {"data": traces, "layout": layout}
 
 
-def share_by_group_figure(groups: Sequence[dict], *, label: str) -> go.Figure:
+def share_by_group_figure(groups: Sequence[dict], *, label: str) -> Figure:
     """For yes/no metrics: the share of districts with data that meet it, by locale and by
     district type (counts of districts). ``groups``: dicts with grouping
     ('locale'/'district_type'), group_value, districts_with_data, districts_meeting."""
-    fig = make_subplots(
-        rows=1, cols=2, shared_yaxes=True, horizontal_spacing=0.05,
-        subplot_titles=("By locale", "By district type"),
-    )
-    for col, key, order, labels in (
-        (1, "locale", LOCALE_ORDER, {}),
-        (2, "district_type", TYPE_ORDER, TYPE_LABELS),
+    traces = []
+    for suffix, key, order, labels in (
+        ("", "locale", LOCALE_ORDER, {}),
+        ("2", "district_type", TYPE_ORDER, TYPE_LABELS),
     ):
         g = {str(r["group_value"]): r for r in groups if r["grouping"] == key}
         names = [x for x in order if x in g] + sorted(set(g) - set(order))
@@ -185,24 +231,36 @@ def share_by_group_figure(groups: Sequence[dict], *, label: str) -> go.Figure:
         for name in names:
             r = g[name]
             n, m = int(r["districts_with_data"] or 0), int(r["districts_meeting"] or 0)
-            shares.append(100.0 * m / n if n else None)
+            shares.append(quantize(100.0 * m / n, 1) if n else None)
             text.append(f"{m} of {n}")
-        fig.add_trace(
-            go.Bar(
-                x=[labels.get(x, x) for x in names], y=shares, text=text, textposition="outside",
-                marker=dict(color=TEAL),
-                hovertemplate="%{x}: %{text} districts<extra></extra>",
-            ),
-            row=1, col=col,
-        )
-    _layout(fig, *DIST_SIZE, "Share of districts with data that meet it")
-    fig.update_annotations(font=dict(size=11, color="#444"))
-    fig.update_yaxes(range=[0, 115], title_text="% of districts", row=1, col=1)
-    return fig
+        traces.append({
+            "type": "bar",
+            "x": [labels.get(x, x) for x in names], "y": shares, "text": text, "textposition": "outside",
+            "marker": {"color": TEAL},
+            "hovertemplate": "%{x}: %{text} districts<extra></extra>",
+            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
+        })
+    layout = _two_panels(*DIST_SIZE, "Share of districts with data that meet it",
+                         {"range": [0, 115], "title": {"text": "% of districts"}})
+    return {"data": traces, "layout": layout}
 
 
-def figure_html(fig: go.Figure) -> str:
-    return fig.to_html(full_html=False, include_plotlyjs=False, config=PLOTLY_CONFIG)
+def _json(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def figure_html(fig: Figure, element_id: str) -> str:
+    """The chart's element and the call that draws it (the plotly.js bundle is inlined
+    once in the page)."""
+    width, height = fig["layout"]["width"], fig["layout"]["height"]
+    eid = html.escape(element_id)
+    return (
+        f'<div id="{eid}" class="plotly-graph-div" style="height:{height}px; width:{width}px;"></div>'
+        f'<script type="text/javascript">if (document.getElementById("{eid}")) {{ Plotly.newPlot('
+        f'"{eid}", {_json(fig["data"])}, {_json(fig["layout"])}, {_json(PLOTLY_CONFIG)}); }}</script>'
+    )
 
 
 # ------------------------------------------------------------------ SVG (district pages)
@@ -220,86 +278,83 @@ def svg_trend(
     title: str = "",
 ) -> str:
     """A small line chart: the district (solid), the state (dashed grey) and the target
-    (dotted red). Missing and suppressed years are left out."""
+    (dotted red). Missing and suppressed years are left out. Called once per district
+    and metric, so it is plain string work."""
     pad_l, pad_r, pad_t, pad_b = 40, 8, 18, 20
-    vals = [float(v) for v in list(district) + list(state) if not _blank(v)]
+    district = [None if _blank(v) else float(v) for v in district]
+    state = [None if _blank(v) else float(v) for v in state]
+    vals = [v for v in district if v is not None] + [v for v in state if v is not None]
     if target is not None:
         vals.append(float(target))
-    esc = html.escape
+    t = html.escape(title)
     head = (
         f'<svg xmlns="http://www.w3.org/2000/svg" class="spark" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="{esc(title)}">'
-        f'<text x="4" y="12" class="spark-title">{esc(title)}</text>'
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{t}">'
+        f'<text x="4" y="12" class="spark-title">{t}</text>'
     )
     if not vals:
         return head + (
             f'<text x="{width / 2:.0f}" y="{height / 2 + 4:.0f}" text-anchor="middle" '
             'class="spark-empty">no published figures</text></svg>'
         )
-    lo, hi = min(vals + [0.0]), max(vals)
+    lo, hi = min(min(vals), 0.0), max(vals)
     if hi == lo:
         hi = lo + 1.0
     hi += (hi - lo) * 0.08
     n = max(len(years), 1)
     pw, ph = width - pad_l - pad_r, height - pad_t - pad_b
+    xs = [pad_l + (pw * (i + 0.5) / n) for i in range(len(years))]
+    k = ph / (hi - lo)
+    base = pad_t + ph
 
-    def x(i: int) -> float:
-        return pad_l + (pw * (i + 0.5) / n)
-
-    def y(v: float) -> float:
-        return pad_t + ph * (1 - (v - lo) / (hi - lo))
-
-    parts = [head]
-    parts.append(
-        f'<line x1="{pad_l}" y1="{pad_t + ph}" x2="{pad_l + pw}" y2="{pad_t + ph}" stroke="#bbb"/>'
+    parts = [
+        head,
+        f'<line x1="{pad_l}" y1="{base}" x2="{pad_l + pw}" y2="{base}" stroke="#bbb"/>',
+        f'<text x="{pad_l - 4}" y="{base + 3:.1f}" text-anchor="end" class="spark-axis">'
+        f"{html.escape(_short(lo, unit))}</text>",
+        f'<text x="{pad_l - 4}" y="{pad_t + 3:.1f}" text-anchor="end" class="spark-axis">'
+        f"{html.escape(_short(hi, unit))}</text>",
+    ]
+    parts.extend(
+        f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
+        f"{html.escape(str(yr)[2:])}</text>"
+        for x, yr in zip(xs, years)
     )
-    for v in (lo, hi):
-        parts.append(
-            f'<text x="{pad_l - 4}" y="{y(v) + 3:.1f}" text-anchor="end" class="spark-axis">'
-            f"{esc(_short(v, unit))}</text>"
-        )
-    for i, yr in enumerate(years):
-        parts.append(
-            f'<text x="{x(i):.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
-            f"{esc(str(yr)[2:])}</text>"
-        )
     if target is not None:
+        ty = base - (float(target) - lo) * k
         parts.append(
-            f'<line x1="{pad_l}" y1="{y(float(target)):.1f}" x2="{pad_l + pw}" '
-            f'y2="{y(float(target)):.1f}" stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
+            f'<line x1="{pad_l}" y1="{ty:.1f}" x2="{pad_l + pw}" y2="{ty:.1f}" '
+            f'stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
         )
-    for series, color, dash, r in ((state, GREY, "4,3", 2.2), (district, NAVY, "", 3.0)):
-        pts = [(x(i), y(float(v))) for i, v in enumerate(series) if not _blank(v)]
-        segs: list[list[tuple[float, float]]] = []
-        prev_i = None
-        for i, v in enumerate(series):
-            if _blank(v):
-                prev_i = None
+    for series, color, dash, r in ((state, GREY, ' stroke-dasharray="4,3"', 2.2), (district, NAVY, "", 3.0)):
+        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series)]
+        run: list[str] = []
+        for pt in pts + [None]:
+            if pt is not None:
+                run.append(pt)
                 continue
-            if prev_i is None:
-                segs.append([])
-            segs[-1].append((x(i), y(float(v))))
-            prev_i = i
-        for seg in segs:
-            if len(seg) > 1:
-                d = " ".join(f"{a:.1f},{b:.1f}" for a, b in seg)
-                dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+            if len(run) > 1:
                 parts.append(
-                    f'<polyline points="{d}" fill="none" stroke="{color}" stroke-width="1.8"{dash_attr}/>'
+                    f'<polyline points="{" ".join(run)}" fill="none" stroke="{color}" stroke-width="1.8"{dash}/>'
                 )
-        for a, b in pts:
-            parts.append(f'<circle cx="{a:.1f}" cy="{b:.1f}" r="{r}" fill="{color}"/>')
+            run = []
+        for pt in pts:
+            if pt is not None:
+                cx, cy = pt.split(",")
+                parts.append(f'<circle cx="{cx}" cy="{cy}" r="{r}" fill="{color}"/>')
     parts.append("</svg>")
     return "".join(parts)
 
 
 def _short(v: float, unit: str) -> str:
+    """An axis label: few digits, never a negative zero."""
     if unit == "percent":
-        return f"{v:.0f}%"
+        return f"{quantize(v, 0):.0f}%"
     if unit == "usd":
-        return f"${v:.1f}"
+        q = quantize(v, 1)
+        return f"${q:.1f}" if q >= 0 else f"-${-q:.1f}"
     if unit == "ratio":
-        return f"{v:.1f}"
+        return f"{quantize(v, 1):.1f}"
     if abs(v) >= 10000:
-        return f"{v / 1000:.0f}k"
-    return f"{v:,.0f}"
+        return f"{quantize(v / 1000, 0):.0f}k"
+    return f"{quantize(v, 0):,.0f}"

@@ -42,6 +42,12 @@ class ReportConfig:
     goal: dict[str, Any]
     min_cell_size: int = 10
     strategies: list[dict[str, Any]] = field(default_factory=list)
+    # district_year_metrics columns whose group totals are (or may be) published:
+    # complementary suppression protects every group of each (privacy.groupings)
+    groupings: tuple[str, ...] = ("locale", "district_type", "isd_code")
+    # the review's default year: the latest with at least this share of the directory's
+    # districts data_complete (report.default_year_min_complete_share)
+    default_year_min_complete_share: float = 0.5
 
     def metric(self, name: str) -> Metric:
         if name in self.metrics:
@@ -83,9 +89,19 @@ def load_config(config_dir: Path) -> ReportConfig:
             target_source=t.get("source"),
         )
 
-    min_cell = int(((roadmap_yml.get("privacy") or {}).get("min_cell_size")) or 10)
+    privacy = roadmap_yml.get("privacy") or {}
+    min_cell = int(privacy.get("min_cell_size") or 10)
     if min_cell < 1:
         raise ValueError("privacy.min_cell_size must be a positive integer")
+    groupings = privacy.get("groupings", ["locale", "district_type", "isd_code"]) or []
+    if not isinstance(groupings, list) or not all(isinstance(g, str) and g for g in groupings):
+        raise ValueError(
+            "privacy.groupings must be a list of district_year_metrics columns, e.g. [locale, district_type, isd_code]"
+        )
+    report = roadmap_yml.get("report") or {}
+    share = float(report.get("default_year_min_complete_share", 0.5))
+    if not 0 <= share <= 1:
+        raise ValueError("report.default_year_min_complete_share must be between 0 and 1")
 
     return ReportConfig(
         metrics=metrics,
@@ -96,6 +112,8 @@ def load_config(config_dir: Path) -> ReportConfig:
         goal=dict(goal_yml.get("goal") or {}),
         min_cell_size=min_cell,
         strategies=list(goal_yml.get("strategies") or []),
+        groupings=tuple(groupings),
+        default_year_min_complete_share=share,
     )
 
 
@@ -105,8 +123,7 @@ def _squash(text: Any) -> str:
 
 def catalog_from_config(cfg: ReportConfig) -> list[dict[str, Any]]:
     """The objective catalog as rows shaped like marts.objectives, from roadmap_goal4.yml
-    and metrics.yml (used when the warehouse holds no catalog, and by the synthetic
-    warehouse)."""
+    and metrics.yml (used when the warehouse holds no catalog)."""
     rows: list[dict[str, Any]] = []
     goal = cfg.goal
     goal_id = goal.get("id", "G4")

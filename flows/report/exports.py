@@ -18,13 +18,25 @@ below {n} is not published, nor any figure built on such a count (for example a
 participation rate whose leaders or teachers number fewer than {n}, or a change from
 last year when either year is suppressed). A count of 0 is a count below {n}.
 
-* In the CSV files a suppressed cell reads `{mark}`.
-* In the Parquet files a suppressed cell is empty (null), so that columns keep their
+Complementary suppression: a published total (the state, and every locale, district
+type and ISD) minus its published districts would give a withheld count back, so
+where needed further counts are withheld too, with the figures built on them, until no
+withheld value can be worked out by subtraction (or any other combination of the
+published totals and the state's ratios). Of two withheld counts in a total, at least
+one is {big} or more, so the hidden sum says nothing of a count below {n}.
+
+* In the CSV files a cell withheld because it counts fewer than {n} people (or is built
+  on such a count) reads `{mark}`; a cell withheld to protect another reads `np` (not
+  published: it may be any value, {n} or more).
+* In the Parquet files a withheld cell is empty (null), so that columns keep their
   numeric types.
-* In both, the column `suppressed_columns` lists the suppressed cells of the row
+* In both, the column `suppressed_columns` lists the withheld cells of the row
   (names separated by `;`). An empty cell that is not listed there means "no data"
   (the district did not submit that file, or the figure's denominator is missing);
   it never means 0.
+* `state_year_metrics.districts_meeting_bandwidth_target` is withheld (`np`) in a
+  year where any district's bandwidth figure is: count the districts meeting the
+  target from their published rows instead.
 
 CSV files are UTF-8 with a header row. Text cells that begin with `=`, `+`, `-`, `@`,
 a tab or a carriage return carry a leading apostrophe (`'`) so that spreadsheet
@@ -46,6 +58,7 @@ def export_marts(warehouse: Path, out_dir: Path, *, config_dir: Path = Path("con
     written: list[Path] = []
     con = queries.connect(Path(warehouse))
     try:
+        queries.prepare(con, n, cfg.groupings)
         for table in queries.marts_tables(con):
             csv_path = export_dir / f"{table}.csv"
             parquet_path = export_dir / f"{table}.parquet"
@@ -58,6 +71,6 @@ def export_marts(warehouse: Path, out_dir: Path, *, config_dir: Path = Path("con
     finally:
         con.close()
     (export_dir / "README.md").write_text(
-        README.format(n=n, mark=suppression.marker(n)), encoding="utf-8"
+        README.format(n=n, big=2 * n - 1, mark=suppression.marker(n)), encoding="utf-8"
     )
     return written

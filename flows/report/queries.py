@@ -4,30 +4,34 @@ Tables and columns read (docs/ARCHITECTURE.md, "Marts" and "audit"):
 
 * ``marts.metric_values``: scope, district_code, school_year, metric, value,
   previous_value, change_from_previous_year, target, comparison, meets_target
-* ``marts.objective_progress``: objective_id, metric, school_year, scope, district_code,
-  value, target, meets_target, change_from_previous_year
+* ``marts.objective_progress``: objective_id, metric (the objective -> metric map)
 * ``marts.objectives``: objective_id, parent_id, strategy_id, strategy_title, level,
   objective_text, sort_order, is_measured, metrics, unmeasured_reason
 * ``marts.district_year_metrics``: district_code, school_year, district_name, isd_code,
-  district_type, locale, county, data_complete, has_<family>, and the people counts of
-  ``suppression.PEOPLE_COUNTS`` (for suppression)
-* ``marts.state_year_metrics``: school_year, the people counts, districts_in_directory,
-  districts_reporting, districts_complete, districts_with_bandwidth_data,
-  districts_meeting_bandwidth_target
+  district_type, locale, county, data_complete, has_<family>, the people counts of
+  ``suppression.PEOPLE_COUNTS`` and the other sides of ``suppression.RATIOS``
+* ``marts.state_year_metrics``: school_year, the same counts, districts_in_directory,
+  districts_reporting, districts_complete
 * ``audit.issues``: file_id, file_name, family, school_year, district_code, rule, severity
 * ``audit.files``: school_year, received_at, status, rows_read, rows_loaded,
   rows_quarantined
 * exports: every table and view of schema ``marts`` (information_schema)
 
-Suppression is applied here, in SQL, with the rules of ``flows.report.suppression``:
-suppressed values are turned into NULL (with a flag) before any row reaches Python.
-Only small, aggregated or per-year result sets are fetched.
+Suppression is decided once per connection (:func:`prepare`: primary and
+complementary, ``flows.report.suppression``) and kept in the temporary table
+``report_suppression`` (one row per scope x district x year, a status per figure:
+0 published, 1 withheld to protect another figure ``np``, 2 under the threshold
+``<10``), and the totals of every grouping of ``privacy.groupings`` with their status
+in ``report_group_suppression`` (grouping, group_value, school_year, count, value,
+status: what a view of ISD or locale totals may publish). Every query joins them, so
+withheld values are turned into NULL (with their status) before any row reaches Python. The suppressed long table of metric values is
+built once, as the temporary table ``report_mv``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Iterable
 
 import duckdb
 import pandas as pd
@@ -35,13 +39,18 @@ import pandas as pd
 from . import suppression
 
 FAMILIES = ("enrollment", "staffing", "devices", "connectivity", "pl_participation")
+SUPPRESSION_TABLE = "report_suppression"
+GROUPS_TABLE = "report_group_suppression"
+MV_TABLE = "report_mv"
 
 
 def connect(warehouse: Path) -> duckdb.DuckDBPyConnection:
     warehouse = Path(warehouse)
     if not warehouse.is_file():
         raise FileNotFoundError(f"warehouse not found: {warehouse}")
-    return duckdb.connect(str(warehouse), read_only=True)
+    con = duckdb.connect(str(warehouse), read_only=True)
+    con.execute("SET enable_progress_bar = false")
+    return con
 
 
 def _q(name: str) -> str:
@@ -68,24 +77,80 @@ def _fetch(con, sql: str, params: list | None = None) -> pd.DataFrame:
     return con.execute(sql, params or []).df()
 
 
-# ----------------------------------------------------------------- suppressed long tables
+# ------------------------------------------------------------------------- suppression
 
 
-def safe_long_sql(table: str, columns: Iterable[str], min_cell_size: int) -> str:
+def _columns(con, schema: str, table: str) -> set[str]:
+    return {c for c, _ in table_columns(con, schema, table)}
+
+
+def suppression_inputs(con) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """What :func:`flows.report.suppression.protect` needs, in two bulk reads."""
+    figures = set(suppression.BASIS)
+    ratio_sides = {c for num, den, _ in suppression.RATIOS.values() for c in (num, den)}
+    wanted = set(suppression.PEOPLE_COUNTS) | figures | ratio_sides
+    d_cols = _columns(con, "marts", "district_year_metrics")
+    s_cols = _columns(con, "marts", "state_year_metrics")
+    keys = ["district_code", "school_year", "locale", "district_type", "isd_code"]
+    d_sel = keys + sorted(wanted & d_cols)
+    s_sel = ["school_year"] + sorted(wanted & s_cols)
+    districts = _fetch(con, f"SELECT {', '.join(map(_q, d_sel))} FROM marts.district_year_metrics")
+    state = _fetch(con, f"SELECT {', '.join(map(_q, s_sel))} FROM marts.state_year_metrics")
+    for frame in (districts, state):
+        for c in wanted - set(frame.columns):
+            frame[c] = float("nan")  # a figure the marts do not have: nothing to protect
+    return districts, state
+
+
+def prepare(con, min_cell_size: int, groupings: Iterable[str] = suppression.DEFAULT_GROUPINGS):
+    """Decide suppression for the whole warehouse and keep it in the temporary tables
+    ``report_suppression`` and ``report_mv``. Returns the ``Suppression``."""
+    districts, state = suppression_inputs(con)
+    supp = suppression.protect(districts, state, min_cell_size, groupings)
+    flags = supp.long()
+    con.register("_report_suppression_frame", flags)
+    try:
+        cols = ", ".join(
+            ["scope", "district_code", "school_year"]
+            + [f"CAST({_q(c)} AS TINYINT) AS {_q(c)}" for c in suppression.FIGURES]
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {SUPPRESSION_TABLE} AS "
+            f"SELECT {cols} FROM _report_suppression_frame"
+        )
+    finally:
+        con.unregister("_report_suppression_frame")
+    # the totals of every grouping with their status, for views that publish them (ISD)
+    con.register("_report_groups_frame", supp.groups)
+    try:
+        con.execute(
+            f'CREATE OR REPLACE TEMP TABLE {GROUPS_TABLE} AS SELECT "grouping", group_value, school_year, '
+            '"count", value, CAST(status AS TINYINT) AS status FROM _report_groups_frame'
+        )
+    finally:
+        con.unregister("_report_groups_frame")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {MV_TABLE} AS {safe_long_sql('marts.metric_values', _MV_COLS)}")
+    return supp
+
+
+def _status_case(metric_sql: str, alias: str) -> str:
+    whens = " ".join(f"WHEN {_lit(m)} THEN {alias}.{_q(m)}" for m in suppression.BASIS)
+    return f"coalesce(CASE {metric_sql} {whens} END, 0)"
+
+
+def safe_long_sql(table: str, columns: Iterable[str]) -> str:
     """A SELECT over a long table (one row per scope x district x metric x year:
-    marts.metric_values, marts.objective_progress) adding the flags
+    marts.metric_values, marts.objective_progress) adding
 
-    * ``_sup``: this year's figure is suppressed,
-    * ``_psup``: last year's figure is suppressed,
-    * ``_csup``: the change from last year is suppressed (either year is suppressed and
-      neither is simply missing; a missing year makes the change "no data"),
+    * ``_st`` / ``_sup``: the status of this year's figure / whether it is withheld,
+    * ``_pst`` / ``_psup``: the same for last year's figure,
+    * ``_cst`` / ``_csup``: the same for the change from last year (withheld when either
+      year is, unless either is simply missing: a missing year makes it "no data"),
+    * ``_prev_value``: last year's figure (not suppressed),
 
-    computed from the people counts of that district (or the state) in that year and in
-    the year before, and ``_prev_value`` (last year's figure, unsuppressed).
+    from ``report_suppression`` (see :func:`prepare`).
     """
     cols = set(columns)
-    cur: Callable[[str], str] = lambda c: f"coalesce(d.{c}, s.{c})"  # noqa: E731
-    prv: Callable[[str], str] = lambda c: f"coalesce(dp.{c}, sp.{c})"  # noqa: E731
     prev_sy = prev_school_year_sql("t.school_year")
     if "previous_value" in cols:
         prev_value, prev_join = "t.previous_value", ""
@@ -101,27 +166,27 @@ def safe_long_sql(table: str, columns: Iterable[str], min_cell_size: int) -> str
             ]
         )
         prev_value, prev_join = "tp.value", f"LEFT JOIN {table} AS tp ON {cond}"
-    sup = suppression.suppressed_case_sql("t.metric", "t.value", cur, min_cell_size)
-    psup = suppression.suppressed_case_sql("t.metric", prev_value, prv, min_cell_size)
     return f"""
-        SELECT x.*,
-               ((x._sup OR x._psup)
-                AND NOT (x.value IS NULL AND NOT x._sup)
-                AND NOT (x._prev_value IS NULL AND NOT x._psup)) AS _csup
+        SELECT x.*, x._st > 0 AS _sup, x._pst > 0 AS _psup,
+               CASE WHEN (x._st > 0 OR x._pst > 0)
+                     AND NOT (x.value IS NULL AND x._st = 0)
+                     AND NOT (x._prev_value IS NULL AND x._pst = 0)
+                    THEN greatest(x._st, x._pst) ELSE 0 END AS _cst,
+               (x._st > 0 OR x._pst > 0)
+                AND NOT (x.value IS NULL AND x._st = 0)
+                AND NOT (x._prev_value IS NULL AND x._pst = 0) AS _csup
         FROM (
-            SELECT t.*, {prev_value} AS _prev_value, {sup} AS _sup, {psup} AS _psup
+            SELECT t.*, {prev_value} AS _prev_value,
+                   {_status_case('t.metric', 'f')} AS _st,
+                   {_status_case('t.metric', 'fp')} AS _pst
             FROM {table} AS t
             {prev_join}
-            LEFT JOIN marts.district_year_metrics AS d
-                   ON t.scope = 'district' AND d.district_code = t.district_code
-                  AND d.school_year = t.school_year
-            LEFT JOIN marts.state_year_metrics AS s
-                   ON t.scope = 'state' AND s.school_year = t.school_year
-            LEFT JOIN marts.district_year_metrics AS dp
-                   ON t.scope = 'district' AND dp.district_code = t.district_code
-                  AND dp.school_year = {prev_sy}
-            LEFT JOIN marts.state_year_metrics AS sp
-                   ON t.scope = 'state' AND sp.school_year = {prev_sy}
+            LEFT JOIN {SUPPRESSION_TABLE} AS f
+                   ON f.scope = t.scope AND f.district_code IS NOT DISTINCT FROM t.district_code
+                  AND f.school_year = t.school_year
+            LEFT JOIN {SUPPRESSION_TABLE} AS fp
+                   ON fp.scope = t.scope AND fp.district_code IS NOT DISTINCT FROM t.district_code
+                  AND fp.school_year = {prev_sy}
         ) AS x
     """
 
@@ -130,33 +195,31 @@ _MV_COLS = (
     "scope", "district_code", "school_year", "metric", "value", "previous_value",
     "change_from_previous_year", "target", "comparison", "meets_target",
 )
-_OP_COLS = (
-    "objective_id", "metric", "school_year", "scope", "district_code", "value", "target",
-    "meets_target", "change_from_previous_year",
-)
-
-
-def _safe_mv(n: int) -> str:
-    return safe_long_sql("marts.metric_values", _MV_COLS, n)
-
-
-def _safe_op(n: int) -> str:
-    return safe_long_sql("marts.objective_progress", _OP_COLS, n)
 
 
 # ----------------------------------------------------------------------------- report
 
 
-def years_on_record(con) -> list[str]:
-    rows = con.execute(
+def years_on_record(con) -> pd.DataFrame:
+    """Every school year on record with how complete it is: districts in that year's
+    directory, districts with published data in all five families, and reporting."""
+    return _fetch(
+        con,
         """
-        SELECT school_year FROM marts.state_year_metrics
-        UNION
-        SELECT school_year FROM marts.district_year_metrics
-        ORDER BY school_year
-        """
-    ).fetchall()
-    return [r[0] for r in rows if r[0] is not None]
+        WITH y AS (
+            SELECT school_year FROM marts.state_year_metrics
+            UNION
+            SELECT school_year FROM marts.district_year_metrics
+        )
+        SELECT y.school_year,
+               coalesce(s.districts_in_directory, 0) AS districts_in_directory,
+               coalesce(s.districts_complete, 0) AS districts_complete,
+               coalesce(s.districts_reporting, 0) AS districts_reporting
+        FROM y LEFT JOIN marts.state_year_metrics AS s USING (school_year)
+        WHERE y.school_year IS NOT NULL
+        ORDER BY y.school_year
+        """,
+    )
 
 
 def objectives(con) -> pd.DataFrame:
@@ -172,104 +235,128 @@ def objectives(con) -> pd.DataFrame:
 
 
 def state_years(con, school_years: list[str]) -> pd.DataFrame:
-    """marts.state_year_metrics for the given years (all columns; a handful of rows)."""
-    return _fetch(
-        con,
-        f"SELECT * FROM marts.state_year_metrics WHERE school_year IN {_in_list(school_years)} "
-        "ORDER BY school_year",
-    )
-
-
-def objective_metric_summary(con, school_year: str, n: int) -> pd.DataFrame:
-    """Per objective x metric for the year: the state figure and its change (suppressed),
-    the target, and how many districts have data / meet the target / are suppressed."""
+    """marts.state_year_metrics for the given years (all columns; a handful of rows),
+    with the status of every suppressible figure as ``_st__<figure>``."""
+    st = ", ".join(f"f.{_q(c)} AS {_q('_st__' + c)}" for c in suppression.FIGURES)
     return _fetch(
         con,
         f"""
-        WITH op AS ({_safe_op(n)})
-        SELECT objective_id, metric,
+        SELECT s.*, {st}
+        FROM marts.state_year_metrics AS s
+        LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'state' AND f.school_year = s.school_year
+        WHERE s.school_year IN {_in_list(school_years)}
+        ORDER BY s.school_year
+        """,
+    )
+
+
+def metric_summary(con, school_year: str) -> pd.DataFrame:
+    """Per metric for the year: the state figure and its change (with their status),
+    the target, and over districts: how many have a figure, how many of those are
+    published, and how many published figures meet the target. Counts of districts
+    meeting a target are taken over published figures only: a count over all would give
+    a withheld district's yes/no back by subtraction."""
+    return _fetch(
+        con,
+        f"""
+        SELECT metric,
                any_value(CASE WHEN _sup THEN NULL ELSE value END) FILTER (WHERE scope = 'state')
                    AS state_value,
-               coalesce(bool_or(_sup) FILTER (WHERE scope = 'state'), FALSE) AS state_suppressed,
+               coalesce(max(_st) FILTER (WHERE scope = 'state'), 0) AS state_status,
                any_value(CASE WHEN _csup THEN NULL ELSE change_from_previous_year END)
                    FILTER (WHERE scope = 'state') AS state_change,
-               coalesce(bool_or(_csup) FILTER (WHERE scope = 'state'), FALSE)
-                   AS state_change_suppressed,
-               any_value(CASE WHEN _sup THEN NULL ELSE meets_target END)
-                   FILTER (WHERE scope = 'state') AS state_meets_target,
+               coalesce(max(_cst) FILTER (WHERE scope = 'state'), 0) AS state_change_status,
                max(target) AS target,
                count(value) FILTER (WHERE scope = 'district') AS districts_with_data,
-               count(*) FILTER (WHERE scope = 'district' AND meets_target) AS districts_meeting,
-               count(*) FILTER (WHERE scope = 'district' AND _sup) AS districts_suppressed,
-               count(*) FILTER (WHERE scope = 'district') AS districts_listed
-        FROM op
+               count(value) FILTER (WHERE scope = 'district' AND NOT _sup) AS districts_published,
+               count(*) FILTER (WHERE scope = 'district' AND NOT _sup AND meets_target)
+                   AS districts_meeting,
+               count(*) FILTER (WHERE scope = 'district' AND _sup) AS districts_suppressed
+        FROM {MV_TABLE}
         WHERE school_year = ?
-        GROUP BY objective_id, metric
+        GROUP BY metric
         """,
         [school_year],
     )
 
 
-def metric_trends(con, n: int) -> pd.DataFrame:
-    """Per metric x school year (all years): the state figure (suppressed) and, over
-    districts, how many have data and meet the target, and the share with value 1
-    (for yes/no metrics)."""
+def objective_metric_map(con) -> pd.DataFrame:
+    return _fetch(
+        con, "SELECT DISTINCT objective_id, metric FROM marts.objective_progress ORDER BY 1, 2"
+    )
+
+
+def metric_trends(con, school_years: list[str]) -> pd.DataFrame:
+    """Per metric x school year: the state figure (withheld as NULL), the target, and
+    over published district figures the share meeting it (for yes/no metrics)."""
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)})
         SELECT metric, school_year,
                any_value(CASE WHEN _sup THEN NULL ELSE value END) FILTER (WHERE scope = 'state')
                    AS state_value,
-               coalesce(bool_or(_sup) FILTER (WHERE scope = 'state'), FALSE) AS state_suppressed,
-               any_value(CASE WHEN _csup THEN NULL ELSE change_from_previous_year END)
-                   FILTER (WHERE scope = 'state') AS state_change,
-               coalesce(bool_or(_csup) FILTER (WHERE scope = 'state'), FALSE)
-                   AS state_change_suppressed,
+               coalesce(max(_st) FILTER (WHERE scope = 'state'), 0) AS state_status,
                max(target) AS target,
                any_value(comparison) AS comparison,
-               count(value) FILTER (WHERE scope = 'district') AS districts_with_data,
-               count(*) FILTER (WHERE scope = 'district' AND meets_target) AS districts_meeting,
-               avg(value) FILTER (WHERE scope = 'district') AS district_mean
-        FROM mv
+               count(value) FILTER (WHERE scope = 'district' AND NOT _sup) AS districts_published,
+               avg(value) FILTER (WHERE scope = 'district' AND NOT _sup) AS district_mean
+        FROM {MV_TABLE}
+        WHERE school_year IN {_in_list(school_years)}
         GROUP BY metric, school_year
         ORDER BY metric, school_year
         """,
     )
 
 
-def district_values(con, school_year: str, metrics: Iterable[str], n: int) -> pd.DataFrame:
-    """One row per district x metric for the year, with the district's locale and type.
-    Suppressed figures come back as NULL with ``suppressed`` true."""
+def distribution_stats(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
+    """The spread of published district figures, per metric, by locale and by district
+    type: number of districts, minimum, quartiles, maximum and mean (withheld figures
+    are left out before anything is computed). Also per metric the districts withheld
+    and without data."""
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)})
-        SELECT mv.metric, mv.district_code, d.district_name, d.locale, d.district_type,
-               CASE WHEN mv._sup THEN NULL ELSE mv.value END AS value,
-               mv._sup AS suppressed
-        FROM mv
-        JOIN marts.district_year_metrics AS d
-          ON d.district_code = mv.district_code AND d.school_year = mv.school_year
-        WHERE mv.scope = 'district' AND mv.school_year = ? AND mv.metric IN {_in_list(metrics)}
-        ORDER BY mv.metric, d.district_name, mv.district_code
+        WITH v AS (
+            SELECT mv.metric, d.locale, d.district_type, mv.value, mv._sup
+            FROM {MV_TABLE} AS mv
+            JOIN marts.district_year_metrics AS d
+              ON d.district_code = mv.district_code AND d.school_year = mv.school_year
+            WHERE mv.scope = 'district' AND mv.school_year = ? AND mv.metric IN {_in_list(metrics)}
+        )
+        SELECT metric,
+               CASE WHEN GROUPING(locale) = 0 THEN 'locale' ELSE 'district_type' END AS grouping,
+               coalesce(CASE WHEN GROUPING(locale) = 0 THEN locale ELSE district_type END, 'unknown')
+                   AS group_value,
+               count(value) FILTER (WHERE NOT _sup) AS n,
+               min(value) FILTER (WHERE NOT _sup) AS min,
+               quantile_cont(value, 0.25) FILTER (WHERE NOT _sup) AS q1,
+               quantile_cont(value, 0.5) FILTER (WHERE NOT _sup) AS median,
+               quantile_cont(value, 0.75) FILTER (WHERE NOT _sup) AS q3,
+               max(value) FILTER (WHERE NOT _sup) AS max,
+               avg(value) FILTER (WHERE NOT _sup) AS mean,
+               count(*) FILTER (WHERE _sup) AS withheld,
+               count(*) FILTER (WHERE value IS NULL AND NOT _sup) AS no_data
+        FROM v
+        GROUP BY GROUPING SETS ((metric, locale), (metric, district_type))
+        ORDER BY 1, 2, 3
         """,
         [school_year],
     )
 
 
 def share_meeting_by_group(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
-    """For yes/no metrics: per locale and per district type, districts with data and
-    districts meeting (counts of districts, not of people)."""
+    """For yes/no metrics: per locale and per district type, districts with a published
+    figure and how many of them meet it (counts of districts, not of people)."""
     return _fetch(
         con,
         f"""
         SELECT mv.metric,
                CASE WHEN GROUPING(d.locale) = 0 THEN 'locale' ELSE 'district_type' END AS grouping,
-               coalesce(d.locale, d.district_type) AS group_value,
-               count(mv.value) AS districts_with_data,
-               count(*) FILTER (WHERE mv.value = 1) AS districts_meeting
-        FROM marts.metric_values AS mv
+               coalesce(CASE WHEN GROUPING(d.locale) = 0 THEN d.locale ELSE d.district_type END,
+                        'unknown') AS group_value,
+               count(mv.value) FILTER (WHERE NOT mv._sup) AS districts_with_data,
+               count(*) FILTER (WHERE mv.value = 1 AND NOT mv._sup) AS districts_meeting
+        FROM {MV_TABLE} AS mv
         JOIN marts.district_year_metrics AS d
           ON d.district_code = mv.district_code AND d.school_year = mv.school_year
         WHERE mv.scope = 'district' AND mv.school_year = ? AND mv.metric IN {_in_list(metrics)}
@@ -288,22 +375,21 @@ def _shortfall(v: str, t: str = "target", cmp: str = "comparison") -> str:
     return _SHORTFALL.format(v=v, t=t, cmp=cmp)
 
 
-def gap_analysis(con, school_year: str, metrics: Iterable[str], n: int, limit: int) -> pd.DataFrame:
+def gap_analysis(con, school_year: str, metrics: Iterable[str], limit: int) -> pd.DataFrame:
     """G4.S3.B.a: per target metric, the districts furthest from the target (shortfall in
     the metric's unit), among districts whose figure is published (not suppressed)."""
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)}),
-        cur AS (
+        WITH cur AS (
             SELECT mv.metric, mv.district_code, d.district_name, d.isd_code,
                    isd.district_name AS isd_name, d.locale, d.district_type,
                    mv.value, mv.target, mv.comparison,
                    CASE WHEN mv._csup THEN NULL ELSE mv.change_from_previous_year END
                        AS change_from_previous_year,
-                   mv._csup AS change_suppressed,
+                   mv._cst AS change_status,
                    {_shortfall('mv.value', 'mv.target', 'mv.comparison')} AS shortfall
-            FROM mv
+            FROM {MV_TABLE} AS mv
             JOIN marts.district_year_metrics AS d
               ON d.district_code = mv.district_code AND d.school_year = mv.school_year
             LEFT JOIN marts.district_year_metrics AS isd
@@ -324,8 +410,24 @@ def gap_analysis(con, school_year: str, metrics: Iterable[str], n: int, limit: i
     )
 
 
+def published_counts(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
+    """Per target metric: districts with a published figure, and how many are short."""
+    return _fetch(
+        con,
+        f"""
+        SELECT metric, count(*) AS districts_published,
+               count(*) FILTER (WHERE {_shortfall('value')} > 0) AS districts_short
+        FROM {MV_TABLE}
+        WHERE scope = 'district' AND school_year = ? AND NOT _sup AND value IS NOT NULL
+          AND target IS NOT NULL AND metric IN {_in_list(metrics)}
+        GROUP BY metric
+        """,
+        [school_year],
+    )
+
+
 def most_improved(
-    con, school_year: str, previous_year: str, metrics: Iterable[str], n: int, limit: int
+    con, school_year: str, previous_year: str, metrics: Iterable[str], limit: int
 ) -> pd.DataFrame:
     """G4.S1.E: per metric, districts ranked by how much of their shortfall from the
     target they closed since last year (shortfall last year minus shortfall this year,
@@ -334,14 +436,13 @@ def most_improved(
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)}),
-        pair AS (
+        WITH pair AS (
             SELECT c.metric, c.district_code, p.value AS previous_value, c.value,
                    c.target, c.comparison,
                    {_shortfall('p.value', 'c.target', 'c.comparison')} AS previous_shortfall,
                    {_shortfall('c.value', 'c.target', 'c.comparison')} AS shortfall
-            FROM mv AS c
-            JOIN mv AS p
+            FROM {MV_TABLE} AS c
+            JOIN {MV_TABLE} AS p
               ON p.scope = 'district' AND p.metric = c.metric
              AND p.district_code = c.district_code AND p.school_year = ?
             WHERE c.scope = 'district' AND c.school_year = ?
@@ -373,16 +474,15 @@ def most_improved(
 
 
 def eligible_for_recognition(
-    con, school_year: str, previous_year: str, metrics: Iterable[str], n: int
+    con, school_year: str, previous_year: str, metrics: Iterable[str]
 ) -> pd.DataFrame:
     """Per metric: districts with an unsuppressed figure in both years."""
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)})
         SELECT c.metric, count(*) AS districts_eligible
-        FROM mv AS c
-        JOIN mv AS p
+        FROM {MV_TABLE} AS c
+        JOIN {MV_TABLE} AS p
           ON p.scope = 'district' AND p.metric = c.metric
          AND p.district_code = c.district_code AND p.school_year = ?
         WHERE c.scope = 'district' AND c.school_year = ? AND c.metric IN {_in_list(metrics)}
@@ -471,23 +571,26 @@ def last_file_received(con) -> object:
     return con.execute("SELECT max(received_at) FROM audit.files").fetchone()[0]
 
 
-def district_history(con, metrics: Iterable[str], n: int) -> pd.DataFrame:
-    """Every district's figures for every year (suppressed), for the per-district pages:
-    at most districts x metrics x years rows, a few columns."""
+def district_history(
+    con, metrics: Iterable[str], school_years: list[str], series_metrics: Iterable[str] = ()
+) -> pd.DataFrame:
+    """Every district's figures (withheld ones NULL, with their status), for the
+    per-district pages: of the last of ``school_years`` for ``metrics``, and of every one
+    of them for ``series_metrics`` (the small charts)."""
     return _fetch(
         con,
         f"""
-        WITH mv AS ({_safe_mv(n)})
         SELECT district_code, school_year, metric,
                CASE WHEN _sup THEN NULL ELSE value END AS value,
-               _sup AS suppressed,
+               _st AS status,
                CASE WHEN _csup THEN NULL ELSE change_from_previous_year END
                    AS change_from_previous_year,
-               _csup AS change_suppressed,
+               _cst AS change_status,
                CASE WHEN _sup THEN NULL ELSE meets_target END AS meets_target
-        FROM mv
+        FROM {MV_TABLE}
         WHERE scope = 'district' AND metric IN {_in_list(metrics)}
-        ORDER BY district_code, metric, school_year
+          AND (school_year = {_lit(school_years[-1])}
+               OR (school_year IN {_in_list(school_years)} AND metric IN {_in_list(series_metrics)}))
         """,
     )
 
@@ -541,76 +644,66 @@ def neutralise_formula_sql(expr: str) -> str:
     )
 
 
-def export_view_sql(
-    con, table: str, min_cell_size: int
-) -> tuple[str, list[tuple[str, str]], list[str]]:
-    """A SELECT over ``marts.<table>`` with suppression applied.
+def export_view_sql(con, table: str) -> tuple[str, list[tuple[str, str]], list[str]]:
+    """A SELECT over ``marts.<table>`` with suppression applied (``report_suppression``
+    must exist: :func:`prepare`).
 
     Returns (sql, columns, suppressible): the SELECT yields every exported column
-    (suppressed cells NULL), one boolean ``_sup__<column>`` per suppressible column, and
-    ``suppressed_columns`` (the names of the suppressed cells of the row, ';'-separated,
-    NULL when none).
+    (withheld cells NULL), one status ``_st__<column>`` per suppressible column (0
+    published, 1 ``np``, 2 ``<10``), and ``suppressed_columns`` (the names of the
+    withheld cells of the row, ';'-separated, NULL when none).
     """
-    n = int(min_cell_size)
     cols = [(c, t) for c, t in table_columns(con, "marts", table) if c not in EXPORT_DROPPED_COLUMNS]
     names = [c for c, _ in cols]
     fq = f"marts.{_q(table)}"
-    select: list[str] = []
     flags: list[tuple[str, str]] = []
 
     if _LONG_REQUIRED <= set(names):
-        base = f"({safe_long_sql(fq, names, n)})"
+        source = f"({safe_long_sql(fq, names)}) AS t"
         for c in names:
             if c == "value":
-                flags.append((c, "t._sup"))
+                flags.append((c, "t._st"))
             elif c == "meets_target":
-                cond = "t._sup AND t.target IS NOT NULL" if "target" in names else "t._sup"
-                flags.append((c, f"({cond})"))
+                flags.append((c, "CASE WHEN t.target IS NOT NULL THEN t._st ELSE 0 END"
+                                 if "target" in names else "t._st"))
             elif c == "previous_value":
-                flags.append((c, "t._psup"))
+                flags.append((c, "t._pst"))
             elif c == "change_from_previous_year":
-                flags.append((c, "t._csup"))
-        # the long SELECT exposes t.* plus _sup/_psup; alias it again as t
-        source = f"{base} AS t"
+                flags.append((c, "t._cst"))
     else:
-        joins = ""
         if "district_code" in names and "school_year" in names:
             joins = (
-                " LEFT JOIN marts.district_year_metrics AS d"
-                " ON d.district_code = t.district_code AND d.school_year = t.school_year"
+                f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'district'"
+                " AND f.district_code = t.district_code AND f.school_year = t.school_year"
             )
-            other = "d"
         elif "school_year" in names:
-            joins = " LEFT JOIN marts.state_year_metrics AS d ON d.school_year = t.school_year"
-            other = "d"
+            joins = (
+                f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'state'"
+                " AND f.school_year = t.school_year"
+            )
         else:
-            other = None
-        other_cols: set[str] = set()
-        if other is not None:
-            ref = "district_year_metrics" if "district_code" in names else "state_year_metrics"
-            other_cols = {c for c, _ in table_columns(con, "marts", ref)}
+            joins = None
         for c in names:
-            if not suppression.is_suppressible(c):
+            if c not in suppression.FIGURES:
                 continue
-            basis = suppression.BASIS[c]
-            if all(b in names or b in other_cols for b in basis):
-                count_sql = lambda b: f"t.{_q(b)}" if b in names else f"{other}.{_q(b)}"  # noqa: E731
-                flags.append((c, suppression.suppressed_sql(c, f"t.{_q(c)}", count_sql, n)))
+            if joins is None:
+                # no district or year to know the counts behind this figure: publish nothing of it
+                flags.append((c, str(suppression.PRIMARY)))
             else:
-                # the counts behind this figure are not available: publish nothing of it
-                flags.append((c, "TRUE"))
-        source = f"{fq} AS t{joins}"
+                flags.append((c, f"coalesce(f.{_q(c)}, 0)"))
+        source = f"{fq} AS t{joins or ''}"
 
     flag_of = dict(flags)
+    select: list[str] = []
     for c in names:
         if c in flag_of:
-            select.append(f"CASE WHEN {flag_of[c]} THEN NULL ELSE t.{_q(c)} END AS {_q(c)}")
+            select.append(f"CASE WHEN ({flag_of[c]}) > 0 THEN NULL ELSE t.{_q(c)} END AS {_q(c)}")
         else:
             select.append(f"t.{_q(c)} AS {_q(c)}")
     for c, cond in flags:
-        select.append(f"coalesce({cond}, FALSE) AS {_q('_sup__' + c)}")
+        select.append(f"CAST(coalesce({cond}, 0) AS TINYINT) AS {_q('_st__' + c)}")
     if flags:
-        parts = ", ".join(f"CASE WHEN coalesce({cond}, FALSE) THEN {_lit(c)} END" for c, cond in flags)
+        parts = ", ".join(f"CASE WHEN coalesce({cond}, 0) > 0 THEN {_lit(c)} END" for c, cond in flags)
         select.append(f"nullif(concat_ws(';', {parts}), '') AS suppressed_columns")
     sql = f"SELECT {', '.join(select)} FROM {source}"
     return sql, cols, [c for c, _ in flags]
@@ -623,10 +716,10 @@ def copy_export(
     parquet_path: Path,
     min_cell_size: int,
 ) -> None:
-    """Write the suppressed table as Parquet (typed; suppressed cells NULL) and as CSV
-    (suppressed cells ``<10``; text neutralised against formula injection)."""
-    view_sql, cols, suppressible = export_view_sql(con, table, min_cell_size)
-    mark = suppression.marker(min_cell_size)
+    """Write the suppressed table as Parquet (typed; withheld cells NULL) and as CSV
+    (withheld cells ``<10`` or ``np``; text neutralised against formula injection)."""
+    view_sql, cols, suppressible = export_view_sql(con, table)
+    small = suppression.marker(min_cell_size)
     order = ", ".join(f"v.{_q(c)} NULLS LAST" for c, _ in cols)
     view = _q(f"_export_{table}")
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS {view_sql}")
@@ -640,8 +733,10 @@ def copy_export(
         for c, t in cols:
             qc = _q(c)
             if c in suppressible:
+                st = _q("_st__" + c)
                 text.append(
-                    f"CASE WHEN {_q('_sup__' + c)} THEN {_lit(mark)} "
+                    f"CASE WHEN {st} = {suppression.PRIMARY} THEN {_lit(small)} "
+                    f"WHEN {st} = {suppression.COMPLEMENTARY} THEN {_lit(suppression.NOT_PUBLISHED)} "
                     f"ELSE CAST({qc} AS VARCHAR) END AS {qc}"
                 )
             elif _is_text(t):

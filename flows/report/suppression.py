@@ -2,8 +2,8 @@
 published figure may show. The annual review, the per-district pages and the exports
 all use it.
 
-The rule
---------
+Primary suppression
+-------------------
 * A count of students or educators below ``privacy.min_cell_size`` (10) is shown as
   ``<10``. A count of 0 is a count below 10.
 * A figure built on such a count is suppressed as well: a rate whose numerator or
@@ -19,17 +19,34 @@ The rule
 Counts of devices, hours, Mbps and dollars are not counts of people and are never
 suppressed on their own.
 
-The rules are data (``BASIS``); :func:`suppressed_sql` turns them into a SQL boolean
-so that suppressed values never leave DuckDB. The SQL that reads the marts lives in
-``flows.report.queries``.
+Complementary suppression
+-------------------------
+Every published total (the state; and each group of every grouping of
+``privacy.groupings``: locale, district type, ISD) is the sum of its districts. Where a
+total would give a hidden count back by subtraction, more cells are withheld
+(``flows.report.complementary``: a set-based greedy method with an exact audit). They
+are shown ``np`` ("not published"), as are the figures built on them. Published state
+ratios (e.g. kbps per student: the sum of Mbps over the sum of students of the
+districts that published both) are relations too. :func:`protect` assembles these
+cells and relations from the marts and returns the status of every figure.
+
+The SQL that reads the marts lives in ``flows.report.queries``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Iterable
+
+import numpy as np
+import pandas as pd
+
+from . import complementary
+from .complementary import COMPLEMENTARY, PRIMARY, VISIBLE
 
 MARKER = "<10"  # replaced by f"<{n}" when the threshold is not 10, see marker()
+NOT_PUBLISHED = "np"
 NO_DATA = "no data"
 
 # Counts of people (students or educators) in marts.district_year_metrics /
@@ -51,7 +68,7 @@ PEOPLE_COUNTS: tuple[str, ...] = (
 )
 
 # Metric or column -> the people counts it is built on. A value is suppressed when any
-# of these counts is below the threshold.
+# of these counts is suppressed.
 BASIS: dict[str, tuple[str, ...]] = {
     **{c: (c,) for c in PEOPLE_COUNTS},
     "students_per_device": ("student_count",),
@@ -65,6 +82,33 @@ BASIS: dict[str, tuple[str, ...]] = {
     "tech_staff_pl_rate_pct": ("tech_staff_in_pl", "tech_staff_count"),
 }
 
+# The state's ratios built on a count of people: metric -> (numerator, denominator,
+# multiplier), summed over the districts that published both (dbt macro summed_ratio).
+# A published state ratio is an equation between the districts' cells.
+RATIOS: dict[str, tuple[str, str, float]] = {
+    "students_per_device": ("student_count", "student_devices", 1.0),
+    "teacher_device_coverage_pct": ("teacher_devices", "teacher_count", 100.0),
+    "kbps_per_student": ("internet_bandwidth_mbps", "student_count", 1000.0),
+    "home_internet_gap_pct": ("students_without_home_internet", "student_count", 100.0),
+    "hotspot_coverage_pct": ("hotspots_loaned", "students_without_home_internet", 100.0),
+    "leader_pl_rate_pct": ("leaders_in_pl", "leader_count", 100.0),
+    "teacher_pl_rate_pct": ("teachers_in_pl", "teacher_count", 100.0),
+    "tech_staff_pl_rate_pct": ("tech_staff_in_pl", "tech_staff_count", 100.0),
+}
+# state figures derived from a ratio: withheld with it
+FOLLOWS: dict[str, str] = {"meets_bandwidth_target": "kbps_per_student"}
+
+# Counts of districts in the state row that tally a district figure: withheld ("np")
+# in a year where that figure is withheld for any district, or the tally minus the
+# published districts would give the withheld districts' yes/no back.
+TALLIES: dict[str, str] = {"districts_meeting_bandwidth_target": "meets_bandwidth_target"}
+
+# Every figure that can be withheld: the columns of ``Suppression.long()``.
+FIGURES: tuple[str, ...] = (*BASIS, *TALLIES)
+
+# Groupings whose totals are (or may be) published: columns of district_year_metrics.
+DEFAULT_GROUPINGS: tuple[str, ...] = ("locale", "district_type", "isd_code")
+
 
 def is_suppressible(name: str) -> bool:
     return name in BASIS
@@ -74,6 +118,11 @@ def marker(min_cell_size: int = 10) -> str:
     return f"<{int(min_cell_size)}"
 
 
+def status_marker(status: int, min_cell_size: int = 10) -> str:
+    """The text of a withheld cell: ``<10`` (primary) or ``np`` (complementary)."""
+    return marker(min_cell_size) if int(status) == PRIMARY else NOT_PUBLISHED
+
+
 def _threshold(min_cell_size: int) -> int:
     n = int(min_cell_size)
     if n < 1:
@@ -81,36 +130,9 @@ def _threshold(min_cell_size: int) -> int:
     return n
 
 
-def suppressed_sql(
-    name: str, value_sql: str, count_sql: Callable[[str], str], min_cell_size: int
-) -> str:
-    """SQL boolean (never NULL): is the figure ``name`` (held in ``value_sql``) suppressed?
-
-    ``count_sql(count_name)`` returns the SQL expression of that people count for the
-    same district (or state) and year.
-    """
-    basis = BASIS.get(name)
-    if not basis:
-        return "FALSE"
-    n = _threshold(min_cell_size)
-    small = " OR ".join(f"coalesce(({count_sql(c)}) < {n}, FALSE)" for c in basis)
-    known = " AND ".join(f"({count_sql(c)}) IS NOT NULL" for c in basis)
-    return f"(({small}) AND (({value_sql}) IS NOT NULL OR ({known})))"
-
-
-def suppressed_case_sql(
-    metric_sql: str, value_sql: str, count_sql: Callable[[str], str], min_cell_size: int
-) -> str:
-    """SQL boolean for long tables (one row per metric): CASE over the metric name."""
-    whens = " ".join(
-        f"WHEN '{m}' THEN {suppressed_sql(m, value_sql, count_sql, min_cell_size)}"
-        for m in BASIS
-    )
-    return f"(CASE {metric_sql} {whens} ELSE FALSE END)"
-
-
 def is_suppressed(name: str, value: Any, counts: dict[str, Any], min_cell_size: int) -> bool:
-    """Python mirror of :func:`suppressed_sql`, for checks and small in-memory rows."""
+    """The primary rule on one row (no complementary suppression): is the figure
+    ``name`` built on a count below the threshold?"""
     basis = BASIS.get(name)
     if not basis:
         return False
@@ -129,62 +151,329 @@ def _isnan(v: Any) -> bool:
 
 
 def _missing(v: Any) -> bool:
-    if v is None:
+    if v is None or v is pd.NA or v is pd.NaT:
         return True
-    try:
-        import pandas as pd
-
-        if v is pd.NA or v is pd.NaT:
-            return True
-    except ImportError:  # pragma: no cover
-        pass
     return _isnan(v)
+
+
+# ------------------------------------------------------------------ the status of figures
+
+
+@dataclass
+class Suppression:
+    """The status (VISIBLE, COMPLEMENTARY, PRIMARY) of every suppressible figure.
+
+    district: district_code, school_year, one int8 column per name of FIGURES
+    state:    school_year, one int8 column per name of FIGURES
+    groups:   grouping, group_value, school_year, count, value, status: the totals of
+              every grouping of ``privacy.groupings`` (for views that publish them)
+    """
+
+    district: pd.DataFrame
+    state: pd.DataFrame
+    groups: pd.DataFrame
+    min_cell_size: int
+
+    def long(self) -> pd.DataFrame:
+        """One row per scope x district x year (district_code NULL for the state),
+        the columns of FIGURES: the shape ``queries`` joins to the marts."""
+        d = self.district.assign(scope="district")
+        s = self.state.assign(scope="state", district_code=None)
+        cols = ["scope", "district_code", "school_year", *FIGURES]
+        return pd.concat([d[cols], s[cols]], ignore_index=True)
+
+
+def _cells_long(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
+    """(row, name index, value) for every non-null count of ``names`` in ``frame``."""
+    names = list(names)
+    values = frame[names].to_numpy(dtype="float64", na_value=np.nan)
+    rows, cols = np.nonzero(~np.isnan(values))
+    return pd.DataFrame({"row": rows, "name": cols, "value": values[rows, cols]})
+
+
+def protect(
+    districts: pd.DataFrame,
+    state: pd.DataFrame,
+    min_cell_size: int,
+    groupings: Iterable[str] = DEFAULT_GROUPINGS,
+) -> Suppression:
+    """Primary and complementary suppression of every count of people, per school year,
+    over the state total, the totals of each grouping, and the state's ratios.
+
+    ``districts``: marts.district_year_metrics (district_code, school_year, the grouping
+    columns, PEOPLE_COUNTS, the other sides of RATIOS and the figures of BASIS);
+    ``state``: marts.state_year_metrics (school_year, the same counts and figures).
+    """
+    n = _threshold(min_cell_size)
+    groupings = list(groupings)
+    d = districts.reset_index(drop=True)
+    s = state.reset_index(drop=True)
+    counts = list(PEOPLE_COUNTS)
+    n_names = len(counts)
+    year_codes = pd.Index(sorted(set(d["school_year"].dropna()) | set(s["school_year"].dropna())))
+    d_year = year_codes.get_indexer(d["school_year"]).astype(np.int64)
+    s_year = year_codes.get_indexer(s["school_year"]).astype(np.int64)
+
+    # ---- cells: district counts, state counts, group totals, state ratios
+    dc = _cells_long(d, counts)
+    sc = _cells_long(s, counts)
+    n_d, n_s = len(dc), len(sc)
+    d_key = d_year[dc["row"].to_numpy()] * n_names + dc["name"].to_numpy()  # (year, count)
+    s_key = s_year[sc["row"].to_numpy()] * n_names + sc["name"].to_numpy()
+    groups_out = []  # (grouping, per-cell group code, totals frame)
+    for g in groupings:
+        codes, labels = pd.factorize(d[g].astype("object").where(d[g].notna(), ""), sort=True)
+        gcode = codes[dc["row"].to_numpy()].astype(np.int64)
+        key = d_key * max(len(labels), 1) + gcode
+        uniq, inverse = np.unique(key, return_inverse=True)
+        totals = np.bincount(inverse, weights=dc["value"].to_numpy(), minlength=len(uniq))
+        frame = pd.DataFrame({
+            "grouping": g,
+            "group_value": np.asarray(labels, dtype=object)[uniq % max(len(labels), 1)],
+            "school_year": year_codes.to_numpy()[(uniq // max(len(labels), 1)) // n_names],
+            "count": np.asarray(counts, dtype=object)[(uniq // max(len(labels), 1)) % n_names],
+            "value": totals,
+        })
+        groups_out.append((g, uniq, key, frame))
+    ratio_rows = []
+    for metric, (num, den, scale) in RATIOS.items():
+        if metric not in s.columns:
+            continue
+        vals = s[metric].to_numpy(dtype="float64", na_value=np.nan)
+        for i in np.flatnonzero(~np.isnan(vals)):
+            ratio_rows.append((metric, s.at[i, "school_year"], vals[i], scale, num, den))
+    ratios = pd.DataFrame(ratio_rows, columns=["metric", "school_year", "ratio", "scale", "num", "den"])
+
+    offsets = []
+    offset = n_d + n_s
+    for _, uniq, _, _ in groups_out:
+        offsets.append(offset)
+        offset += len(uniq)
+    ratio_offset = offset
+    n_cells = ratio_offset + len(ratios)
+
+    value = np.empty(n_cells)
+    value[:n_d] = dc["value"].to_numpy()
+    value[n_d : n_d + n_s] = sc["value"].to_numpy()
+    for (_, _, _, frame), off in zip(groups_out, offsets):
+        value[off : off + len(frame)] = frame["value"].to_numpy()
+    value[ratio_offset:] = np.inf  # a state ratio is withheld last
+    primary = np.zeros(n_cells, dtype=bool)
+    primary[:ratio_offset] = value[:ratio_offset] < n
+    if len(ratios):
+        # a state ratio built on a state count under the threshold is withheld from the start
+        small = set(s_key[sc["value"].to_numpy() < n].tolist())
+        r_year = year_codes.get_indexer(ratios["school_year"]).astype(np.int64)
+        for k, (num, den) in enumerate(zip(ratios["num"], ratios["den"])):
+            primary[ratio_offset + k] = any(
+                c in PEOPLE_COUNTS and r_year[k] * n_names + counts.index(c) in small for c in (num, den)
+            )
+
+    # ---- relations: total (coef -1) = sum of coef x parts
+    rel_m: list[np.ndarray] = []
+    cell_m: list[np.ndarray] = []
+    coef_m: list[np.ndarray] = []
+    total_m: list[np.ndarray] = []
+    rel_family: list[str] = []
+    rel_plain: list[bool] = []
+
+    def add(total_keys, total_cells, part_keys, part_cells, part_coefs, family: str, plain: bool) -> None:
+        base = len(rel_family)
+        index = pd.Index(total_keys)
+        rel = index.get_indexer(part_keys)
+        ok = rel >= 0
+        rel_m.extend([base + np.arange(len(index)), base + rel[ok]])
+        cell_m.extend([np.asarray(total_cells), np.asarray(part_cells)[ok]])
+        coef_m.extend([np.full(len(index), -1.0), np.asarray(part_coefs, dtype="float64")[ok]])
+        total_m.extend([np.ones(len(index), bool), np.zeros(int(ok.sum()), bool)])
+        rel_family.extend([family] * len(index))
+        rel_plain.extend([plain] * len(index))
+
+    d_cells = np.arange(n_d)
+    add(s_key, n_d + np.arange(n_s), d_key, d_cells, np.ones(n_d), "state", True)
+    for (g, uniq, key, _), off in zip(groups_out, offsets):
+        add(uniq, off + np.arange(len(uniq)), key, d_cells, np.ones(n_d), g, True)
+
+    if len(ratios):
+        # the cell of every (district row, count)
+        grid = np.full((len(d), n_names), -1, dtype=np.int64)
+        grid[dc["row"].to_numpy(), dc["name"].to_numpy()] = d_cells
+        state_cell = {int(key): n_d + i for i, key in enumerate(s_key)}
+        for k, r in enumerate(ratios.itertuples()):
+            in_year = (d["school_year"] == r.school_year).to_numpy()
+            has_num, has_den = d[r.num].notna().to_numpy(), d[r.den].notna().to_numpy()
+            both = in_year & has_num & has_den
+            if not both.any():
+                continue
+            num_people, den_people = r.num in PEOPLE_COUNTS, r.den in PEOPLE_COUNTS
+            year = int(year_codes.get_loc(r.school_year))
+            if num_people and den_people:
+                # sum_S(num) = ratio / scale x sum_S(den), S = districts with both. With the
+                # state totals N and D (sums over all districts) it reads
+                # N - sum_{not S}(num) - q x (D - sum_{not S}(den)) = 0: only the districts
+                # outside S and the two state totals take part
+                q = r.ratio / r.scale
+                i_num, i_den = counts.index(r.num), counts.index(r.den)
+                out_num = np.flatnonzero(in_year & has_num & ~both)
+                out_den = np.flatnonzero(in_year & has_den & ~both)
+                pc = np.concatenate([
+                    [state_cell[year * n_names + i_num], state_cell[year * n_names + i_den]],
+                    grid[out_num, i_num], grid[out_den, i_den],
+                ])
+                cf = np.concatenate([[1.0, -q], np.full(len(out_num), -1.0), np.full(len(out_den), q)])
+                plain = False
+            else:
+                # a plain sum: sum_S(people side) = the other side's sum x scale / ratio
+                rows = np.flatnonzero(both)
+                pc = grid[rows, counts.index(r.num if num_people else r.den)]
+                cf = np.ones(len(rows))
+                plain = True
+            add([0], [ratio_offset + k], np.zeros(len(pc), np.int64), pc, cf, f"ratio:{r.metric}", plain)
+
+    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))  # noqa: E731
+    problem = complementary.Problem(
+        value=value,
+        primary=primary,
+        m_relation=cat(rel_m, np.int64),
+        m_cell=cat(cell_m, np.int64),
+        m_coef=cat(coef_m, np.float64),
+        m_total=cat(total_m, bool),
+        r_family=pd.factorize(pd.Series(rel_family, dtype=object))[0].astype(np.int64),
+        r_plain=np.asarray(rel_plain, dtype=bool),
+    )
+    status = complementary.suppress(problem, n)
+
+    # ---- the status of every figure
+    d_count = np.zeros((len(d), n_names), dtype=np.int8)
+    d_count[dc["row"].to_numpy(), dc["name"].to_numpy()] = status[:n_d]
+    s_count = np.zeros((len(s), n_names), dtype=np.int8)
+    s_count[sc["row"].to_numpy(), sc["name"].to_numpy()] = status[n_d : n_d + n_s]
+    district_flags = _figure_status(d, pd.DataFrame(d_count, columns=counts))
+    state_flags = _figure_status(s, pd.DataFrame(s_count, columns=counts))
+    if len(ratios):
+        row_of_year = pd.Series(np.arange(len(s)), index=s["school_year"])
+        r_rows = row_of_year.loc[ratios["school_year"]].to_numpy()
+        for k, metric in enumerate(ratios["metric"]):
+            st = status[ratio_offset + k]
+            for name in [metric] + [f for f, lead in FOLLOWS.items() if lead == metric]:
+                col = state_flags.columns.get_loc(name)
+                state_flags.iat[r_rows[k], col] = max(int(state_flags.iat[r_rows[k], col]), int(st))
+    for tally, figure in TALLIES.items():
+        district_flags[tally] = np.int8(VISIBLE)
+        withheld_years = set(d["school_year"].to_numpy()[district_flags[figure].to_numpy() > 0])
+        state_flags[tally] = np.where(
+            s["school_year"].isin(withheld_years).to_numpy(), COMPLEMENTARY, VISIBLE
+        ).astype(np.int8)
+    district_flags.insert(0, "school_year", d["school_year"].to_numpy())
+    district_flags.insert(0, "district_code", d["district_code"].to_numpy())
+    state_flags.insert(0, "school_year", s["school_year"].to_numpy())
+    groups = pd.concat(
+        [frame.assign(status=status[off : off + len(frame)].astype(np.int8))
+         for (_, _, _, frame), off in zip(groups_out, offsets)],
+        ignore_index=True,
+    ) if groups_out else pd.DataFrame(
+        columns=["grouping", "group_value", "school_year", "count", "value", "status"]
+    )
+    return Suppression(district=district_flags, state=state_flags, groups=groups, min_cell_size=n)
+
+
+def _figure_status(frame: pd.DataFrame, count_status: pd.DataFrame) -> pd.DataFrame:
+    """Per figure of BASIS: the most severe status of its counts; a figure that is null
+    while one of its counts is unknown is "no data", never withheld."""
+    counts = list(count_status.columns)
+    st_all = count_status.to_numpy()
+    known = {c: frame[c].notna().to_numpy() for c in counts if c in frame.columns}
+    out = {}
+    for name, basis in BASIS.items():
+        idx = [counts.index(c) for c in basis]
+        st = st_all[:, idx].max(axis=1)
+        value_missing = frame[name].isna().to_numpy() if name in frame.columns else np.ones(len(frame), bool)
+        all_known = np.logical_and.reduce([known[c] for c in basis])
+        out[name] = np.where(value_missing & ~all_known, VISIBLE, st).astype(np.int8)
+    return pd.DataFrame(out, index=frame.index)
 
 
 # --------------------------------------------------------------------------- display
 
+# decimals shown, and the format of a value and of a change, per unit
 _UNIT_FORMATS = {
-    "percent": ("{:,.1f}%", "{:+,.1f} pts"),
-    "ratio": ("{:,.2f}", "{:+,.2f}"),
-    "kbps": ("{:,.0f} kbps", "{:+,.0f} kbps"),
-    "usd": ("${:,.2f}", "{:+,.2f} $"),
-    "hours": ("{:,.0f} h", "{:+,.0f} h"),
-    "students": ("{:,.0f}", "{:+,.0f}"),
-    "educators": ("{:,.0f}", "{:+,.0f}"),
-    "devices": ("{:,.0f}", "{:+,.0f}"),
+    "percent": (1, "{:,.1f}%", "{} pts"),
+    "ratio": (2, "{:,.2f}", "{}"),
+    "kbps": (0, "{:,.0f} kbps", "{} kbps"),
+    "usd": (2, "${:,.2f}", "{}"),
+    "hours": (0, "{:,.0f} h", "{} h"),
+    "students": (0, "{:,.0f}", "{}"),
+    "educators": (0, "{:,.0f}", "{}"),
+    "devices": (0, "{:,.0f}", "{}"),
 }
+_DEFAULT_FORMAT = (2, "{:,.2f}", "{}")
 
 
-def fmt_value(value: Any, unit: str, suppressed: bool = False, min_cell_size: int = 10) -> str:
-    """A figure as a reader sees it: ``<10`` when suppressed, ``no data`` when unknown."""
+def decimals(unit: str) -> int:
+    """Decimals a figure of this unit is shown with (and rounded to before anything
+    else: tables, charts and page fingerprints all use the rounded value)."""
+    return 0 if unit == "boolean" else _UNIT_FORMATS.get(unit, _DEFAULT_FORMAT)[0]
+
+
+def quantize(value: float, digits: int) -> float:
+    """``value`` rounded to ``digits`` decimals (half to even on the scaled value, as
+    numpy.round, so the same as :func:`quantize_array`), never a negative zero."""
+    value = float(value)
+    if not math.isfinite(value):
+        return value
+    scale = 10.0**digits
+    r = round(value * scale) / scale
+    return r if r != 0 else 0.0
+
+
+def quantize_array(values, digits: int) -> np.ndarray:
+    """Vectorised :func:`quantize` (NaN stays NaN)."""
+    r = np.round(np.asarray(values, dtype="float64"), digits)
+    return np.where(r == 0, 0.0, r)
+
+
+def fmt_value(value: Any, unit: str, suppressed: bool | int = False, min_cell_size: int = 10) -> str:
+    """A figure as a reader sees it: ``<10`` / ``np`` when withheld (``suppressed`` is a
+    status, or True for ``<10``), ``no data`` when unknown."""
     if suppressed:
-        return marker(min_cell_size)
+        return status_marker(PRIMARY if suppressed is True else suppressed, min_cell_size)
     if _missing(value):
         return NO_DATA
     if unit == "boolean":
         return "yes" if bool(value) and float(value) != 0 else "no"
-    fmt = _UNIT_FORMATS.get(unit, ("{:,.2f}", "{:+,.2f}"))[0]
-    return fmt.format(float(value))
+    digits, fmt, _ = _UNIT_FORMATS.get(unit, _DEFAULT_FORMAT)
+    v = quantize(value, digits)
+    if unit == "usd" and v < 0:
+        return "-" + fmt.format(-v)
+    return fmt.format(v)
 
 
-def fmt_change(value: Any, unit: str, suppressed: bool = False, min_cell_size: int = 10) -> str:
+def fmt_change(value: Any, unit: str, suppressed: bool | int = False, min_cell_size: int = 10) -> str:
+    """A change from last year: signed, ``0`` without a sign; ``<10`` / ``np`` when
+    withheld; ``no data`` when either year is unknown."""
     if suppressed:
-        return marker(min_cell_size)
+        return status_marker(PRIMARY if suppressed is True else suppressed, min_cell_size)
     if _missing(value):
         return NO_DATA
     if unit == "boolean":
         v = float(value)
         return "now met" if v > 0 else ("no longer met" if v < 0 else "unchanged")
-    fmt = _UNIT_FORMATS.get(unit, ("{:,.2f}", "{:+,.2f}"))[1]
+    digits, _, wrap = _UNIT_FORMATS.get(unit, _DEFAULT_FORMAT)
+    v = quantize(value, digits)
+    body = f"{abs(v):,.{digits}f}"
     if unit == "usd":
-        return ("+$" if float(value) >= 0 else "-$") + f"{abs(float(value)):,.2f}"
-    return fmt.format(float(value))
+        body = "$" + body
+    sign = "+" if v > 0 else ("-" if v < 0 else "±")
+    return wrap.format(sign + body)
 
 
-def fmt_count(value: Any, min_cell_size: int = 10) -> str:
-    """A count of people: ``<10`` below the threshold (0 included), ``no data`` if unknown."""
+def fmt_count(value: Any, min_cell_size: int = 10, status: int | None = None) -> str:
+    """A count of people: ``<10`` below the threshold (0 included), ``np`` when withheld
+    to protect another count, ``no data`` if unknown."""
+    if status:
+        return status_marker(status, min_cell_size)
     if _missing(value):
         return NO_DATA
     if float(value) < _threshold(min_cell_size):
         return marker(min_cell_size)
-    return f"{float(value):,.0f}"
+    return f"{quantize(value, 0):,.0f}"
