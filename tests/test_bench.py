@@ -211,4 +211,5 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
     assert "tiny: under 10 s end to end" in text and "indicative only" in text
     # every night ran the console script against the bench's server
     assert (work / "statewide" / "nightly-corrected.log").exists()
-    assert "Finished in state Completed" in (work / "national" / "nightly-national.log").read_text()
+    for shape, log in (("national", "national"), ("statewide", "corrected"), ("tiny", "tiny")):
+        assert re.search(r"^run \S+: succeeded$", (work / shape / f"nightly-{log}.log").read_text(), re.M), log
