@@ -7,7 +7,8 @@
 Shapes (a night is one `roadmap nightly`):
   statewide     Michigan (~900 districts), 5 school years, statewide extracts, first run
   national      13,000 districts x 3 school years with heavy warnings (staffing counts a
-                tenth of the real ones, year-over-year swings): most districts are alerted
+                tenth of the real ones in 30 % of the districts each year, year-over-year
+                swings): most districts are alerted
   per-district  one file per district and family (districts' own uploads,
                 <family>_<SY>_<code>.csv): ~900 x 5 files and the directory, first run
   nothing-new   a second night on the statewide landing folder and warehouse
@@ -463,8 +464,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="multiply every district count by this (e.g. 0.01 for a quick smoke run; default 1)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--defects", type=float, default=0.0, help="defect rate of the statewide data (default 0)")
-    parser.add_argument("--heavy-warnings", type=float, default=0.9,
-                        help="share of districts per year with a tenth of their staff in the national shape (0.9)")
+    parser.add_argument("--heavy-warnings", type=float, default=0.3,
+                        help="share of districts each year whose staffing file has a tenth of the real staff, in the "
+                        "national shape (default 0.3: about two thirds of the districts are alerted)")
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the data, warehouses and logs here (default: a temporary folder, removed at the end)")
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds one night or floor may take")
