@@ -2,22 +2,23 @@
 -- DuckDB SQL, with no orchestration, no validation framework and no dbt, on the same
 -- landing files and by the same rules as the pipeline (DATA_SPEC sections 1-3):
 --
---   read every file of a family in one scan per header layout, values trimmed, empty -> NULL;
---   drop exact duplicate rows and repeated PL records (keep the first line);
+--   read every file of a family in one scan per header layout, values trimmed of spaces,
+--   empty -> NULL, educator IDs pseudonymised as they are read (HMAC-SHA256 as
+--   flows/pseudonymize.py);
+--   delete exact duplicate rows and repeated PL records (the first line stays);
 --   check every blocking rule on every row, typed with try_cast, so a bad value is an
 --   issue and never an error ('twelve' teachers is bad_type, not a crash);
 --   hold back a district's rows of a file when any of them has a blocking error, the
 --   whole file when such a row has no district, when a row cannot be parsed or the file
 --   is not UTF-8 (bench/floor.py leaves out files without a usable header: empty,
 --   missing or repeated columns);
---   pseudonymise educator IDs (HMAC-SHA256 as flows/pseudonymize.py);
 --   latest submission wins per (family, school_year, district_code);
 --   the directory in effect per school year, the district-year metrics of
 --   marts.district_year_metrics and the state-year sums;
 --   the cross-file warnings: year-over-year swings, PL leaders over staffing, rates over 100.
 --
--- bench/floor.py fills in the placeholders (written between double at-signs): landing_files (name, path,
--- family, school_year, received order, usable header), scan_<family> (one SELECT of all
+-- bench/floor.py fills in the placeholders (written between double at-signs): landing_files
+-- (name, path, family, school_year, received order, usable header), scan_<family> (one SELECT of all
 -- readable files of the family: filename, _g (header layout), _rn (row order), the
 -- family's columns as text), rejected_files (paths with rows DuckDB could not parse),
 -- ipad / opad (HMAC pads, hex), received_year (school year of a directory file without a
@@ -44,29 +45,31 @@ create or replace table raw_enrollment as @@scan_enrollment@@;
 create or replace table raw_staffing as @@scan_staffing@@;
 create or replace table raw_connectivity as @@scan_connectivity@@;
 create or replace table raw_devices as @@scan_devices@@;
-create or replace table raw_pl as @@scan_pl_participation@@;
+create or replace table raw_pl as  -- educator IDs pseudonymised as they are read
+select * replace (
+    case when educator_id is null then null
+    else sha256(unhex('@@opad@@') || unhex(sha256(unhex('@@ipad@@') || encode(coalesce(district_code, '') || ':' || educator_id))))
+    end as educator_id
+)
+from @@scan_pl_participation@@;
 create or replace table rejected_files as select distinct filename from (@@rejected_files@@);
 
 -- ------------------------------------------------------------------ the directory
-create or replace table scan_districts as
-with rows_ as (from raw_districts),
-dropped as (  -- exact duplicate rows: the first line loads
+-- exact duplicate rows: the first line stays
+delete from raw_districts r using (
     select filename, min(_rn) as first_rn, district_code, district_name, district_type, isd_code, county, locale,
         data_contact_email
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
+    from raw_districts group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
         and d.district_code is not distinct from r.district_code and d.district_name is not distinct from r.district_name
         and d.district_type is not distinct from r.district_type and d.isd_code is not distinct from r.isd_code
         and d.county is not distinct from r.county and d.locale is not distinct from r.locale
-        and d.data_contact_email is not distinct from r.data_contact_email
-);
+        and d.data_contact_email is not distinct from r.data_contact_email;
 
 create or replace table checked_districts as
-with isds as (select distinct filename, district_code from scan_districts where district_type = 'ISD'),
-keys as (select filename, district_code from scan_districts where district_code is not null group by all having count(*) > 1)
+with isds as (select distinct filename, district_code from raw_districts where district_type = 'ISD'),
+keys as (select filename, district_code from raw_districts where district_code is not null group by all having count(*) > 1)
 select s.filename, s.district_code, s._rn,
     s.district_code is null or s.district_name is null or s.district_type is null or s.isd_code is null
         or s.locale is null as required_value_missing,
@@ -75,7 +78,7 @@ select s.filename, s.district_code, s._rn,
     s.data_contact_email is not null and not regexp_full_match(s.data_contact_email, '[^@\s]+@[^@\s]+\.[^@\s]+') as bad_type,
     s.isd_code is not null and i.district_code is null as unknown_isd,
     k.district_code is not null as duplicate_key_conflict
-from scan_districts s
+from raw_districts s
 left join isds i on i.filename = s.filename and i.district_code = s.isd_code
 left join keys k on k.filename = s.filename and k.district_code = s.district_code;
 
@@ -101,29 +104,25 @@ create or replace temp macro held_back(f, d) as
 
 create or replace table districts as
 select s.*, f.seq, coalesce(f.file_year, '@@received_year@@') as effective_school_year
-from scan_districts s join landing_files f using (filename)
+from raw_districts s join landing_files f using (filename)
 where not held_back(s.filename, s.district_code);
 
 create or replace table known_districts as select distinct district_code from districts;
 
 -- ------------------------------------------------------------------ enrollment
-create or replace table scan_enrollment as
-with rows_ as (from raw_enrollment),
-dropped as (
+-- exact duplicate rows: the first line stays
+delete from raw_enrollment r using (
     select filename, min(_rn) as first_rn, school_year, district_code, building_code, building_name, student_count
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
+    from raw_enrollment group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
         and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
         and d.building_code is not distinct from r.building_code and d.building_name is not distinct from r.building_name
-        and d.student_count is not distinct from r.student_count
-);
+        and d.student_count is not distinct from r.student_count;
 
 insert into issues
 with keys as (
-    select filename, school_year, district_code, building_code from scan_enrollment
+    select filename, school_year, district_code, building_code from raw_enrollment
     where school_year is not null and district_code is not null and building_code is not null
     group by all having count(*) > 1
 ),
@@ -137,7 +136,7 @@ checked as (
         num(s.student_count) < 0 as out_of_range,
         s.district_code is not null and s.district_code not in (select district_code from known_districts) as unknown_district,
         k.filename is not null as duplicate_key_conflict
-    from scan_enrollment s
+    from raw_enrollment s
     join landing_files f using (filename)
     left join keys k on k.filename = s.filename and k.school_year = s.school_year and k.district_code = s.district_code
         and k.building_code = s.building_code
@@ -156,7 +155,7 @@ create or replace table enrollment as
 with accepted as (
     select s.school_year, s.district_code, s.building_code, s.building_name, big(s.student_count) as student_count,
         s.filename, f.seq
-    from scan_enrollment s join landing_files f using (filename)
+    from raw_enrollment s join landing_files f using (filename)
     where not held_back(s.filename, s.district_code)
 )
 select a.* from accepted a
@@ -165,26 +164,22 @@ join (select school_year, district_code, max(seq) as seq from accepted group by 
 create or replace table known_buildings as select distinct school_year, district_code, building_code from enrollment;
 
 -- ------------------------------------------------------------------ staffing
-create or replace table scan_staffing as
-with rows_ as (from raw_staffing),
-dropped as (
+-- exact duplicate rows: the first line stays
+delete from raw_staffing r using (
     select filename, min(_rn) as first_rn, school_year, district_code, teacher_count, building_leader_count,
         district_leader_count, tech_staff_count
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
+    from raw_staffing group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
         and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
         and d.teacher_count is not distinct from r.teacher_count
         and d.building_leader_count is not distinct from r.building_leader_count
         and d.district_leader_count is not distinct from r.district_leader_count
-        and d.tech_staff_count is not distinct from r.tech_staff_count
-);
+        and d.tech_staff_count is not distinct from r.tech_staff_count;
 
 insert into issues
 with keys as (
-    select filename, school_year, district_code from scan_staffing
+    select filename, school_year, district_code from raw_staffing
     where school_year is not null and district_code is not null group by all having count(*) > 1
 ),
 checked as (
@@ -199,7 +194,7 @@ checked as (
             or num(s.tech_staff_count) < 0 as out_of_range,
         s.district_code is not null and s.district_code not in (select district_code from known_districts) as unknown_district,
         k.filename is not null as duplicate_key_conflict
-    from scan_staffing s
+    from raw_staffing s
     join landing_files f using (filename)
     left join keys k on k.filename = s.filename and k.school_year = s.school_year and k.district_code = s.district_code
 )
@@ -218,24 +213,21 @@ with accepted as (
     select s.school_year, s.district_code, big(s.teacher_count) as teacher_count,
         big(s.building_leader_count) as building_leader_count, big(s.district_leader_count) as district_leader_count,
         big(s.tech_staff_count) as tech_staff_count, s.filename, f.seq
-    from scan_staffing s join landing_files f using (filename)
+    from raw_staffing s join landing_files f using (filename)
     where not held_back(s.filename, s.district_code)
 )
 select a.* from accepted a
 join (select school_year, district_code, max(seq) as seq from accepted group by all) l using (school_year, district_code, seq);
 
 -- ------------------------------------------------------------------ connectivity
-create or replace table scan_connectivity as
-with rows_ as (from raw_connectivity),
-dropped as (
+-- exact duplicate rows: the first line stays
+delete from raw_connectivity r using (
     select filename, min(_rn) as first_rn, school_year, district_code, internet_bandwidth_mbps, wan_bandwidth_mbps,
         wifi_classrooms_covered_pct, monthly_internet_cost_usd, erate_discount_pct, students_without_home_internet,
         hotspots_loaned
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
+    from raw_connectivity group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
         and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
         and d.internet_bandwidth_mbps is not distinct from r.internet_bandwidth_mbps
         and d.wan_bandwidth_mbps is not distinct from r.wan_bandwidth_mbps
@@ -243,12 +235,11 @@ where not exists (
         and d.monthly_internet_cost_usd is not distinct from r.monthly_internet_cost_usd
         and d.erate_discount_pct is not distinct from r.erate_discount_pct
         and d.students_without_home_internet is not distinct from r.students_without_home_internet
-        and d.hotspots_loaned is not distinct from r.hotspots_loaned
-);
+        and d.hotspots_loaned is not distinct from r.hotspots_loaned;
 
 insert into issues
 with keys as (
-    select filename, school_year, district_code from scan_connectivity
+    select filename, school_year, district_code from raw_connectivity
     where school_year is not null and district_code is not null group by all having count(*) > 1
 ),
 checked as (
@@ -267,7 +258,7 @@ checked as (
             or num(s.hotspots_loaned) < 0 as out_of_range,
         s.district_code is not null and s.district_code not in (select district_code from known_districts) as unknown_district,
         k.filename is not null as duplicate_key_conflict
-    from scan_connectivity s
+    from raw_connectivity s
     join landing_files f using (filename)
     left join keys k on k.filename = s.filename and k.school_year = s.school_year and k.district_code = s.district_code
 )
@@ -290,33 +281,29 @@ with accepted as (
         cast(s.erate_discount_pct as double) as erate_discount_pct,
         big(s.students_without_home_internet) as students_without_home_internet, big(s.hotspots_loaned) as hotspots_loaned,
         s.filename, f.seq
-    from scan_connectivity s join landing_files f using (filename)
+    from raw_connectivity s join landing_files f using (filename)
     where not held_back(s.filename, s.district_code)
 )
 select a.* from accepted a
 join (select school_year, district_code, max(seq) as seq from accepted group by all) l using (school_year, district_code, seq);
 
 -- ------------------------------------------------------------------ devices
-create or replace table scan_devices as
-with rows_ as (from raw_devices),
-dropped as (
+-- exact duplicate rows: the first line stays
+delete from raw_devices r using (
     select filename, min(_rn) as first_rn, school_year, district_code, building_code, device_type, user_group,
         device_count, devices_over_5_years, take_home_count
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
+    from raw_devices group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
         and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
         and d.building_code is not distinct from r.building_code and d.device_type is not distinct from r.device_type
         and d.user_group is not distinct from r.user_group and d.device_count is not distinct from r.device_count
         and d.devices_over_5_years is not distinct from r.devices_over_5_years
-        and d.take_home_count is not distinct from r.take_home_count
-);
+        and d.take_home_count is not distinct from r.take_home_count;
 
 insert into issues
 with keys as (
-    select filename, school_year, district_code, building_code, device_type, user_group from scan_devices
+    select filename, school_year, district_code, building_code, device_type, user_group from raw_devices
     where school_year is not null and district_code is not null and building_code is not null and device_type is not null
         and user_group is not null
     group by all having count(*) > 1
@@ -339,7 +326,7 @@ checked as (
             select (school_year, district_code, building_code) from known_buildings
         ) as building_not_in_enrollment,
         k.filename is not null as duplicate_key_conflict
-    from scan_devices s
+    from raw_devices s
     join landing_files f using (filename)
     left join keys k on k.filename = s.filename and k.school_year = s.school_year and k.district_code = s.district_code
         and k.building_code = s.building_code and k.device_type = s.device_type and k.user_group = s.user_group
@@ -361,33 +348,22 @@ create or replace table devices as
 with accepted as (
     select s.school_year, s.district_code, s.building_code, s.device_type, s.user_group, big(s.device_count) as device_count,
         big(s.devices_over_5_years) as devices_over_5_years, big(s.take_home_count) as take_home_count, s.filename, f.seq
-    from scan_devices s join landing_files f using (filename)
+    from raw_devices s join landing_files f using (filename)
     where not held_back(s.filename, s.district_code)
 )
 select a.* from accepted a
 join (select school_year, district_code, max(seq) as seq from accepted group by all) l using (school_year, district_code, seq);
 
 -- ------------------------------------------------------------------ professional learning
-create or replace table scan_pl as
-with rows_ as (
-    select * replace (
-        case when educator_id is null then null
-        else sha256(unhex('@@opad@@') || unhex(sha256(unhex('@@ipad@@') || encode(coalesce(district_code, '') || ':' || educator_id))))
-        end as educator_id
-    )
-    from raw_pl
-),
-dropped as (  -- repeated records (the same educator, activity and date; exact duplicates too): the first line loads
+-- repeated records (the same educator, activity and date; exact duplicates too): the first line stays
+delete from raw_pl r using (
     select filename, min(_rn) as first_rn, school_year, district_code, educator_id, activity_id, completed_on
-    from rows_ group by all having count(*) > 1
-)
-select r.* from rows_ r
-where not exists (
-    select 1 from dropped d where d.filename = r.filename and r._rn > d.first_rn
-        and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
-        and d.educator_id is not distinct from r.educator_id and d.activity_id is not distinct from r.activity_id
-        and d.completed_on is not distinct from r.completed_on
-);
+    from raw_pl group by all having count(*) > 1
+) d
+where d.filename = r.filename and r._rn > d.first_rn
+    and d.school_year is not distinct from r.school_year and d.district_code is not distinct from r.district_code
+    and d.educator_id is not distinct from r.educator_id and d.activity_id is not distinct from r.activity_id
+    and d.completed_on is not distinct from r.completed_on;
 
 insert into issues
 with checked as (
@@ -406,7 +382,7 @@ with checked as (
         num(s.hours) <= 0 or num(s.hours) > 40 as out_of_range,
         day_num(s.completed_on) not between sy_start(f.file_year) and sy_end(f.file_year) as date_outside_school_year,
         s.district_code is not null and s.district_code not in (select district_code from known_districts) as unknown_district
-    from scan_pl s
+    from raw_pl s
     join landing_files f using (filename)
 )
 select filename, _rn, district_code, 'error', unnest(list_filter([
@@ -424,7 +400,7 @@ create or replace table pl as
 with accepted as (
     select s.school_year, s.district_code, s.educator_id as educator_key, s.role, s.activity_id, s.activity_kind, s.format,
         s.framework, cast(s.hours as double) as hours, cast(s.completed_on as date) as completed_on, s.filename, f.seq
-    from scan_pl s join landing_files f using (filename)
+    from raw_pl s join landing_files f using (filename)
     where not held_back(s.filename, s.district_code)
 )
 select a.* from accepted a

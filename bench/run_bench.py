@@ -122,6 +122,17 @@ def _tail(path: Path, lines: int = 30) -> str:
 # ----------------------------------------------------------------- Prefect and SMTP
 
 
+def _stop_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the child gets SIGTERM when the bench dies, even by SIGKILL, so a server the
+    bench started never outlives it."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class PrefectServer:
     """`prefect server start` on 127.0.0.1 with its own PREFECT_HOME; stopped on exit."""
 
@@ -149,6 +160,7 @@ class PrefectServer:
             self.proc = subprocess.Popen(
                 [_script("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
                 env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
             )
         try:
             while True:
@@ -479,6 +491,8 @@ def main(argv: list[str] | None = None) -> int:
         wanted.insert(0, "statewide")
     wanted.sort(key=SHAPES.index)
 
+    # `kill` (SIGTERM) ends the bench like Ctrl-C: the Prefect server and the SMTP sink are stopped
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keep = args.workdir is not None
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="roadmap-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)

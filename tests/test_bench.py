@@ -213,3 +213,50 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
     assert (work / "statewide" / "nightly-corrected.log").exists()
     for shape, log in (("national", "national"), ("statewide", "corrected"), ("tiny", "tiny")):
         assert re.search(r"^run \S+: succeeded$", (work / shape / f"nightly-{log}.log").read_text(), re.M), log
+
+
+def _start_bench(tmp_path: Path) -> tuple[subprocess.Popen, int]:
+    """The bench with one shape, once its Prefect server answers: (process, server port)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "bench" / "run_bench.py"), "--shape", "tiny", "--workdir", str(tmp_path / "bench")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+    )
+    first = proc.stdout.readline()
+    match = re.search(r"Prefect server http://127\.0\.0\.1:(\d+)/api answered", first)
+    if not match:
+        proc.kill()
+        pytest.fail(f"the bench did not start its server: {first}{proc.stdout.read()}")
+    port = int(match.group(1))
+    assert _port_open(port)
+    return proc, port
+
+
+def _closes(port: int, within: float = 60) -> bool:
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _port_open(port):
+            return True
+        time.sleep(0.5)
+    return False
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_the_bench_never_leaves_its_prefect_server_running(tmp_path, how):
+    import signal
+
+    proc, port = _start_bench(tmp_path)
+    try:
+        proc.send_signal(getattr(signal, how))
+        proc.wait(timeout=120)
+        assert _closes(port), f"the Prefect server outlived the bench killed by {how}"
+        if how == "SIGTERM":
+            assert proc.returncode == 143
+    finally:
+        proc.kill()
+        proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
