@@ -18,6 +18,11 @@ written in the file, line (header = line 1) and column. Clean data raises no err
 warning: sub-counts never exceed device_count, PL leaders/teachers/tech staff never exceed
 staffing, rates stay <= 100 and year-over-year changes stay well under 50 %.
 
+For benchmarks, two more shapes of night (clean data only): `heavy_warnings` (many
+districts with warnings and no blocking error: staffing counts a tenth of the real ones,
+year-over-year swings; every warning recorded in the manifest) and `per_district_files`
+(every district uploads its own `<family>_<SY>_<code>.csv` instead of statewide extracts).
+
 Everything large is vectorised with numpy and written with DuckDB `COPY` from
 dictionary-encoded Arrow columns, so `districts=13000` (national scale) runs in seconds.
 The same arguments give byte-identical files (numpy Generators seeded from `seed`, file
@@ -61,6 +66,7 @@ __all__ = [
     "WARNING_RULES",
     "INJECTED_RULES",
     "WHOLE_FILE_RULES",
+    "HEAVY_WARNING_RULES",
     "InjectedDefect",
     "GenerationManifest",
     "generate_landing",
@@ -205,6 +211,7 @@ class GenerationManifest:
     defects: every injected defect. For blocking ones, (file_name, district_code) is
     exactly what the pipeline must quarantine (see `expected_quarantine`).
     corrections: the clean district resubmissions (file, district, lines changed).
+    heavy_warning_rate, per_district_files: the bench options used (see generate_landing).
     """
 
     files: list[str] = field(default_factory=list)
@@ -216,6 +223,8 @@ class GenerationManifest:
     seed: int = 0
     defect_rate: float = 0.0
     notes: list[str] = field(default_factory=list)
+    heavy_warning_rate: float = 0.0
+    per_district_files: bool = False
 
     def errors(self) -> list[InjectedDefect]:
         return [d for d in self.defects if d.severity == "error"]
@@ -245,6 +254,9 @@ class GenerationManifest:
             "defects_by_rule": self.defects_by_rule(),
             "corrections": list(self.corrections),
             "notes": list(self.notes),
+            # only when used, so that the manifest of the other options stays as it was
+            **({"heavy_warning_rate": self.heavy_warning_rate} if self.heavy_warning_rate else {}),
+            **({"per_district_files": True} if self.per_district_files else {}),
         }
 
     def to_json(self, indent: int | None = 2) -> str:
@@ -263,6 +275,8 @@ class GenerationManifest:
             seed=int(data.get("seed", 0)),
             defect_rate=float(data.get("defect_rate", 0.0)),
             notes=list(data.get("notes", [])),
+            heavy_warning_rate=float(data.get("heavy_warning_rate", 0.0)),
+            per_district_files=bool(data.get("per_district_files", False)),
         )
 
 
@@ -1959,6 +1973,240 @@ def _correct(family: str, frame: _Frame, w: _World, t: int, d: int, cat: _Catalo
 
 
 # ---------------------------------------------------------------------------------------
+# Bench shapes: heavy warnings and per-district files (self-contained; used only when
+# generate_landing is asked for them)
+# ---------------------------------------------------------------------------------------
+
+# Warnings the heavy-warnings option causes (flows/cross_checks): rates over 100 once the
+# metrics are built, more leaders in PL than on staff, and year-over-year swings.
+HEAVY_WARNING_RULES: tuple[str, ...] = (
+    "rate_over_100",
+    "pl_leaders_exceed_staffing",
+    "yoy_student_count_swing",
+    "yoy_device_total_swing",
+)
+_HEAVY_STAFF_COLUMNS = ("teacher_count", "building_leader_count", "district_leader_count", "tech_staff_count")
+_HEAVY_STUDENT_FACTOR = 1.7  # an enrollment swing: +70 % (the next year's return, -41 %, is no swing)
+_HEAVY_DEVICE_FACTOR = 1.8  # a device swing: +80 % of the devices of students, staff and shared use
+# The rates of district_year_metrics that can pass 100 (flows/cross_checks.RATES_OVER_100):
+# metric, the family its issue is reported under, numerator, denominator (_HeavyWarnings.sums)
+_HEAVY_RATES: tuple[tuple[str, str, str, str], ...] = (
+    ("teacher_device_coverage_pct", "devices", "teacher_devices", "teacher_count"),
+    ("home_internet_gap_pct", "connectivity", "without_home", "student_count"),
+    ("hotspot_coverage_pct", "connectivity", "hotspots", "without_home"),
+    ("leader_pl_rate_pct", "pl_participation", "leaders_in_pl", "leader_count"),
+    ("teacher_pl_rate_pct", "pl_participation", "teachers_in_pl", "teacher_count"),
+    ("tech_staff_pl_rate_pct", "pl_participation", "tech_staff_in_pl", "tech_staff_count"),
+)
+# which family each district sum comes from
+_HEAVY_SUM_FAMILY = {
+    "student_count": "enrollment",
+    "device_total": "devices",
+    "teacher_devices": "devices",
+    "teacher_count": "staffing",
+    "leader_count": "staffing",
+    "tech_staff_count": "staffing",
+    "without_home": "connectivity",
+    "hotspots": "connectivity",
+    "leaders_in_pl": "pl_participation",
+    "teachers_in_pl": "pl_participation",
+    "tech_staff_in_pl": "pl_participation",
+}
+_COMPUTING_TYPES = ("chromebook", "laptop", "tablet", "desktop")
+_LEADER_ROLES = ("building_leader", "district_leader")
+
+
+def _frame_ints(frame: _Frame, col: str) -> np.ndarray:
+    """The column as integers (the counts of clean data are never empty)."""
+    codes, values = frame.cols[col]
+    lookup = np.array([int(v) for v in values] or [0], dtype=np.int64)
+    return lookup[np.maximum(codes, 0)]
+
+
+def _frame_in(frame: _Frame, col: str, allowed: tuple[str, ...]) -> np.ndarray:
+    """Per row: is the column's text one of `allowed`."""
+    codes, values = frame.cols[col]
+    lookup = np.array([v in allowed for v in values] or [False])
+    return lookup[np.maximum(codes, 0)] & (codes >= 0)
+
+
+def _set_ints(frame: _Frame, col: str, values: np.ndarray) -> None:
+    frame.cols[col] = list(_int_col(values))
+
+
+def _scaled(values: np.ndarray, factor: float) -> np.ndarray:
+    return np.floor(values * factor + 0.5).astype(np.int64)
+
+
+class _HeavyWarnings:
+    """Many warnings and no blocking error, the way a careless but valid submission makes
+    them: for a share `rate` of the districts each school year, a staffing file whose
+    counts are a tenth of the real ones (so device coverage and PL rates go over 100, and
+    more leaders have PL records than are on staff); for a third of that share each year
+    after the first, student counts 70 % up (a year-over-year swing), and as many device
+    inventories 80 % up.
+
+    The warnings are then worked out exactly from the data each district publishes (its
+    latest submission) and recorded in the manifest as the pipeline must raise them."""
+
+    def __init__(self, w: _World, rate: float, rng: np.random.Generator):
+        self.w = w
+        N, T = w.n, len(w.years)
+        self.cut = np.zeros((N, T), dtype=bool)
+        self.student_swing = np.zeros((N, T), dtype=bool)
+        self.device_swing = np.zeros((N, T), dtype=bool)
+        for t in range(T):
+            self.cut[:, t] = w.active[:, t] & (rng.random(N) < rate)
+            if t >= 1:
+                both = w.active[:, t] & w.active[:, t - 1]
+                self.student_swing[:, t] = both & ~self.student_swing[:, t - 1] & (rng.random(N) < rate / 3)
+                self.device_swing[:, t] = both & ~self.device_swing[:, t - 1] & (rng.random(N) < rate / 3)
+        self.totals: list[dict[str, tuple[np.ndarray, np.ndarray]]] = []  # [t] name -> (sums, present)
+        self.found: list[InjectedDefect] = []
+
+    # -- changing the data ------------------------------------------------------------
+
+    def apply(self, frames: dict[str, _Frame], t: int) -> None:
+        staffing = frames["staffing"]
+        cut = self.cut[staffing.district, t]
+        for col in _HEAVY_STAFF_COLUMNS:
+            v = _frame_ints(staffing, col)
+            _set_ints(staffing, col, np.where(cut, np.maximum(1, v // 10), v))
+        enrollment = frames["enrollment"]
+        up = self.student_swing[enrollment.district, t]
+        v = _frame_ints(enrollment, "student_count")
+        _set_ints(enrollment, "student_count", np.where(up, _scaled(v, _HEAVY_STUDENT_FACTOR), v))
+        devices = frames["devices"]
+        up = self.device_swing[devices.district, t] & ~_frame_in(devices, "user_group", ("teacher",))
+        for col in ("device_count", "devices_over_5_years", "take_home_count"):  # sub-counts stay <= device_count
+            v = _frame_ints(devices, col)
+            _set_ints(devices, col, np.where(up, _scaled(v, _HEAVY_DEVICE_FACTOR), v))
+
+    # -- what the pipeline will find ---------------------------------------------------
+
+    def _sums(self, fam: str, frame: _Frame) -> dict[str, np.ndarray]:
+        N = self.w.n
+        d = frame.district
+
+        def total(weights) -> np.ndarray:
+            return np.bincount(d, weights=weights, minlength=N).astype(np.int64)
+
+        if fam == "enrollment":
+            return {"student_count": total(_frame_ints(frame, "student_count"))}
+        if fam == "devices":
+            count = _frame_ints(frame, "device_count")
+            teacher = _frame_in(frame, "user_group", ("teacher",)) & _frame_in(frame, "device_type", _COMPUTING_TYPES)
+            return {"device_total": total(count), "teacher_devices": total(np.where(teacher, count, 0))}
+        if fam == "staffing":
+            return {
+                "teacher_count": total(_frame_ints(frame, "teacher_count")),
+                "leader_count": total(_frame_ints(frame, "building_leader_count") + _frame_ints(frame, "district_leader_count")),
+                "tech_staff_count": total(_frame_ints(frame, "tech_staff_count")),
+            }
+        if fam == "connectivity":
+            return {
+                "without_home": total(_frame_ints(frame, "students_without_home_internet")),
+                "hotspots": total(_frame_ints(frame, "hotspots_loaned")),
+            }
+        if fam == "pl_participation":
+            codes, values = frame.cols["educator_id"]
+            # equal text, equal code (a frame's dictionary may hold a value twice)
+            _, canonical = np.unique(np.array(values, dtype=object), return_inverse=True)
+            educator = canonical.reshape(-1)[codes].astype(np.int64)
+            key = d * (len(values) + 1) + educator
+            out = {}
+            for name, roles in (("leaders_in_pl", _LEADER_ROLES), ("teachers_in_pl", ("teacher",)), ("tech_staff_in_pl", ("tech_staff",))):
+                distinct = np.unique(key[_frame_in(frame, "role", roles)])
+                out[name] = np.bincount(distinct // (len(values) + 1), minlength=N).astype(np.int64)
+            return out
+        return {}
+
+    def tally(self, t: int, frames: dict[str, _Frame], corrections: list[tuple[str, int, _Frame, str]],
+              per_district_files: bool) -> None:
+        """Work out year t's warnings from what each district publishes: the statewide
+        (or per-district) rows, replaced by its correction where it sent one."""
+        w = self.w
+        sy = w.years[t]
+        corrected = {(fam, d): name for fam, d, _, name in corrections}
+
+        def file_of(fam: str, d: int) -> str:
+            if (fam, d) in corrected:
+                return corrected[(fam, d)]
+            return f"{fam}_{sy}_{w.code[d]}.csv" if per_district_files else f"{fam}_{sy}.csv"
+
+        year: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for fam in YEARLY_FAMILIES:
+            present = np.bincount(frames[fam].district, minlength=w.n) > 0
+            for name, sums in self._sums(fam, frames[fam]).items():
+                year[name] = (sums, present)
+        for fam, d, sub, _ in corrections:
+            for name, sums in self._sums(fam, sub).items():
+                year[name][0][d] = sums[d]
+        self.totals.append(year)
+
+        def record(rule: str, family: str, d: int, column: str, value: str, note: str, file_family: str | None = None) -> None:
+            self.found.append(
+                InjectedDefect(
+                    rule=rule, severity="warning", family=family, school_year=sy,
+                    file_name=file_of(file_family or family, d), district_code=w.code[d], line=None,
+                    column=column, value=value, note=note,
+                )
+            )
+
+        for metric, family, num, den in _HEAVY_RATES:
+            (a, a_ok), (b, b_ok) = year[num], year[den]
+            for d in np.flatnonzero(a_ok & b_ok & (b > 0) & (a > b)):
+                d = int(d)
+                cause = "staffing" if self.cut[d, t] and _HEAVY_SUM_FAMILY[den] == "staffing" else None
+                record("rate_over_100", family, d, metric, f"{100.0 * a[d] / b[d]:.1f}",
+                       f"{num} {a[d]} over {den} {b[d]}" + (" (staffing counts a tenth of the real ones)" if cause else ""),
+                       file_family=cause)
+        (n, n_ok), (staff, s_ok) = year["leaders_in_pl"], year["leader_count"]
+        for d in np.flatnonzero(n_ok & s_ok & (n > staff)):
+            d = int(d)
+            record("pl_leaders_exceed_staffing", "pl_participation", d, "role", f"{n[d]} > {staff[d]}",
+                   f"{n[d]} distinct leaders in PL, staffing reports {staff[d]}")
+        if t >= 1:
+            before = self.totals[t - 1]
+            for rule, family, name, column in (
+                ("yoy_student_count_swing", "enrollment", "student_count", "student_count"),
+                ("yoy_device_total_swing", "devices", "device_total", "device_count"),
+            ):
+                (cur, c_ok), (prev, p_ok) = year[name], before[name]
+                for d in np.flatnonzero(c_ok & p_ok & (prev > 0) & (2 * np.abs(cur - prev) > prev)):
+                    d = int(d)
+                    record(rule, family, d, column, str(cur[d]), f"{prev[d]} in {w.years[t - 1]} -> {cur[d]}")
+
+
+def _write_per_district(con: duckdb.DuckDBPyConnection, out_dir: Path, p: _Pending, fam: str, sy: str,
+                        codes: list[str], rng_order: np.random.Generator) -> list[tuple[str, int]]:
+    """One statewide extract as one file per district, `<family>_<SY>_<code>.csv`, each
+    with the extract's header (and byte-order mark, if any) and that district's rows in
+    their order. Returns (file name, data rows) per file."""
+    frame = p.frame
+    assert frame is not None and not p.empty and p.encoding == "utf-8"
+    partial = out_dir / f".{p.name}.partial"  # a hidden name: never taken for a landing file
+    n = _write_file(con, partial, p, rng_order)
+    data = partial.read_bytes()
+    partial.unlink()
+    bom = data.startswith(b"\xef\xbb\xbf")
+    lines = (data[3:] if bom else data).split(b"\n")
+    if len(lines) != n + 2 or lines[-1] != b"":  # generated values never hold a line break
+        raise RuntimeError(f"{p.name}: expected {n} one-line rows")
+    header, rows = lines[0], lines[1:-1]
+    order = np.argsort(frame.district, kind="stable")
+    districts = frame.district[order]
+    starts = np.flatnonzero(np.r_[True, districts[1:] != districts[:-1]])
+    out: list[tuple[str, int]] = []
+    for lo, hi in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
+        name = f"{fam}_{sy}_{codes[int(districts[lo])]}.csv"
+        body = b"\n".join(rows[i] for i in order[lo:hi].tolist())
+        (out_dir / name).write_bytes((b"\xef\xbb\xbf" if bom else b"") + header + b"\n" + body + b"\n")
+        out.append((name, hi - lo))
+    return out
+
+
+# ---------------------------------------------------------------------------------------
 # The public entry point
 # ---------------------------------------------------------------------------------------
 
@@ -1972,6 +2220,8 @@ def generate_landing(
     defects: float = 0.0,
     last_school_year: str = "2025-26",
     resubmissions: bool = True,
+    heavy_warnings: float = 0.0,
+    per_district_files: bool = False,
 ) -> GenerationManifest:
     """Writes realistic landing files into `out_dir` and returns what was written.
 
@@ -1979,6 +2229,13 @@ def generate_landing(
     years: school years ending with `last_school_year`; defects: rate in [0, 1] of
     districts per year that get a defect (0 = clean data); resubmissions: also write a
     handful of clean district corrections for the latest year.
+
+    For the benchmark shapes (bench/run_bench.py), on clean data only (defects = 0):
+    heavy_warnings: rate in [0, 1] of districts per year whose staffing counts are a
+    tenth of the real ones, plus year-over-year swings (see _HeavyWarnings): warnings
+    only, every one recorded in the manifest; per_district_files: every yearly file is
+    one district's own upload, `<family>_<SY>_<code>.csv`, instead of a statewide
+    extract (no resubmissions then: a district's upload is its only file).
     """
     if not is_school_year(last_school_year):
         raise ValueError(f"last_school_year must look like 2025-26, got {last_school_year!r}")
@@ -1986,6 +2243,14 @@ def generate_landing(
         raise ValueError("years must be >= 1")
     if not 0.0 <= defects <= 1.0:
         raise ValueError("defects must be a rate between 0 and 1")
+    if not 0.0 <= heavy_warnings <= 1.0:
+        raise ValueError("heavy_warnings must be a rate between 0 and 1")
+    if heavy_warnings and defects:
+        raise ValueError("heavy warnings are generated on clean data: use defects=0 with heavy_warnings")
+    if per_district_files and defects:
+        raise ValueError("per-district files are generated clean: use defects=0 with per_district_files")
+    if per_district_files and resubmissions:
+        raise ValueError("per-district files have no resubmissions: use resubmissions=False with per_district_files")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     last_start = int(last_school_year[:4])
@@ -2002,6 +2267,10 @@ def generate_landing(
         school_years=list(w.years), districts=w.n, seed=seed, defect_rate=float(defects)
     )
     manifest.notes.extend(w.changes)
+    manifest.heavy_warning_rate = float(heavy_warnings)
+    manifest.per_district_files = bool(per_district_files)
+    # its own random stream, so the other options' output stays as it was
+    heavy = _HeavyWarnings(w, heavy_warnings, np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x6876])) if heavy_warnings else None
 
     # clean corrections of the latest year: districts present in the last two years
     corr_rng = np.random.default_rng(s_corr)
@@ -2044,6 +2313,8 @@ def generate_landing(
             }
             frames["pl_participation"], cat = _pl_frame(w, tr, ids, t, year_rng)
             injector.catalog = cat
+            if heavy is not None:
+                heavy.apply(frames, t)
 
             # single-district files are cut from the clean statewide data first
             resub: list[tuple[_Slot | None, str, int, _Frame]] = []
@@ -2072,10 +2343,19 @@ def generate_landing(
                 header = "upper_padded" if (fam == "staffing" and t == 0) else "plain"
                 p = _Pending(name, fam, frames[fam], header=header, bom=(fam == "connectivity"),
                              shuffle=(fam == "enrollment" and t == T - 1))
+                if per_district_files:
+                    for part, n in _write_per_district(con, out_dir, p, fam, sy, w.code,
+                                                       np.random.default_rng([int(seed) & 0xFFFFFFFF, t, k])):
+                        rows[fam] += n
+                        os.utime(out_dir / part, (mt + k + 1, mt + k + 1))
+                        written.append((mt + k + 1, part))
+                    continue
                 rows[fam] += _write_file(con, out_dir / name, p, np.random.default_rng([int(seed) & 0xFFFFFFFF, t, k]))
                 os.utime(out_dir / name, (mt + k + 1, mt + k + 1))
                 written.append((mt + k + 1, name))
+            year_frames = frames if heavy is not None else None
             del frames
+            year_corrections: list[tuple[str, int, _Frame, str]] = []
 
             for s, fam, d, sub in resub:
                 code = w.code[d] if d >= 0 else (s.fake_code if s else "")
@@ -2095,7 +2375,11 @@ def generate_landing(
                     manifest.corrections.append(
                         {"file_name": name, "family": fam, "school_year": sy, "district_code": code, "lines": sorted(lines)}
                     )
+                    year_corrections.append((fam, d, sub, name))
                 pending_resub.append(p)
+            if heavy is not None:
+                heavy.tally(t, year_frames, year_corrections, per_district_files)
+                year_frames = None
 
         # resubmissions arrive after every statewide extract, a few seconds apart
         resub_base = base_mtime + 10
@@ -2108,6 +2392,13 @@ def generate_landing(
     finally:
         con.close()
 
+    if heavy is not None:
+        manifest.defects.extend(heavy.found)
+        manifest.notes.append(
+            f"heavy warnings: staffing counts a tenth of the real ones for {int(heavy.cut.sum())} district-years, "
+            f"student counts +70 % for {int(heavy.student_swing.sum())}, device inventories +80 % for "
+            f"{int(heavy.device_swing.sum())}"
+        )
     manifest.files = [name for _, name in sorted(written)]
     manifest.rows = rows
     manifest.defects.sort(key=lambda d: (d.file_name, d.line or 0, d.rule))
@@ -2125,7 +2416,7 @@ def _rate(text: str) -> float:
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from exc
     if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError("the defect rate must be between 0 and 1")
+        raise argparse.ArgumentTypeError("a rate must be between 0 and 1")
     return value
 
 
@@ -2145,6 +2436,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="one line (files, rows, defects) instead of the tables by family and rule")
     parser.add_argument("--no-resubmissions", action="store_true",
                         help="write only statewide extracts (no clean district corrections)")
+    parser.add_argument("--heavy-warnings", type=_rate, default=0.0, metavar="RATE",
+                        help="benchmarks: share of districts per year whose staffing counts are a tenth of the real "
+                        "ones (rates over 100), with year-over-year swings: many warnings, no blocking error "
+                        "(clean data only, default 0)")
+    parser.add_argument("--per-district-files", action="store_true",
+                        help="benchmarks: one file per district and family, <family>_<SY>_<code>.csv, as districts "
+                        "upload their own (clean data, no resubmissions)")
 
 
 def run_from_args(args) -> int:
@@ -2157,7 +2455,9 @@ def run_from_args(args) -> int:
             seed=args.seed,
             defects=args.defects,
             last_school_year=getattr(args, "last_school_year", "2025-26"),
-            resubmissions=not getattr(args, "no_resubmissions", False),
+            resubmissions=not (getattr(args, "no_resubmissions", False) or getattr(args, "per_district_files", False)),
+            heavy_warnings=getattr(args, "heavy_warnings", 0.0),
+            per_district_files=getattr(args, "per_district_files", False),
         )
     except ValueError as exc:
         print(f"roadmap generate: {exc}", file=sys.stderr)

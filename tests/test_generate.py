@@ -23,6 +23,7 @@ import pytest
 from flows.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name, school_year_bounds
 from flows.generate import (
     BLOCKING_RULES,
+    HEAVY_WARNING_RULES,
     INJECTED_RULES,
     WARNING_RULES,
     WHOLE_FILE_RULES,
@@ -501,6 +502,190 @@ def test_rejects_bad_arguments(tmp_path):
         generate_landing(tmp_path, districts=60, last_school_year="2025-27")
     with pytest.raises(ValueError):
         generate_landing(tmp_path, districts=60, years=0)
+
+
+# ---------------------------------------------------------------------------------------
+# bench shapes: heavy warnings, per-district files
+# ---------------------------------------------------------------------------------------
+
+RATE_PARTS = {  # metric: (numerator, denominator), as flows/cross_checks checks them
+    "teacher_device_coverage_pct": ("teacher_devices", "teacher_count"),
+    "home_internet_gap_pct": ("without_home", "student_count"),
+    "hotspot_coverage_pct": ("hotspots", "without_home"),
+    "leader_pl_rate_pct": ("leaders_in_pl", "leader_count"),
+    "teacher_pl_rate_pct": ("teachers_in_pl", "teacher_count"),
+    "tech_staff_pl_rate_pct": ("tech_staff_in_pl", "tech_staff_count"),
+}
+
+
+def published_rows(landing: Path) -> dict:
+    """(family, school_year, district) -> rows of its latest submission (received order)."""
+    files = sorted(landing.iterdir(), key=lambda p: (p.stat().st_mtime, p.name))
+    out: dict = {}
+    for p in files:
+        name = parse_landing_name(p.name)
+        if name.family == "districts":
+            continue
+        by_district: dict = defaultdict(list)
+        for _, r in read_landing(p)[1]:
+            by_district[r["district_code"]].append(r)
+        for code, rows in by_district.items():
+            out[(name.family, name.school_year, code)] = rows
+    return out
+
+
+def rates_over_100(landing: Path) -> set:
+    """(school_year, district, metric) of every rate over 100, from the CSV text."""
+    published = published_rows(landing)
+    sums: dict = defaultdict(dict)
+    for (family, sy, code), rows in published.items():
+        s = sums[(sy, code)]
+        if family == "enrollment":
+            s["student_count"] = sum(int(r["student_count"]) for r in rows)
+        elif family == "staffing":
+            r = rows[0]
+            s["teacher_count"] = int(r["teacher_count"])
+            s["leader_count"] = int(r["building_leader_count"]) + int(r["district_leader_count"])
+            s["tech_staff_count"] = int(r["tech_staff_count"])
+        elif family == "devices":
+            s["teacher_devices"] = sum(
+                int(r["device_count"]) for r in rows if r["user_group"] == "teacher" and r["device_type"] in COMPUTING
+            )
+        elif family == "connectivity":
+            s["without_home"] = int(rows[0]["students_without_home_internet"])
+            s["hotspots"] = int(rows[0]["hotspots_loaned"])
+        elif family == "pl_participation":
+            for name, roles in (("leaders_in_pl", LEADERS), ("teachers_in_pl", ("teacher",)), ("tech_staff_in_pl", ("tech_staff",))):
+                s[name] = len({r["educator_id"] for r in rows if r["role"] in roles})
+    found = set()
+    for (sy, code), s in sums.items():
+        for metric, (num, den) in RATE_PARTS.items():
+            if num in s and den in s and s[den] > 0 and s[num] > s[den]:
+                found.add((sy, code, metric))
+    return found
+
+
+@pytest.fixture(scope="module")
+def heavy(tmp_path_factory):
+    out = tmp_path_factory.mktemp("heavy")
+    return out, generate_landing(out, districts=60, years=3, seed=13, heavy_warnings=0.9)
+
+
+def test_heavy_warnings_are_warnings_only_and_exactly_those_recorded(heavy):
+    out, m = heavy
+    assert m.errors() == [] and m.heavy_warning_rate == 0.9
+    assert {d.rule for d in m.defects} == set(HEAVY_WARNING_RULES)
+    errors, warnings = validate(out)
+    assert errors == set()
+    cross_file = {(d.file_name, d.district_code, d.rule) for d in m.defects if d.rule != "rate_over_100"}
+    assert warnings == cross_file
+    assert {(d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"} == rates_over_100(out)
+
+
+def test_heavy_warnings_reach_most_districts_through_a_tenth_of_the_staff(heavy):
+    out, m = heavy
+    latest = m.school_years[-1]
+    staffing = {r["district_code"]: r for r in rows_of(out, "staffing", latest, statewide_only=False)}
+    enrolled = defaultdict(int)
+    for r in rows_of(out, "enrollment", latest):
+        enrolled[r["district_code"]] += int(r["student_count"])
+    # a tenth of the staff: about one teacher for 170 students instead of 17
+    thin = [c for c, r in staffing.items() if enrolled[c] / max(1, int(r["teacher_count"])) > 60]
+    assert len(thin) >= 0.7 * len(staffing)
+    warned = {(d.school_year, d.district_code) for d in m.defects}
+    for sy in m.school_years:
+        active = len(directory(out, sy))
+        assert len({c for y, c in warned if y == sy}) >= 0.8 * active
+    rates = {d.column for d in m.defects if d.rule == "rate_over_100"}
+    assert {"teacher_device_coverage_pct", "leader_pl_rate_pct", "teacher_pl_rate_pct"} <= rates
+
+
+def test_heavy_warnings_leave_the_other_families_byte_identical(heavy, tmp_path):
+    out, m = heavy
+    generate_landing(tmp_path, districts=60, years=3, seed=13)
+    for p in sorted(tmp_path.iterdir()):
+        family = parse_landing_name(p.name).family
+        same = p.read_bytes() == (out / p.name).read_bytes()
+        if family in ("districts", "connectivity", "pl_participation"):
+            assert same, p.name
+        if family == "staffing" and parse_landing_name(p.name).suffix == "":
+            assert not same, p.name
+        assert p.stat().st_mtime == (out / p.name).stat().st_mtime
+
+
+def test_per_district_files_hold_exactly_the_statewide_rows_one_district_each(tmp_path):
+    statewide, split = tmp_path / "statewide", tmp_path / "split"
+    ms = generate_landing(statewide, districts=60, years=2, seed=4, resubmissions=False)
+    mp = generate_landing(split, districts=60, years=2, seed=4, resubmissions=False, per_district_files=True)
+    assert mp.per_district_files and mp.rows == ms.rows and mp.defects == []
+    assert sorted(mp.files) == sorted(p.name for p in split.iterdir())
+    for sy in ms.school_years:
+        codes = set(directory(split, sy))
+        assert (split / f"districts_{sy}.csv").read_bytes() == (statewide / f"districts_{sy}.csv").read_bytes()
+        for family in YEARLY_FAMILIES:
+            parts = sorted(split.glob(f"{family}_{sy}_*.csv"))
+            assert not (split / f"{family}_{sy}.csv").exists()
+            whole = statewide / f"{family}_{sy}.csv"
+            header = whole.read_bytes().split(b"\n", 1)[0]
+            seen: list = []
+            for p in parts:
+                code = parse_landing_name(p.name).suffix
+                assert code in codes
+                assert p.read_bytes().split(b"\n", 1)[0] == header
+                assert p.stat().st_mtime == whole.stat().st_mtime
+                rows = [r for _, r in read_landing(p)[1]]
+                assert rows and {r["district_code"] for r in rows} == {code}
+                seen += rows
+            expected = [r for _, r in read_landing(whole)[1]]
+            key = lambda r: tuple(sorted(r.items()))  # noqa: E731
+            assert sorted(seen, key=key) == sorted(expected, key=key)
+    assert validate(split) == (set(), set())
+
+
+def test_per_district_files_with_heavy_warnings_name_the_district_files(tmp_path):
+    m = generate_landing(tmp_path, districts=40, years=2, seed=8, resubmissions=False, per_district_files=True,
+                         heavy_warnings=0.5)
+    assert m.defects
+    for d in m.defects:
+        assert parse_landing_name(d.file_name).suffix == d.district_code
+        assert (tmp_path / d.file_name).exists()
+    errors, warnings = validate(tmp_path)
+    assert errors == set()
+    assert warnings == {(d.file_name, d.district_code, d.rule) for d in m.defects if d.rule != "rate_over_100"}
+    assert {(d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"} == rates_over_100(tmp_path)
+
+
+def test_bench_options_refuse_what_they_cannot_honour(tmp_path):
+    with pytest.raises(ValueError, match="clean"):
+        generate_landing(tmp_path, districts=20, defects=0.1, heavy_warnings=0.5)
+    with pytest.raises(ValueError, match="clean"):
+        generate_landing(tmp_path, districts=20, defects=0.1, per_district_files=True, resubmissions=False)
+    with pytest.raises(ValueError, match="resubmissions"):
+        generate_landing(tmp_path, districts=20, per_district_files=True)
+    with pytest.raises(ValueError):
+        generate_landing(tmp_path, districts=20, heavy_warnings=1.5)
+
+
+def test_manifest_names_the_bench_options_only_when_used(tmp_path):
+    plain = generate_landing(tmp_path / "a", districts=20, years=1, seed=1, resubmissions=False)
+    assert "heavy_warning_rate" not in plain.to_dict() and "per_district_files" not in plain.to_dict()
+    used = generate_landing(tmp_path / "b", districts=20, years=2, seed=1, resubmissions=False,
+                            heavy_warnings=0.5, per_district_files=True)
+    again = GenerationManifest.from_json(used.to_json())
+    assert again.heavy_warning_rate == 0.5 and again.per_district_files and again.to_json() == used.to_json()
+
+
+def test_cli_writes_per_district_files_with_heavy_warnings(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path / "landing"), "--districts", "20", "--years", "2",
+                              "--per-district-files", "--heavy-warnings", "0.8"])
+    assert run_from_args(args) == 0
+    names = os.listdir(tmp_path / "landing")
+    assert all(re.fullmatch(r"(districts_\d{4}-\d{2}|[a-z_]+_\d{4}-\d{2}_\d{5})\.csv", n) for n in names), names
+    assert "rate_over_100" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--out", "x", "--heavy-warnings", "2"])
 
 
 # ---------------------------------------------------------------------------------------
