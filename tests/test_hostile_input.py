@@ -348,7 +348,8 @@ def test_reading_a_50_mb_field_keeps_memory_bounded(tmp_path):
         from pathlib import Path
         from flows.families import FAMILIES
         from flows.read_csv import read_landing_file
-        con = duckdb.connect(config={"enable_progress_bar": False})
+        con = duckdb.connect()
+        con.execute("set enable_progress_bar = false")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         result = read_landing_file(con, Path(sys.argv[1]), FAMILIES["enrollment"], "t")
         after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
