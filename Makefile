@@ -37,7 +37,7 @@ demo: setup $(KEY_FILE)
 	@if [ -z "$$(ls -A $(DATA)/landing 2>/dev/null)" ]; then \
 		$(BIN)/roadmap generate --out $(DATA)/landing --seed 42 --defects 0.01 --manifest $(DATA)/landing_manifest.json --quiet $(DEMO_GENERATE); \
 	else echo "landing folder $(DATA)/landing already has files: not generating again"; fi
-	@ROADMAP_PSEUDONYM_KEY=$${ROADMAP_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} \
+	@ROADMAP_PSEUDONYM_KEY=$${ROADMAP_PSEUDONYM_KEY:-$$(cat $(KEY_FILE))} ROADMAP_SETTLE_SECONDS=$${ROADMAP_SETTLE_SECONDS:-0} \
 		$(BIN)/roadmap nightly --landing $(DATA)/landing --warehouse $(DATA)/warehouse/roadmap.duckdb --no-report
 	@$(BIN)/roadmap report --warehouse $(DATA)/warehouse/roadmap.duckdb --out $(DATA)/reports --exports
 	@echo

@@ -510,6 +510,7 @@ def main(argv: list[str] | None = None) -> int:
                 "ROADMAP_SMTP_STARTTLS": "false",
                 "ROADMAP_ALERT_TO": "data-office@state.example",
                 "ROADMAP_ALERT_FROM": "roadmap-warehouse@state.example",
+                "ROADMAP_SETTLE_SECONDS": "0",  # the bench writes each night's files just before it
                 "GX_ANALYTICS_ENABLED": "False",
                 "DO_NOT_TRACK": "1",
                 "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
