@@ -280,7 +280,7 @@ def _attribute_file_issues(con, items: list[BatchItem], issues: list[Issue], res
     for issue in issues:
         owner = owners.get(issue.file_id)
         if owner and issue.district_code is None and (
-            issue.file_id in unusable or issue.rule in ("extra_column", "school_year_in_future", "school_year_out_of_range")
+            issue.file_id in unusable or issue.rule in ("extra_column", "extra_fields", "school_year_in_future", "school_year_out_of_range")
         ):
             issue.district_code = owner
 

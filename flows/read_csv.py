@@ -36,6 +36,7 @@ _WHITESPACE = "".join(chr(c) for c in range(0x110000) if chr(c).isspace())
 _TRIM_CHARS = "'" + _WHITESPACE.replace("'", "''") + "'"
 # an empty line (DuckDB skips it without counting it as a row, but counts it in reject lines)
 _BLANK_LINE = re.compile(rb"\n\r?\n")
+_COMMA_AT_LINE_END = re.compile(rb",\r?\n")
 
 
 @dataclass
@@ -78,11 +79,13 @@ def _looks_like_utf16(head: bytes) -> bool:
     return False
 
 
-def check_encoding(path: Path) -> tuple[bool, int]:
+def check_encoding(path: Path) -> tuple[bool, int, bool]:
     """Raise FileProblem unless the file is non-empty UTF-8 text (a BOM is allowed).
-    Returns whether the file has empty lines (they need exact line counting) and its
-    number of physical lines."""
+    Returns whether the file has empty lines (they need exact line counting), its
+    number of physical lines, and whether a line ends with a comma (then some row may
+    have more fields than the header: see extra_fields_issue)."""
     blank_lines = False
+    comma_at_end = False
     with path.open("rb") as fh:
         head = fh.read(_SNIFF_BYTES)
         if not head.strip(b"\xef\xbb\xbf \t\r\n"):
@@ -113,6 +116,8 @@ def check_encoding(path: Path) -> tuple[bool, int]:
             final = not chunk
             if not blank_lines and _BLANK_LINE.search(tail + chunk):
                 blank_lines = True
+            if not comma_at_end and (_COMMA_AT_LINE_END.search(tail + chunk) or (final and last == b",")):
+                comma_at_end = True
             tail = chunk[-2:]
             last = chunk[-1:] or last
             try:
@@ -128,7 +133,7 @@ def check_encoding(path: Path) -> tuple[bool, int]:
                     value=bad.hex(),
                 ) from exc
             if final:
-                return blank_lines, line - (1 if last == b"\n" else 0)
+                return blank_lines, line - (1 if last == b"\n" else 0), comma_at_end
             line += chunk.count(b"\n")
 
 
@@ -220,13 +225,50 @@ def check_header(family: Family, header: list[str], file_name: str) -> list[Issu
     return issues
 
 
+def extra_fields_issue(path: Path, columns: int) -> Issue | None:
+    """A warning for the rows that have more fields than the header, all of them empty
+    (`a,b,c,,,,`: a spreadsheet's export of blank cells). DuckDB reads such a row with
+    the header's columns and drops the empty rest without a word; a row whose extra
+    fields hold values is a malformed_row instead. Called only for files with a line
+    that ends with a comma (check_encoding), so other files pay nothing."""
+    limit = csv.field_size_limit()
+    rows, first, most = 0, 0, 0
+    try:
+        csv.field_size_limit(MAX_LINE_BYTES)
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            reader = csv.reader(fh)
+            start = 1
+            for record in reader:
+                if len(record) > columns and not any(record[columns:]):
+                    rows += 1
+                    first = first or start
+                    most = max(most, len(record) - columns)
+                start = reader.line_num + 1
+    except csv.Error:
+        pass  # a malformed record: DuckDB reports it
+    finally:
+        csv.field_size_limit(limit)
+    if not rows:
+        return None
+    return Issue(
+        rule="extra_fields",
+        severity="warning",
+        line=first,
+        value=str(most),
+        message=f"{rows} row(s) (the first on line {first}) have more fields than the header's {columns} columns, "
+        f"up to {most} more, all empty: they were ignored. Remove the commas at the end of those lines in the export",
+    )
+
+
 def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family, table: str) -> ReadResult:
     """Read `path` into the temporary table `table` with columns `_line` (the line where the
     row starts; the header is line 1) and the family's columns as trimmed text (empty -> NULL)."""
     try:
-        blank_lines, physical_lines = check_encoding(path)
+        blank_lines, physical_lines, comma_at_end = check_encoding(path)
         header = read_header(path)
         issues = check_header(family, header, path.name)
+        extra = extra_fields_issue(path, len(header)) if comma_at_end else None
+        issues += [extra] if extra else []
     except FileProblem as problem:
         issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
         return ReadResult(None, issues=_without_personal_data(family, [issue]))
@@ -538,9 +580,11 @@ def read_landing_files(
     one_by_one: list[BatchFile] = []
     for f in files:
         try:
-            blank_lines, physical_lines = check_encoding(f.path)
+            blank_lines, physical_lines, comma_at_end = check_encoding(f.path)
             header = read_header(f.path)
             issues = check_header(family, header, f.path.name)
+            extra = extra_fields_issue(f.path, len(header)) if comma_at_end else None
+            issues += [extra] if extra else []
         except FileProblem as problem:
             issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
             results[f.index] = ReadResult(None, issues=_without_personal_data(family, [issue]))

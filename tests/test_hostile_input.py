@@ -229,6 +229,29 @@ def test_harmless_layout_variations_load_with_their_line_numbers(landing, tmp_pa
     assert file_status(con, name) == ("loaded", 2, 0)
 
 
+@pytest.mark.parametrize("commas", [1, 3, 1_000_000])
+def test_empty_fields_beyond_the_header_load_with_a_warning_naming_the_first_line(landing, tmp_path, commas):
+    name = "staffing_2024-25_01020.csv"
+    content = (
+        f"{STAFFING}\n"
+        "2024-25,01020,20,2,1,1" + "," * commas + "\n"
+        '"2024-25","01700",8,0,0,0,,\n'
+    )
+    con, _ = ingest_beside_good_file(landing, tmp_path, {name: content.encode()})
+    assert rows_from(con, "staffing", name, STAFFING_ROWS) == [("01020", 20, 1, 2), ("01700", 8, 0, 3)]
+    (issue,) = file_issues(con, name)
+    assert (issue["rule"], issue["severity"], issue["line"]) == ("extra_fields", "warning", 2)
+    assert "2 row(s) (the first on line 2)" in issue["message"] and f"up to {max(commas, 2)} more" in issue["message"]
+    assert file_status(con, name) == ("loaded", 2, 0)
+
+
+def test_a_last_field_left_empty_is_not_an_extra_field(landing, tmp_path):
+    name = "enrollment_2024-25_01020.csv"
+    content = f"{ENROLLMENT},note\n2024-25,01020,00201,Bay Harbor,400,\n2024-25,01020,00202,North,150,x\n"
+    con, _ = ingest_beside_good_file(landing, tmp_path, {name: content.encode()})
+    assert [i["rule"] for i in file_issues(con, name)] == ["extra_column"]
+
+
 def test_quoted_fields_with_newlines_commas_and_quotes_load_with_physical_line_numbers(landing, tmp_path):
     name = "enrollment_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus("quoted_newlines_and_commas.csv")})
