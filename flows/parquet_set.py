@@ -176,6 +176,12 @@ def point_current(warehouse: Path, folder: Path) -> None:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         os.symlink(folder.name, tmp)
+        if link.is_dir() and not link.is_symlink():
+            # a copy that followed the link (cp -rL, shutil.copytree, a restored backup) left
+            # `current` as a real folder: a rename cannot replace a folder with a link
+            aside = base / (CURRENT + ".copied.tmp")  # removed by prune below
+            shutil.rmtree(aside, ignore_errors=True)
+            os.replace(link, aside)
         os.replace(tmp, link)
         _fsync(base)
     prune(warehouse)

@@ -111,7 +111,8 @@ def run_nightly(
     for name in ("ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE"):
         child_env.pop(name, None)
     child_env.update(env or {})
-    args = ["nightly", "--landing", str(landing), "--warehouse", str(warehouse), "--no-report"]
+    # -v: the stage markers are detail, printed on the console only when asked for
+    args = ["-v", "nightly", "--landing", str(landing), "--warehouse", str(warehouse), "--no-report"]
     command = [sys.executable, "-c", HOOKED_CLI, *args] if hook or "ROADMAP_TEST_DBT_PROJECT" in (env or {}) else [
         sys.executable, "-m", "flows", *args
     ]

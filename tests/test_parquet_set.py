@@ -217,3 +217,18 @@ def test_a_failed_first_run_publishes_its_record_and_no_parquet_set(tmp_path):
     assert current_folder(warehouse) is None
     publish_night(warehouse, "n2", {"a": "select 2 as night"})
     assert latest_publish(warehouse)["publish_seq"] == 2 and current_folder(warehouse).name == "n2"
+
+
+def test_a_warehouse_folder_copied_through_the_link_publishes_its_next_night(tmp_path):
+    # cp -rL, shutil.copytree or a restored backup turn `current` into a real folder
+    import shutil
+
+    original = tmp_path / "wh" / "roadmap.duckdb"
+    publish_night(original, "n1", {"a": "select 1 as night"})
+    copy = tmp_path / "copy" / "roadmap.duckdb"
+    shutil.copytree(original.parent, copy.parent)
+    assert (copy.parent / "parquet" / CURRENT).is_dir() and not (copy.parent / "parquet" / CURRENT).is_symlink()
+    publish_night(copy, "n2", {"a": "select 2 as night"})
+    assert os.readlink(copy.parent / "parquet" / CURRENT) == "n2"
+    assert pd.read_parquet(copy.parent / "parquet" / CURRENT / "a.parquet")["night"].tolist() == [2]
+    assert sorted(p.name for p in (copy.parent / "parquet").iterdir()) == [CURRENT, "n1", "n2"]
