@@ -80,6 +80,31 @@ def _write_synced(path: Path, data: bytes) -> None:
 _SYNC_THREADS = 4
 
 
+def _write_batch(files: list[tuple[Path, Path, bytes]]) -> None:
+    """[(temporary, final, content)]: each written to its temporary name and fsynced, then
+    all renamed in this order, then each directory fsynced once. A crash leaves every
+    file either complete under its final name or not there (the temporary ones are
+    dot-files, which no reader looks at)."""
+    if not files:
+        return
+    directories = list(dict.fromkeys(final.parent for _, final, _ in files))
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with ThreadPoolExecutor(max_workers=_SYNC_THREADS) as pool:
+            for _ in pool.map(lambda f: _write_synced(f[0], f[2]), files):
+                pass
+        for temporary, final, _ in files:
+            os.replace(temporary, final)
+    except BaseException:
+        for temporary, _, _ in files:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        raise
+    for directory in directories:
+        _fsync_dir(directory)
+
+
 def _fsync_dir(path: Path) -> None:
     with contextlib.suppress(OSError):
         fd = os.open(path, os.O_RDONLY)
@@ -133,27 +158,22 @@ class Outbox:
             for final, data in ((path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode()),
                                 (path, eml)):
                 files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final, data))
-        if not files:
-            return 0
-        directory = files[0][1].parent
-        directory.mkdir(parents=True, exist_ok=True)
-        try:
-            with ThreadPoolExecutor(max_workers=_SYNC_THREADS) as pool:
-                for _ in pool.map(lambda f: _write_synced(f[0], f[2]), files):
-                    pass
-            for temporary, final, _ in files:
-                os.replace(temporary, final)
-        except BaseException:
-            for temporary, _, _ in files:
-                with contextlib.suppress(OSError):
-                    temporary.unlink()
-            raise
-        _fsync_dir(directory)
+        _write_batch(files)
         return len(files) // 2
 
     def update(self, msg: OutboxMessage, **changes) -> None:
         msg.meta.update(changes)
         atomic_write(msg.sidecar, json.dumps(msg.meta, indent=2, default=str).encode())
+
+    def update_many(self, updates: Iterable[tuple[OutboxMessage, dict]]) -> None:
+        """`update` for many messages at once: the sidecars written as one batch."""
+        files = []
+        for msg, changes in updates:
+            msg.meta.update(changes)
+            final = msg.sidecar
+            files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final,
+                          json.dumps(msg.meta, indent=2, default=str).encode()))
+        _write_batch(files)
 
     def move(self, msg: OutboxMessage, state: str, **changes) -> OutboxMessage:
         """Move a message to another state; the rename of the .eml is the commit."""
