@@ -173,8 +173,11 @@ class AlertOptions:
 
 
 def _positive(raw: dict, name: str, default: float, settings: Settings) -> float:
-    value = float(raw.get(name, default))
-    if not value > 0 or value == float("inf"):
+    try:
+        value = float(raw.get(name, default))
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < float("inf"):
         raise ConfigError(f"alerts.{name} in {settings.config_file} must be a number of seconds above 0, not {raw.get(name)!r}")
     return value
 
