@@ -83,7 +83,7 @@ def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts:
     batch: list[tuple[str, bytes, dict]] = []
     for a in alerts:
         batch.append((
-            a.alert_id, bytes(a.message),
+            a.alert_id, a.message if isinstance(a.message, bytes) else bytes(a.message),
             {"scope": a.scope, "district_code": a.district_code, "recipients": a.recipients, "subject": a.subject,
              "state_contact": a.state_contact},
         ))
