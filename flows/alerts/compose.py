@@ -130,8 +130,9 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
 
 # Districts whose messages are composed from one set of grouped queries; their messages
 # are written to the outbox before the next group is read, so memory does not grow with
-# the number of districts.
+# the number of districts. A group also stops at about CHUNK_ROWS issue and held-back rows.
 DISTRICT_CHUNK = 500
+CHUNK_ROWS = 200_000
 
 
 class _Scope:
@@ -675,9 +676,10 @@ def compose_run_alerts(
 
     # ------------------------------------------------------------ district messages
     told = [d for d in district_list if d["contact"]]
-    step = max(1, int(chunk_districts))
-    for start in range(0, len(told), step):
-        chunk = told[start:start + step]
+    held = dict(con.execute(
+        "select district_code, count(*) from audit.quarantine_rows where run_id = ? group by all", [run_id]
+    ).fetchall()) if told else {}
+    for chunk in _chunks(told, held, max(1, int(chunk_districts)), options.max_attachment_rows):
         facts = _Facts.read(con, run_id, _Scope([d["district_code"] for d in chunk]), options)
         for d in chunk:
             code = d["district_code"]
@@ -707,6 +709,21 @@ def compose_run_alerts(
                 ),
                 _contact(smtp),
             )
+
+
+def _chunks(districts: list[dict], held: dict, most: int, limit: int) -> Iterator[list[dict]]:
+    """Consecutive groups of at most `most` districts and about CHUNK_ROWS rows of facts."""
+    chunk: list[dict] = []
+    rows = 0
+    for d in districts:
+        weight = min(d["errors"] + d["warnings"], limit) + min(held.get(d["district_code"], 0), limit * 8)
+        if chunk and (len(chunk) >= most or rows + weight > CHUNK_ROWS):
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(d)
+        rows += weight
+    if chunk:
+        yield chunk
 
 
 def compose_failure_alert(
