@@ -6,6 +6,7 @@ import argparse
 import gc
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,12 +21,51 @@ def _settings(args):
     )
 
 
+class Stopped(BaseException):
+    """The command was told to stop (SIGTERM): unwinds the run like Ctrl-C does."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum, frame) -> None:
+    raise Stopped(signum)
+
+
+# what each stage of the nightly run does, for the messages below
+STAGES = {
+    "discover": "finding new landing files", "validate": "validating files", "load": "loading files",
+    "transform": "the dbt build", "publish": "publishing", "report": "writing the annual review",
+    "alert": "sending the alert e-mails",
+}
+
+
+def _stage(run) -> str:
+    return f"the {run.stage} stage ({STAGES[run.stage]})" if run.stage in STAGES else "start-up"
+
+
+def _after_publish(run) -> list[str]:
+    """What a run that published its data and was then stopped, or failed, left."""
+    lines = [f"The night's data was published: run {run.run_id} is in {run.warehouse} "
+             "(audit.runs records it as succeeded)."]
+    if run.stage in ("publish", "report"):
+        lines.append("The annual review may not have been written: `roadmap report` writes it.")
+    lines.append(f"Alert e-mails not sent yet stay pending in {run.outbox}/pending and go out with the next run "
+                 "(`roadmap runs` shows them).")
+    return lines
+
+
 def cmd_nightly(args) -> int:
+    from prefect.exceptions import TerminationSignal
+
     from . import runlog
-    from .nightly import nightly
+    from .nightly import current_run, nightly
     from .publish import RunInProgress
     from .settings import ConfigError
 
+    current_run.__init__()  # nothing of an earlier run in this process
+    previous = signal.signal(signal.SIGTERM, _stop)  # Prefect's own handler hands the signal back to it
     try:
         summary = nightly(
             landing_dir=args.landing, warehouse=args.warehouse, config_file=args.config, with_report=not args.no_report
@@ -36,13 +76,37 @@ def cmd_nightly(args) -> int:
     except ConfigError as exc:  # nothing was run: a setting to fix
         print(f"roadmap nightly: {exc}", file=sys.stderr)
         return 2
+    except (Stopped, TerminationSignal, KeyboardInterrupt) as exc:
+        _release_frames(exc)
+        signum = getattr(exc, "signum", getattr(exc, "signal", signal.SIGINT))
+        how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        if current_run.data_published():
+            print(f"roadmap nightly: stopped by {how} during {_stage(current_run)}, after the run had published.",
+                  file=sys.stderr)
+            for line in _after_publish(current_run):
+                print(line, file=sys.stderr)
+        else:
+            print(f"roadmap nightly: stopped by {how} during {_stage(current_run)}, before publishing: the "
+                  "published warehouse was left as it was. The next run records this one as interrupted and "
+                  "redoes its work.", file=sys.stderr)
+        if runlog.current_log:
+            print(f"Full detail: {runlog.current_log}", file=sys.stderr)
+        return 128 + int(signum)
     except Exception as exc:  # the cause first; the traceback is in the run's log file
         _release_frames(exc)
-        print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
-        print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)
+        if current_run.data_published():
+            print(f"roadmap nightly: {_stage(current_run)} failed after the run had published: "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            for line in _after_publish(current_run):
+                print(line, file=sys.stderr)
+        else:
+            print(f"roadmap nightly: the run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+            print("The published warehouse was left as it was; fix the cause and run again.", file=sys.stderr)
         if runlog.current_log:
             print(f"Full detail: {runlog.current_log}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(summary.text())
     return 0
 

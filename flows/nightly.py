@@ -52,6 +52,40 @@ from .runlog import Progress, RunLog
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
 
 
+@dataclass
+class CurrentRun:
+    """The run in progress in this process and the stage it is in, so that the command
+    line can say truthfully what a failure or a signal left behind."""
+
+    run_id: str | None = None
+    warehouse: Path | None = None
+    outbox: Path | None = None
+    log_file: str | None = None
+    stage: str | None = None
+    published: bool = False  # this run's data is in the published warehouse
+
+    def data_published(self) -> bool:
+        """Whether this run published its data: known once `publish` returned, else asked
+        of the published warehouse (the run may have been stopped right after the swap)."""
+        if self.published or not self.run_id or not self.warehouse:
+            return self.published
+        try:
+            con = duckdb.connect(str(self.warehouse), read_only=True)
+        except Exception:  # no warehouse yet, or busy: nothing of this run is known to be there
+            return False
+        try:
+            return bool(scalar(
+                con, "select count(*) from audit.runs where run_id = ? and status = 'succeeded'", [self.run_id]
+            ))
+        except Exception:
+            return False
+        finally:
+            con.close()
+
+
+current_run = CurrentRun()
+
+
 class Stopwatch:
     """Runs the stages and adds up the seconds each took (bench/ and the run summary)."""
 
@@ -63,11 +97,12 @@ class Stopwatch:
         it (tests and tools that drive the stages directly)."""
         from prefect.context import FlowRunContext
 
+        name = getattr(stage, "name", getattr(stage, "__name__", "stage"))
+        current_run.stage = name
         started = time.perf_counter()
         try:
             return stage(*args) if FlowRunContext.get() else stage.fn(*args)
         finally:
-            name = getattr(stage, "name", getattr(stage, "__name__", "stage"))
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
 
@@ -180,6 +215,8 @@ def transform(work: Path, memory_limit: str, incremental: bool = True) -> None:
 @task(name="publish", cache_policy=NO_CACHE)
 def publish(warehouse: Path) -> None:
     publish_work_copy(warehouse)
+    if current_run.warehouse == Path(warehouse):
+        current_run.published = True
     _log().info("published %s", warehouse)
 
 
@@ -196,9 +233,13 @@ def report(settings: Settings) -> str | None:
 def alert(settings: Settings, run_id: str) -> str:
     """Send the queued data-quality e-mails of published runs; each moves to outbox/sent/
     once the mail server took it. Retries with backoff when the server cannot be reached
-    (alerts.send_retries); what is not sent stays pending for the next run."""
-    alerts.send_pending(settings)
-    return alerts.run_alert_status(settings.outbox_dir, run_id)
+    (alerts.send_retries), within the stage's deadline (alerts.stage_deadline_seconds);
+    what is not sent stays pending for the next run."""
+    delivery = alerts.send_pending(settings)
+    status = alerts.run_alert_status(settings.outbox_dir, run_id)
+    if delivery.deadline and delivery.pending:
+        status += f" (stopped by a deadline, {delivery.pending} pending e-mail(s) go out with the next run: {delivery.deadline})"
+    return status
 
 
 # ------------------------------------------------------------------------------- flow
@@ -304,6 +345,9 @@ def nightly(
         )
     run_id = new_run_id()
     with RunLog(settings.warehouse_dir, run_id) as run_log:
+        current_run.__init__(
+            run_id=run_id, warehouse=settings.warehouse, outbox=settings.outbox_dir, log_file=str(run_log.path)
+        )
         return _nightly(settings, run_id, with_report, str(run_log.path))
 
 
@@ -333,12 +377,17 @@ def _nightly(settings: Settings, run_id: str, with_report: bool, log_file: str):
         log.warning("%s", exc)
         return Completed(name="Skipped", message=f"skipped, another run holds the warehouse: {exc}")
     clock = Stopwatch()
+    report_error: Exception | None = None
     try:
         if with_report and summary.files_new:
             summary.report = clock.call(report, settings)
-    finally:  # the data is published: its alerts go out even if the report failed
-        summary.alerts = clock.call(alert, settings, run_id)
-        summary.stage_seconds.update(clock.seconds)
+    except Exception as exc:  # the data is published: its alerts go out even if the report failed
+        report_error = exc
+    summary.alerts = clock.call(alert, settings, run_id)
+    summary.stage_seconds.update(clock.seconds)
+    if report_error is not None:
+        current_run.stage = "report"
+        raise report_error
     log.info(summary.text())
     _artifact(summary)
     return summary

@@ -8,7 +8,7 @@ outbox on disk (docs/operations.md):
 
 from .compose import Alert, compose_failure_alert, compose_run_alerts, csv_safe
 from .config import AlertOptions, SmtpSettings, require_alert_settings
-from .ledger import ensure_alerts_table, live_status, queue_failure_alert, queue_run_alerts, sync_statuses
+from .ledger import QueuedAlert, ensure_alerts_table, live_status, queue_failure_alert, queue_run_alerts, sync_statuses
 from .outbox import Outbox
 from .smtp import Delivery, send_pending
 
@@ -38,6 +38,7 @@ __all__ = [
     "AlertOptions",
     "Delivery",
     "Outbox",
+    "QueuedAlert",
     "SmtpSettings",
     "compose_failure_alert",
     "compose_run_alerts",

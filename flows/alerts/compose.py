@@ -18,14 +18,20 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import email.contentmanager
+import email.generator
+import email.policy
+import functools
 import io
+import random
 import re
+import sys
 import unicodedata
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -52,6 +58,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
     keep_trailing_newline=True,
+    auto_reload=False,  # the templates are part of the code: no stat of each file for each message
 )
 
 
@@ -64,7 +71,7 @@ class Alert:
     district_code: str | None
     recipients: list[str]
     subject: str
-    message: EmailMessage
+    message: EmailMessage | bytes  # bytes: as written to the outbox
     state_contact: dict | None = None  # {"name", "email"} named in the message (re-checked at send time)
 
 
@@ -114,14 +121,42 @@ def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bo
     return bool(rows[0][0])
 
 
-def _where(district_code: str | None) -> tuple[str, list]:
-    """The filter of every query: the run, and for a district message its code only."""
-    if district_code is None:
-        return "", []
-    return " and district_code = ?", [district_code]
-
-
 # ------------------------------------------------------------------------- the facts
+#
+# Every fact of the messages comes from a few grouped queries over a SCOPE: the whole run
+# under one key (the state's message), or the run's issues of a group of districts, one
+# key per district (their messages). A district's facts are grouped by its own code, so
+# nothing of another district reaches its message; the cost is per issue, not per district.
+
+# Districts whose messages are composed from one set of grouped queries; their messages
+# are written to the outbox before the next group is read, so memory does not grow with
+# the number of districts. A group also stops at about CHUNK_ROWS issue and held-back rows.
+DISTRICT_CHUNK = 500
+CHUNK_ROWS = 200_000
+
+
+class _Scope:
+    """The issues a grouped query reads, and its group key (`_key`)."""
+
+    def __init__(self, codes: Sequence[str] | None):
+        self.codes = list(codes) if codes is not None else None
+
+    def key(self, alias: str = "") -> str:
+        return f"{alias}district_code" if self.codes is not None else "cast(null as varchar)"
+
+    def where(self, alias: str = "") -> str:
+        return f" and {alias}district_code in (select unnest(?::varchar[]))" if self.codes is not None else ""
+
+    @property
+    def params(self) -> list:
+        return [self.codes] if self.codes is not None else []
+
+
+def _by_key(rows: list[dict]) -> dict[str | None, list[dict]]:
+    out: dict[str | None, list[dict]] = {}
+    for r in rows:
+        out.setdefault(r.pop("_key"), []).append(r)
+    return out
 
 
 def latest_directory(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
@@ -141,118 +176,136 @@ def latest_directory(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     return {r["district_code"]: r for r in rows}
 
 
-def _rule_summary(con, run_id: str, district_code: str | None, example_rows: int) -> list[dict]:
-    where, extra = _where(district_code)
-    rules = _rows(
+def _rule_summaries(con, run_id: str, scope: _Scope, example_rows: int) -> dict[str | None, list[dict]]:
+    """Per key: the rules with their counts, up to three distinct messages (what to do)
+    and the first `example_rows` issues of each as examples."""
+    rules = _by_key(_rows(
         con,
         f"""
-        select rule, severity, count(*) as n, count(distinct district_code) as districts,
+        select {scope.key()} as _key, rule, severity, count(*) as n, count(distinct district_code) as districts,
                count(distinct file_name) as files,
                list(distinct message order by message)[1:3] as messages,
                count(distinct message) as n_messages
-        from audit.issues where run_id = ?{where}
-        group by rule, severity
-        order by severity, n desc, rule
+        from audit.issues where run_id = ?{scope.where()}
+        group by _key, rule, severity
+        order by _key, severity, n desc, rule
         """,
-        [run_id, *extra],
-    )
+        [run_id, *scope.params],
+    ))
     examples = _rows(
         con,
         f"""
-        select rule, severity, file_name, line, district_code, column_name, value
+        select _key, rule, severity, file_name, line, district_code, column_name, value
         from (
-            select *, row_number() over (
-                partition by rule, severity order by file_name nulls last, line nulls first, district_code, column_name
+            select *, {scope.key()} as _key, row_number() over (
+                partition by {scope.key()}, rule, severity
+                order by file_name nulls last, line nulls first, district_code, column_name, value, message
             ) as rn
-            from audit.issues where run_id = ?{where}
+            from audit.issues where run_id = ?{scope.where()}
         )
         where rn <= ?
-        order by rule, severity, rn
+        order by _key, rule, severity, rn
         """,
-        [run_id, *extra, example_rows],
+        [run_id, *scope.params, example_rows],
     )
     by_rule: dict[tuple, list[dict]] = {}
     for e in examples:
-        by_rule.setdefault((e["rule"], e["severity"]), []).append(e)
-    for r in rules:
-        r["examples"] = by_rule.get((r["rule"], r["severity"]), [])
-        r["more_messages"] = r["n_messages"] - len(r["messages"])
+        by_rule.setdefault((e.pop("_key"), e["rule"], e["severity"]), []).append(e)
+    for key, key_rules in rules.items():
+        for r in key_rules:
+            r["examples"] = by_rule.get((key, r["rule"], r["severity"]), [])
+            r["more_messages"] = r["n_messages"] - len(r["messages"])
     return rules
 
 
-def _files(con, run_id: str, district_code: str | None) -> list[dict]:
-    """The files of the run with their counts; for a district only the files it had
-    issues or rows in, with its own rows only."""
-    if district_code is None:
-        return _rows(
-            con,
-            """
-            with counts as (
-                select file_id, file_name,
-                       count(*) filter (where severity = 'error') as errors,
-                       count(*) filter (where severity = 'warning') as warnings
-                from audit.issues where run_id = ? group by file_id, file_name
-            ),
-            files as (select * from audit.files where first_run_id = ?)
-            select coalesce(f.file_name, c.file_name, '(checks after loading)') as file_name,
-                   f.family, f.school_year, coalesce(f.status, 'not read') as status,
-                   f.rows_read, f.rows_loaded, f.rows_quarantined,
-                   coalesce(c.errors, 0) as errors, coalesce(c.warnings, 0) as warnings
-            from files f full join counts c on c.file_id = f.file_id
-            order by 1
-            """,
-            [run_id, run_id],
-        )
+def _state_files(con, run_id: str) -> list[dict]:
+    """The files of the run with their counts (the state's message)."""
     return _rows(
         con,
         """
         with counts as (
-            select file_id, any_value(file_name) as file_name, any_value(family) as family,
-                   any_value(school_year) as school_year,
+            select file_id, file_name,
                    count(*) filter (where severity = 'error') as errors,
                    count(*) filter (where severity = 'warning') as warnings
-            from audit.issues where run_id = ? and district_code = ? group by file_id
+            from audit.issues where run_id = ? group by file_id, file_name
         ),
-        rows as (
-            select file_id, sum(rows_loaded) as rows_loaded, sum(rows_quarantined) as rows_quarantined
-            from audit.load_counts where run_id = ? and district_code = ? group by file_id
-        )
-        select coalesce(c.file_name, f.file_name, '(checks after loading)') as file_name,
-               coalesce(c.family, f.family) as family, coalesce(c.school_year, f.school_year) as school_year,
-               r.rows_loaded, r.rows_quarantined,
+        files as (select * from audit.files where first_run_id = ?)
+        select coalesce(f.file_name, c.file_name, '(checks after loading)') as file_name,
+               f.family, f.school_year, coalesce(f.status, 'not read') as status,
+               f.rows_read, f.rows_loaded, f.rows_quarantined,
                coalesce(c.errors, 0) as errors, coalesce(c.warnings, 0) as warnings
-        from counts c left join rows r on r.file_id is not distinct from c.file_id
-        left join audit.files f on f.file_id = c.file_id
-        order by 1
+        from files f full join counts c on c.file_id = f.file_id
+        order by 1, coalesce(f.file_id, c.file_id)
         """,
-        [run_id, district_code, run_id, district_code],
+        [run_id, run_id],
     )
 
 
-def attachment_rows(con, run_id: str, district_code: str | None, limit: int) -> tuple[list[list[str]], int]:
-    """The issues of the run (one CSV row per issue, whether its row is held back), CSV-safe;
-    and how many there are in all."""
-    where, extra = _where(district_code)
-    total = con.execute(f"select count(*) from audit.issues where run_id = ?{where}", [run_id, *extra]).fetchall()[0][0]
-    qwhere = " and i.district_code = ?" if district_code is not None else ""
+def _district_files(con, run_id: str, scope: _Scope) -> dict[str | None, list[dict]]:
+    """Per district: the files it had issues in, with its own rows and counts only."""
+    return _by_key(_rows(
+        con,
+        f"""
+        with counts as (
+            select district_code, file_id, any_value(file_name) as file_name, any_value(family) as family,
+                   any_value(school_year) as school_year,
+                   count(*) filter (where severity = 'error') as errors,
+                   count(*) filter (where severity = 'warning') as warnings
+            from audit.issues where run_id = ?{scope.where()} group by district_code, file_id
+        ),
+        rows as (
+            select district_code, file_id, sum(rows_loaded) as rows_loaded, sum(rows_quarantined) as rows_quarantined
+            from audit.load_counts where run_id = ?{scope.where()} group by district_code, file_id
+        )
+        select c.district_code as _key,
+               coalesce(c.file_name, f.file_name, '(checks after loading)') as file_name,
+               coalesce(c.family, f.family) as family, coalesce(c.school_year, f.school_year) as school_year,
+               r.rows_loaded, r.rows_quarantined,
+               coalesce(c.errors, 0) as errors, coalesce(c.warnings, 0) as warnings
+        from counts c
+        left join rows r on r.district_code = c.district_code and r.file_id is not distinct from c.file_id
+        left join audit.files f on f.file_id = c.file_id
+        order by _key, 2, c.file_id
+        """,
+        [run_id, *scope.params, run_id, *scope.params],
+    ))
+
+
+def _attachment_rows(con, run_id: str, scope: _Scope, limit: int) -> dict[str | None, tuple[list[list[str]], int]]:
+    """Per key: its first `limit` issues (one CSV row per issue, whether its row is held
+    back), CSV-safe; and how many there are in all."""
     rows = con.execute(
         f"""
         with held as (
-            select distinct file_id, line, district_code from audit.quarantine_rows where run_id = ?
+            select distinct file_id, line, district_code from audit.quarantine_rows where run_id = ?{scope.where()}
+        ),
+        numbered as (
+            select {scope.key('i.')} as _key,
+                   i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule, i.severity,
+                   i.column_name, i.value, i.message,
+                   case when h.file_id is not null then 'yes' when i.severity = 'error' then 'yes' else 'no' end
+                       as held_back,
+                   row_number() over (
+                       partition by {scope.key('i.')}
+                       order by i.severity, i.file_name nulls last, i.line nulls first, i.rule, i.column_name,
+                                i.district_code, i.value, i.message
+                   ) as rn,
+                   count(*) over (partition by {scope.key('i.')}) as total
+            from audit.issues i
+            left join held h
+              on h.file_id = i.file_id and h.line = i.line and h.district_code is not distinct from i.district_code
+            where i.run_id = ?{scope.where('i.')}
         )
-        select i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule, i.severity,
-               i.column_name, i.value, i.message,
-               case when h.file_id is not null then 'yes' when i.severity = 'error' then 'yes' else 'no' end
-        from audit.issues i
-        left join held h
-          on h.file_id = i.file_id and h.line = i.line and h.district_code is not distinct from i.district_code
-        where i.run_id = ?{qwhere}
-        order by i.severity, i.file_name nulls last, i.line nulls first, i.rule, i.column_name
-        limit ?
+        select _key, total, file_name, family, school_year, district_code, line, rule, severity,
+               column_name, value, message, held_back
+        from numbered where rn <= ? order by _key, rn
         """,
-        [run_id, run_id, *extra, limit],
+        [run_id, *scope.params, run_id, *scope.params, limit],
     ).fetchall()
-    return [[csv_safe(v) for v in r] for r in rows], int(total)
+    out: dict[str | None, tuple[list[list[str]], int]] = {}
+    for key, total, *values in rows:
+        out.setdefault(key, ([], int(total)))[0].append([csv_safe(v) for v in values])
+    return out
 
 
 def csv_bytes(rows: list[list[str]], header: Sequence[str] = ATTACHMENT_COLUMNS) -> bytes:
@@ -264,59 +317,109 @@ def csv_bytes(rows: list[list[str]], header: Sequence[str] = ATTACHMENT_COLUMNS)
 
 
 def _family_columns(key_lists: list[list[str]]) -> list[str]:
-    """The columns of a family's rows as the district sent them (first-seen order;
-    internal columns dropped)."""
+    """The columns of a family's rows as the district sent them (first-seen order, the
+    longest header first; internal columns dropped)."""
     out: list[str] = []
-    for keys in key_lists:
+    for keys in sorted(key_lists, key=lambda k: (-len(k or ()), list(k or ()))):
         for k in keys or ():
             if k not in out and not k.startswith("_") and "__" not in k:
                 out.append(k)
     return out
 
 
-def held_back_attachments(
-    con, run_id: str, district_code: str | None, limit: int
-) -> list[tuple[str, list[str], list[list[str]], int]]:
-    """The rows held back in quarantine, one table per family, each row with the columns
-    of its family as the district sent them (CSV-safe), the file and line, and the issues
-    found on that row. [(family, header, rows, total rows of the family)]."""
-    qwhere = " and q.district_code = ?" if district_code is not None else ""
-    extra = [district_code] if district_code is not None else []
+def _held_back(con, run_id: str, scope: _Scope, limit: int) -> dict[str | None, list[tuple[str, list[str], list[list[str]], int]]]:
+    """Per key: the rows held back in quarantine, one table per family, each row with the
+    columns of its family as that key's districts sent them (CSV-safe), the file and line,
+    and the issues found on that row. {key: [(family, header, rows, total rows of the family)]}."""
     families = con.execute(
         f"""
-        select q.family, count(*), list(distinct json_keys(q.row_json))
-        from audit.quarantine_rows q where q.run_id = ?{qwhere}
-        group by q.family order by q.family
+        select {scope.key()} as _key, family, count(*), list(distinct json_keys(row_json))
+        from audit.quarantine_rows where run_id = ?{scope.where()}
+        group by _key, family order by _key, family
         """,
-        [run_id, *extra],
+        [run_id, *scope.params],
     ).fetchall()
-    out = []
-    for family, total, key_lists in families:
-        columns = _family_columns(sorted(key_lists, key=len, reverse=True))
-        values = ", ".join(
-            "json_extract_string(q.row_json, '$.\"' || ? || '\"')" for _ in columns
-        )
-        rows = con.execute(
+    columns: dict[tuple, list[str]] = {}  # (key, family) -> its columns
+    union: dict[str, list[str]] = {}  # family -> the columns of any key (one query per family)
+    for key, family, _, key_lists in families:
+        cols = columns[(key, family)] = _family_columns(key_lists)
+        seen = union.setdefault(family, [])
+        seen.extend(c for c in cols if c not in seen)
+    rows: dict[tuple, list[list[str]]] = {}
+    for family, family_columns in union.items():
+        position = {c: i for i, c in enumerate(family_columns)}
+        found = con.execute(
             f"""
             with issues as (
                 select file_id, line, district_code,
                        string_agg(rule || coalesce(' (' || column_name || ')', '') || ': ' || message, ' | '
-                                  order by rule, column_name) as issues
-                from audit.issues where run_id = ? and line is not null group by all
+                                  order by rule, column_name, message) as issues
+                from audit.issues where run_id = ? and line is not null{scope.where()} group by all
+            ),
+            numbered as (
+                select {scope.key('q.')} as _key, coalesce(f.file_name, q.file_id) as file_name, q.line,
+                       coalesce(i.issues, ?) as issues,
+                       json_extract_string(q.row_json, ?::varchar[]) as vals,
+                       row_number() over (
+                           partition by {scope.key('q.')}
+                           order by coalesce(f.file_name, q.file_id), q.line, q.file_id, q.district_code
+                       ) as rn
+                from audit.quarantine_rows q
+                left join audit.files f on f.file_id = q.file_id
+                left join issues i on i.file_id = q.file_id and i.line = q.line
+                     and i.district_code is not distinct from q.district_code
+                where q.run_id = ? and q.family = ?{scope.where('q.')}
             )
-            select coalesce(f.file_name, q.file_id), q.line, coalesce(i.issues, ?){', ' + values if values else ''}
-            from audit.quarantine_rows q
-            left join audit.files f on f.file_id = q.file_id
-            left join issues i on i.file_id = q.file_id and i.line = q.line
-                 and i.district_code is not distinct from q.district_code
-            where q.run_id = ? and q.family = ?{qwhere}
-            order by 1, q.line
-            limit ?
+            select _key, file_name, line, issues, vals from numbered where rn <= ? order by _key, rn
             """,
-            [run_id, HELD_BACK_WITHOUT_ISSUE, *columns, run_id, family, *extra, limit],
+            [run_id, *scope.params, HELD_BACK_WITHOUT_ISSUE, ['$."' + c + '"' for c in family_columns],
+             run_id, family, *scope.params, limit],
         ).fetchall()
-        out.append((family, [*HELD_BACK_COLUMNS, *columns], [[csv_safe(v) for v in r] for r in rows], int(total)))
+        for key, file_name, line, issues, vals in found:
+            wanted = columns[(key, family)]
+            rows.setdefault((key, family), []).append(
+                [csv_safe(file_name), csv_safe(line), csv_safe(issues), *(csv_safe(vals[position[c]]) for c in wanted)]
+            )
+    out: dict[str | None, list] = {}
+    for key, family, total, _ in families:
+        out.setdefault(key, []).append(
+            (family, [*HELD_BACK_COLUMNS, *columns[(key, family)]], rows.get((key, family), []), int(total))
+        )
     return out
+
+
+@dataclass
+class _Facts:
+    """Everything one set of grouped queries says about the keys of its scope."""
+
+    rules: dict
+    attachments: dict
+    held_back: dict
+    files: dict
+
+    @classmethod
+    def read(cls, con, run_id: str, scope: _Scope, options: AlertOptions) -> "_Facts":
+        return cls(
+            rules=_rule_summaries(con, run_id, scope, options.example_rows),
+            attachments=_attachment_rows(con, run_id, scope, options.max_attachment_rows),
+            held_back=_held_back(con, run_id, scope, options.max_attachment_rows),
+            files=_district_files(con, run_id, scope) if scope.codes is not None else {},
+        )
+
+    def attached(self, run_id: str, key: str | None, label: str) -> tuple[list, dict]:
+        """The CSV files of one message, and what the text says about them."""
+        rows, total = self.attachments.get(key, ([], 0))
+        files = [(f"roadmap-issues-{run_id}-{label}.csv", csv_bytes(rows))]
+        held = []
+        for family, header, family_rows, family_total in self.held_back.get(key, []):
+            name = f"roadmap-held-back-{run_id}-{label}-{family}.csv"
+            files.append((name, csv_bytes(family_rows, header)))
+            held.append({"family": family, "file": name, "rows": len(family_rows), "total": family_total})
+        info = {
+            "issues_file": files[0][0], "attachment_rows": len(rows), "attachment_total": total,
+            "held_back_files": held, "held_back_total": sum(h["total"] for h in held),
+        }
+        return files, info
 
 
 # --------------------------------------------------------------------------- messages
@@ -351,26 +454,117 @@ def build_message(
     return msg
 
 
+# ------------------------------------------------------- the bytes of a run's message
+#
+# `build_message` with the email package costs 5-10 ms a message (it parses every
+# header it sets, then parses and folds them again to write them). `message_bytes`
+# writes the same bytes directly: the parts' bodies are encoded by the email package's
+# own function, and every header that is not plain ASCII fitting on one line is folded
+# by the email package; anything else unusual goes through `build_message`. The
+# equality of the two is what tests/test_alert_composition.py checks.
+
+_POLICY = email.policy.default
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_PLAIN_TEXT = re.compile(r"[!-~]+(?: [!-~]+)*\Z")
+_PLAIN_ADDRESS = re.compile(rf"{_ATEXT}(?:\.{_ATEXT})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+\Z")
+_PLAIN_ID = re.compile(r"<[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*>\Z")
+_PLAIN_FILENAME = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*\Z")
+_BOUNDARY_SHAPE = "=" * 15 + "0" * 19 + "=="  # what email.generator makes: 15 '=', 19 digits, '=='
+
+
+def _fold(name: str, value: str) -> bytes:
+    """The header as the email package writes it."""
+    return _POLICY.fold_binary(name, _POLICY.header_store_parse(name, value)[1])
+
+
+@functools.lru_cache(maxsize=256)
+def _fold_cached(name: str, value: str) -> bytes:
+    return _fold(name, value)
+
+
+def _header(name: str, value: str, plain: re.Pattern = _PLAIN_TEXT) -> bytes:
+    if len(name) + 2 + len(value) <= _POLICY.max_line_length and "=?" not in value and all(
+        plain.match(v) for v in (value.split(", ") if plain is _PLAIN_ADDRESS else [value])
+    ):
+        return f"{name}: {value}\n".encode("ascii")
+    return _fold(name, value)
+
+
+@functools.lru_cache(maxsize=8)
+def _multipart_header(subtype: str) -> bytes:
+    return _fold("Content-Type", f'multipart/{subtype}; boundary="{_BOUNDARY_SHAPE}"')
+
+
+def _text_part(content: str, subtype: str, *, cte: str | None = None, filename: str | None = None,
+               mime_version: bool = True) -> bytes:
+    cte, payload = email.contentmanager._encode_text(content, "utf-8", cte, _POLICY)
+    head = _fold_cached("Content-Type", f'text/{subtype}; charset="utf-8"') + _fold_cached("Content-Transfer-Encoding", cte)
+    if filename is not None:
+        head += _header("Content-Disposition", f'attachment; filename="{filename}"')
+    if mime_version:
+        head += b"MIME-Version: 1.0\n"
+    body = re.sub(r"\r\n|\r", "\n", payload).encode("ascii", "surrogateescape")
+    return head + b"\n" + body
+
+
+def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
+    """(its Content-Type header, its body) with a boundary found in none of the parts."""
+    text = b"\n".join(parts)
+    # as email.generator makes it, without compiling a pattern for each message
+    boundary = "=" * 15 + "%019d" % random.randrange(sys.maxsize) + "=="
+    if b"--" + boundary.encode() in text:  # (never seen) let the email package find one that is not
+        boundary = email.generator.Generator._make_boundary(text.decode("ascii", "surrogateescape"))
+    if len(boundary) != len(_BOUNDARY_SHAPE):  # the rare retry makes a longer one: fold it afresh
+        header = _fold("Content-Type", f'multipart/{subtype}; boundary="{boundary}"')
+    else:
+        header = _multipart_header(subtype).replace(_BOUNDARY_SHAPE.encode(), boundary.encode())
+    mark = b"--" + boundary.encode()
+    body = mark + b"\n" + (b"\n" + mark + b"\n").join(parts) + b"\n" + mark + b"--\n"
+    return header, body
+
+
+def message_bytes(
+    *, run_id: str, alert_id: str, smtp: SmtpSettings, recipients: list[str], subject: str, text: str, html: str,
+    attachments: Sequence[tuple[str, bytes]],
+) -> bytes:
+    """The bytes of `build_message(...)` (with attachments), written directly."""
+    sender = smtp.sender or f"roadmap-warehouse@{smtp.message_domain}"
+    message_id = f"<{run_id}.{alert_id}@{smtp.message_domain}>"
+    plain = (
+        attachments and all(_PLAIN_FILENAME.match(name) for name, _ in attachments)
+        and all(_PLAIN_ADDRESS.match(a) for a in [sender, *recipients, *([smtp.reply_to] if smtp.reply_to else [])])
+        and _PLAIN_ID.match(message_id) and _PLAIN_TEXT.match(run_id) and _PLAIN_TEXT.match(alert_id)
+    )
+    if not plain:
+        return bytes(build_message(run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=recipients, subject=subject,
+                                   text=text, html=html, attachments=attachments))
+    head = [
+        _header("Subject", header_safe(subject)),
+        _fold_cached("From", sender),
+        *([_fold_cached("Reply-To", smtp.reply_to)] if smtp.reply_to else []),
+        _header("To", ", ".join(recipients), _PLAIN_ADDRESS),
+        _fold_cached("Date", formatdate(localtime=True)),
+        _header("Message-ID", message_id, _PLAIN_ID),
+        _fold_cached("Auto-Submitted", "auto-generated"),
+        _fold_cached("X-Roadmap-Run-Id", run_id),
+        _header("X-Roadmap-Alert-Id", alert_id),
+        b"MIME-Version: 1.0\n",
+    ]
+    alternative_header, alternative_body = _multipart(
+        "alternative", [_text_part(text, "plain", mime_version=False), _text_part(html, "html")]
+    )
+    mixed_header, mixed_body = _multipart(
+        "mixed",
+        [alternative_header + b"\n" + alternative_body]
+        + [_text_part(data.decode("utf-8"), "csv", cte="base64", filename=name) for name, data in attachments],
+    )
+    return b"".join(head) + mixed_header + b"\n" + mixed_body
+
+
 def _contact(smtp: SmtpSettings) -> dict | None:
     if not (smtp.state_contact_name or smtp.state_contact_email):
         return None
     return {"name": smtp.state_contact_name or "", "email": smtp.state_contact_email or ""}
-
-
-def _attachments(con, run_id: str, district_code: str | None, label: str, limit: int) -> tuple[list, dict]:
-    """The CSV files of one message, and what the text says about them."""
-    rows, total = attachment_rows(con, run_id, district_code, limit)
-    files = [(f"roadmap-issues-{run_id}-{label}.csv", csv_bytes(rows))]
-    held = []
-    for family, header, family_rows, family_total in held_back_attachments(con, run_id, district_code, limit):
-        name = f"roadmap-held-back-{run_id}-{label}-{family}.csv"
-        files.append((name, csv_bytes(family_rows, header)))
-        held.append({"family": family, "file": name, "rows": len(family_rows), "total": family_total})
-    info = {
-        "issues_file": files[0][0], "attachment_rows": len(rows), "attachment_total": total,
-        "held_back_files": held, "held_back_total": sum(h["total"] for h in held),
-    }
-    return files, info
 
 
 def _run_row(con, run_id: str) -> dict:
@@ -383,9 +577,13 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def compose_run_alerts(
-    con: duckdb.DuckDBPyConnection, run_id: str, smtp: SmtpSettings, options: AlertOptions
-) -> list[Alert]:
-    """The messages of one run: none when the run had no issue."""
+    con: duckdb.DuckDBPyConnection, run_id: str, smtp: SmtpSettings, options: AlertOptions,
+    *, chunk_districts: int = DISTRICT_CHUNK,
+) -> Iterator[Alert]:
+    """The messages of one run, one at a time (none when the run had no issue): the
+    state's first, then each district's in the order of their codes. The facts of
+    `chunk_districts` districts at a time are read by a few grouped queries; take each
+    message as it comes (and let it go) to keep memory flat in the number of districts."""
     counts = con.execute(
         "select count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warning') "
         "from audit.issues where run_id = ?",
@@ -393,7 +591,7 @@ def compose_run_alerts(
     ).fetchall()[0]
     errors, warnings = int(counts[0]), int(counts[1])
     if errors + warnings == 0:
-        return []
+        return
     directory = latest_directory(con)
     run_row = _run_row(con, run_id)
     prefix = options.subject_prefix
@@ -427,6 +625,7 @@ def compose_run_alerts(
             d["no_contact_reason"] = "data_contact_email is not a usable address"
         else:
             d["no_contact_reason"] = None
+    del directory
     district_list = sorted(districts.values(), key=lambda d: d["district_code"])
     unattributed = _rows(
         con,
@@ -438,20 +637,19 @@ def compose_run_alerts(
         """,
         [run_id],
     )
-
-    alerts: list[Alert] = []
     base = {"run_id": run_id, "started": _when(run_row.get("started_at")), "prefix": prefix}
 
     # ---------------------------------------------------------------- state message
     if smtp.state_recipients:
-        files, info = _attachments(con, run_id, None, "state", options.max_attachment_rows)
+        facts = _Facts.read(con, run_id, _Scope(None), options)
+        files, info = facts.attached(run_id, None, "state")
         context = dict(
             base,
             **info,
             errors=errors,
             warnings=warnings,
-            files=_files(con, run_id, None),
-            rules=_rule_summary(con, run_id, None, options.example_rows),
+            files=_state_files(con, run_id),
+            rules=facts.rules.get(None, []),
             districts=district_list,
             names={code: (d["district_name"] or "") for code, d in districts.items()},
             no_contact=[d for d in district_list if not d["contact"]],
@@ -459,6 +657,7 @@ def compose_run_alerts(
             unattributed=unattributed,
             example_rows=options.example_rows,
         )
+        del facts
         text, html = _render("state", **context)
         subject = (
             f"{prefix} run {run_id}: {errors} blocking error(s), {warnings} warning(s)"
@@ -466,50 +665,65 @@ def compose_run_alerts(
             f" {len(district_list)} district(s)"
         )
         recipients = list(smtp.state_recipients)
-        alerts.append(
-            Alert(
-                "state", STATE, None, recipients, header_safe(subject),
-                build_message(
-                    run_id=run_id, alert_id="state", smtp=smtp, recipients=recipients, subject=subject, text=text,
-                    html=html, attachments=files,
-                ),
-            )
+        yield Alert(
+            "state", STATE, None, recipients, header_safe(subject),
+            message_bytes(
+                run_id=run_id, alert_id="state", smtp=smtp, recipients=recipients, subject=subject, text=text,
+                html=html, attachments=files,
+            ),
         )
+        del context, text, html, files
 
     # ------------------------------------------------------------ district messages
-    for d in district_list:
-        if not d["contact"]:
-            continue
-        code = d["district_code"]
-        files, info = _attachments(con, run_id, code, code, options.max_attachment_rows)
-        context = dict(
-            base,
-            **info,
-            contact=_contact(smtp),
-            district_code=code,
-            district_name=d["district_name"],
-            errors=d["errors"],
-            warnings=d["warnings"],
-            files=_files(con, run_id, code),
-            rules=_rule_summary(con, run_id, code, options.example_rows),
-        )
-        text, html = _render("district", **context)
-        subject = (
-            f"{prefix} {d['district_name']} ({code}): {d['errors']} blocking error(s), "
-            f"{d['warnings']} warning(s) in your files"
-        )
-        alert_id = "district-" + safe_id(code)
-        alerts.append(
-            Alert(
+    told = [d for d in district_list if d["contact"]]
+    held = dict(con.execute(
+        "select district_code, count(*) from audit.quarantine_rows where run_id = ? group by all", [run_id]
+    ).fetchall()) if told else {}
+    for chunk in _chunks(told, held, max(1, int(chunk_districts)), options.max_attachment_rows):
+        facts = _Facts.read(con, run_id, _Scope([d["district_code"] for d in chunk]), options)
+        for d in chunk:
+            code = d["district_code"]
+            files, info = facts.attached(run_id, code, code)
+            context = dict(
+                base,
+                **info,
+                contact=_contact(smtp),
+                district_code=code,
+                district_name=d["district_name"],
+                errors=d["errors"],
+                warnings=d["warnings"],
+                files=facts.files.get(code, []),
+                rules=facts.rules.get(code, []),
+            )
+            text, html = _render("district", **context)
+            subject = (
+                f"{prefix} {d['district_name']} ({code}): {d['errors']} blocking error(s), "
+                f"{d['warnings']} warning(s) in your files"
+            )
+            alert_id = "district-" + safe_id(code)
+            yield Alert(
                 alert_id, DISTRICT, code, [d["contact"]], header_safe(subject),
-                build_message(
+                message_bytes(
                     run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[d["contact"]], subject=subject,
                     text=text, html=html, attachments=files,
                 ),
                 _contact(smtp),
             )
-        )
-    return alerts
+
+
+def _chunks(districts: list[dict], held: dict, most: int, limit: int) -> Iterator[list[dict]]:
+    """Consecutive groups of at most `most` districts and about CHUNK_ROWS rows of facts."""
+    chunk: list[dict] = []
+    rows = 0
+    for d in districts:
+        weight = min(d["errors"] + d["warnings"], limit) + min(held.get(d["district_code"], 0), limit * 8)
+        if chunk and (len(chunk) >= most or rows + weight > CHUNK_ROWS):
+            yield chunk
+            chunk, rows = [], 0
+        chunk.append(d)
+        rows += weight
+    if chunk:
+        yield chunk
 
 
 def compose_failure_alert(

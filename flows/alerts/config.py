@@ -146,6 +146,12 @@ class AlertOptions:
     send_retries: int = 3
     send_retry_delay_seconds: float = 10.0
     max_attachment_rows: int = 10_000
+    # wall-clock limits: opening an SMTP session (connect, greeting, EHLO, STARTTLS,
+    # login), and then each message, must each finish within the first; sending as a
+    # whole (every session, retry and backoff) within the second. What is not sent by
+    # then stays pending for the next run.
+    smtp_session_deadline_seconds: float = 120.0
+    stage_deadline_seconds: float = 900.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "AlertOptions":
@@ -157,9 +163,23 @@ class AlertOptions:
                 send_retries=max(0, int(raw.get("send_retries", cls.send_retries))),
                 send_retry_delay_seconds=max(0.0, float(raw.get("send_retry_delay_seconds", cls.send_retry_delay_seconds))),
                 max_attachment_rows=max(1, int(raw.get("max_attachment_rows", cls.max_attachment_rows))),
+                smtp_session_deadline_seconds=_positive(
+                    raw, "smtp_session_deadline_seconds", cls.smtp_session_deadline_seconds, settings
+                ),
+                stage_deadline_seconds=_positive(raw, "stage_deadline_seconds", cls.stage_deadline_seconds, settings),
             )
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"alerts: in the config file has a value of the wrong type: {exc}") from exc
+
+
+def _positive(raw: dict, name: str, default: float, settings: Settings) -> float:
+    try:
+        value = float(raw.get(name, default))
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"alerts.{name} in {settings.config_file} must be a number of seconds above 0, not {raw.get(name)!r}")
+    return value
 
 
 def require_alert_settings(settings: Settings, who: str) -> SmtpSettings:

@@ -1,8 +1,9 @@
 """`audit.alerts`: the record of every alert a run queued, in the work copy of the
 warehouse, so it is published together with the run it belongs to.
 
-- `queue_run_alerts` (just before publish): compose the run's messages, put each in
-  `outbox/pending/<run_id>/` and record it here as `pending`;
+- `queue_run_alerts` (just before publish): compose the run's messages and put them in
+  `outbox/pending/<run_id>/` as they come, a batch at a time (one fsync of the
+  directory per batch), then record them all here as `pending` with one insert;
 - `queue_failure_alert` (when a run failed): the same for the message about the failure;
 - `sync_statuses` (at the start of the next run): copy what the outbox says (sent,
   attempts, last error) into the rows still pending, and discard the pending mail of
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
+from typing import Iterable
 
 import duckdb
 
@@ -57,36 +60,76 @@ def ensure_alerts_table(con: duckdb.DuckDBPyConnection) -> None:
     run(con, ALERTS_DDL)
 
 
-def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts: list[Alert]) -> None:
+# Messages written to the outbox together (one fsync of the directory each batch); the
+# batch's messages are all that is held in memory at once.
+QUEUE_BATCH = 64
+
+
+@dataclass(frozen=True)
+class QueuedAlert:
+    """What was queued of one message (the message itself is in the outbox)."""
+
+    alert_id: str
+    scope: str
+    district_code: str | None
+    recipients: tuple[str, ...]
+    subject: str
+
+
+def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts: Iterable[Alert]) -> list[QueuedAlert]:
+    """Serialise each message as it comes, write them to outbox/pending a batch at a time,
+    then record every one in audit.alerts with a single insert."""
+    queued: list[QueuedAlert] = []
+    batch: list[tuple[str, bytes, dict]] = []
     for a in alerts:
-        outbox.put_pending(
-            run_id, a.alert_id, bytes(a.message),
+        batch.append((
+            a.alert_id, a.message if isinstance(a.message, bytes) else bytes(a.message),
             {"scope": a.scope, "district_code": a.district_code, "recipients": a.recipients, "subject": a.subject,
              "state_contact": a.state_contact},
-        )
+        ))
+        queued.append(QueuedAlert(a.alert_id, a.scope, a.district_code, tuple(a.recipients), a.subject))
+        del a
+        if len(batch) >= QUEUE_BATCH:
+            outbox.put_pending_many(run_id, batch)
+            batch = []
+    if batch:
+        outbox.put_pending_many(run_id, batch)
+    del batch
+    if queued:
         run(
             con,
-            "insert into audit.alerts values (?, ?, ?, ?, ?, ?, 'pending', ?, null, 0, null)",
-            [run_id, a.alert_id, a.scope, a.district_code, ", ".join(a.recipients), a.subject,
-             dt.datetime.now(dt.timezone.utc)],
+            """
+            insert into audit.alerts
+            select ?, alert_id, scope, district_code, recipients, subject, 'pending', ?, null, 0, null
+            from (
+                select unnest(?::varchar[]) as alert_id, unnest(?::varchar[]) as scope,
+                       unnest(?::varchar[]) as district_code, unnest(?::varchar[]) as recipients,
+                       unnest(?::varchar[]) as subject
+            )
+            """,
+            [run_id, dt.datetime.now(dt.timezone.utc),
+             [q.alert_id for q in queued], [q.scope for q in queued], [q.district_code for q in queued],
+             [", ".join(q.recipients) for q in queued], [q.subject for q in queued]],
         )
+    return queued
 
 
 def queue_run_alerts(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *, smtp: SmtpSettings | None = None
-) -> list[Alert]:
-    """Compose the data-quality messages of `run_id` and queue them (outbox + audit.alerts)."""
+) -> list[QueuedAlert]:
+    """Compose the data-quality messages of `run_id` and queue them (outbox + audit.alerts),
+    each written as soon as it is composed."""
     ensure_alerts_table(con)
     smtp = smtp or SmtpSettings.from_settings(settings)
     if not smtp.enabled:
         _log().info("alert e-mails are switched off (alerts.enabled: false in %s)", settings.config_file)
         return []
-    alerts = compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings))
+    alerts = _record(con, Outbox(settings.outbox_dir), run_id,
+                     compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings)))
     if not alerts:
         return []
     if not smtp.state_recipients:
         _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): no data-quality report for the state is queued")
-    _record(con, Outbox(settings.outbox_dir), run_id, alerts)
     districts = sum(1 for a in alerts if a.scope == "district")
     _log().info(
         "queued %d alert e-mail(s) in %s: %s%d to districts",
@@ -97,7 +140,7 @@ def queue_run_alerts(
 
 def queue_failure_alert(
     con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, error: str, *, smtp: SmtpSettings | None = None
-) -> Alert | None:
+) -> QueuedAlert | None:
     """Queue the message to the state recipients that run `run_id` failed. Never raises:
     the failure record it goes with matters more than the e-mail."""
     try:
@@ -113,8 +156,8 @@ def queue_failure_alert(
         if alert is None:
             _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): nobody is told by e-mail that run %s failed", run_id)
             return None
-        _record(con, Outbox(settings.outbox_dir), run_id, [alert])
-        return alert
+        (queued,) = _record(con, Outbox(settings.outbox_dir), run_id, [alert])
+        return queued
     except Exception as exc:
         _log().error("could not queue the e-mail about the failed run %s: %s: %s", run_id, type(exc).__name__, exc)
         return None

@@ -11,6 +11,9 @@
 Every write is atomic (temporary file, fsync, rename): a crash leaves either the old or
 the new file, never half of one. The `.eml` is written last when queuing and renamed
 first when moving, so its location is the truth and the sidecar only adds details.
+A run queues its messages in batches (`put_pending_many`): every file of a batch is
+written to a temporary name and fsynced, then renamed into place, and the directory is
+fsynced once per batch; a crash leaves each message whole in pending/ or not there.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ import json
 import os
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 PENDING, SENT, FAILED, DISCARDED = "pending", "sent", "failed", "discarded"
 STATES = (SENT, FAILED, PENDING, DISCARDED)  # lookup order: a sent copy wins over anything else
@@ -58,6 +62,47 @@ def atomic_write(path: Path, data: bytes) -> None:
         os.close(fd)
     os.replace(tmp, path)
     _fsync_dir(path.parent)
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# Files of a batch are written and fsynced by a few threads at once: the file system
+# commits concurrent fsyncs together, which roughly halves the cost of each.
+_SYNC_THREADS = 4
+
+
+def _write_batch(files: list[tuple[Path, Path, bytes]]) -> None:
+    """[(temporary, final, content)]: each written to its temporary name and fsynced, then
+    all renamed in this order, then each directory fsynced once. A crash leaves every
+    file either complete under its final name or not there (the temporary ones are
+    dot-files, which no reader looks at)."""
+    if not files:
+        return
+    directories = list(dict.fromkeys(final.parent for _, final, _ in files))
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+    try:
+        with ThreadPoolExecutor(max_workers=_SYNC_THREADS) as pool:
+            for _ in pool.map(lambda f: _write_synced(f[0], f[2]), files):
+                pass
+        for temporary, final, _ in files:
+            os.replace(temporary, final)
+    except BaseException:
+        for temporary, _, _ in files:
+            with contextlib.suppress(OSError):
+                temporary.unlink()
+        raise
+    for directory in directories:
+        _fsync_dir(directory)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -99,18 +144,36 @@ class Outbox:
 
     # ---------------------------------------------------------------------- writing
 
-    def put_pending(self, run_id: str, alert_id: str, eml: bytes, meta: dict) -> OutboxMessage:
-        """Queue one message: the sidecar first, then the .eml (the commit)."""
-        path = self.path(PENDING, run_id, alert_id)
-        meta = {"run_id": run_id, "alert_id": alert_id, "created_at": now_iso(), "attempts": 0,
-                "last_error": None, "sent_at": None, **meta}
-        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
-        atomic_write(path, eml)
-        return OutboxMessage(run_id, alert_id, PENDING, path, meta)
+    def put_pending_many(self, run_id: str, messages: Iterable[tuple[str, bytes, dict]]) -> int:
+        """Queue a batch of messages of one run, [(alert_id, eml, meta)]: every sidecar and
+        .eml written to a temporary name and fsynced, then each message renamed into
+        place (its sidecar first, then the .eml: the commit), and the directory fsynced
+        once. Returns how many were queued."""
+        created = now_iso()
+        files: list[tuple[Path, Path, bytes]] = []  # (temporary, final, content), sidecar before .eml
+        for alert_id, eml, meta in messages:
+            path = self.path(PENDING, run_id, alert_id)
+            meta = {"run_id": run_id, "alert_id": alert_id, "created_at": created, "attempts": 0,
+                    "last_error": None, "sent_at": None, **meta}
+            for final, data in ((path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode()),
+                                (path, eml)):
+                files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final, data))
+        _write_batch(files)
+        return len(files) // 2
 
     def update(self, msg: OutboxMessage, **changes) -> None:
         msg.meta.update(changes)
         atomic_write(msg.sidecar, json.dumps(msg.meta, indent=2, default=str).encode())
+
+    def update_many(self, updates: Iterable[tuple[OutboxMessage, dict]]) -> None:
+        """`update` for many messages at once: the sidecars written as one batch."""
+        files = []
+        for msg, changes in updates:
+            msg.meta.update(changes)
+            final = msg.sidecar
+            files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final,
+                          json.dumps(msg.meta, indent=2, default=str).encode()))
+        _write_batch(files)
 
     def move(self, msg: OutboxMessage, state: str, **changes) -> OutboxMessage:
         """Move a message to another state; the rename of the .eml is the commit."""
