@@ -75,11 +75,14 @@ test-compat-clients: $(COMPAT_STAMPS)
 	.venv-compat/duckdb-$*/bin/python -m pip install --quiet --require-hashes --no-deps -r $<
 	@touch $@
 
+# Two workers (pytest-xdist) by default, one test file per worker at a time; the tests
+# start their own servers on free ports and work in their own temporary folders.
+TEST_WORKERS ?= 2
 test: setup test-system-deps test-compat-clients
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
 
 lock-compat:
 	for v in $(COMPAT_VERSIONS); do \

@@ -129,3 +129,11 @@ def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
     root = tmp_path_factory.mktemp("report-wh")
     warehouse, landing, summary = build_warehouse(root, write_report_landing)
     return ReportWarehouse(warehouse, landing, summary)
+
+
+def pytest_collection_modifyitems(config, items):
+    """The test files with slow tests first (stable within each group): run over several
+    workers (`make test` uses pytest-xdist, one file per worker at a time), the long
+    files start early and the short ones fill the gaps, instead of a long file last."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
