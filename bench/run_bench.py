@@ -492,6 +492,9 @@ def main(argv: list[str] | None = None) -> int:
     wanted.sort(key=SHAPES.index)
 
     # `kill` (SIGTERM) ends the bench like Ctrl-C: the Prefect server and the SMTP sink are stopped
+    # (a parent that had SIGTERM blocked passes the block on: unblocked, or `kill` would wait
+    # until the bench ends by itself)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     keep = args.workdir is not None
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="roadmap-bench-"))).resolve()
