@@ -165,7 +165,7 @@ class Nightly:
         )
 
     @staticmethod
-    def finish(proc: subprocess.Popen, *, timeout: float = 240, stop_when=None) -> tuple[int, str]:
+    def finish(proc: subprocess.Popen, *, timeout: float = 600, stop_when=None) -> tuple[int, str]:
         """Read its output to the end (SIGTERM once `stop_when()` is true, checked per line
         and every second); SIGKILL the group if it outlives `timeout`."""
         lines: list[str] = []
