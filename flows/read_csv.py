@@ -14,8 +14,11 @@ import codecs
 import csv
 import io
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -231,12 +234,9 @@ def extra_fields_issue(path: Path, columns: int) -> Issue | None:
     the header's columns and drops the empty rest without a word; a row whose extra
     fields hold values is a malformed_row instead. Called only for files with a line
     that ends with a comma (check_encoding), so other files pay nothing."""
-    limit = csv.field_size_limit()
     rows, first, most = 0, 0, 0
     try:
-        csv.field_size_limit(MAX_LINE_BYTES)
-        with path.open("r", encoding="utf-8-sig", newline="") as fh:
-            reader = csv.reader(fh)
+        with _csv_reader(path) as reader:
             start = 1
             for record in reader:
                 if len(record) > columns and not any(record[columns:]):
@@ -246,8 +246,6 @@ def extra_fields_issue(path: Path, columns: int) -> Issue | None:
                 start = reader.line_num + 1
     except csv.Error:
         pass  # a malformed record: DuckDB reports it
-    finally:
-        csv.field_size_limit(limit)
     if not rows:
         return None
     return Issue(
@@ -522,19 +520,28 @@ def _district_of(csv_line: str | None, idx: int) -> str | None:
 def _empty_records(path: Path) -> list[int]:
     """Record numbers (header = 1, as DuckDB counts them) of the empty lines of a file.
     Only called when the byte scan found an empty line; quoted fields are respected."""
-    limit = csv.field_size_limit()
     out: list[int] = []
     try:
-        csv.field_size_limit(MAX_LINE_BYTES)
-        with path.open("r", encoding="utf-8-sig", newline="") as fh:
-            for record, row in enumerate(csv.reader(fh), start=1):
+        with _csv_reader(path) as reader:
+            for record, row in enumerate(reader, start=1):
                 if not row:
                     out.append(record)
     except csv.Error:
         pass  # a malformed record: the rows after it are rejected or held back anyway
+    return out
+
+
+@contextmanager
+def _csv_reader(path: Path) -> Iterator[Any]:
+    """Python's csv reader over a landing file, taking fields up to the line limit
+    DuckDB is given (the module's own limit is restored after)."""
+    limit = csv.field_size_limit()
+    try:
+        csv.field_size_limit(MAX_LINE_BYTES)
+        with path.open("r", encoding="utf-8-sig", newline="") as fh:
+            yield csv.reader(fh)
     finally:
         csv.field_size_limit(limit)
-    return out
 
 
 # ----------------------------------------------------------------- many files at once
