@@ -139,24 +139,29 @@ def test_the_deadlines_are_read_from_the_config(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def prefect_api_url(prefect_server) -> str:
-    import prefect.settings
+def prefect_api(tmp_path_factory):
+    """`prefect server start` of this module's runs (its own PREFECT_HOME), as in production."""
+    from rehearsal import PrefectServer
 
-    return prefect.settings.PREFECT_API_URL.value()
+    server = PrefectServer(tmp_path_factory.mktemp("prefect")).start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Nightly:
     """`python -m flows -v nightly` in its own process group, against one landing folder,
     warehouse and config; stopped with SIGTERM when asked."""
 
-    def __init__(self, landing: Path, warehouse: Path, config: Path, api_url: str):
-        self.landing, self.warehouse, self.config, self.api_url = landing, warehouse, config, api_url
+    def __init__(self, landing: Path, warehouse: Path, config: Path, api):
+        self.landing, self.warehouse, self.config, self.api = landing, warehouse, config, api
 
     def start(self, smtp_port: int) -> subprocess.Popen:
         from conftest import TEST_KEY
 
-        env = {**os.environ, "ROADMAP_PSEUDONYM_KEY": TEST_KEY, "PREFECT_API_URL": self.api_url,
-               "PYTHONUNBUFFERED": "1", "ROADMAP_SMTP_HOST": "127.0.0.1", "ROADMAP_SMTP_PORT": str(smtp_port),
+        env = {**os.environ, **self.api.env(), "ROADMAP_PSEUDONYM_KEY": TEST_KEY, "PYTHONUNBUFFERED": "1",
+               "PYTHONFAULTHANDLER": "1", "ROADMAP_SMTP_HOST": "127.0.0.1", "ROADMAP_SMTP_PORT": str(smtp_port),
                "ROADMAP_ALERT_TO": STATE_TO, "ROADMAP_ALERT_FROM": "roadmap@mi.example.gov"}
         return subprocess.Popen(
             [sys.executable, "-m", "flows", "-v", "nightly", "--landing", str(self.landing), "--warehouse",
@@ -180,7 +185,9 @@ class Nightly:
                     stopped = True
                 time.sleep(0.2)
         finally:
-            if proc.poll() is None:
+            if proc.poll() is None:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
+                os.kill(proc.pid, signal.SIGABRT)
+                time.sleep(3)
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             reader.join(timeout=10)
@@ -209,7 +216,7 @@ def _runs(warehouse: Path) -> list[tuple]:
 
 @pytest.mark.slow
 def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_stop_left(
-    prefect_api_url, landing, tmp_path
+    prefect_api, landing, tmp_path
 ):
     """1. A trickling server: the run ends by the stage's deadline, exit 0, the summary
     says the e-mails wait. 2. SIGTERM during the dbt build: "left as it was", and it was.
@@ -225,7 +232,7 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
     trickle = TricklingServer().start()
     try:
         # 1. the deadline ends the alert stage
-        code, output = Nightly.finish(Nightly(landing.path, warehouse, quick, prefect_api_url).start(trickle.port))
+        code, output = Nightly.finish(Nightly(landing.path, warehouse, quick, prefect_api).start(trickle.port))
         ended = time.monotonic()
         assert code == 0, output[-3000:]
         assert trickle.first_connection_at and ended - trickle.first_connection_at < 6 + 8, "the alert stage overran"
@@ -238,7 +245,7 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
         # 2. stopped before publishing
         landing.csv("staffing_2023-24.csv", STAFFING_HEADER, ["2023-24,01010,28,3,2,1", "2023-24,01020,x,2,1,1"])
         code, output = Nightly.finish(
-            Nightly(landing.path, warehouse, patient, prefect_api_url).start(trickle.port),
+            Nightly(landing.path, warehouse, patient, prefect_api).start(trickle.port),
             stop_when=lambda out: re.search(r"dbt build --project-dir|\d+ of \d+ START", out),
         )
         assert not re.search(r"published /|Parquet set", output), "stopped too late:\n" + output[-3000:]
@@ -249,7 +256,7 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
         # 3. stopped in the alert stage, after publishing (the trickling server holds it there)
         connections = trickle.connections
         code, output = Nightly.finish(
-            Nightly(landing.path, warehouse, patient, prefect_api_url).start(trickle.port),
+            Nightly(landing.path, warehouse, patient, prefect_api).start(trickle.port),
             stop_when=lambda out: trickle.connections > connections,
         )
         assert code == 128 + signal.SIGTERM, output[-3000:]
@@ -269,7 +276,7 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
     # 4. a good server: each waiting message exactly once
     good = MailServer(free_port()).start()
     try:
-        code, output = Nightly.finish(Nightly(landing.path, warehouse, patient, prefect_api_url).start(good.port))
+        code, output = Nightly.finish(Nightly(landing.path, warehouse, patient, prefect_api).start(good.port))
         assert code == 0, output[-3000:]
         delivered = [(r.msg["X-Roadmap-Run-Id"], r.msg["X-Roadmap-Alert-Id"]) for r in good.received]
         assert sorted(delivered) == sorted(pending)  # all of them, none twice
