@@ -75,9 +75,11 @@ test-compat-clients: $(COMPAT_STAMPS)
 	.venv-compat/duckdb-$*/bin/python -m pip install --quiet --require-hashes --no-deps -r $<
 	@touch $@
 
-# Two workers (pytest-xdist) by default, one test file per worker at a time; the tests
-# start their own servers on free ports and work in their own temporary folders.
-TEST_WORKERS ?= 2
+# Three workers (pytest-xdist) on two cores: the rehearsals and the mail-deadline tests
+# mostly wait (for a schedule's next minute, a slow server), so a third file keeps the
+# cores busy meanwhile. One test file per worker at a time; the tests start their own
+# servers on free ports and work in their own temporary folders.
+TEST_WORKERS ?= 3
 test: setup test-system-deps test-compat-clients
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 

@@ -39,8 +39,27 @@ def prefect_server():
     """One temporary Prefect server (and database) for every test that runs a flow."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=120):
-        yield
+    # no schedules, automations or late-run sweeps are needed here (the rehearsals have
+    # servers of their own): the harness server's loops would only compete for its
+    # SQLite file and the CPU
+    idle = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
+        "SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "TRIGGERS")}
+    saved = {name: os.environ.get(name) for name in idle}
+    os.environ.update(idle)  # the server's process starts with this environment
+    try:
+        with prefect_test_harness(server_startup_timeout=120):
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name)
+                else:
+                    os.environ[name] = value
+            yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 @pytest.fixture
@@ -144,6 +163,6 @@ def pytest_collection_modifyitems(config, items):
 
 # the files that take longest (minutes each, measured with --durations), started first
 LONGEST_FILES = (
-    "test_rehearsal.py", "test_bench.py", "test_incremental_builds.py", "test_crash_safety.py",
-    "test_validation_domains.py", "test_containment.py", "test_console.py", "test_alert_deadlines.py",
+    "test_rehearsal_postgresql.py", "test_rehearsal_sqlite.py", "test_rehearsal_work_pool.py", "test_bench.py",
+    "test_incremental_builds.py", "test_crash_safety.py", "test_validation_domains.py", "test_containment.py", "test_console.py", "test_alert_deadlines.py",
 )

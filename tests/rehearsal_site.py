@@ -1,4 +1,4 @@
-"""Production rehearsal: the nightly schedule really fires.
+"""Production rehearsal, shared by tests/test_rehearsal_*.py: the nightly schedule really fires.
 
 Real parts, started here: `prefect server start` (its own PREFECT_HOME; SQLite, then
 PostgreSQL in a throw-away cluster), `roadmap serve` with a schedule of every minute,
@@ -26,8 +26,6 @@ import yaml
 from landing_files import ENROLLMENT, STAFFING, Landing
 from mail_server import MailServer, free_port
 from rehearsal import OPERATOR_ENVIRONMENT, REPO, PostgresCluster, PrefectServer, Process, command, lock_holder, run_command
-
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 STATE_TO = "state-office@mi.example.gov"
 SENDER = "roadmap-warehouse@mi.example.gov"
@@ -224,74 +222,3 @@ def check_recovered(site: Site, killed: dict, holder: dict, stopped: dt.datetime
     really = (stopped - parse_time(holder["started_at"])).total_seconds()
     assert 0 <= lasted <= really + 15, (lasted, really)  # not "until the next run started"
     assert really - lasted <= 15, (lasted, really)  # the heartbeat: the last time it was alive
-
-
-# ------------------------------------------------------------------------------ tests
-
-
-def test_rehearsal_on_sqlite_serve_fires_and_recovers_from_sigterm_unattended(site_factory):
-    site = site_factory("sqlite")
-    first_night_files(site.landing)
-    serve = site.start_serve()
-    assert site.run("deployment_ls").returncode == 0
-
-    # a restart of the service (docker stop, systemctl restart) while the first night works
-    killed, holder, stopped = interrupt_a_run(site, serve, signal.SIGTERM)
-    # ended with serve: Cancelled (by serve) or Crashed (by its engine), never left Running
-    assert site.server.flow_run(killed["id"])["state_type"] in {"CANCELLED", "CRASHED"}
-    assert site.server.deployment()["concurrency_limit"] is None
-
-    serve = site.start_serve()  # the service starts again; nothing else by hand
-    night = wait_completed_scheduled_run(site, stopped, [serve])
-    check_published_and_alerted(site, night)
-    check_recovered(site, killed, holder, stopped, {"CANCELLED", "CRASHED"})
-    assert serve.stop(signal.SIGTERM) == 0  # idle: stops at once, schedule paused
-    assert site.server.deployment()["paused"] is True
-
-
-def test_rehearsal_on_postgresql_serve_fires_and_recovers_from_a_power_cut(site_factory):
-    site = site_factory("postgresql")
-    first_night_files(site.landing)
-    serve = site.start_serve()
-
-    killed, holder, stopped = interrupt_a_run(site, serve, signal.SIGKILL)
-    assert site.server.flow_run(killed["id"])["state_type"] == "RUNNING"  # nobody could report its end
-
-    serve = site.start_serve()  # marks the orphan Crashed; the next night runs
-    night = wait_completed_scheduled_run(site, stopped, [serve])
-    check_published_and_alerted(site, night)
-    check_recovered(site, killed, holder, stopped, {"CRASHED"})
-    assert serve.stop(signal.SIGTERM) == 0
-
-
-def test_rehearsal_work_pool_deploy_from_prefect_yaml_and_a_process_worker(site_factory):
-    site = site_factory("sqlite")
-    first_night_files(site.landing)
-    for name, extra in (("pool", ()), ("deploy", ("--cron", "* * * * *", "--timezone", "America/Detroit"))):
-        done = site.run(name, *extra, cwd=REPO)  # from the checkout, not a Docker image's /app
-        assert done.returncode == 0, f"{name}: {done.stdout}\n{done.stderr}"
-    again = site.run("deploy", "--cron", "* * * * *", cwd=REPO)  # deploying again is fine too
-    assert again.returncode == 0, again.stdout + again.stderr
-    deployment = site.server.deployment()
-    assert deployment["entrypoint"] == "flows.nightly:nightly" and deployment["work_pool_name"] == "roadmap"
-    assert deployment["concurrency_limit"] is None
-    listed = site.run("deployment_ls")
-    assert listed.returncode == 0 and "roadmap-nightly/nightly" in listed.stdout.replace("\n", "")
-
-    worker = Process(site.cmd("worker"), site.env, site.root / "worker-0.log", cwd=site.root)
-    try:
-        killed, holder, stopped = interrupt_a_run(site, worker, signal.SIGTERM)
-    finally:
-        worker.stop(signal.SIGKILL, wait=0)
-    worker = Process(site.cmd("worker"), site.env, site.root / "worker-1.log", cwd=site.root)
-    try:
-        night = wait_completed_scheduled_run(site, stopped, [worker])
-        check_published_and_alerted(site, night)
-    finally:
-        worker.stop(signal.SIGTERM, wait=60)
-    # the run stopped with its worker does not stay Running: it ended, or the next run
-    # found its lock and marked it Crashed; and it is recorded as interrupted
-    first = site.server.flow_run(killed["id"])
-    assert first["state_type"] in TERMINAL, first["state"]
-    if first["state_type"] != "COMPLETED":
-        check_recovered(site, killed, holder, stopped, {"CANCELLED", "CRASHED", "FAILED"})
