@@ -23,7 +23,7 @@ from typing import Any
 import duckdb
 
 from .families import CODE_PATTERN, Family
-from .db import drop_quietly, registered, run, scalar
+from .db import registered, run, scalar
 from .issues import Issue
 
 _CHUNK = 16 * 1024 * 1024
@@ -670,53 +670,47 @@ def _read_concatenated(
             bounds.append((f.index, first, first + n - 1))
             first += n
             out.write(data)
-    rejects = f"{table}__rejects"
     scan = f"{table}__scan"
     all_cols = [f"c{i}" for i in range(len(header))]
     wanted = {name: f"c{header.index(name)}" for name in family.column_names}
-    ok = True
+    # the scan runs on a connection of its own: the run's connection is inside the batch's
+    # transaction, which a failed statement would abort (and with it the fallback below)
+    side = duckdb.connect()
     try:
-        run(con, f"drop table if exists {rejects}")
-        run(
-            con,
-            f"create or replace temp table {scan} as "
-            f"select row_number() over () as _rec, * from {_csv_scan(len(header), rejects, skip=0)}",
+        side.execute(
+            f"create table s as select row_number() over () as _rec, * from {_csv_scan(len(header), 'rejects', skip=0)}",
             [str(concat)],
         )
-        rows = scalar(con, f"select count(*) from {scan}")
-        rejected = scalar(con, f"select count(*) from {rejects}") if _exists(con, rejects) else 0
-        ok = rows == first - 1 and not rejected
+        rows = side.execute("select count(*) from s").fetchone()[0]
+        rejected = side.execute("select count(*) from rejects").fetchone()[0] if _exists(side, "rejects") else 0
+        scanned = side.execute("select * from s").to_arrow_table() if rows == first - 1 and not rejected else None
     except duckdb.Error:
-        ok = False
+        scanned = None  # read one by one below: each file's own problems are found there
     finally:
-        drop_quietly(con, rejects, f"{rejects}_scans")
+        side.close()
         concat.unlink(missing_ok=True)
-    if not ok:
-        run(con, f"drop table if exists {scan}")
+    if scanned is None:
         if len(members) == 1:
             return [members[0][0]]
         half = len(members) // 2
         return _read_concatenated(con, members[:half], header, family, table, work_dir) + _read_concatenated(
             con, members[half:], header, family, table, work_dir
         )
-    try:
-        with registered(con, "_batch_bounds", _bounds_frame(bounds)):
-            run(
-                con,
-                f"""
-                insert into {table}
-                select _file, _line, {", ".join(f"{src} as {name}" for name, src in wanted.items())}
-                from (
-                    select b._file, s._rec, s._rec - b.first_rec + 2 as _line,
-                           {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
-                    from {scan} s join _batch_bounds b on s._rec between b.first_rec and b.last_rec
-                )
-                where not ({" and ".join(f"{c} is null" for c in all_cols)})  -- a row of empty fields is a blank line
-                order by _rec
-                """,
+    with registered(con, scan, scanned), registered(con, "_batch_bounds", _bounds_frame(bounds)):
+        run(
+            con,
+            f"""
+            insert into {table}
+            select _file, _line, {", ".join(f"{src} as {name}" for name, src in wanted.items())}
+            from (
+                select b._file, s._rec, s._rec - b.first_rec + 2 as _line,
+                       {", ".join(f"{_trimmed(c)} as {c}" for c in all_cols)}
+                from {scan} s join _batch_bounds b on s._rec between b.first_rec and b.last_rec
             )
-    finally:
-        drop_quietly(con, scan)
+            where not ({" and ".join(f"{c} is null" for c in all_cols)})  -- a row of empty fields is a blank line
+            order by _rec
+            """,
+        )
     return []
 
 
