@@ -26,8 +26,9 @@ import plotly.offline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from . import charts, queries
+from . import charts, connectivity, queries
 from .config import Metric, ReportConfig, catalog_from_config, load_config
+from .isd_pages import isd_links, write_isd_pages
 from .pages import page_name, write_district_pages
 from .suppression import (
     COMPLEMENTARY,
@@ -80,12 +81,14 @@ class ReportResult:
     pages_unchanged: int = 0
     pages_removed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    isd_pages_dir: Path | None = None
+    isd_pages: list[Path] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         return (
             f"annual review {self.school_year}: {self.html_path} "
             f"(district pages: {self.pages_written} written, {self.pages_unchanged} unchanged, "
-            f"{self.pages_removed} removed)"
+            f"{self.pages_removed} removed; ISD pages: {len(self.isd_pages)})"
         )
 
 
@@ -319,6 +322,10 @@ def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
         state=_records(queries.state_years(con, [sy, prev])),
         history=queries.district_history(con, all_metrics, years, series_metrics),
         all_metrics=all_metrics,
+        connectivity=queries.connectivity_figures(con, years),
+        benchmarks=queries.connectivity_benchmarks(con),
+        isds=queries.isds(con, sy),
+        isd_figures=queries.isd_figures(con, sy, all_metrics),
     )
 
 
@@ -592,6 +599,12 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
             "statement": (goal or {}).get("objective_text") or cfg.goal.get("statement", ""),
         },
     )
+    # ---- connectivity against the national benchmarks
+    bench = connectivity.benchmarks(data["benchmarks"], cfg.benchmarks)
+    conn_rows = connectivity.rows(data["connectivity"], None, years)
+    conn_current = next((r for r in conn_rows if r["school_year"] == sy), None)
+    isd_dir = f"isds/{sy}"
+
     html = env.get_template("report.html.j2").render(
         **review_common,
         plotly_js=Markup(plotly.offline.get_plotlyjs()),
@@ -609,6 +622,13 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         districts_total=len(index_rows),
         index_rows_html=index_rows_html,
         pages_dir=f"districts/{sy}",
+        benchmarks=list(bench.values()),
+        benchmark_by_name=bench,
+        connectivity=conn_rows,
+        conn_current=conn_current,
+        national_context=[{"text": t, "source": src} for t, src in cfg.national_context],
+        isd_dir=isd_dir,
+        isd_links=isd_links(data["isds"], sy),
     )
     html_path = out_dir / report_name
     _write(html_path, html)
@@ -654,6 +674,33 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         ),
     )
     seconds["district_pages"] = time.perf_counter() - t1
+
+    # ---- per-ISD pages
+    t2 = time.perf_counter()
+    state_now = {
+        t["metric"]: (t["state_value"], int(t.get("state_status") or 0))
+        for t in data["trends"] if t["school_year"] == sy
+    }
+    isd_stats = write_isd_pages(
+        env,
+        out_dir / isd_dir,
+        cfg=cfg,
+        common=common,
+        report_href=f"../../{report_name}",
+        district_href=lambda c: f"../../districts/{sy}/{page_name(c)}",
+        isds=data["isds"],
+        isd_figures=data["isd_figures"],
+        districts=districts,
+        history=data["history"],
+        state=state_now,
+        metrics=data["all_metrics"],
+        targets=targets,
+        target_texts={m: target_text(cfg.metric(m), *targets[m], district=True) for m in data["all_metrics"]},
+        connectivity_figures=data["connectivity"],
+        titles=_titles(n),
+        nodata_title=NO_DATA_TITLE,
+    )
+    seconds["isd_pages"] = time.perf_counter() - t2
     return ReportResult(
         html_path=html_path,
         district_pages_dir=pages_dir,
@@ -664,6 +711,8 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         pages_written=stats.written,
         pages_unchanged=stats.unchanged,
         pages_removed=stats.removed,
+        isd_pages_dir=out_dir / isd_dir,
+        isd_pages=isd_stats.paths,
     )
 
 
