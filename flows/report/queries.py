@@ -854,7 +854,8 @@ def isd_figures(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
             FROM marts.isd_year_metrics WHERE school_year = ?
         ),
         long AS (
-            UNPIVOT INCLUDE NULLS wide ON {', '.join(map(_q, wanted))} INTO NAME metric VALUE value
+            SELECT isd_code, school_year, metric, value
+            FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN ({', '.join(map(_q, wanted))}))
         )
         SELECT long.isd_code, long.metric,
                {_status_case('long.metric', 'f')} AS status,
