@@ -12,7 +12,6 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import duckdb
-import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -380,3 +379,37 @@ def test_isd_figures_are_the_sum_over_their_districts_on_any_data(report_warehou
         assert row["districts_in_directory"] == len(g)
         assert row["districts_meeting_long_term_goal"] == int(g["meets_long_term_bandwidth_goal"].fillna(False).sum())
     assert checked > 0
+
+
+def test_exports_withhold_isd_and_state_figures_built_on_a_small_count(warehouse, tmp_path):
+    """The suppressed exports of the new columns and mart: an ISD's figure built on Tiny
+    Creek's 8 students is withheld, the other ISD's is not; the state's shares of
+    districts and students meeting a benchmark are tallies of withheld district flags."""
+    import csv
+
+    from flows.report import export_marts
+
+    config = tmp_path / "config"
+    shutil.copytree(CONFIG, config)
+    roadmap = yaml.safe_load((config / "roadmap.yml").read_text())
+    roadmap.setdefault("privacy", {}).update(min_cell_size=10, groupings=["isd_code"])
+    (config / "roadmap.yml").write_text(yaml.safe_dump(roadmap))
+    export_marts(warehouse, tmp_path / "out", config_dir=config)
+    out = tmp_path / "out" / "exports"
+    with (out / "isd_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
+        isd = {(r["isd_code"], r["school_year"]): r for r in csv.DictReader(fh)}
+    a, b = isd[("10000", LATEST)], isd[("20000", LATEST)]
+    for column in ("kbps_per_student", "students_meeting_long_term_goal_pct", "districts_meeting_short_term_goal"):
+        assert a[column] in ("np", "<10"), column
+        assert column in a["suppressed_columns"].split(";")
+    assert float(b["kbps_per_student"]) == pytest.approx(1000 * 3100 / 2200)
+    assert float(b["students_meeting_long_term_goal_pct"]) == pytest.approx(100 * 2000 / 2200)
+    assert float(a["cost_per_mbps_usd_median"]) == pytest.approx(3.0)  # not a count of people
+    with (out / "state_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
+        state = {r["school_year"]: r for r in csv.DictReader(fh)}
+    for column in ("students_meeting_short_term_goal_pct", "districts_meeting_long_term_goal",
+                   "districts_could_meet_goal_within_budget"):
+        assert state[LATEST][column] == "np", column
+    with (out / "district_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
+        small = next(r for r in csv.DictReader(fh) if r["district_code"] == SMALL and r["school_year"] == LATEST)
+    assert small["meets_long_term_bandwidth_goal"] == "<10" and small["affordable_kbps_per_student"] == "<10"

@@ -603,6 +603,19 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     bench = connectivity.benchmarks(data["benchmarks"], cfg.benchmarks)
     conn_rows = connectivity.rows(data["connectivity"], None, years)
     conn_current = next((r for r in conn_rows if r["school_year"] == sy), None)
+    conn_by_year = {r["school_year"]: r for r in conn_rows}
+    conn_charts = [
+        Markup(charts.figure_html(
+            charts.trend_figure(
+                years, [conn_by_year.get(y, {}).get(key) for y in years], label=label, unit="percent",
+            ),
+            f"chart-connectivity-{_anchor(key)}",
+        ))
+        for key, label in (
+            ("long_students_pct", "Students in districts meeting 1 Mbps per student"),
+            ("long_districts_pct", "Districts meeting 1 Mbps per student"),
+        )
+    ]
     isd_dir = f"isds/{sy}"
 
     html = env.get_template("report.html.j2").render(
@@ -626,6 +639,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         benchmark_by_name=bench,
         connectivity=conn_rows,
         conn_current=conn_current,
+        conn_charts=conn_charts,
         national_context=[{"text": t, "source": src} for t, src in cfg.national_context],
         isd_dir=isd_dir,
         isd_links=isd_links(data["isds"], sy),
