@@ -301,6 +301,8 @@ def test_isd_pages_linked_from_the_review_and_the_district_pages(open_review):
     assert f"isds/{sy}/10000.html" in links and f"isds/{sy}/20000.html" in links
     page = open_review.isd_pages_dir / "10000.html"
     assert page.is_file() and (open_review.isd_pages_dir / "index.html").is_file()
+    index = (open_review.district_pages_dir / "index.html").read_text(encoding="utf-8")
+    assert f'<a href="../../isds/{sy}/20000.html">Grand Plains ISD</a>' in index
     district_page = open_review.district_pages_dir / "10020.html"
     assert f'href="../../isds/{sy}/10000.html"' in district_page.read_text(encoding="utf-8")
     text = page.read_text(encoding="utf-8")

@@ -570,8 +570,15 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         if not r["_complete"]
     ]
 
-    index_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_href.get(str(c)), quarantine=True))
-    index_page_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_name(c), quarantine=False))
+    isd_codes = dict(zip(d["district_code"], d["isd_code"]))
+    for r in index_rows:
+        r["isd_code"] = isd_codes.get(str(r["district"]["code"]))
+    index_rows_html = Markup(_district_rows_html(
+        index_rows, lambda c: page_href.get(str(c)), quarantine=True,
+        isd_href=lambda c: f"isds/{sy}/{page_name(c)}"))
+    index_page_rows_html = Markup(_district_rows_html(
+        index_rows, lambda c: page_name(c), quarantine=False,
+        isd_href=lambda c: f"../../isds/{sy}/{page_name(c)}"))
     incomplete_html = Markup("".join(
         f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
         f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
@@ -742,12 +749,19 @@ def _dlink(d: dict, href: str | None) -> str:
     return f'{link} <span class="muted">{_e(d["code"])}</span>'
 
 
-def _district_rows_html(rows: list[dict], href, *, quarantine: bool) -> str:
+def _district_rows_html(rows: list[dict], href, *, quarantine: bool, isd_href=None) -> str:
     ok, bad = '<span class="badge ok">complete</span>', '<span class="badge bad">incomplete</span>'
     q = ' <span class="badge bad">quarantined rows</span>'
+
+    def isd(r) -> str:
+        code = r.get("isd_code")
+        if isd_href is None or not isinstance(code, str):
+            return _e(r["isd"])
+        return f'<a href="{_e(isd_href(code))}">{_e(r["isd"])}</a>'
+
     return "".join(
         f"<tr><td>{_dlink(r['district'], href(r['district']['code']))}</td><td>{_e(r['type'])}</td>"
-        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{isd(r)}</td>"
         f"<td>{ok if r['complete'] else bad}{q if quarantine and r['quarantined'] else ''}</td></tr>"
         for r in rows
     )

@@ -446,11 +446,13 @@ def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd
             st = np.where(~np.isnan(total) & (total < n), PRIMARY, st).astype(np.int8)
         count_status[c] = st
     for name in names:
-        from_districts = np.where(any_withheld[name].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
+        # a tally follows the district figure it counts (its own district column is 0)
+        source = TALLIES.get(name, name)
+        from_districts = np.where(any_withheld[source].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
         if name in PEOPLE_COUNTS:
             out[name] = count_status[name]
             continue
-        basis = BASIS.get(name) or BASIS.get(TALLIES.get(name, ""), ())
+        basis = BASIS.get(source, ())
         st = from_districts
         for c in basis:
             st = np.maximum(st, count_status[c])
