@@ -415,3 +415,41 @@ def test_exports_withhold_isd_and_state_figures_built_on_a_small_count(warehouse
     with (out / "district_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
         small = next(r for r in csv.DictReader(fh) if r["district_code"] == SMALL and r["school_year"] == LATEST)
     assert small["meets_long_term_bandwidth_goal"] == "<10" and small["affordable_kbps_per_student"] == "<10"
+
+
+def test_no_published_isd_figure_is_built_on_a_withheld_district_figure(report_warehouse):
+    """On the review tests' warehouse (a district of 8 students, counts of 0, every
+    grouping): wherever an ISD's rate, share or tally is published, every district
+    figure of the ISD it is built on is published too, and so are the ISD's counts
+    under it; an ISD's count of people is published only as the ISD total protected by
+    complementary suppression."""
+    from flows.report import queries, suppression
+
+    con = duckdb.connect(str(report_warehouse.warehouse), read_only=True)
+    try:
+        queries.prepare(con, 10)
+        flags = con.execute("SELECT * FROM report_suppression").df()
+        d = con.execute("SELECT district_code, school_year, isd_code FROM marts.district_year_metrics").df()
+        groups = con.execute(f"SELECT * FROM {queries.GROUPS_TABLE} WHERE grouping = 'isd_code'").df()
+    finally:
+        con.close()
+    dist = flags[flags["scope"] == "district"].merge(d, on=["district_code", "school_year"])
+    isd = flags[flags["scope"] == "isd"].rename(columns={"district_code": "isd_code"})
+    assert len(isd) == len(d[["isd_code", "school_year"]].drop_duplicates())
+    withheld_any = 0
+    for name in suppression.FIGURES:
+        source = suppression.TALLIES.get(name, name)
+        worst = dist.groupby(["isd_code", "school_year"])[source].max().rename("worst").reset_index()
+        m = isd.merge(worst, on=["isd_code", "school_year"])
+        if name in suppression.PEOPLE_COUNTS:
+            g = groups[groups["count"] == name].rename(columns={"group_value": "isd_code"})
+            m = m.merge(g[["isd_code", "school_year", "status"]], on=["isd_code", "school_year"], how="left")
+            assert (m[name] == m["status"].fillna(0)).all(), name
+            continue
+        published = m[m[name] == 0]
+        assert (published["worst"] == 0).all(), (name, published[published["worst"] > 0])
+        for c in suppression.BASIS.get(source, ()):
+            counts = isd.set_index(["isd_code", "school_year"])[c]
+            assert (counts.loc[list(zip(published["isd_code"], published["school_year"]))] == 0).all(), (name, c)
+        withheld_any += int((m[name] > 0).sum())
+    assert withheld_any > 0  # Birch Hollow (8 students) is in an ISD: something is withheld
