@@ -453,3 +453,29 @@ def test_no_published_isd_figure_is_built_on_a_withheld_district_figure(report_w
             assert (counts.loc[list(zip(published["isd_code"], published["school_year"]))] == 0).all(), (name, c)
         withheld_any += int((m[name] > 0).sum())
     assert withheld_any > 0  # Birch Hollow (8 students) is in an ISD: something is withheld
+
+
+def test_every_district_page_links_to_an_isd_page_that_exists(report_warehouse, tmp_path):
+    """On the review tests' warehouse (three ISDs, eighteen districts): a page per ISD of
+    the year, each linked from the review; every district page's ISD link opens one of
+    them, which lists that district among its own."""
+    from flows.report import build_report
+
+    result = build_report(report_warehouse.warehouse, tmp_path / "review", config_dir=CONFIG)
+    con = duckdb.connect(str(report_warehouse.warehouse), read_only=True)
+    try:
+        isds = {r[0] for r in con.execute(
+            "SELECT isd_code FROM marts.isd_year_metrics WHERE school_year = ?", [result.school_year]).fetchall()}
+    finally:
+        con.close()
+    assert {p.name for p in result.isd_pages} == {f"{c}.html" for c in isds} and len(isds) == 3
+    review_links = set(_parse(result.html_path).links)
+    assert {f"isds/{result.school_year}/{c}.html" for c in isds} <= review_links
+    assert 'id="connectivity"' in result.html_path.read_text(encoding="utf-8")
+    for page in result.district_pages:
+        code = page.stem
+        target = [h for h in _parse(page).links if "/isds/" in h]
+        assert len(target) == 1, page
+        isd_page = (page.parent / target[0]).resolve()
+        assert isd_page.is_file(), target
+        assert f'data-district-code="{code}"' in isd_page.read_text(encoding="utf-8"), (code, isd_page.name)
