@@ -9,6 +9,7 @@ build (dbt reads these tables; no target is written in SQL).
     reference.objective_unmeasured  objective_id, reason
     reference.metric_targets        metric, comparison, target, target_source
     reference.metrics               metric, label, unit, description, source_families
+    reference.connectivity_benchmarks  benchmark, value, label, source
 
 The configuration is checked before anything is written: every objective of the
 catalog must be mapped to metrics or listed as unmeasured with a reason, and every
@@ -31,6 +32,15 @@ OBJECTIVE_CATALOG_FILE = "roadmap_goal4.yml"
 METRIC_CATALOG_FILE = "metrics.yml"
 
 COMPARISONS = (">=", "<=")
+
+# The connectivity benchmarks dbt reads (config/metrics.yml: connectivity_benchmarks).
+# Every one must be configured: the marts' flags and shares are built on them.
+CONNECTIVITY_BENCHMARKS = (
+    "short_term_kbps_per_student",
+    "long_term_kbps_per_student",
+    "wan_kbps_per_student",
+    "affordable_cost_per_mbps_usd",
+)
 LEVELS = ("goal", "strategy", "objective", "sub_objective")
 
 # DATA_SPEC section 3: meets_bandwidth_target compares kbps_per_student with "the
@@ -71,6 +81,13 @@ REFERENCE_DDL = {
             target double not null,
             target_source varchar
         )""",
+    "connectivity_benchmarks": """
+        create or replace table reference.connectivity_benchmarks (
+            benchmark varchar not null primary key,
+            value double not null,
+            label varchar,
+            source varchar
+        )""",
     "metrics": """
         create or replace table reference.metrics (
             metric varchar not null primary key,
@@ -100,6 +117,8 @@ class ReferenceData:
     objective_unmeasured: list[tuple[str, str]]  # (objective_id, reason)
     metric_targets: list[tuple[str, str, float, str | None]]  # (metric, comparison, target, source)
     metrics: list[tuple[str, str | None, str | None, str | None, str]]  # (metric, label, unit, description, families)
+    connectivity_benchmarks: list[tuple[str, float, str | None, str | None]] = ()  # (benchmark, value, label, source)
+    national_context: list[tuple[str, str | None]] = ()  # (text, source)
 
 
 def _text(value: Any) -> str:
@@ -238,11 +257,57 @@ def read_reference(config_dir: Path) -> ReferenceData:
             continue
         metric_targets.append((str(metric), comparison, target, _text(spec.get("source")) or None))
 
+    benchmarks, context = read_connectivity_benchmarks(metric_config, problems)
+
     if problems:
         raise ValueError(
             f"reference configuration in {config_dir} is inconsistent:\n  - " + "\n  - ".join(problems)
         )
-    return ReferenceData(objectives, objective_metrics, objective_unmeasured, metric_targets, metrics)
+    return ReferenceData(objectives, objective_metrics, objective_unmeasured, metric_targets, metrics,
+                         benchmarks, context)
+
+
+def read_connectivity_benchmarks(
+    metric_config: dict[str, Any], problems: list[str]
+) -> tuple[list[tuple[str, float, str | None, str | None]], list[tuple[str, str | None]]]:
+    """connectivity_benchmarks and national_context of config/metrics.yml, checked:
+    every benchmark of CONNECTIVITY_BENCHMARKS with a number > 0 (problems appended)."""
+    section = metric_config.get("connectivity_benchmarks")
+    benchmarks: list[tuple[str, float, str | None, str | None]] = []
+    if not isinstance(section, dict):
+        problems.append(
+            f"{METRIC_CATALOG_FILE}: `connectivity_benchmarks` must map each of "
+            f"{', '.join(CONNECTIVITY_BENCHMARKS)} to its value, label and source"
+        )
+        section = {}
+    for name in CONNECTIVITY_BENCHMARKS:
+        spec = section.get(name)
+        if not isinstance(spec, dict):
+            if section:
+                problems.append(f"connectivity benchmark {name} is not configured (value, label, source)")
+            continue
+        value = spec.get("value")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = float("nan")
+        if isinstance(value, bool) or not number > 0 or number == float("inf"):
+            problems.append(f"connectivity benchmark {name}: value must be a number > 0, got {value!r}")
+            continue
+        benchmarks.append((name, number, _text(spec.get("label")) or None, _text(spec.get("source")) or None))
+    unknown = sorted(set(section) - set(CONNECTIVITY_BENCHMARKS))
+    if unknown:
+        problems.append(
+            f"unknown connectivity benchmarks {', '.join(map(str, unknown))}; "
+            f"known: {', '.join(CONNECTIVITY_BENCHMARKS)}"
+        )
+    context: list[tuple[str, str | None]] = []
+    for i, item in enumerate(metric_config.get("national_context") or [], start=1):
+        if not isinstance(item, dict) or not _text(item.get("text")):
+            problems.append(f"national_context item {i} needs a text (and its source)")
+            continue
+        context.append((_text(item["text"]), _text(item.get("source")) or None))
+    return benchmarks, context
 
 
 def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
@@ -262,6 +327,8 @@ def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
                                  data.objective_unmeasured),
         "metric_targets": ("insert into reference.metric_targets values (?, ?, ?, ?)", data.metric_targets),
         "metrics": ("insert into reference.metrics values (?, ?, ?, ?, ?)", data.metrics),
+        "connectivity_benchmarks": ("insert into reference.connectivity_benchmarks values (?, ?, ?, ?)",
+                                    list(data.connectivity_benchmarks)),
     }
 
     # No transaction of its own: the caller may hold one (the load stage writes the

@@ -235,7 +235,7 @@ def test_guide_explains_read_only_connections():
     assert "duckdb.read_only" in text  # JDBC (DBeaver, Metabase, Tableau)
     assert "access_mode = read_only" in text  # ODBC
     assert "audit.published" in text and "parquet/current" in text
-    for mart in ("district_year_metrics", "state_year_metrics", "metric_values",
+    for mart in ("district_year_metrics", "state_year_metrics", "isd_year_metrics", "metric_values",
                  "objective_progress", "objectives", "dim_district_history"):
         assert f"`marts.{mart}`" in text
 

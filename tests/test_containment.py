@@ -188,8 +188,8 @@ def test_negative_zero_is_stored_as_zero(tmp_path):
 # ----------------------------------------------------------- files over several nights
 
 
-ALL_MARTS = ("district_year_metrics", "state_year_metrics", "metric_values", "objective_progress",
-             "objectives", "dim_district_history")
+ALL_MARTS = ("district_year_metrics", "state_year_metrics", "isd_year_metrics", "metric_values",
+             "objective_progress", "objectives", "dim_district_history")
 
 
 def _all_marts(warehouse: Path) -> dict[str, list]:

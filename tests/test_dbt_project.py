@@ -28,6 +28,18 @@ from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
 SY = "2024-25"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 
+# the connectivity benchmarks of the state and of each ISD (DATA_SPEC section 3)
+AREA_CONNECTIVITY_COLUMNS = (
+    "districts_meeting_short_term_goal", "districts_meeting_long_term_goal",
+    "districts_meeting_short_term_goal_pct", "districts_meeting_long_term_goal_pct",
+    "students_with_bandwidth_data", "students_meeting_short_term_goal", "students_meeting_long_term_goal",
+    "students_meeting_short_term_goal_pct", "students_meeting_long_term_goal_pct",
+    "districts_with_wan_data", "districts_meeting_wan_goal", "districts_meeting_wan_goal_pct",
+    "districts_with_cost_data", "cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3",
+    "districts_above_affordable_cost", "districts_above_affordable_cost_pct",
+    "districts_below_long_term_goal", "districts_could_meet_goal_within_budget",
+)
+
 # docs/ARCHITECTURE.md "Marts": the columns each mart must have
 MART_COLUMNS = {
     "district_year_metrics": [
@@ -41,11 +53,21 @@ MART_COLUMNS = {
         "has_enrollment", "has_staffing", "has_devices", "has_connectivity", "has_pl_participation",
         "teacher_count", "leader_count", "tech_staff_count", "teacher_devices", "leaders_in_pl",
         "teachers_in_pl", "tech_staff_in_pl", "students_without_home_internet", "hotspots_loaned",
+        # the connectivity benchmarks (issue 13)
+        "meets_short_term_bandwidth_goal", "meets_long_term_bandwidth_goal", "wan_bandwidth_mbps",
+        "wan_kbps_per_student", "meets_wan_goal", "above_affordable_cost", "affordable_bandwidth_mbps",
+        "affordable_kbps_per_student", "could_meet_goal_within_budget",
     ],
     "state_year_metrics": [
         "school_year", "student_count", "kbps_per_student", "meets_bandwidth_target", "data_complete",
         "teacher_count", "districts_in_directory", "districts_reporting", "districts_complete",
-        "districts_with_bandwidth_data", "districts_meeting_bandwidth_target",
+        "districts_with_bandwidth_data", "districts_meeting_bandwidth_target", *AREA_CONNECTIVITY_COLUMNS,
+    ],
+    "isd_year_metrics": [
+        "k_isd_year", "isd_code", "school_year", "isd_name", "student_count", "kbps_per_student",
+        "meets_bandwidth_target", "data_complete", "teacher_count", "districts_in_directory",
+        "districts_reporting", "districts_complete", "districts_with_bandwidth_data",
+        "districts_meeting_bandwidth_target", *AREA_CONNECTIVITY_COLUMNS,
     ],
     "metric_values": [
         "scope", "district_code", "school_year", "metric", "value", "previous_value", "change_from_previous_year",

@@ -77,3 +77,18 @@
 {% macro sql_list(values) -%}
     ({% for value in values %}'{{ value }}'{% if not loop.last %}, {% endif %}{% endfor %})
 {%- endmacro %}
+
+
+{#-
+    One row with a column per national connectivity benchmark of
+    reference.connectivity_benchmarks (config/metrics.yml), named as there, except
+    wan_kbps_per_student_goal (the district column wan_kbps_per_student is the figure).
+-#}
+{% macro connectivity_benchmark_values() -%}
+    select
+        max(value) filter (where benchmark = 'short_term_kbps_per_student') as short_term_kbps_per_student,
+        max(value) filter (where benchmark = 'long_term_kbps_per_student') as long_term_kbps_per_student,
+        max(value) filter (where benchmark = 'wan_kbps_per_student') as wan_kbps_per_student_goal,
+        max(value) filter (where benchmark = 'affordable_cost_per_mbps_usd') as affordable_cost_per_mbps_usd
+    from {{ ref('stg_reference__connectivity_benchmarks') }}
+{%- endmacro %}

@@ -26,8 +26,9 @@ import plotly.offline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
-from . import charts, queries
+from . import charts, connectivity, queries
 from .config import Metric, ReportConfig, catalog_from_config, load_config
+from .isd_pages import isd_links, write_isd_pages
 from .pages import page_name, write_district_pages
 from .suppression import (
     COMPLEMENTARY,
@@ -80,12 +81,14 @@ class ReportResult:
     pages_unchanged: int = 0
     pages_removed: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
+    isd_pages_dir: Path | None = None
+    isd_pages: list[Path] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
         return (
             f"annual review {self.school_year}: {self.html_path} "
             f"(district pages: {self.pages_written} written, {self.pages_unchanged} unchanged, "
-            f"{self.pages_removed} removed)"
+            f"{self.pages_removed} removed; ISD pages: {len(self.isd_pages)})"
         )
 
 
@@ -319,6 +322,10 @@ def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
         state=_records(queries.state_years(con, [sy, prev])),
         history=queries.district_history(con, all_metrics, years, series_metrics),
         all_metrics=all_metrics,
+        connectivity=queries.connectivity_figures(con, years),
+        benchmarks=queries.connectivity_benchmarks(con),
+        isds=queries.isds(con, sy),
+        isd_figures=queries.isd_figures(con, sy, all_metrics),
     )
 
 
@@ -563,8 +570,15 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         if not r["_complete"]
     ]
 
-    index_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_href.get(str(c)), quarantine=True))
-    index_page_rows_html = Markup(_district_rows_html(index_rows, lambda c: page_name(c), quarantine=False))
+    isd_codes = dict(zip(d["district_code"], d["isd_code"]))
+    for r in index_rows:
+        r["isd_code"] = isd_codes.get(str(r["district"]["code"]))
+    index_rows_html = Markup(_district_rows_html(
+        index_rows, lambda c: page_href.get(str(c)), quarantine=True,
+        isd_href=lambda c: f"isds/{sy}/{page_name(c)}"))
+    index_page_rows_html = Markup(_district_rows_html(
+        index_rows, lambda c: page_name(c), quarantine=False,
+        isd_href=lambda c: f"../../isds/{sy}/{page_name(c)}"))
     incomplete_html = Markup("".join(
         f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
         f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
@@ -592,6 +606,25 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
             "statement": (goal or {}).get("objective_text") or cfg.goal.get("statement", ""),
         },
     )
+    # ---- connectivity against the national benchmarks
+    bench = connectivity.benchmarks(data["benchmarks"], cfg.benchmarks)
+    conn_rows = connectivity.rows(data["connectivity"], None, years)
+    conn_current = next((r for r in conn_rows if r["school_year"] == sy), None)
+    conn_by_year = {r["school_year"]: r for r in conn_rows}
+    conn_charts = [
+        Markup(charts.figure_html(
+            charts.trend_figure(
+                years, [conn_by_year.get(y, {}).get(key) for y in years], label=label, unit="percent",
+            ),
+            f"chart-connectivity-{_anchor(key)}",
+        ))
+        for key, label in (
+            ("long_students_pct", "Students in districts meeting 1 Mbps per student"),
+            ("long_districts_pct", "Districts meeting 1 Mbps per student"),
+        )
+    ]
+    isd_dir = f"isds/{sy}"
+
     html = env.get_template("report.html.j2").render(
         **review_common,
         plotly_js=Markup(plotly.offline.get_plotlyjs()),
@@ -609,6 +642,14 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         districts_total=len(index_rows),
         index_rows_html=index_rows_html,
         pages_dir=f"districts/{sy}",
+        benchmarks=list(bench.values()),
+        benchmark_by_name=bench,
+        connectivity=conn_rows,
+        conn_current=conn_current,
+        conn_charts=conn_charts,
+        national_context=[{"text": t, "source": src} for t, src in cfg.national_context],
+        isd_dir=isd_dir,
+        isd_links=isd_links(data["isds"], sy),
     )
     html_path = out_dir / report_name
     _write(html_path, html)
@@ -654,6 +695,33 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         ),
     )
     seconds["district_pages"] = time.perf_counter() - t1
+
+    # ---- per-ISD pages
+    t2 = time.perf_counter()
+    state_now = {
+        t["metric"]: (t["state_value"], int(t.get("state_status") or 0))
+        for t in data["trends"] if t["school_year"] == sy
+    }
+    isd_stats = write_isd_pages(
+        env,
+        out_dir / isd_dir,
+        cfg=cfg,
+        common=common,
+        report_href=f"../../{report_name}",
+        district_href=lambda c: f"../../districts/{sy}/{page_name(c)}",
+        isds=data["isds"],
+        isd_figures=data["isd_figures"],
+        districts=districts,
+        history=data["history"],
+        state=state_now,
+        metrics=data["all_metrics"],
+        targets=targets,
+        target_texts={m: target_text(cfg.metric(m), *targets[m], district=True) for m in data["all_metrics"]},
+        connectivity_figures=data["connectivity"],
+        titles=_titles(n),
+        nodata_title=NO_DATA_TITLE,
+    )
+    seconds["isd_pages"] = time.perf_counter() - t2
     return ReportResult(
         html_path=html_path,
         district_pages_dir=pages_dir,
@@ -664,6 +732,8 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         pages_written=stats.written,
         pages_unchanged=stats.unchanged,
         pages_removed=stats.removed,
+        isd_pages_dir=out_dir / isd_dir,
+        isd_pages=isd_stats.paths,
     )
 
 
@@ -679,12 +749,19 @@ def _dlink(d: dict, href: str | None) -> str:
     return f'{link} <span class="muted">{_e(d["code"])}</span>'
 
 
-def _district_rows_html(rows: list[dict], href, *, quarantine: bool) -> str:
+def _district_rows_html(rows: list[dict], href, *, quarantine: bool, isd_href=None) -> str:
     ok, bad = '<span class="badge ok">complete</span>', '<span class="badge bad">incomplete</span>'
     q = ' <span class="badge bad">quarantined rows</span>'
+
+    def isd(r) -> str:
+        code = r.get("isd_code")
+        if isd_href is None or not isinstance(code, str):
+            return _e(r["isd"])
+        return f'<a href="{_e(isd_href(code))}">{_e(r["isd"])}</a>'
+
     return "".join(
         f"<tr><td>{_dlink(r['district'], href(r['district']['code']))}</td><td>{_e(r['type'])}</td>"
-        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{_e(r['isd'])}</td>"
+        f"<td>{_e(r['locale'])}</td><td>{_e(r['county'])}</td><td>{isd(r)}</td>"
         f"<td>{ok if r['complete'] else bad}{q if quarantine and r['quarantined'] else ''}</td></tr>"
         for r in rows
     )

@@ -48,6 +48,10 @@ class ReportConfig:
     # the review's default year: the latest with at least this share of the directory's
     # districts data_complete (report.default_year_min_complete_share)
     default_year_min_complete_share: float = 0.5
+    # connectivity_benchmarks of metrics.yml: name -> {value, label, source}
+    benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # national_context of metrics.yml: (text, source), quoted by the connectivity section
+    national_context: tuple[tuple[str, str | None], ...] = ()
 
     def metric(self, name: str) -> Metric:
         if name in self.metrics:
@@ -114,6 +118,14 @@ def load_config(config_dir: Path) -> ReportConfig:
         strategies=list(goal_yml.get("strategies") or []),
         groupings=tuple(groupings),
         default_year_min_complete_share=share,
+        benchmarks={
+            str(k): dict(v) for k, v in (metrics_yml.get("connectivity_benchmarks") or {}).items()
+            if isinstance(v, dict)
+        },
+        national_context=tuple(
+            (_squash(c.get("text")), _squash(c.get("source")) or None)
+            for c in (metrics_yml.get("national_context") or []) if isinstance(c, dict) and c.get("text")
+        ),
     )
 
 

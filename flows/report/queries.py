@@ -671,7 +671,13 @@ def export_view_sql(con, table: str) -> tuple[str, list[tuple[str, str]], list[s
             elif c == "change_from_previous_year":
                 flags.append((c, "t._cst"))
     else:
-        if "district_code" in names and "school_year" in names:
+        if "isd_code" in names and "school_year" in names and "district_code" not in names:
+            # an ISD's figures (marts.isd_year_metrics): the status of the ISD's figures
+            joins = (
+                f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'isd'"
+                " AND f.district_code = t.isd_code AND f.school_year = t.school_year"
+            )
+        elif "district_code" in names and "school_year" in names:
             joins = (
                 f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'district'"
                 " AND f.district_code = t.district_code AND f.school_year = t.school_year"
@@ -751,3 +757,112 @@ def copy_export(
         )
     finally:
         con.execute(f"DROP VIEW IF EXISTS {view}")
+
+
+# ------------------------------------------------------------ connectivity benchmarks
+
+
+def connectivity_benchmarks(con) -> pd.DataFrame:
+    """reference.connectivity_benchmarks (benchmark, value, label, source): the values the
+    marts were built with; empty when the warehouse predates them."""
+    if not _columns(con, "reference", "connectivity_benchmarks"):
+        return pd.DataFrame(columns=["benchmark", "value", "label", "source"])
+    return _fetch(con, "SELECT benchmark, value, label, source FROM reference.connectivity_benchmarks")
+
+
+def connectivity_figures(con, school_years: list[str]) -> pd.DataFrame:
+    """The connectivity benchmarks per school year, for the state (isd_code NULL) and
+    every ISD, in one query over marts.district_year_metrics, counting only published
+    district figures (status 0 in ``report_suppression``): no figure is ever computed
+    from a withheld count. Districts and students meeting 100 kbps and 1 Mbps per
+    student, the WAN goal, the affordability gap; the spread of cost per Mbps (not a
+    count of people: over every district with a figure), districts above the affordable
+    price; and how many districts' figures were left out as withheld."""
+    ok = "coalesce(f.kbps_per_student, 0) = 0 AND coalesce(f.student_count, 0) = 0"
+    return _fetch(
+        con,
+        f"""
+        WITH d AS (
+            SELECT d.school_year, d.isd_code, d.student_count, d.kbps_per_student,
+                   d.meets_short_term_bandwidth_goal AS short_ok, d.meets_long_term_bandwidth_goal AS long_ok,
+                   d.wan_kbps_per_student, d.meets_wan_goal, d.cost_per_mbps_usd, d.above_affordable_cost,
+                   d.could_meet_goal_within_budget,
+                   {ok} AS bw_pub,
+                   coalesce(f.meets_wan_goal, 0) = 0 AS wan_pub,
+                   coalesce(f.could_meet_goal_within_budget, 0) = 0 AS afford_pub
+            FROM marts.district_year_metrics AS d
+            LEFT JOIN {SUPPRESSION_TABLE} AS f
+                   ON f.scope = 'district' AND f.district_code = d.district_code
+                  AND f.school_year = d.school_year
+            WHERE d.school_year IN {_in_list(school_years)}
+        )
+        SELECT school_year, isd_code, GROUPING(isd_code) = 1 AS is_state,
+               count(*) FILTER (WHERE kbps_per_student IS NOT NULL AND bw_pub) AS districts_with_bandwidth,
+               count(*) FILTER (WHERE kbps_per_student IS NOT NULL AND NOT bw_pub) AS districts_bandwidth_withheld,
+               count(*) FILTER (WHERE short_ok AND bw_pub) AS districts_short,
+               count(*) FILTER (WHERE long_ok AND bw_pub) AS districts_long,
+               sum(student_count) FILTER (WHERE kbps_per_student IS NOT NULL AND bw_pub) AS students_with_bandwidth,
+               coalesce(sum(student_count) FILTER (WHERE short_ok AND bw_pub), 0) AS students_short,
+               coalesce(sum(student_count) FILTER (WHERE long_ok AND bw_pub), 0) AS students_long,
+               count(*) FILTER (WHERE wan_kbps_per_student IS NOT NULL AND wan_pub) AS districts_with_wan,
+               count(*) FILTER (WHERE meets_wan_goal AND wan_pub) AS districts_wan,
+               count(cost_per_mbps_usd) AS districts_with_cost,
+               quantile_cont(cost_per_mbps_usd, 0.25) AS cost_q1,
+               quantile_cont(cost_per_mbps_usd, 0.5) AS cost_median,
+               quantile_cont(cost_per_mbps_usd, 0.75) AS cost_q3,
+               count(*) FILTER (WHERE above_affordable_cost) AS districts_above_cost,
+               count(*) FILTER (WHERE long_ok = false AND bw_pub AND afford_pub) AS districts_below_long,
+               count(*) FILTER (WHERE could_meet_goal_within_budget AND bw_pub AND afford_pub)
+                   AS districts_could_meet
+        FROM d
+        GROUP BY GROUPING SETS ((school_year), (school_year, isd_code))
+        ORDER BY school_year, is_state DESC, isd_code
+        """,
+    )
+
+
+# ------------------------------------------------------------------------- ISD pages
+
+
+def isds(con, school_year: str) -> pd.DataFrame:
+    """The ISDs of the year (marts.isd_year_metrics) with their names and districts."""
+    return _fetch(
+        con,
+        """
+        SELECT isd_code, isd_name, districts_in_directory, districts_complete
+        FROM marts.isd_year_metrics
+        WHERE school_year = ?
+        ORDER BY coalesce(isd_name, isd_code), isd_code
+        """,
+        [school_year],
+    )
+
+
+def isd_figures(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
+    """Every ISD's figure of each metric for the year, long (isd_code, metric, value,
+    status): withheld figures are NULL with their status (``report_suppression``, scope
+    ``isd``), in one query for all ISDs."""
+    wanted = [m for m in metrics if m in _columns(con, "marts", "isd_year_metrics")]
+    if not wanted:
+        return pd.DataFrame(columns=["isd_code", "metric", "value", "status"])
+    cols = ", ".join(f"CAST({_q(m)} AS DOUBLE) AS {_q(m)}" for m in wanted)
+    return _fetch(
+        con,
+        f"""
+        WITH wide AS (
+            SELECT isd_code, school_year, {cols}
+            FROM marts.isd_year_metrics WHERE school_year = ?
+        ),
+        long AS (
+            SELECT isd_code, school_year, metric, value
+            FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN ({', '.join(map(_q, wanted))}))
+        )
+        SELECT long.isd_code, long.metric,
+               {_status_case('long.metric', 'f')} AS status,
+               CASE WHEN {_status_case('long.metric', 'f')} > 0 THEN NULL ELSE long.value END AS value
+        FROM long
+        LEFT JOIN {SUPPRESSION_TABLE} AS f
+               ON f.scope = 'isd' AND f.district_code = long.isd_code AND f.school_year = long.school_year
+        """,
+        [school_year],
+    )

@@ -80,6 +80,13 @@ BASIS: dict[str, tuple[str, ...]] = {
     "teacher_pl_rate_pct": ("teachers_in_pl", "teacher_count"),
     "leader_pl_rate_pct": ("leaders_in_pl", "leader_count"),
     "tech_staff_pl_rate_pct": ("tech_staff_in_pl", "tech_staff_count"),
+    # the connectivity benchmarks (district flags built on kbps or WAN kbps per student)
+    "meets_short_term_bandwidth_goal": ("student_count",),
+    "meets_long_term_bandwidth_goal": ("student_count",),
+    "wan_kbps_per_student": ("student_count",),
+    "meets_wan_goal": ("student_count",),
+    "affordable_kbps_per_student": ("student_count",),
+    "could_meet_goal_within_budget": ("student_count",),
 }
 
 # The state's ratios built on a count of people: metric -> (numerator, denominator,
@@ -101,7 +108,25 @@ FOLLOWS: dict[str, str] = {"meets_bandwidth_target": "kbps_per_student"}
 # Counts of districts in the state row that tally a district figure: withheld ("np")
 # in a year where that figure is withheld for any district, or the tally minus the
 # published districts would give the withheld districts' yes/no back.
-TALLIES: dict[str, str] = {"districts_meeting_bandwidth_target": "meets_bandwidth_target"}
+TALLIES: dict[str, str] = {
+    "districts_meeting_bandwidth_target": "meets_bandwidth_target",
+    # the connectivity benchmarks: counts and shares of districts and of students
+    # (a sum of the students of the districts meeting one is a tally of their counts)
+    "districts_meeting_short_term_goal": "meets_short_term_bandwidth_goal",
+    "districts_meeting_short_term_goal_pct": "meets_short_term_bandwidth_goal",
+    "students_meeting_short_term_goal": "meets_short_term_bandwidth_goal",
+    "students_meeting_short_term_goal_pct": "meets_short_term_bandwidth_goal",
+    "districts_meeting_long_term_goal": "meets_long_term_bandwidth_goal",
+    "districts_meeting_long_term_goal_pct": "meets_long_term_bandwidth_goal",
+    "students_meeting_long_term_goal": "meets_long_term_bandwidth_goal",
+    "students_meeting_long_term_goal_pct": "meets_long_term_bandwidth_goal",
+    "students_with_bandwidth_data": "kbps_per_student",
+    "districts_with_wan_data": "wan_kbps_per_student",
+    "districts_meeting_wan_goal": "meets_wan_goal",
+    "districts_meeting_wan_goal_pct": "meets_wan_goal",
+    "districts_below_long_term_goal": "meets_long_term_bandwidth_goal",
+    "districts_could_meet_goal_within_budget": "could_meet_goal_within_budget",
+}
 
 # Every figure that can be withheld: the columns of ``Suppression.long()``.
 FIGURES: tuple[str, ...] = (*BASIS, *TALLIES)
@@ -173,14 +198,19 @@ class Suppression:
     state: pd.DataFrame
     groups: pd.DataFrame
     min_cell_size: int
+    isd: pd.DataFrame | None = None  # isd_code, school_year, one int8 column per name of FIGURES
 
     def long(self) -> pd.DataFrame:
-        """One row per scope x district x year (district_code NULL for the state),
-        the columns of FIGURES: the shape ``queries`` joins to the marts."""
+        """One row per scope x district x year (district_code NULL for the state; the
+        ISD's code for scope ``isd``), the columns of FIGURES: the shape ``queries``
+        joins to the marts."""
         d = self.district.assign(scope="district")
         s = self.state.assign(scope="state", district_code=None)
         cols = ["scope", "district_code", "school_year", *FIGURES]
-        return pd.concat([d[cols], s[cols]], ignore_index=True)
+        parts = [d[cols], s[cols]]
+        if self.isd is not None and len(self.isd):
+            parts.append(self.isd.rename(columns={"isd_code": "district_code"}).assign(scope="isd")[cols])
+        return pd.concat(parts, ignore_index=True)
 
 
 def _cells_long(frame: pd.DataFrame, names: Iterable[str]) -> pd.DataFrame:
@@ -374,7 +404,60 @@ def protect(
     ) if groups_out else pd.DataFrame(
         columns=["grouping", "group_value", "school_year", "count", "value", "status"]
     )
-    return Suppression(district=district_flags, state=state_flags, groups=groups, min_cell_size=n)
+    isd_flags = isd_status(d, district_flags, groups, n) if "isd_code" in d.columns else None
+    return Suppression(district=district_flags, state=state_flags, groups=groups, min_cell_size=n, isd=isd_flags)
+
+
+def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd.DataFrame,
+               min_cell_size: int) -> pd.DataFrame:
+    """The status of every figure of an ISD (marts.isd_year_metrics: sums over its
+    districts), per ISD and year, in bulk (one group-by):
+
+    * a count of people: the status of the ISD's total as protected by complementary
+      suppression (``groups``, grouping ``isd_code``); without that grouping, withheld
+      (``np``) when any of its districts' counts is, and ``<10`` under the threshold;
+    * any other figure (a rate, a yes/no, a tally of districts or of their students):
+      published only when it is computed from published figures alone: withheld
+      (``np``) when the figure of any of the ISD's districts is withheld, and with
+      the status of the ISD's counts it is built on (``<10`` when one is under it).
+    """
+    n = _threshold(min_cell_size)
+    flags = district_flags.copy()
+    flags["isd_code"] = districts["isd_code"].to_numpy()
+    flags = flags[flags["isd_code"].notna()]
+    names = list(FIGURES)
+    keys = ["isd_code", "school_year"]
+    any_withheld = flags.groupby(keys, sort=True)[names].max().reset_index()
+    out = any_withheld[keys].copy()
+    # the ISD's totals of the counts of people, and their status
+    d = districts[districts["isd_code"].notna()]
+    totals = d.groupby(keys, sort=True)[list(PEOPLE_COUNTS)].sum(min_count=1).reset_index()
+    totals = out.merge(totals, on=keys, how="left")
+    iso = groups[groups["grouping"] == "isd_code"] if len(groups) else groups
+    count_status = {}
+    for c in PEOPLE_COUNTS:
+        total = totals[c].to_numpy(dtype="float64", na_value=np.nan)
+        if len(iso):
+            g = iso[iso["count"] == c][["group_value", "school_year", "status"]].rename(
+                columns={"group_value": "isd_code"})
+            st = out.merge(g, on=keys, how="left")["status"].fillna(VISIBLE).to_numpy(dtype=np.int8)
+        else:
+            st = np.where(any_withheld[c].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
+            st = np.where(~np.isnan(total) & (total < n), PRIMARY, st).astype(np.int8)
+        count_status[c] = st
+    for name in names:
+        # a tally follows the district figure it counts (its own district column is 0)
+        source = TALLIES.get(name, name)
+        from_districts = np.where(any_withheld[source].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
+        if name in PEOPLE_COUNTS:
+            out[name] = count_status[name]
+            continue
+        basis = BASIS.get(source, ())
+        st = from_districts
+        for c in basis:
+            st = np.maximum(st, count_status[c])
+        out[name] = st.astype(np.int8)
+    return out
 
 
 def _figure_status(frame: pd.DataFrame, count_status: pd.DataFrame) -> pd.DataFrame:

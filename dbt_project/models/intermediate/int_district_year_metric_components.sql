@@ -52,6 +52,7 @@ metric_components as (
         staffing.tech_staff_count,
 
         connectivity.internet_bandwidth_mbps,
+        connectivity.wan_bandwidth_mbps,
         connectivity.wifi_classrooms_covered_pct,
         connectivity.monthly_internet_cost_usd,
         connectivity.students_without_home_internet,

@@ -15,6 +15,10 @@ bandwidth_target as (
     where metric = 'kbps_per_student'
 ),
 
+connectivity_benchmarks as (
+    {{ connectivity_benchmark_values() }}
+),
+
 district_metrics as (
     select
         district_years.k_district_year,
@@ -87,7 +91,8 @@ district_metrics as (
         metric_components.computing_devices_over_5_years,
         metric_components.student_take_home_devices,
         metric_components.internet_bandwidth_mbps,
-        metric_components.monthly_internet_cost_usd
+        metric_components.monthly_internet_cost_usd,
+        metric_components.wan_bandwidth_mbps
     from district_years
     inner join metric_components
         on district_years.k_district_year = metric_components.k_district_year
@@ -97,9 +102,36 @@ district_metrics_with_bandwidth_target as (
     select
         district_metrics.*,
         {{ meets_target('district_metrics.kbps_per_student', 'bandwidth_target.comparison', 'bandwidth_target.target') }}
-            as meets_bandwidth_target
+            as meets_bandwidth_target,
+        -- the national connectivity benchmarks (reference.connectivity_benchmarks)
+        {{ meets_target('district_metrics.kbps_per_student', "'>='", 'connectivity_benchmarks.short_term_kbps_per_student') }}
+            as meets_short_term_bandwidth_goal,
+        {{ meets_target('district_metrics.kbps_per_student', "'>='", 'connectivity_benchmarks.long_term_kbps_per_student') }}
+            as meets_long_term_bandwidth_goal,
+        {{ ratio('district_metrics.wan_bandwidth_mbps', 'district_metrics.student_count', 1000) }}
+            as wan_kbps_per_student,
+        {{ ratio('district_metrics.monthly_internet_cost_usd', 'connectivity_benchmarks.affordable_cost_per_mbps_usd') }}
+            as affordable_bandwidth_mbps,
+        connectivity_benchmarks.*
     from district_metrics
     left join bandwidth_target on true
+    left join connectivity_benchmarks on true
+),
+
+district_metrics_with_benchmarks as (
+    select
+        district_metrics_with_bandwidth_target.*,
+        {{ meets_target('wan_kbps_per_student', "'>='", 'wan_kbps_per_student_goal') }}
+            as meets_wan_goal,
+        {{ meets_target('cost_per_mbps_usd', "'<='", 'affordable_cost_per_mbps_usd') }} = false
+            as above_affordable_cost,
+        {{ ratio('affordable_bandwidth_mbps', 'student_count', 1000) }} as affordable_kbps_per_student,
+        -- the affordability gap: asked only of districts below the long-term goal
+        case
+            when meets_long_term_bandwidth_goal = false
+                then {{ meets_target(ratio('affordable_bandwidth_mbps', 'student_count', 1000), "'>='", 'long_term_kbps_per_student') }}
+        end as could_meet_goal_within_budget
+    from district_metrics_with_bandwidth_target
 ),
 
 final as (
@@ -155,8 +187,17 @@ final as (
         cast(computing_devices_over_5_years as bigint) as computing_devices_over_5_years,
         cast(student_take_home_devices as bigint) as student_take_home_devices,
         cast(internet_bandwidth_mbps as double) as internet_bandwidth_mbps,
-        cast(monthly_internet_cost_usd as double) as monthly_internet_cost_usd
-    from district_metrics_with_bandwidth_target
+        cast(monthly_internet_cost_usd as double) as monthly_internet_cost_usd,
+        cast(meets_short_term_bandwidth_goal as boolean) as meets_short_term_bandwidth_goal,
+        cast(meets_long_term_bandwidth_goal as boolean) as meets_long_term_bandwidth_goal,
+        cast(wan_bandwidth_mbps as double) as wan_bandwidth_mbps,
+        cast(wan_kbps_per_student as double) as wan_kbps_per_student,
+        cast(meets_wan_goal as boolean) as meets_wan_goal,
+        cast(above_affordable_cost as boolean) as above_affordable_cost,
+        cast(affordable_bandwidth_mbps as double) as affordable_bandwidth_mbps,
+        cast(affordable_kbps_per_student as double) as affordable_kbps_per_student,
+        cast(could_meet_goal_within_budget as boolean) as could_meet_goal_within_budget
+    from district_metrics_with_benchmarks
 )
 
 select * from final
