@@ -19,6 +19,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 import os
 import secrets
 import stat
@@ -33,6 +34,8 @@ from .discover import Discovery, LandingFile, NotARegularFile, _not_a_file, sha2
 from .families import FAMILIES, parse_landing_name
 
 CHECK_RUN_ID = "check"
+
+logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its INFO lines are not the check's output
 
 # what needs published data, and the family whose files, given, let it be checked
 DEPENDENCIES = {"unknown_district": "districts", "building_not_in_enrollment": "enrollment"}
