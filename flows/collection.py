@@ -107,13 +107,13 @@ def deadlines(settings: Settings) -> list[Deadline]:
     return out
 
 
-def today(settings: Settings) -> dt.date:
+def today(settings: Settings | None) -> dt.date:
     """The date the run is in: ROADMAP_TODAY (YYYY-MM-DD) when set, else today in the
     schedule's time zone (schedule.timezone, America/Detroit by default)."""
     value = os.environ.get(TODAY_VARIABLE, "").strip()
     if value:
         return _date(value, TODAY_VARIABLE)
-    zone = str(settings.section("schedule").get("timezone") or "America/Detroit")
+    zone = str((settings.section("schedule") if settings else {}).get("timezone") or "America/Detroit")
     try:
         return dt.datetime.now(ZoneInfo(zone)).date()
     except Exception:

@@ -136,6 +136,19 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     status, reminders = _status(warehouse)
     assert status[("01000", "enrollment")][0] == "published" and len(reminders) == 8
 
+    # the review shows the submission status as of the run
+    from flows.report import build_report
+
+    result = build_report(warehouse, tmp_path / "reports", None, config_dir=config.parent)
+    html = result.html_path.read_text()
+    section = html.split('id="submission-status"')[1].split("</section>")[0]
+    assert "as of 2025-10-06" in html.split('id="submission-status"')[1][:80]
+    assert "2024-25: due 2025-10-15" in section
+    row = section.split("01000 Alpha ISD")[1].split("</tr>")[0]
+    assert "connectivity, devices, pl_participation, staffing" in row and "enrollment" not in row
+    assert "staffing (bad_type)" in section.split("01020 Bay Harbor")[1].split("</tr>")[0]
+    assert "01010 Alcona" not in section
+
 
 def test_collection_config_is_checked_with_messages_that_say_what_to_fix(tmp_path, monkeypatch):
     from flows.collection import deadlines, today
