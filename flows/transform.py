@@ -388,7 +388,7 @@ def _release_duckdb(db_path: Path) -> None:
 BUILDS_TABLE = "audit.dbt_builds"
 SOURCE_SCHEMAS = ("raw", "reference")
 # audit tables dbt reads (marts.submission_status): their changes rebuild what depends on them
-AUDIT_SOURCES = ("audit.submissions", "audit.files")
+AUDIT_SOURCES = ("audit.submissions", "audit.files", "audit.issues")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 _PROJECT_IGNORED = {"target", "logs", "dbt_packages", ".user.yml"}
 _VERSIONED = ("dbt-core", "dbt-duckdb", "duckdb")

@@ -64,10 +64,11 @@ def _status(warehouse: Path) -> dict[tuple[str, str], tuple]:
 @pytest.mark.slow
 def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_sent_them(prefect_server, landing, tmp_path, mail,
                                                                                         monkeypatch):
-    """01010 sends all five files, 01020 sends enrollment and a staffing file held back,
+    """01010 sends all five files, 01020 sends enrollment, a staffing file held back for a
+    bad value and an unreadable devices file,
     01000 (the ISD) sends nothing, 01700 has no data contact. Before the reminder window
-    nothing goes; in it, 01000 is reminded of its five families and 01020 of the three
-    it never sent (a held-back file was sent); the next night, nobody again."""
+    nothing goes; in it, 01000 is reminded of its five families and 01020 of the two
+    it never sent (a file held back was sent); the next night, nobody again."""
     from flows.nightly import nightly
 
     config = _config(tmp_path, {"remind_days_before": 14, "deadlines": {SY: DEADLINE}})
@@ -82,6 +83,7 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
                 [f"{SY},01010,E1,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01"])
     landing.csv(f"enrollment_{SY}_01020.csv", ENROLLMENT, [f"{SY},01020,00201,Bay Harbor K-12,400"])
     landing.csv(f"staffing_{SY}_01020.csv", STAFFING, [f"{SY},01020,twenty,2,1,1"])
+    landing.write(f"devices_{SY}_01020.csv", (REPO / "tests/corpus/binary_data.csv").read_bytes())  # held back whole
 
     # night 1: a month before the deadline, outside the window
     monkeypatch.setenv("ROADMAP_TODAY", "2025-09-15")
@@ -96,14 +98,15 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
         ["enrollment", "staffing", "devices", "connectivity", "pl_participation"], "published")
     assert status[("01020", "enrollment")][:4] == ("published", True, True, f"enrollment_{SY}_01020.csv")
     assert status[("01020", "staffing")][:5] == ("held_back", True, False, f"staffing_{SY}_01020.csv", "bad_type")
-    assert status[("01020", "devices")][:3] == ("missing", False, False)
+    assert status[("01020", "devices")][:5] == ("held_back", True, False, f"devices_{SY}_01020.csv", "unreadable_file")
+    assert status[("01020", "connectivity")][:3] == ("missing", False, False)
     assert all(s[0] == "missing" for (d, _), s in status.items() if d in ("01000", "01700"))
     assert {s[5] for s in status.values()} == {dt.date(2025, 10, 15)}
     (state,) = mail.to(STATE_TO)
     text = state.text()
     assert "SUBMISSIONS (as of 2025-09-15" in text
     assert "01000 Alpha ISD (due 2025-10-15): missing connectivity, devices, enrollment, pl_participation, staffing" in text
-    assert "held back staffing (bad_type)" in text
+    assert "held back devices (unreadable_file), staffing (bad_type)" in text
     assert "01010 Alcona" not in text.split("SUBMISSIONS")[1]
     mail.received.clear()
 
@@ -119,12 +122,12 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     for family in ("enrollment", "staffing", "devices", "connectivity", "pl_participation"):
         assert f"{family}_{SY}_01000.csv" in isd.text()
     bay = reminded[("data@bayharbor.example.org",)].text()
-    assert "devices_2024-25_01020.csv" in bay and "connectivity_2024-25_01020.csv" in bay
-    assert "pl_participation_2024-25_01020.csv" in bay
-    assert "staffing" not in bay and "enrollment" not in bay  # sent (one held back): never reminded
+    assert "connectivity_2024-25_01020.csv" in bay and "pl_participation_2024-25_01020.csv" in bay
+    for sent in ("staffing", "enrollment", "devices"):  # sent (two held back): never reminded
+        assert sent not in bay
     assert "01010" not in bay and "Alpha" not in bay  # nothing of another district
     _, reminders = _status(warehouse)
-    assert len(reminders) == 8 and {r[0] for r in reminders} == {"01000", "01020"}
+    assert len(reminders) == 7 and {r[0] for r in reminders} == {"01000", "01020"}
     mail.received.clear()
 
     # night 3: the ISD sends its enrollment; nobody is reminded again
@@ -134,7 +137,7 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     assert third.status == "succeeded" and third.files_new == 1
     assert [m.rcpt_tos for m in mail.received] == []
     status, reminders = _status(warehouse)
-    assert status[("01000", "enrollment")][0] == "published" and len(reminders) == 8
+    assert status[("01000", "enrollment")][0] == "published" and len(reminders) == 7
 
     # the review shows the submission status as of the run
     from flows.report import build_report

@@ -77,11 +77,19 @@ def queue_reminders(
         return 0
     ensure_alerts_table(con)
     run(con, REMINDERS_DDL)
-    _record(con, Outbox(settings.outbox_dir), run_id, alerts)
     frame = pd.DataFrame(ledger, columns=["district_code", "school_year", "family", "deadline", "run_id", "alert_id",
                                           "recipient"], dtype="object")
-    with registered(con, "_reminders", frame):
-        run(con, "insert into audit.reminders select district_code, school_year, family, cast(deadline as date), "
-                 "run_id, alert_id, recipient, now() from _reminders")
+    # the ledger and audit.alerts together or not at all (mail queued without its audit.alerts row is
+    # discarded by the next run's sync_statuses, and queued again by it)
+    run(con, "begin transaction")
+    try:
+        with registered(con, "_reminders", frame):
+            run(con, "insert into audit.reminders select district_code, school_year, family, cast(deadline as date), "
+                     "run_id, alert_id, recipient, now() from _reminders")
+        _record(con, Outbox(settings.outbox_dir), run_id, alerts)
+        run(con, "commit")
+    except BaseException:
+        run(con, "rollback")
+        raise
     log.info("queued %d reminder e-mail(s) to districts with files due", len(alerts))
     return len(alerts)
