@@ -8,7 +8,7 @@
 {%- set families = ['enrollment', 'staffing', 'devices', 'connectivity', 'pl_participation'] %}
 
 with submissions as (
-    select * from {{ ref('stg_audit__submissions') }}
+    select * from {{ ref('int_submissions__received') }}
 ),
 
 deadlines as (
