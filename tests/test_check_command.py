@@ -72,6 +72,7 @@ def _assert_same(landing: Path, tmp_path: Path):
     return report
 
 
+@pytest.mark.slow
 def test_check_and_nightly_agree_on_the_hostile_corpus(tmp_path):
     landing = Landing(tmp_path / "landing")
     landing.directory()
