@@ -1,4 +1,4 @@
-"""`roadmap` command line (docs/INTERFACE.md): nightly, generate, report, serve, docs, sql, runs."""
+"""`roadmap` command line (docs/INTERFACE.md): nightly, generate, report, serve, docs, sql, runs, check."""
 
 from __future__ import annotations
 
@@ -172,6 +172,12 @@ def cmd_sql(args) -> int:
     return sql_main(_settings(args).warehouse, args.command_sql, args.csv, args.max_rows)
 
 
+def cmd_check(args) -> int:
+    from .precheck import main as check_main
+
+    return check_main(args.files, args.warehouse, args.format, args.config)
+
+
 def cmd_docs(args) -> int:
     from .dbt_docs import build_dbt_docs
 
@@ -235,6 +241,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", action="store_true", help="results as CSV (all rows), for other tools")
     p.add_argument("--max-rows", type=int, metavar="N", help="rows shown of a result in table mode (default 40 on a terminal)")
     p.set_defaults(func=cmd_sql)
+
+    p = sub.add_parser(
+        "check", help="the nightly run's reading and validation rules on files before they are sent (writes nothing)"
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="landing files, named as the landing folder wants them")
+    p.add_argument(
+        "--warehouse",
+        help="also check the rules that need published data (directory, enrollment buildings), "
+        "opening this warehouse read-only",
+    )
+    p.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output format (default text)")
+    p.add_argument("--config", help="config folder or its roadmap.yml (default: ROADMAP_CONFIG, else config/)")
+    p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("runs", help="the recent runs and what each loaded, quarantined and alerted")
     common(p, landing=False)

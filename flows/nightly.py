@@ -476,6 +476,11 @@ def _build_and_publish(
             files_seen=discovery.seen, files_new=len(discovery.new_files), files_skipped=len(discovery.skipped),
         )
         alerts.queue_run_alerts(con, settings, ctx.run_id)  # outbox/pending + audit.alerts, published with the run
+        try:  # files due soon, to districts that have not sent them; a failure here never holds the night's data back
+            alerts.queue_reminders(con, settings, ctx.run_id)
+        except Exception as exc:  # not recorded: the next run queues them again
+            _log().error("could not queue the reminder e-mails (the next run tries again): %s: %s",
+                         type(exc).__name__, exc)
         row = con.execute(
             "select rows_loaded, rows_quarantined, errors, warnings from audit.runs where run_id = ?", [ctx.run_id]
         ).fetchall()[0]

@@ -27,7 +27,11 @@ def raw_columns(family: Family) -> list[tuple[str, str]]:
 
 
 def raw_ddl() -> list[str]:
-    statements = ["create schema if not exists raw"]
+    """The raw tables, and the audit tables dbt reads as sources (submission tracking:
+    marts.submission_status), so that a build never lacks a source."""
+    from .audit import AUDIT_DDL
+
+    statements = list(AUDIT_DDL) + ["create schema if not exists raw"]
     for family in FAMILIES.values():
         body = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in raw_columns(family))
         statements.append(f"create table if not exists {family.raw_table} (\n    {body}\n)")

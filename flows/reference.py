@@ -317,7 +317,10 @@ def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
     inconsistent. Opens no transaction itself; wrap the call in one for an
     all-or-nothing rewrite.
     """
+    from .collection import read_deadlines, write_deadlines
+
     data = read_reference(config_dir)
+    collection = read_deadlines(config_dir)
     inserts = {
         "objectives": ("insert into reference.objectives values (?, ?, ?, ?, ?, ?, ?)",
                        [(o.objective_id, o.parent_id, o.strategy_id, o.strategy_title, o.level,
@@ -340,3 +343,4 @@ def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
         sql, rows = inserts[table]
         if rows:
             con.executemany(sql, rows)
+    write_deadlines(con, collection)

@@ -387,6 +387,8 @@ def _release_duckdb(db_path: Path) -> None:
 
 BUILDS_TABLE = "audit.dbt_builds"
 SOURCE_SCHEMAS = ("raw", "reference")
+# audit tables dbt reads (marts.submission_status): their changes rebuild what depends on them
+AUDIT_SOURCES = ("audit.submissions", "audit.files", "audit.issues")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 _PROJECT_IGNORED = {"target", "logs", "dbt_packages", ".user.yml"}
 _VERSIONED = ("dbt-core", "dbt-duckdb", "duckdb")
@@ -441,14 +443,16 @@ def project_fingerprint(project_dir: Path) -> str:
 
 
 def source_states(con: Any) -> dict[str, str]:
-    """The state of every table of the raw and reference schemas, as one text per
+    """The state of every table of the raw and reference schemas (and AUDIT_SOURCES), as one text per
     table (schema and columns included). Raw is append-only: its row count and the
     sums of _received_seq and _line change with any load. Reference is small and
     rewritten by every run: its whole content is hashed."""
     columns: dict[str, list[str]] = {}
     for schema, table, column, data_type in con.execute(
         "select table_schema, table_name, column_name, data_type from information_schema.columns"
-        " where table_schema in ('raw', 'reference') order by table_schema, table_name, ordinal_position"
+        " where table_schema in ('raw', 'reference')"
+        " or (table_schema || '.' || table_name) in (" + ", ".join(f"'{t}'" for t in AUDIT_SOURCES) + ")"
+        " order by table_schema, table_name, ordinal_position"
     ).fetchall():
         columns.setdefault(f"{schema}.{table}", []).append(f"{column} {data_type}")
     if not columns:
@@ -457,7 +461,9 @@ def source_states(con: Any) -> dict[str, str]:
     for name, cols in columns.items():
         schema, table = name.split(".")
         relation = f'"{schema}"."{table}"'
-        if {"_received_seq BIGINT", "_line BIGINT"} <= set(cols):
+        if name in AUDIT_SOURCES:  # rewritten in place by each run: the whole content, by a hash of each row
+            state = "count(*) || ':' || coalesce(sum(hash(t)), 0)"
+        elif {"_received_seq BIGINT", "_line BIGINT"} <= set(cols):
             state = (f"count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
                      f" || ':' || coalesce(sum(_line), 0)")
         else:

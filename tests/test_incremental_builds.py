@@ -363,7 +363,7 @@ def test_incremental_nights_give_the_marts_of_a_full_rebuild(seed, prefect_serve
             # reference tables when config changed), nothing else
             selected_sources = {s.removeprefix("source:").removesuffix("+") for s in selected.split()}
             assert {s for s in selected_sources if s.startswith("raw.")} == changed, (what, selected)
-            assert all(s.startswith(("raw.", "reference.")) for s in selected_sources), selected
+            assert all(s.startswith(("raw.", "reference.", "audit.")) for s in selected_sources), selected
         else:
             assert mode == "up to date" and not changed, (what, reason)
 

@@ -10,6 +10,7 @@ from .compose import Alert, compose_failure_alert, compose_run_alerts, csv_safe
 from .config import AlertOptions, SmtpSettings, require_alert_settings
 from .ledger import QueuedAlert, ensure_alerts_table, live_status, queue_failure_alert, queue_run_alerts, sync_statuses
 from .outbox import Outbox
+from .reminders import queue_reminders
 from .smtp import Delivery, send_pending
 
 
@@ -46,6 +47,7 @@ __all__ = [
     "ensure_alerts_table",
     "live_status",
     "queue_failure_alert",
+    "queue_reminders",
     "queue_run_alerts",
     "require_alert_settings",
     "run_alert_status",

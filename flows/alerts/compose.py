@@ -578,7 +578,7 @@ def _when(value: dt.datetime | None) -> str:
 
 def compose_run_alerts(
     con: duckdb.DuckDBPyConnection, run_id: str, smtp: SmtpSettings, options: AlertOptions,
-    *, chunk_districts: int = DISTRICT_CHUNK,
+    *, chunk_districts: int = DISTRICT_CHUNK, as_of: dt.date | None = None,
 ) -> Iterator[Alert]:
     """The messages of one run, one at a time (none when the run had no issue): the
     state's first, then each district's in the order of their codes. The facts of
@@ -656,6 +656,7 @@ def compose_run_alerts(
             told=[d for d in district_list if d["contact"]],
             unattributed=unattributed,
             example_rows=options.example_rows,
+            submissions=_outstanding(con, as_of),
         )
         del facts
         text, html = _render("state", **context)
@@ -709,6 +710,21 @@ def compose_run_alerts(
                 ),
                 _contact(smtp),
             )
+
+
+def _outstanding(con, as_of: dt.date | None) -> dict | None:
+    """The districts with yearly families missing or held back for a school year with a
+    collection deadline (marts.submission_status, as of the run), for the state's message."""
+    if not _table_exists(con, "marts", "submission_status"):
+        return None
+    from ..collection import outstanding_districts
+
+    as_of = as_of or dt.date.today()
+    rows = outstanding_districts(con, as_of)
+    if not rows:
+        return None
+    return {"as_of": f"{as_of:%Y-%m-%d}", "rows": rows, "total": int(rows[0]["districts"]),
+            "overdue": sum(1 for r in rows if r["overdue"])}
 
 
 def _chunks(districts: list[dict], held: dict, most: int, limit: int) -> Iterator[list[dict]]:

@@ -124,8 +124,10 @@ def queue_run_alerts(
     if not smtp.enabled:
         _log().info("alert e-mails are switched off (alerts.enabled: false in %s)", settings.config_file)
         return []
+    from ..collection import today
+
     alerts = _record(con, Outbox(settings.outbox_dir), run_id,
-                     compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings)))
+                     compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings), as_of=today(settings)))
     if not alerts:
         return []
     if not smtp.state_recipients:

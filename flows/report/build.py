@@ -30,6 +30,8 @@ from . import charts, connectivity, queries
 from .config import Metric, ReportConfig, catalog_from_config, load_config
 from .isd_pages import isd_links, write_isd_pages
 from .pages import page_name, write_district_pages
+from .submissions import as_of as submissions_as_of
+from .submissions import submission_status
 from .suppression import (
     COMPLEMENTARY,
     NO_DATA,
@@ -249,6 +251,7 @@ def build_report(
         )
         t = time.perf_counter()
         data = _collect(con, cfg, choice)
+        data["submissions"] = submission_status(con, choice.school_year, submissions_as_of(Path(config_dir)))
         seconds["collect"] = time.perf_counter() - t
     finally:
         con.close()
@@ -639,6 +642,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         quarantine=quarantine,
         file_errors=data["file_errors"],
         files=data["files"],
+        submissions=data.get("submissions"),
         districts_total=len(index_rows),
         index_rows_html=index_rows_html,
         pages_dir=f"districts/{sy}",
