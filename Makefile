@@ -11,7 +11,7 @@ DATA := data
 KEY_FILE := $(DATA)/.pseudonym_key
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast test-system-deps test-compat-clients lock lock-compat docs clean-data
+.PHONY: test-a11y-deps setup demo test test-fast test-system-deps test-compat-clients lock lock-compat docs clean-data
 
 setup: $(STAMP)
 
@@ -75,12 +75,24 @@ test-compat-clients: $(COMPAT_STAMPS)
 	.venv-compat/duckdb-$*/bin/python -m pip install --quiet --require-hashes --no-deps -r $<
 	@touch $@
 
+# playwright-core and axe-core (npm, exact versions from tests/a11y/package-lock.json)
+# drive Debian's chromium for tests/test_accessibility.py; no browser is downloaded.
+test-a11y-deps: tests/a11y/node_modules/.installed
+
+tests/a11y/node_modules/.installed: tests/a11y/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+		else echo "missing: nodejs npm (apt-get install nodejs npm)"; exit 1; fi; }
+	cd tests/a11y && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --silent
+	@touch $@
+
 # Three workers (pytest-xdist) on two cores: the rehearsals and the mail-deadline tests
 # mostly wait (for a schedule's next minute, a slow server), so a third file keeps the
 # cores busy meanwhile. One test file per worker at a time; the tests start their own
 # servers on free ports and work in their own temporary folders.
 TEST_WORKERS ?= 3
-test: setup test-system-deps test-compat-clients
+test: setup test-system-deps test-compat-clients test-a11y-deps
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
 
 test-fast: setup

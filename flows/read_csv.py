@@ -683,7 +683,7 @@ def _read_concatenated(
         )
         rows = side.execute("select count(*) from s").fetchone()[0]
         rejected = side.execute("select count(*) from rejects").fetchone()[0] if _exists(side, "rejects") else 0
-        scanned = side.execute("select * from s").to_arrow_table() if rows == first - 1 and not rejected else None
+        scanned = side.sql("select * from s").to_arrow_table() if rows == first - 1 and not rejected else None
     except duckdb.Error:
         scanned = None  # read one by one below: each file's own problems are found there
     finally:
