@@ -21,18 +21,6 @@ def _settings(args):
     )
 
 
-class Stopped(BaseException):
-    """The command was told to stop (SIGTERM): unwinds the run like Ctrl-C does."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
-def _stop(signum, frame) -> None:
-    raise Stopped(signum)
-
-
 # what each stage of the nightly run does, for the messages below
 STAGES = {
     "discover": "finding new landing files", "validate": "validating files", "load": "loading files",
@@ -59,13 +47,15 @@ def _after_publish(run) -> list[str]:
 def cmd_nightly(args) -> int:
     from prefect.exceptions import TerminationSignal
 
-    from . import runlog
+    from . import runlog, stopping
+    from .stopping import Stopped
     from .nightly import current_run, nightly
     from .publish import RunInProgress
     from .settings import ConfigError
 
     current_run.__init__()  # nothing of an earlier run in this process
-    previous = signal.signal(signal.SIGTERM, _stop)  # Prefect's own handler hands the signal back to it
+    stopping.reset()
+    previous = signal.signal(signal.SIGTERM, stopping.stop)  # Prefect's own handler hands the signal back to it
     try:
         summary = nightly(
             landing_dir=args.landing, warehouse=args.warehouse, config_file=args.config, with_report=not args.no_report

@@ -57,6 +57,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from . import stopping
+
 log = logging.getLogger(__name__)
 
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
@@ -655,6 +657,7 @@ def _invoke_build(
     finally:
         _release_duckdb(db_path)
     elapsed = time.monotonic() - started
+    stopping.raise_if_requested()  # dbt reports a SIGTERM during a node as that node's failure
 
     if outcome.exception is not None:
         error = outcome.exception

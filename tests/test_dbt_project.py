@@ -567,3 +567,40 @@ def test_reference_uses_the_default_bandwidth_target_when_none_is_configured(tmp
     config_dir = _config_with(tmp_path, lambda m: m["targets"].pop("kbps_per_student"))
     targets = {t[0]: t for t in read_reference(config_dir).metric_targets}
     assert targets["kbps_per_student"][1:3] == (">=", 1000.0)
+
+
+def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(tmp_path):
+    """SIGTERM while dbt runs a node: dbt may report the stop as that node's failure, which
+    the nightly run would treat as bad data (hold back, publish the rest). The build call
+    unwinds with the stop instead, whatever dbt made of it."""
+    import logging
+    import signal
+
+    from flows import stopping
+
+    db_path = _warehouse(tmp_path / "warehouse.duckdb", _config_with(tmp_path, lambda metrics: None))
+
+    class StopAtFirstNode(logging.Handler):
+        sent = False
+
+        def emit(self, record):
+            if not self.sent and re.search(r"\d+ of \d+ START", record.getMessage()):
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    handler = StopAtFirstNode()
+    dbt_lines = logging.getLogger("flows.transform.dbt")  # dbt's own lines, outside a Prefect run
+    dbt_lines.addHandler(handler)
+    level = dbt_lines.level
+    dbt_lines.setLevel(logging.INFO)
+    previous = signal.signal(signal.SIGTERM, stopping.stop)
+    stopping.reset()
+    try:
+        with pytest.raises(stopping.Stopped):
+            run_dbt_build(db_path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        dbt_lines.removeHandler(handler)
+        dbt_lines.setLevel(level)
+        stopping.reset()
+    assert handler.sent
