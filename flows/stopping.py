@@ -4,7 +4,9 @@ run would otherwise treat as bad data (hold back, publish the rest)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import Iterator
 
 
 class Stopped(BaseException):
@@ -15,7 +17,7 @@ class Stopped(BaseException):
         self.signum = signum
 
 
-requested: int | None = None  # the signal of a stop asked for in this process
+requested: BaseException | None = None  # the stop asked for in this process, as it was raised
 
 
 def reset() -> None:
@@ -24,13 +26,46 @@ def reset() -> None:
 
 
 def stop(signum, frame) -> None:
-    """The SIGTERM handler: remember the stop, then unwind from wherever the run is."""
+    """The SIGTERM handler of `roadmap nightly`: unwind from wherever the run is."""
     global requested
-    requested = signum
-    raise Stopped(signum)
+    requested = Stopped(signum)
+    raise requested
+
+
+@contextlib.contextmanager
+def remembered() -> Iterator[None]:
+    """Around a call that may swallow a stop (dbt): whichever handler is in place (this
+    module's, or the one a Prefect flow run installs, which raises TerminationSignal) is
+    called as before, and what it raised is remembered for `raise_if_requested`."""
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except ValueError:  # not the main thread: signals are not ours to handle here
+        yield
+        return
+
+    def on_term(signum, frame):
+        global requested
+        try:
+            if callable(previous):
+                previous(signum, frame)
+            raise Stopped(signum)
+        except BaseException as exc:
+            requested = exc
+            raise
+
+    try:
+        signal.signal(signal.SIGTERM, on_term)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def raise_if_requested() -> None:
-    """After a call that may have swallowed the stop (dbt): unwind now."""
+    """After a call that may have swallowed the stop (dbt): unwind now, with the
+    exception the handler raised."""
     if requested is not None:
-        raise Stopped(requested)
+        raise requested

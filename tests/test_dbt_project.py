@@ -569,14 +569,24 @@ def test_reference_uses_the_default_bandwidth_target_when_none_is_configured(tmp
     assert targets["kbps_per_student"][1:3] == (">=", 1000.0)
 
 
-def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(tmp_path):
+@pytest.mark.parametrize("handler", ["roadmap nightly", "a Prefect flow run"])
+def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(tmp_path, handler):
     """SIGTERM while dbt runs a node: dbt may report the stop as that node's failure, which
     the nightly run would treat as bad data (hold back, publish the rest). The build call
-    unwinds with the stop instead, whatever dbt made of it."""
+    unwinds with what the SIGTERM handler in place raised (the CLI's Stopped, or the
+    TerminationSignal of the handler a Prefect flow run installs), whatever dbt made of it."""
     import logging
     import signal
 
+    from prefect.exceptions import TerminationSignal
+
     from flows import stopping
+
+    def prefect_bridge(signum, frame):
+        raise TerminationSignal(signal=signum)
+
+    on_term, expected = {"roadmap nightly": (stopping.stop, stopping.Stopped),
+                         "a Prefect flow run": (prefect_bridge, TerminationSignal)}[handler]
 
     db_path = _warehouse(tmp_path / "warehouse.duckdb", _config_with(tmp_path, lambda metrics: None))
 
@@ -593,10 +603,10 @@ def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(t
     dbt_lines.addHandler(handler)
     level = dbt_lines.level
     dbt_lines.setLevel(logging.INFO)
-    previous = signal.signal(signal.SIGTERM, stopping.stop)
+    previous = signal.signal(signal.SIGTERM, on_term)
     stopping.reset()
     try:
-        with pytest.raises(stopping.Stopped):
+        with pytest.raises(expected):
             run_dbt_build(db_path)
     finally:
         signal.signal(signal.SIGTERM, previous)
