@@ -55,7 +55,7 @@ def cmd_nightly(args) -> int:
 
     current_run.__init__()  # nothing of an earlier run in this process
     stopping.reset()
-    previous = signal.signal(signal.SIGTERM, stopping.stop)  # Prefect's own handler hands the signal back to it
+    previous = signal.signal(signal.SIGTERM, stopping.stop)  # a Prefect flow run puts its own in place meanwhile
     try:
         summary = nightly(
             landing_dir=args.landing, warehouse=args.warehouse, config_file=args.config, with_report=not args.no_report
