@@ -93,7 +93,7 @@ tests/a11y/node_modules/.installed: tests/a11y/package-lock.json
 # servers on free ports and work in their own temporary folders.
 TEST_WORKERS ?= 3
 test: setup test-system-deps test-compat-clients test-a11y-deps
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)

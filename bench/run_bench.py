@@ -84,6 +84,23 @@ class Measured:
     returncode: int
 
 
+_terminated = False  # set by SIGTERM: the bench stops at its next checkpoint whatever caught the exit
+
+
+def _on_sigterm(signum, frame) -> None:
+    """`kill` ends the bench like Ctrl-C. The exit is raised here and again at every
+    checkpoint: raised while Python runs a finaliser (`__del__`, a weakref callback) it is
+    only printed, and the bench would otherwise carry on and exit 0."""
+    global _terminated
+    _terminated = True
+    raise SystemExit(143)
+
+
+def _checkpoint() -> None:
+    if _terminated:
+        raise SystemExit(143)
+
+
 def run_measured(cmd: list[str], *, env: dict, cwd: Path, stdout: Path, timeout: float) -> Measured:
     """Run `cmd` to its end: wall seconds, peak resident memory of the process (and the
     processes it waited for), exit code. Output goes to `stdout` (stderr too)."""
@@ -95,6 +112,7 @@ def run_measured(cmd: list[str], *, env: dict, cwd: Path, stdout: Path, timeout:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
+                _checkpoint()
                 if time.perf_counter() - started > timeout:
                     os.killpg(proc.pid, signal.SIGKILL)
                     _, status, usage = os.wait4(proc.pid, 0)
@@ -174,6 +192,7 @@ class PrefectServer:
                     pass
                 if time.perf_counter() - started > 180:
                     raise RuntimeError(f"prefect server did not answer within 180 s:\n{_tail(self.log)}")
+                _checkpoint()
                 time.sleep(0.5)
         except BaseException:
             self.stop()
@@ -227,6 +246,7 @@ class PrefectServer:
             if (done and len(runs) == previous) or time.perf_counter() > deadline:
                 break
             previous = len(runs) if done else -1
+            _checkpoint()
             time.sleep(1.0)
         seconds: dict[str, float] = {}
         for r in runs:
@@ -495,7 +515,7 @@ def main(argv: list[str] | None = None) -> int:
     # (a parent that had SIGTERM blocked passes the block on: unblocked, or `kill` would wait
     # until the bench ends by itself)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(signal.SIGTERM, _on_sigterm)
     keep = args.workdir is not None
     work = (args.workdir or Path(tempfile.mkdtemp(prefix="roadmap-bench-"))).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -522,6 +542,7 @@ def main(argv: list[str] | None = None) -> int:
                 env.pop(k, None)
             statewide: Night | None = None
             for shape in wanted:
+                _checkpoint()
                 started = time.perf_counter()
                 night = prepare(shape, work, args, statewide)
                 print(f"{night.title}: {night.files:,} new file(s), {night.rows:,} rows "
@@ -552,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\ndata, warehouses and logs kept in {work}")
         else:
             shutil.rmtree(work, ignore_errors=True)
-    return 0
+    return 143 if _terminated else 0
 
 
 if __name__ == "__main__":

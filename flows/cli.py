@@ -54,7 +54,9 @@ def cmd_nightly(args) -> int:
     from .settings import ConfigError
 
     current_run.__init__()  # nothing of an earlier run in this process
-    stopping.reset()
+    # the console command exits at the latest GRACE_SECONDS after a stop; a caller in the
+    # same process (argv given) keeps its process
+    stopping.reset(exit_after=stopping.GRACE_SECONDS if getattr(args, "console", False) else None)
     previous = signal.signal(signal.SIGTERM, stopping.stop)  # a Prefect flow run puts its own in place meanwhile
     try:
         summary = nightly(
@@ -254,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.console = argv is None  # run as the `roadmap` command, not called by other code
     if args.command in ("nightly", "serve"):
         # SIGTERM and Ctrl-C stop a run cleanly (exit 143/130): deliverable even when the
         # process that started this one had them blocked (the block is inherited)

@@ -24,7 +24,7 @@ from prefect.cache_policies import NONE as NO_CACHE
 from prefect.exceptions import MissingContextError
 from prefect.states import Completed
 
-from . import alerts, audit, cross_checks
+from . import alerts, audit, cross_checks, stopping
 from .culprits import build_holding_back_culprits
 from .db import run, scalar
 from .discover import Discovery, LandingFile, archive, scan_landing
@@ -98,10 +98,13 @@ class Stopwatch:
         from prefect.context import FlowRunContext
 
         name = getattr(stage, "name", getattr(stage, "__name__", "stage"))
+        stopping.raise_if_requested()  # a stop swallowed on the way ends the run before the next stage
         current_run.stage = name
         started = time.perf_counter()
         try:
-            return stage(*args) if FlowRunContext.get() else stage.fn(*args)
+            result = stage(*args) if FlowRunContext.get() else stage.fn(*args)
+            stopping.raise_if_requested()
+            return result
         finally:
             self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
 
@@ -348,7 +351,8 @@ def nightly(
         current_run.__init__(
             run_id=run_id, warehouse=settings.warehouse, outbox=settings.outbox_dir, log_file=str(run_log.path)
         )
-        return _nightly(settings, run_id, with_report, str(run_log.path))
+        with stopping.remembered():  # a stop that Prefect's handler raised where it was swallowed is still seen
+            return _nightly(settings, run_id, with_report, str(run_log.path))
 
 
 def _nightly(settings: Settings, run_id: str, with_report: bool, log_file: str):

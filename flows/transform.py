@@ -652,7 +652,7 @@ def _invoke_build(
     if memory_limit:
         env[MEMORY_LIMIT_ENV_VAR] = memory_limit  # read by profiles.yml
     try:
-        with _environment(env), stopping.remembered():
+        with _environment(env), stopping.remembered(as_ctrl_c=True):
             outcome = dbtRunner(callbacks=[_event_logger(_run_logger())]).invoke(args)
     finally:
         _release_duckdb(db_path)

@@ -191,8 +191,12 @@ class Nightly:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
             reader.join(timeout=10)
-        assert time.monotonic() < end, "the run did not end in time:\n" + "".join(lines)[-3000:]
-        return proc.returncode, "".join(lines)
+        output = "".join(lines)
+        stacks = output.find("Fatal Python error")  # faulthandler's dump: where it hung
+        assert time.monotonic() < end, "the run did not end in time:\n" + (
+            output[stacks:stacks + 12000] if stacks >= 0 else output[-3000:]
+        )
+        return proc.returncode, output
 
 
 def _config(tmp_path: Path, name: str, **alerts) -> Path:

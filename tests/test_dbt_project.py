@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
@@ -605,9 +606,14 @@ def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(t
     dbt_lines.setLevel(logging.INFO)
     previous = signal.signal(signal.SIGTERM, on_term)
     stopping.reset()
+    before = set(threading.enumerate())
     try:
         with pytest.raises(expected):
             run_dbt_build(db_path)
+        # dbt's threads finished the nodes they ran: one still in DuckDB when Python exits
+        # aborts the process ("terminate called ... FATAL: exception not rethrown")
+        left = [t.name for t in threading.enumerate() if t not in before and t.is_alive()]
+        assert left == [], left
     finally:
         signal.signal(signal.SIGTERM, previous)
         dbt_lines.removeHandler(handler)

@@ -38,6 +38,7 @@ from typing import Callable
 
 import duckdb
 
+from .. import stopping
 from ..settings import Settings
 from .config import AlertOptions, SmtpSettings
 from .ledger import _log
@@ -104,8 +105,8 @@ class _Watchdog:
                     continue
                 token, end, client = self._armed
                 left = end - time.monotonic()
-                if left > 0:
-                    self._cond.wait(left)
+                if left > 0 and stopping.requested is None:
+                    self._cond.wait(min(left, 0.25))  # a stop (SIGTERM) is seen within a quarter second
                     continue
                 self._fired.add(token)
                 if _abort(client):
@@ -150,6 +151,7 @@ class Deadlines:
     def step(self, client: smtplib.SMTP, what: str):
         """Run one step of a session under its deadline: past it, the socket is shut down
         and the step raises DeadlineExceeded."""
+        stopping.raise_if_requested()
         if self.stage_over():
             raise DeadlineExceeded(self.stage_text(), stage=True)
         now = self.clock()
@@ -162,6 +164,7 @@ class Deadlines:
             yield
         except Exception as exc:
             fired = self._watchdog.disarm(token)
+            stopping.raise_if_requested()  # the socket was shut down because the run was told to stop
             if fired or self.clock() >= end:
                 if by_stage:
                     raise DeadlineExceeded(f"{what}: {self.stage_text()}", stage=True) from exc
