@@ -100,6 +100,8 @@ def remembered(*, as_ctrl_c: bool = False) -> Iterator[None]:
         return
 
     def on_term(signum, frame):
+        if previous == signal.SIG_IGN:  # whoever started us chose to ignore SIGTERM: so do we
+            return
         try:
             if callable(previous):
                 previous(signum, frame)

@@ -80,24 +80,60 @@ class DemoWarehouse:
         self.summary = summary
 
 
-@pytest.fixture(scope="session")
-def demo_warehouse(prefect_server, tmp_path_factory):
-    from flows.generate import generate_landing
-    from flows.nightly import nightly
+def built_once(tmp_path_factory, name: str, build):
+    """`build(root)` into a fresh folder, once for the whole run: under pytest-xdist the
+    first worker builds it beside the workers' temporary folders (the others wait on a
+    file lock) and every worker gets its own copy of the folder, so a test may change
+    its copy. Returns (the worker's folder, what `build` returned)."""
+    import fcntl
+    import pickle
+    import shutil
 
-    root = tmp_path_factory.mktemp("demo")
-    landing = root / "landing"
-    manifest = generate_landing(landing, districts=150, years=3, seed=42, defects=0.03)
+    own = tmp_path_factory.mktemp(name)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):
+        return own, build(own)
+    shared = tmp_path_factory.getbasetemp().parent / f"built-once-{name}"
+    with open(f"{shared}.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            done = Path(f"{shared}.pickle")
+            if not done.exists():
+                shutil.rmtree(shared, ignore_errors=True)
+                shared.mkdir()
+                done.write_bytes(pickle.dumps(build(shared)))
+            result = pickle.loads(done.read_bytes())
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    shutil.copytree(shared, own, dirs_exist_ok=True, symlinks=True)
+    return own, result
+
+
+def _with_test_key(call):
     previous = os.environ.get("ROADMAP_PSEUDONYM_KEY")
     os.environ["ROADMAP_PSEUDONYM_KEY"] = TEST_KEY
     try:
-        summary = nightly(landing_dir=str(landing), warehouse=str(root / "warehouse" / "roadmap.duckdb"), with_report=False)
+        return call()
     finally:
         if previous is None:
             os.environ.pop("ROADMAP_PSEUDONYM_KEY", None)
         else:
             os.environ["ROADMAP_PSEUDONYM_KEY"] = previous
-    return DemoWarehouse(root / "warehouse" / "roadmap.duckdb", landing, manifest, summary)
+
+
+@pytest.fixture(scope="session")
+def demo_warehouse(prefect_server, tmp_path_factory):
+    from flows.generate import generate_landing
+    from flows.nightly import nightly
+
+    def build(root: Path):
+        manifest = generate_landing(root / "landing", districts=150, years=3, seed=42, defects=0.03)
+        summary = _with_test_key(lambda: nightly(
+            landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"), with_report=False
+        ))
+        return manifest, summary
+
+    root, (manifest, summary) = built_once(tmp_path_factory, "demo", build)
+    return DemoWarehouse(root / "warehouse" / "roadmap.duckdb", root / "landing", manifest, summary)
 
 
 @pytest.fixture(scope="session")
@@ -145,12 +181,20 @@ def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
     the real nightly flow once per session: the warehouse of the review and export tests."""
     from report_landing import write_report_landing
 
-    root = tmp_path_factory.mktemp("report-wh")
-    warehouse, landing, summary = build_warehouse(root, write_report_landing)
-    return ReportWarehouse(warehouse, landing, summary)
+    root, (_, _, summary) = built_once(tmp_path_factory, "report-wh", lambda root: build_warehouse(root, write_report_landing))
+    return ReportWarehouse(root / "warehouse" / "roadmap.duckdb", root / "landing", summary)
 
 
 def pytest_collection_modifyitems(config, items):
+    if os.environ.get("ROADMAP_TEST_EXTENDED") != "1":
+        more = pytest.mark.skip(reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it")
+        for item in items:
+            if item.get_closest_marker("extended"):
+                item.add_marker(more)
+    _longest_first(items)
+
+
+def _longest_first(items):
     """The test files with slow tests first (stable within each group): run over several
     workers (`make test` uses pytest-xdist, one file per worker at a time), the long
     files start early and the short ones fill the gaps, instead of a long file last."""

@@ -170,20 +170,22 @@ class Nightly:
         )
 
     @staticmethod
-    def finish(proc: subprocess.Popen, *, timeout: float = 600, stop_when=None) -> tuple[int, str]:
+    def finish(proc: subprocess.Popen, *, timeout: float = 300, stop_when=None) -> tuple[int, str]:
         """Read its output to the end (SIGTERM once `stop_when()` is true, checked per line
         and every second); SIGKILL the group if it outlives `timeout`."""
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
         reader.start()
-        end = time.monotonic() + timeout
-        stopped = False
+        started = time.monotonic()
+        end = started + timeout
+        stopped = None
         try:
             while proc.poll() is None and time.monotonic() < end:
-                if stop_when is not None and not stopped and stop_when("".join(lines)):
+                if stop_when is not None and stopped is None and stop_when("".join(lines)):
                     os.killpg(proc.pid, signal.SIGTERM)
-                    stopped = True
+                    stopped = time.monotonic() - started
                 time.sleep(0.2)
+            masks = _signal_masks(proc.pid) if proc.poll() is None else ""
         finally:
             if proc.poll() is None:  # where it hangs: faulthandler prints every thread's stack on SIGABRT
                 os.kill(proc.pid, signal.SIGABRT)
@@ -193,10 +195,27 @@ class Nightly:
             reader.join(timeout=10)
         output = "".join(lines)
         stacks = output.find("Fatal Python error")  # faulthandler's dump: where it hung
-        assert time.monotonic() < end, "the run did not end in time:\n" + (
-            output[stacks:stacks + 12000] if stacks >= 0 else output[-3000:]
+        sent = "no SIGTERM sent" if stopped is None else f"SIGTERM sent {stopped:.1f} s after the start; {masks}"
+        assert time.monotonic() < end, f"the run did not end in time ({sent}):\n" + (
+            output[max(0, stacks - 6000):stacks + 12000] if stacks >= 0 else output[-6000:]
         )
         return proc.returncode, output
+
+
+def _signal_masks(pid: int) -> str:
+    """Which threads of the process block, ignore or catch which signals (/proc)."""
+    import glob
+
+    found = []
+    for status in glob.glob(f"/proc/{pid}/task/*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in Path(status).read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        found.append(f"{fields.get('Name', '?').strip()} blk={fields.get('SigBlk', '').strip()} "
+                     f"ign={fields.get('SigIgn', '').strip()} cgt={fields.get('SigCgt', '').strip()} "
+                     f"pnd={fields.get('SigPnd', '').strip()}")
+    return "threads: " + "; ".join(found)
 
 
 def _config(tmp_path: Path, name: str, **alerts) -> Path:
@@ -231,7 +250,7 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
     warehouse = tmp_path / "wh" / "roadmap.duckdb"
     quick = _config(tmp_path, "quick", send_retries=1, send_retry_delay_seconds=0.5,
                     smtp_session_deadline_seconds=2, stage_deadline_seconds=6)
-    patient = _config(tmp_path, "patient", smtp_session_deadline_seconds=600, stage_deadline_seconds=600)
+    patient = _config(tmp_path, "patient", smtp_session_deadline_seconds=120, stage_deadline_seconds=120)
 
     trickle = TricklingServer().start()
     try:

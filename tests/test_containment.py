@@ -220,7 +220,7 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
     return out
 
 
-@pytest.mark.parametrize("nights,seed", [(3, 1), (4, 7)])
+@pytest.mark.parametrize("nights,seed", [(3, 1), pytest.param(4, 7, marks=pytest.mark.extended)])
 def test_files_split_over_nights_give_the_marts_of_one_night(prefect_server, tmp_path, nights, seed):
     from flows.generate import generate_landing
     from flows.nightly import nightly

@@ -160,3 +160,12 @@ def test_a_caller_in_the_same_process_is_never_exited(handlers):
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
     assert stopping._timer is None
+
+
+def test_an_ignored_sigterm_stays_ignored(handlers):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    with stopping.remembered(as_ctrl_c=True):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.2)
+    stopping.raise_if_requested()
+    assert stopping.requested is None
