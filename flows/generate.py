@@ -474,7 +474,6 @@ _COMBOS: tuple[tuple[str, str], ...] = (
     ("tablet", "shared"),
     ("hotspot", "shared"),
 )
-_LEVELS = ("elementary", "middle", "high", "single", "center", "academy")
 _COMBO_PRESENCE = np.array(
     [  # elem  mid   high  single center academy
         [0.97, 0.95, 0.75, 0.92, 0.80, 0.92],

@@ -41,7 +41,6 @@ CONNECTIVITY_BENCHMARKS = (
     "wan_kbps_per_student",
     "affordable_cost_per_mbps_usd",
 )
-LEVELS = ("goal", "strategy", "objective", "sub_objective")
 
 # DATA_SPEC section 3: meets_bandwidth_target compares kbps_per_student with "the
 # configured target (default 1000 kbps, the long-term FCC/SETDA goal)". The default

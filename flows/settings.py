@@ -104,10 +104,6 @@ class Settings:
         listed = self.section("directory").get("confirmed_files") or []
         return frozenset(str(x).strip().lower() for x in listed)
 
-    @property
-    def min_cell_size(self) -> int:
-        return int(self.section("privacy").get("min_cell_size", 10))
-
 
 def config_path(config: Path | str | None) -> Path:
     """The settings file that `--config` (else ROADMAP_CONFIG) names: a folder (its

@@ -191,13 +191,6 @@ class Delivery:
     error: str | None = None
     deadline: str | None = None  # why sending stopped early: a deadline (the rest stays pending)
 
-    def text(self) -> str:
-        parts = [f"{self.sent} sent", f"{self.pending} pending"]
-        if self.failed:
-            parts.append(f"{self.failed} refused by the server")
-        text = ", ".join(parts)
-        return f"{text} ({self.error})" if self.error and self.pending else text
-
 
 def published_alerts(warehouse: Path, run_ids: set[str]) -> set[tuple[str, str]]:
     """(run_id, alert_id) of the alerts in the published warehouse, for these runs."""

@@ -45,7 +45,6 @@ import pandas as pd
 from . import complementary
 from .complementary import COMPLEMENTARY, PRIMARY, VISIBLE
 
-MARKER = "<10"  # replaced by f"<{n}" when the threshold is not 10, see marker()
 NOT_PUBLISHED = "np"
 NO_DATA = "no data"
 
