@@ -89,14 +89,17 @@ tests/a11y/node_modules/.installed: tests/a11y/package-lock.json
 
 # Three workers (pytest-xdist) on two cores: the rehearsals and the mail-deadline tests
 # mostly wait (for a schedule's next minute, a slow server), so a third file keeps the
-# cores busy meanwhile. One test file per worker at a time; the tests start their own
-# servers on free ports and work in their own temporary folders.
+# cores busy meanwhile. One test file per worker at a time, in the order of
+# tests/conftest.py (longest first: xdist's own order, most tests first, would start the
+# one-test rehearsals last); the tests start their own servers on free ports and work
+# in their own temporary folders.
 TEST_WORKERS ?= 3
+XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: setup test-system-deps test-compat-clients test-a11y-deps
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=30 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
 
 test-fast: setup
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
 
 lock-compat:
 	for v in $(COMPAT_VERSIONS); do \

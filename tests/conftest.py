@@ -31,7 +31,14 @@ def _environment(monkeypatch, tmp_path_factory):
     for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
                  "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
         monkeypatch.delenv(name, raising=False)
+    # what the code under test put in os.environ goes with the test (in-process commands
+    # set variables for their own process: `roadmap serve` quiets Prefect's console, which
+    # later nightly subprocesses of the same worker would inherit)
+    before = dict(os.environ)
     yield
+    if os.environ != before:
+        os.environ.clear()
+        os.environ.update(before)
 
 
 @pytest.fixture(scope="session")
