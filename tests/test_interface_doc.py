@@ -57,3 +57,37 @@ def test_a_command_or_option_the_doc_does_not_name_is_reported():
     assert undocumented(parser, doc) == ["roadmap run --landing", "roadmap run -q/--quiet-mode", "roadmap other: no row"]
     doc = doc.replace("X]", "X] [--landing DIR] [-q]") + "| `roadmap other` | |"
     assert undocumented(parser, doc) == []
+
+
+# ------------------------------------------------- docs/ARCHITECTURE.md and the contracts
+
+
+def _documented_columns(heading: str) -> list[str]:
+    """The column names in the first cell of each row of the table under `heading`."""
+    text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
+    section = text[text.index(heading):]
+    section = section[:section.index("\n### ", 1)]
+    names = []
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith(("| column", "|---")):
+            names += [n.strip().strip("`") for n in line.split("|")[1].split(",")]
+    return names
+
+
+def _contract_columns(model: str) -> list[str]:
+    import yaml
+
+    for path in sorted((REPO / "dbt_project" / "models").rglob("*.yml")):
+        for entry in (yaml.safe_load(path.read_text()) or {}).get("models", []) or []:
+            if entry.get("name") == model:
+                return [c["name"] for c in entry.get("columns", [])]
+    raise AssertionError(f"no contract for {model}")
+
+
+def test_the_architecture_table_of_district_year_metrics_has_the_columns_of_its_contract():
+    documented = _documented_columns("### marts.district_year_metrics")
+    contract = _contract_columns("district_year_metrics")
+    assert sorted(documented) == sorted(contract), (
+        f"docs/ARCHITECTURE.md lacks {sorted(set(contract) - set(documented))}, "
+        f"names columns the contract lacks {sorted(set(documented) - set(contract))}"
+    )
