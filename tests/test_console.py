@@ -26,7 +26,7 @@ def _environment(**extra) -> dict[str, str]:
 def test_make_demo_prints_a_short_summary_and_the_log_file_holds_the_detail(tmp_path):
     data = tmp_path / "data"
     done = subprocess.run(
-        ["make", "--no-print-directory", "demo", f"DATA={data}", "DEMO_GENERATE=--districts 60 --years 2"],
+        ["make", "--no-print-directory", "demo", f"DATA={data}", "DEMO_GENERATE=--districts 25 --years 2"],
         cwd=REPO, env=_environment(PREFECT_HOME=str(tmp_path / "prefect-home")),
         capture_output=True, text=True, timeout=1200,
     )

@@ -11,6 +11,7 @@ no other data) or codes that are no district; the other districts' figures must 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
 from pathlib import Path
 
@@ -115,7 +116,7 @@ def baseline(prefect_server, tmp_path_factory):
     return landing.path, warehouse, _district_figures(warehouse)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=24 if os.environ.get("ROADMAP_TEST_EXTENDED") == "1" else 8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                  HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(hostile=hostile_files())
 def test_any_single_landing_file_leaves_the_night_running_and_the_other_figures_as_they_were(
