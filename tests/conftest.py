@@ -198,7 +198,22 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker("extended"):
                 item.add_marker(more)
+    _run_once(config, items)
     _longest_first(items)
+
+
+def _run_once(config, items):
+    """A test that another module imports to run again under a stronger check runs only
+    there when both modules are collected: test_validation_domains.py runs every case of
+    test_ingestion.py again while comparing each validation with a row-by-row one, which
+    includes everything the plain run checks. Run test_ingestion.py alone, it runs as is."""
+    functions = [item for item in items if isinstance(item, pytest.Function)]
+    rerun = {(item.function.__module__, item.name) for item in functions if item.function.__module__ != item.module.__name__}
+    once = [item for item in functions if (item.module.__name__, item.name) in rerun]
+    if once:
+        config.hook.pytest_deselected(items=once)
+        dropped = set(once)
+        items[:] = [item for item in items if item not in dropped]
 
 
 def _longest_first(items):

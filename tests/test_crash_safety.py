@@ -4,9 +4,9 @@ command, `python -m flows nightly`, in a subprocess, killed with SIGKILL at each
 After every kill: the published warehouse is byte for byte what it was, opens read-only
 with the same marts, and nothing left behind (the lock, the work copy) stops the next
 run, which then gives the same marts as one uninterrupted run. Also: a second run with
-nothing new changes nothing, files loaded over several runs in their received order
-give the same marts as one run, and a failed `dbt build` leaves the published marts as
-they were and says so in `audit.runs`.
+nothing new changes nothing, and a failed `dbt build` leaves the published marts as
+they were and says so in `audit.runs`. (Files loaded over several runs give the marts
+of one run: tests/test_containment.py, over random splits of a landing folder.)
 
 How a stage is found: by what the run prints (its log lines: discover's count, a file's
 "rows read", dbt's progress lines). The swap itself takes microseconds, so for "during
@@ -312,21 +312,6 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
     assert marts(warehouse) == reference  # = every file in one uninterrupted run
     assert not warehouse.with_name(warehouse.name + ".building").exists()
     assert parquet_set_matches(warehouse)
-
-
-def test_files_loaded_over_several_runs_in_received_order_give_the_marts_of_one_run(
-    generated, one_run, prefect_api_url, tmp_path
-):
-    source, order = generated
-    _, reference, _ = one_run
-    landing = tmp_path / "landing"
-    warehouse = tmp_path / "warehouse" / "roadmap.duckdb"
-    thirds = [order[: len(order) // 3], order[len(order) // 3 : 2 * len(order) // 3], order[2 * len(order) // 3 :]]
-    for batch in thirds:
-        copy_files(batch, source, landing)
-        result = run_nightly(landing, warehouse, prefect_api_url)
-        assert result.returncode == 0, result.output[-3000:]
-    assert marts(warehouse) == reference
 
 
 def test_a_failed_dbt_build_leaves_the_published_marts_and_says_so_in_the_run_record(one_run, prefect_api_url, tmp_path):
