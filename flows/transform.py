@@ -64,6 +64,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DB_PATH_ENV_VAR = "ROADMAP_DBT_DB_PATH"
 MEMORY_LIMIT_ENV_VAR = "ROADMAP_DUCKDB_MEMORY_LIMIT"
+PARSE_CACHE_ENV_VAR = "ROADMAP_DBT_PARSE_CACHE"  # see parse_cache_seed
 EXAMPLE_ROWS = 3  # failing rows quoted per failing or warning test
 
 # dbt keeps global state (flags, adapters, event manager) per process: one build at
@@ -324,6 +325,75 @@ def _prepare_state_dir(state: Path, project_dir: Path) -> None:
         tmp = marker.with_name(marker.name + ".tmp")
         tmp.write_text(str(project_dir))
         os.replace(tmp, marker)
+
+
+# ------------------------------------------------------------ the shared parse cache
+#
+# A machine that builds many warehouse files (a test suite, a set of per-district
+# sandboxes) parses the same project once per file: dbt ties its saved manifest to the
+# DuckDB path through the profile hash, although the path never reaches a model. With
+# ROADMAP_DBT_PARSE_CACHE=DIR, the profile hash leaves the path out (the database name,
+# settings and every other connection key stay in it), a file's first build starts from
+# the manifest another file of the same name and project saved in DIR, and every build
+# leaves its manifest there (written whole, then renamed). dbt still checks everything
+# else as usual and parses what changed. Unset (the nightly deployment), nothing changes.
+
+
+def _parse_cache_entry(project_dir: Path, db_path: Path) -> Path | None:
+    root = os.environ.get(PARSE_CACHE_ENV_VAR)
+    if not root:
+        return None
+    from dbt.version import __version__
+
+    # the database name dbt-duckdb derives from the file name is part of every relation
+    key = hashlib.sha256(f"{project_dir}\0{db_path.name}\0{__version__}".encode()).hexdigest()[:24]
+    return Path(root) / key / "partial_parse.msgpack"
+
+
+def _seed_from_parse_cache(entry: Path | None, target: Path) -> None:
+    saved = target / "partial_parse.msgpack"
+    if entry is None or saved.exists() or not entry.is_file():
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    tmp = saved.with_name(f"{saved.name}.{os.getpid()}.tmp")
+    shutil.copyfile(entry, tmp)
+    os.replace(tmp, saved)
+
+
+def _save_to_parse_cache(entry: Path | None, target: Path) -> None:
+    saved = target / "partial_parse.msgpack"
+    if entry is None or not saved.is_file():
+        return
+    try:
+        if entry.is_file() and entry.read_bytes() == saved.read_bytes():
+            return
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        shutil.copyfile(saved, tmp)
+        os.replace(tmp, entry)
+    except OSError as exc:  # a cache: the build stands without it
+        log.debug("could not save dbt's manifest in the parse cache %s: %s", entry, exc)
+
+
+@functools.cache
+def _profile_hash_without_path() -> None:
+    """Make dbt's partial-parse profile hash leave out the DuckDB path, in this process,
+    for builds run with ROADMAP_DBT_PARSE_CACHE set (read at each check)."""
+    import pprint
+
+    from dbt.contracts.files import FileHash
+    from dbt.parser.manifest import ManifestLoader
+
+    original = ManifestLoader.build_manifest_state_check
+
+    def build_manifest_state_check(self):
+        state_check = original(self)
+        if os.environ.get(PARSE_CACHE_ENV_VAR):
+            keys = sorted(item for item in self.root_project.credentials.connection_info() if item[0] != "path")
+            state_check = replace(state_check, profile_hash=FileHash.from_contents(pprint.pformat(keys)))
+        return state_check
+
+    ManifestLoader.build_manifest_state_check = build_manifest_state_check
 
 
 def _handles_on(db_path: Path) -> list[str]:
@@ -620,6 +690,10 @@ def _invoke_build(
         )
     state = Path(state_dir).resolve() if state_dir else default_state_dir(db_path)
     _prepare_state_dir(state, project_dir)
+    parse_cache = _parse_cache_entry(project_dir, db_path)
+    if parse_cache is not None:
+        _profile_hash_without_path()
+        _seed_from_parse_cache(parse_cache, state / "target")
     args = [
         "build",
         "--project-dir", str(project_dir),
@@ -657,6 +731,7 @@ def _invoke_build(
     finally:
         _release_duckdb(db_path)
     elapsed = time.monotonic() - started
+    _save_to_parse_cache(parse_cache, state / "target")
     stopping.raise_if_requested()  # dbt reports a SIGTERM during a node as that node's failure
 
     if outcome.exception is not None:

@@ -28,6 +28,11 @@ def _environment(monkeypatch, tmp_path_factory):
     # tests write landing files and run at once: no upload is in progress (the settle
     # time has tests of its own, tests/test_containment.py); subprocesses inherit it
     monkeypatch.setenv("ROADMAP_SETTLE_SECONDS", "0")
+    # the many small warehouses of a test run share dbt's parsed project (flows/transform.py,
+    # ROADMAP_DBT_PARSE_CACHE): one cache for all xdist workers, beside their temp folders
+    base = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv("ROADMAP_DBT_PARSE_CACHE", str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
+                                                      / "dbt-parse-cache"))
     for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
                  "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
         monkeypatch.delenv(name, raising=False)

@@ -4,6 +4,7 @@ warehouse file released after a build, and the reference loader's checks."""
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -491,6 +492,65 @@ def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path
     for db_path, students in ((first, 500), (second, 700)):
         assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'"
                    ) == {"student_count": students}
+
+
+class _FullParses(logging.Handler):
+    """Counts dbt's "Unable to do partial parsing" lines: a parse from scratch (flows.transform
+    passes dbt's lines on)."""
+
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record):
+        self.count += "Unable to do partial parsing" in record.getMessage()
+
+
+@pytest.fixture
+def full_parses():
+    counter, logger = _FullParses(), logging.getLogger("flows.transform.dbt")
+    level = logger.level
+    logger.addHandler(counter)
+    logger.setLevel(logging.INFO)
+    yield counter
+    logger.removeHandler(counter)
+    logger.setLevel(level)
+
+
+def test_with_a_parse_cache_a_new_warehouse_starts_from_the_manifest_another_one_saved(tmp_path, monkeypatch, full_parses):
+    for folder in ("a", "b", "c", "d"):
+        (tmp_path / folder).mkdir()
+    monkeypatch.delenv("ROADMAP_DBT_PARSE_CACHE", raising=False)
+    # no cache: every file is parsed from scratch, as before (the profile hash holds the path)
+    run_dbt_build(_warehouse(tmp_path / "a" / "roadmap.duckdb"))
+    run_dbt_build(_warehouse(tmp_path / "b" / "roadmap.duckdb"))
+    assert full_parses.count == 2
+
+    full_parses.count = 0
+    monkeypatch.setenv("ROADMAP_DBT_PARSE_CACHE", str(tmp_path / "cache"))
+    first = _warehouse(tmp_path / "c" / "roadmap.duckdb")
+    second = _warehouse(tmp_path / "d" / "roadmap.duckdb")
+    con = duckdb.connect(str(second))
+    try:  # the second file's district resubmitted its enrollment
+        insert_rows(con, "enrollment", [enrollment(SY, "10001", "00101", 700)], received_seq=30)
+    finally:
+        con.close()
+    run_dbt_build(first)
+    assert full_parses.count == 1  # nothing saved yet for this project and file name
+    assert len(list((tmp_path / "cache").glob("*/partial_parse.msgpack"))) == 1
+    run_dbt_build(second)
+    assert full_parses.count == 1  # started from the first file's manifest
+    # each build read and wrote its own file
+    for db_path, students in ((first, 500), (second, 700)):
+        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'"
+                   ) == {"student_count": students}
+
+    # a manifest in the cache that cannot be read: parsed again from scratch, the build stands
+    entry = next((tmp_path / "cache").glob("*/partial_parse.msgpack"))
+    entry.write_bytes(entry.read_bytes()[:100])
+    (tmp_path / "e").mkdir()
+    assert run_dbt_build(_warehouse(tmp_path / "e" / "roadmap.duckdb")).models
+    assert len(entry.read_bytes()) > 100  # replaced by the good one
 
 
 def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
