@@ -44,7 +44,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -369,7 +368,7 @@ def _corrected_file(landing: Path) -> tuple[str, int]:
     with latest.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = [h.strip().lower() for h in next(reader)]
-        row = dict(zip(header, next(reader)))
+        row = dict(zip(header, next(reader), strict=False))
     row["teacher_count"] = str(int(row["teacher_count"]) + 1)
     school_year = latest.stem.split("_", 1)[1]
     path = landing / f"staffing_{school_year}_{row['district_code']}.csv"

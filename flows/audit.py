@@ -5,7 +5,8 @@ run record is published together with the data it describes."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import duckdb
 
@@ -154,7 +155,7 @@ def ensure_audit_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, landing_dir: str) -> None:
@@ -293,7 +294,7 @@ def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version:
     )
     cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
     names = [d[0] for d in cur.description]
-    return dict(zip(names, cur.fetchall()[0]))
+    return dict(zip(names, cur.fetchall()[0], strict=True))
 
 
 __all__ = [

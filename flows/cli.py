@@ -48,10 +48,10 @@ def cmd_nightly(args) -> int:
     from prefect.exceptions import TerminationSignal
 
     from . import runlog, stopping
-    from .stopping import Stopped
     from .nightly import current_run, nightly
     from .publish import RunInProgress
     from .settings import ConfigError
+    from .stopping import Stopped
 
     current_run.__init__()  # nothing of an earlier run in this process
     # the console command exits at the latest GRACE_SECONDS after a stop; a caller in the

@@ -162,7 +162,7 @@ def outstanding_districts(con: duckdb.DuckDBPyConnection, as_of: dt.date, limit:
         [as_of, limit],
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def due_reminders(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
@@ -193,4 +193,4 @@ def due_reminders(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
         [as_of],
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -53,7 +53,7 @@ def build_holding_back_culprits(
     try:
         build()
         return []
-    except Exception as failure:  # noqa: BLE001 - any build failure may be the data's
+    except Exception as failure:  # any build failure may be the data's
         first_failure = failure
     con = connect(work)
     try:
@@ -74,7 +74,7 @@ def build_holding_back_culprits(
         try:
             build()
             return True
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             log.info("build without some of this run's submissions failed: %s", str(error).splitlines()[0])
             return False
 

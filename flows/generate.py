@@ -608,7 +608,7 @@ class _Frame:
         def gen():
             for lo in range(0, self.n, chunk):
                 arrays = []
-                for c, values in zip(cols, dicts):
+                for c, values in zip(cols, dicts, strict=True):
                     codes = self.cols[c][0][lo : lo + chunk]
                     mask = codes < 0
                     idx = pa.array(np.where(mask, 0, codes), type=pa.int32(), mask=mask if mask.any() else None)
@@ -2197,7 +2197,7 @@ def _write_per_district(con: duckdb.DuckDBPyConnection, out_dir: Path, p: _Pendi
     districts = frame.district[order]
     starts = np.flatnonzero(np.r_[True, districts[1:] != districts[:-1]])
     out: list[tuple[str, int]] = []
-    for lo, hi in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
+    for lo, hi in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist(), strict=True):
         name = f"{fam}_{sy}_{codes[int(districts[lo])]}.csv"
         body = b"\n".join(rows[i] for i in order[lo:hi].tolist())
         (out_dir / name).write_bytes((b"\xef\xbb\xbf" if bom else b"") + header + b"\n" + body + b"\n")

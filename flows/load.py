@@ -39,7 +39,7 @@ from .db import drop_quietly, registered, run, scalar
 from .discover import LandingFile, received_school_year
 from .families import FAMILIES, Family, is_school_year
 from .issues import Issue
-from .pseudonymize import MISSING_KEY_MESSAGE, pseudonymize_table
+from .pseudonymize import pseudonymize_table
 from .raw_schema import raw_columns
 from .read_csv import BatchFile, read_landing_files
 from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
@@ -62,7 +62,7 @@ class RunContext:
     run_id: str
     pseudonym_key: bytes | None
     batch_rows: int = 500_000
-    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     work_dir: Path | None = None  # scratch space beside the warehouse
     confirmed_directory_files: frozenset[str] = frozenset()  # sha256 of directory files the state confirmed
     earliest_school_year: str = "2000-01"
@@ -859,7 +859,7 @@ def record_unrecognised(con: duckdb.DuckDBPyConnection, files: list[LandingFile]
     record_new_files(con, files, ctx, "unrecognised")
     return [
         LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, int(i.blocking), int(not i.blocking))
-        for f, i in zip(files, issues)
+        for f, i in zip(files, issues, strict=True)
     ]
 
 

@@ -27,7 +27,7 @@ from prefect.states import Completed
 from . import alerts, audit, cross_checks, stopping
 from .culprits import build_holding_back_culprits
 from .db import run, scalar
-from .discover import Discovery, LandingFile, archive, scan_landing
+from .discover import Discovery, archive, scan_landing
 from .load import (
     PROCESSING_ORDER,
     BatchItem,
@@ -46,7 +46,14 @@ from .load import (
 )
 from .prefect_runs import mark_crashed
 from .pseudonymize import MISSING_KEY_MESSAGE
-from .publish import STORAGE_VERSION, RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
+from .publish import (
+    STORAGE_VERSION,
+    RunInProgress,
+    discard_work_copy,
+    prepare_work_copy,
+    publish_work_copy,
+    warehouse_lock,
+)
 from .raw_schema import raw_ddl
 from .runlog import Progress, RunLog
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
@@ -155,7 +162,7 @@ class RunSummary:
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def open_work_copy(path: Path, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:

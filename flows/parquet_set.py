@@ -77,7 +77,7 @@ def _published_row(con: duckdb.DuckDBPyConnection) -> dict | None:
     cur = con.execute("select * from db.audit.published order by publish_seq desc limit 1")
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
-    return dict(zip(names, rows[0])) if rows else None
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def read_manifest(folder: Path | None) -> dict | None:

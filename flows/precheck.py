@@ -221,7 +221,7 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
             [CHECK_RUN_ID],
         )
         names = [d[0] for d in cur.description]
-        issues = [dict(zip(names, r)) for r in cur.fetchall()]
+        issues = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
     for issue in not_files:

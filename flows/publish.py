@@ -135,7 +135,7 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0, flow
 
 
 def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 _HOLDER_BYTES = 1024

@@ -22,8 +22,8 @@ from typing import Any
 
 import duckdb
 
-from .families import CODE_PATTERN, Family
 from .db import registered, run, scalar
+from .families import CODE_PATTERN, Family
 from .issues import Issue
 
 _CHUNK = 16 * 1024 * 1024

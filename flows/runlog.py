@@ -81,7 +81,7 @@ class RunLog:
         self.path = Path(warehouse_dir) / "logs" / f"{run_id}.log"
         self.handler: logging.FileHandler | None = None
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         global current_log
         quiet_libraries()
         self.path.parent.mkdir(parents=True, exist_ok=True)

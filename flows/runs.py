@@ -34,7 +34,7 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20, outbox_dir: Pat
     )
     cur = con.execute(RUNS_SQL.format(alerts=alerts), [limit])
     names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     if has_alerts and outbox_dir is not None:
         _alerts_from_outbox(con, rows, outbox_dir)
     return rows
@@ -76,7 +76,10 @@ def format_table(rows: list[dict]) -> str:
         started = r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else ""
         cells.append(["" if r[k] is None else (started if k == "started_at" else str(r[k])) for k, _ in columns])
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
     out = [line([h for _, h in columns]), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
     notes = [f"{r['run_id']}: {r['message']}" for r in rows if r.get("message")]

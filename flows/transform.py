@@ -252,7 +252,7 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
     examples: dict[str, tuple[dict[str, Any], ...]] = {}
     try:
         con = duckdb.connect(str(db_path), read_only=True)
-    except Exception as error:  # noqa: BLE001 - examples are optional
+    except Exception as error:  # examples are optional
         log.debug("no example rows: cannot open %s: %s", db_path, error)
         return nodes
     try:
@@ -261,9 +261,9 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
                 cursor = con.execute(f"select * from ({node.compiled_sql}) as failing_rows limit {EXAMPLE_ROWS}")
                 names = [d[0] for d in cursor.description]
                 examples[node.unique_id] = tuple(
-                    _identifying(dict(zip(names, row)), node.column_name) for row in cursor.fetchall()
+                    _identifying(dict(zip(names, row, strict=True)), node.column_name) for row in cursor.fetchall()
                 )
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 log.debug("no example rows for %s: %s", node.name, error)
     finally:
         con.close()
@@ -280,7 +280,7 @@ def _run_logger() -> logging.Logger | logging.LoggerAdapter:
         from prefect import get_run_logger
 
         return get_run_logger()
-    except Exception:  # noqa: BLE001 - outside a Prefect run
+    except Exception:  # outside a Prefect run
         return logging.getLogger("flows.transform.dbt")
 
 
@@ -466,10 +466,10 @@ def source_states(con: Any) -> dict[str, str]:
         if name in AUDIT_SOURCES:  # rewritten in place by each run: the whole content, by a hash of each row
             state = "count(*) || ':' || coalesce(sum(hash(t)), 0)"
         elif {"_received_seq BIGINT", "_line BIGINT"} <= set(cols):
-            state = (f"count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
-                     f" || ':' || coalesce(sum(_line), 0)")
+            state = ("count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
+                     " || ':' || coalesce(sum(_line), 0)")
         else:
-            state = f"count(*) || ':' || coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
+            state = "count(*) || ':' || coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
         parts.append(f"select '{name}' as name, {state} as state from {relation} as t")
     states = dict(con.execute(" union all ".join(parts)).fetchall())
     return {
@@ -495,7 +495,7 @@ def _last_build(con: Any) -> dict[str, Any] | None:
     cursor = con.execute(f"select * from {BUILDS_TABLE} order by build_seq desc limit 1")
     names = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
-    return dict(zip(names, rows[0])) if rows else None
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
@@ -552,7 +552,7 @@ def _record_build(db_path: Path, plan: BuildPlan, summary: DbtBuildSummary) -> N
         con.execute(
             f"insert into {BUILDS_TABLE} select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
             f" from {BUILDS_TABLE}",
-            [dt.datetime.now(dt.timezone.utc), plan.mode, plan.reason, plan.select, plan.project_fingerprint,
+            [dt.datetime.now(dt.UTC), plan.mode, plan.reason, plan.select, plan.project_fingerprint,
              json.dumps(plan.sources or {}, sort_keys=True), json.dumps(list(relations)),
              len(summary.models), len(summary.tests), round(summary.elapsed_seconds, 3)],
         )

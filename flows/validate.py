@@ -30,7 +30,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -264,7 +264,7 @@ def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
     return paths
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_suite_dict(family_name: str, directory: Path = EXPECTATIONS_DIR) -> dict:
     path = suite_path(family_name, directory)
     if not path.is_file():
@@ -307,7 +307,7 @@ class _Suite:
         return self._parts[indexes]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _suite(family_name: str) -> _Suite:
     return _Suite(family_name)
 

@@ -9,7 +9,8 @@ them to chance), so that both compositions are deterministic and can be compared
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 
@@ -36,7 +37,7 @@ from flows.alerts.config import AlertOptions, SmtpSettings, valid_address
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _where(district_code: str | None) -> tuple[str, list]:

@@ -69,6 +69,37 @@ def prefect_server():
                 os.environ[name] = value
 
 
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_server) -> str:
+    """The session's temporary Prefect server, for nightly runs in subprocesses."""
+    import prefect.settings
+
+    return prefect.settings.PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A small realistic landing folder (with defects), and its files in received order
+    (one per test module: the crash-safety, fresh-nights and concurrent-readers tests)."""
+    from flows.generate import generate_landing
+
+    source = tmp_path_factory.mktemp("generated") / "landing"
+    manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
+    order = sorted(os.listdir(source), key=lambda n: ((source / n).stat().st_mtime, n))
+    assert order == list(manifest.files)
+    return source, order
+
+
+@pytest.fixture
+def site_factory(tmp_path):
+    """`make(database)` -> a production-rehearsal Site (tests/rehearsal_site.py) with its
+    own Prefect server; everything it started is stopped after the test."""
+    from rehearsal_site import rehearsal_sites
+
+    with rehearsal_sites(tmp_path) as make:
+        yield make
+
+
 @pytest.fixture
 def landing(tmp_path):
     from landing_files import Landing
@@ -162,9 +193,8 @@ class ReportWarehouse:
 def build_warehouse(root: Path, write_landing) -> tuple[Path, Path, object]:
     """Write a landing folder with ``write_landing(Landing)`` and run the nightly flow
     (no report) into ``root/warehouse/roadmap.duckdb``. Needs the Prefect test server."""
-    from landing_files import Landing
-
     from flows.nightly import nightly
+    from landing_files import Landing
 
     landing = Landing(root / "landing")
     write_landing(landing)

@@ -78,4 +78,4 @@ def issues(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[di
         "select * from audit.issues where ? is null or run_id = ? order by file_name, line, rule", [run_id, run_id]
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -48,7 +48,7 @@ class MailServer:
         self.received.append(Received(list(envelope.rcpt_tos), msg, raw))
         return "250 Message accepted for delivery"
 
-    def start(self) -> "MailServer":
+    def start(self) -> MailServer:
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **self.kwargs)
         self.controller.start()
         return self
@@ -86,7 +86,7 @@ class TricklingServer:
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
 
-    def start(self) -> "TricklingServer":
+    def start(self) -> TricklingServer:
         self._stop.clear()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)

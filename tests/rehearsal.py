@@ -152,7 +152,7 @@ class PrefectServer:
         """The environment of every command of the rehearsal (client or server)."""
         return clean_environment(PREFECT_HOME=str(self.home), PREFECT_API_URL=self.url, **extra)
 
-    def start(self, timeout: float = 180) -> "PrefectServer":
+    def start(self, timeout: float = 180) -> PrefectServer:
         extra = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
         extra.update(self.database)
         argv = command("server", port=self.port, config=Path("/nonexistent"))
@@ -255,7 +255,7 @@ class PostgresCluster:
         env = clean_environment(LC_ALL="C.UTF-8", LANG="C.UTF-8")
         return subprocess.run(argv, preexec_fn=demote, env=env, capture_output=True, text=True, timeout=120, **kwargs)
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         pwfile = self.root / "pw"

@@ -135,12 +135,12 @@ def write_report_landing(landing, seed: int = 20240701) -> None:
             buildings = [f["students"]] if f["students"] < 500 else [f["students"] // 2, f["students"] - f["students"] // 2]
             bcodes = [code[2:] + f"{b + 1:02d}" for b in range(len(buildings))]
             if published(code, sy, "enrollment"):
-                for bc, s in zip(bcodes, buildings):
+                for bc, s in zip(bcodes, buildings, strict=True):
                     enrollment.append(f"{sy},{code},{bc},Building {bc},{s}")
             if published(code, sy, "staffing"):
                 staffing.append(f"{sy},{code},{f['teachers']},{f['building_leaders']},{f['district_leaders']},{f['tech']}")
             if published(code, sy, "devices"):
-                for i, (bc, s) in enumerate(zip(bcodes, buildings)):
+                for i, (bc, s) in enumerate(zip(bcodes, buildings, strict=True)):
                     sdev = int(round(s / f["spd"]))
                     if code == NORTHERN and sy == LATEST:
                         devices.append(f"{sy},{code},{bc},interactive_display,shared,3,0,0")

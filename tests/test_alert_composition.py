@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -21,7 +22,6 @@ from flows.alerts.compose import compose_run_alerts
 from landing_files import (
     CONNECTIVITY,
     DEVICES,
-    DIRECTORY_HEADER,
     DIRECTORY_ROWS,
     ENROLLMENT,
     STAFFING,
@@ -62,7 +62,7 @@ def assert_same_alerts(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
         for chunk in chunks:
             got = list(compose_run_alerts(con, run_id, smtp, options, chunk_districts=chunk))
             assert [a.alert_id for a in got] == [a.alert_id for a in expected]
-            for new, old in zip(got, expected):
+            for new, old in zip(got, expected, strict=True):
                 assert (new.scope, new.district_code, new.recipients, new.subject, new.state_contact) == (
                     old.scope, old.district_code, old.recipients, old.subject, old.state_contact
                 ), new.alert_id

@@ -25,14 +25,13 @@ from flows.alerts import (
     Outbox,
     SmtpSettings,
     csv_safe,
-    queue_failure_alert,
     queue_run_alerts,
     send_pending,
     sync_statuses,
 )
 from flows.settings import load_settings
 from landing_files import run_ingestion
-from mail_server import MailServer, Received, _free_port  # noqa: F401
+from mail_server import MailServer, _free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_TO = "state-office@mi.example.gov"
@@ -312,7 +311,7 @@ def _self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name).issuer_name(name).public_key(key.public_key())

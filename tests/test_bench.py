@@ -206,7 +206,7 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
         titles = ("statewide", "nothing new", "one corrected file")
     assert len(rows) == len(titles), text
     by_title = {}
-    for title, line in zip(titles, rows):
+    for title, line in zip(titles, rows, strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0].startswith(title), line
         by_title[title] = cells

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from landing_files import DEVICES, DIRECTORY_HEADER, DIRECTORY_ROWS, ENROLLMENT, STAFFING, Landing, run_ingestion
+from landing_files import DEVICES, ENROLLMENT, STAFFING, Landing, run_ingestion
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpus"

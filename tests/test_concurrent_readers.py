@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from test_crash_safety import REPO, copy_files, generated, prefect_api_url, run_nightly  # noqa: F401  (fixtures)
+from test_crash_safety import REPO, copy_files, run_nightly
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def start_reader(warehouse: Path, stop: Path, mode: str) -> subprocess.Popen:
 
 
 def test_readers_see_the_old_or_the_new_warehouse_never_a_mix_and_do_not_block_the_publish(
-    generated, prefect_api_url, tmp_path  # noqa: F811
+    generated, prefect_api_url, tmp_path
 ):
     source, order = generated
     landing = tmp_path / "landing"

@@ -38,7 +38,7 @@ def _rows(warehouse: Path, sql: str, params=()) -> list[dict]:
     try:
         cur = con.execute(sql, list(params))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
 
@@ -286,6 +286,7 @@ def test_review_connectivity_never_counts_a_withheld_district(review, warehouse)
     c = _parse(review.html_path).cells
     n_short, n_long = len(short & set(shown)), len(long & set(shown))
     assert c[(LATEST, "short_districts")] == f"{n_short} of {len(shown)} ({100 * n_short / len(shown):.1f}%)"
+    assert c[(LATEST, "long_districts")] == f"{n_long} of {len(shown)} ({100 * n_long / len(shown):.1f}%)"
     s_short = sum(v for k, v in shown.items() if k in short)
     s_long = sum(v for k, v in shown.items() if k in long)
     total = sum(shown.values())
@@ -450,7 +451,7 @@ def test_no_published_isd_figure_is_built_on_a_withheld_district_figure(report_w
         assert (published["worst"] == 0).all(), (name, published[published["worst"] > 0])
         for c in suppression.BASIS.get(source, ()):
             counts = isd.set_index(["isd_code", "school_year"])[c]
-            assert (counts.loc[list(zip(published["isd_code"], published["school_year"]))] == 0).all(), (name, c)
+            assert (counts.loc[list(zip(published["isd_code"], published["school_year"], strict=True))] == 0).all(), (name, c)
         withheld_any += int((m[name] > 0).sum())
     assert withheld_any > 0  # Birch Hollow (8 students) is in an ISD: something is withheld
 

@@ -156,7 +156,6 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
 
 def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, monkeypatch):
     from flows.settings import Settings
-
     from landing_files import run_ingestion
 
     monkeypatch.setattr(Settings, "settle_seconds", property(lambda self: 60.0))
@@ -215,7 +214,7 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
         by_group.setdefault((name.family, name.school_year) if name else (f.name,), []).append(f)
     out: list[list[Path]] = [[] for _ in range(nights)]
     for group in by_group.values():
-        for f, night in zip(group, sorted(rng.randrange(nights) for _ in group)):
+        for f, night in zip(group, sorted(rng.randrange(nights) for _ in group), strict=True):
             out[night].append(f)
     return out
 

@@ -82,13 +82,6 @@ class FlowRun:
     seconds: float
 
 
-@pytest.fixture(scope="session")
-def prefect_api_url(prefect_server) -> str:
-    import prefect.settings
-
-    return prefect.settings.PREFECT_API_URL.value()
-
-
 def run_nightly(
     landing: Path,
     warehouse: Path,
@@ -213,18 +206,6 @@ def copy_files(names: list[str], source: Path, landing: Path) -> None:
     landing.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copy2(source / name, landing / name)
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """A small realistic landing folder (with defects), and its files in received order."""
-    from flows.generate import generate_landing
-
-    source = tmp_path_factory.mktemp("generated") / "landing"
-    manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
-    order = sorted(os.listdir(source), key=lambda n: ((source / n).stat().st_mtime, n))
-    assert order == list(manifest.files)
-    return source, order
 
 
 @pytest.fixture(scope="module")

@@ -207,7 +207,7 @@ def test_csv_export_neutralises_formula_injection(exported):
     export_dir, _ = exported
     for path in export_dir.glob("*.csv"):
         for r in read_csv(path):
-            for c, v in r.items():
+            for v in r.values():
                 if v and v.startswith(FORMULA_START):
                     float(v)  # only plain numbers may start with + or -
     rows = read_csv(export_dir / "district_year_metrics.csv")
@@ -227,7 +227,7 @@ def test_parquet_export_matches_suppressed_csv(warehouse, exported):
         rows_pq = table.to_pylist()
         assert list(rows_csv[0].keys()) == table.column_names, t
         assert len(rows_csv) == len(rows_pq)
-        for rc, rp in zip(rows_csv, rows_pq):
+        for rc, rp in zip(rows_csv, rows_pq, strict=True):
             suppressed = set((rp.get("suppressed_columns") or "").split(";")) - {""}
             for c in table.column_names:
                 text, value = rc[c], rp[c]
@@ -305,6 +305,6 @@ def test_exports_of_the_demo_warehouse_show_no_count_under_ten(demo_warehouse_pa
         for c in PEOPLE_COUNTS:
             if r[c] not in ("", *WITHHELD):
                 assert float(r[c]) >= 10, (c, r["district_code"])
-        for c, v in r.items():
+        for v in r.values():
             if v and v.startswith(FORMULA_START):
                 float(v)

@@ -31,7 +31,7 @@ import pytest
 from compat_clients import client_dir
 from flows.parquet_set import current_folder
 from flows.publish import STORAGE_VERSION, storage_version
-from test_crash_safety import copy_files, generated, prefect_api_url, run_nightly  # noqa: F401  (fixtures)
+from test_crash_safety import copy_files, run_nightly
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def in_a_fresh_process(warehouse: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def first_night(generated, prefect_api_url, tmp_path_factory):  # noqa: F811
+def first_night(generated, prefect_api_url, tmp_path_factory):
     """A project folder whose warehouse the real pipeline published from the first half
     of the landing files (the tests copy it and publish the rest as the next night)."""
     source, order = generated
@@ -90,7 +90,7 @@ def first_night(generated, prefect_api_url, tmp_path_factory):  # noqa: F811
     return project
 
 
-def next_night(project: Path, generated, prefect_api_url):  # noqa: F811
+def next_night(project: Path, generated, prefect_api_url):
     source, order = generated
     landing = project / "data" / "landing"
     copy_files(order[len(order) // 2:], source, landing)
@@ -98,7 +98,7 @@ def next_night(project: Path, generated, prefect_api_url):  # noqa: F811
 
 
 def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
-    first_night, generated, prefect_api_url, tmp_path, monkeypatch  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path, monkeypatch
 ):
     from sqlalchemy import create_engine, text
 
@@ -173,7 +173,7 @@ def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
 
 
 def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_run(
-    first_night, generated, prefect_api_url, tmp_path  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path
 ):
     project = tmp_path / "project"
     shutil.copytree(first_night, project, symlinks=True)

@@ -76,7 +76,7 @@ def differences(left: dict, right: dict) -> str:
         only_left, only_right = sorted(set(rows) - set(other)), sorted(set(other) - set(rows))
         lines.append(f"{name}: {len(only_left)} row(s) only in the first, {len(only_right)} only in the second")
         for row in only_left[:3] + only_right[:3]:
-            lines.append("  " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row)))
+            lines.append("  " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=True)))
     return "\n".join(lines)
 
 

@@ -15,14 +15,12 @@ import hashlib
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from landing_files import run_ingestion
-from test_crash_safety import prefect_api_url  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 

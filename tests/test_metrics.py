@@ -21,11 +21,33 @@ import pytest
 import yaml
 
 try:
-    from dbt_fixtures import (CONFIG_DIR, connectivity, create_warehouse, devices, district, enrollment,
-                              insert_rows, one, pl, query, staffing)
+    from dbt_fixtures import (
+        CONFIG_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (CONFIG_DIR, connectivity, create_warehouse, devices, district, enrollment,
-                                    insert_rows, one, pl, query, staffing)
+    from tests.dbt_fixtures import (
+        CONFIG_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 
 from flows.transform import DbtBuildSummary, run_dbt_build
 

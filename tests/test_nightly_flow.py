@@ -68,7 +68,7 @@ def write_hand_landing(landing) -> None:
 def metrics(con, school_year: str) -> dict[str, dict]:
     cur = con.execute("select * from marts.district_year_metrics where school_year = ?", [school_year])
     names = [d[0] for d in cur.description]
-    return {row[names.index("district_code")]: dict(zip(names, row)) for row in cur.fetchall()}
+    return {row[names.index("district_code")]: dict(zip(names, row, strict=True)) for row in cur.fetchall()}
 
 
 def test_hand_written_landing_folder_gives_the_hand_computed_metrics(prefect_server, landing, tmp_path):
@@ -184,7 +184,10 @@ def test_generated_defects_quarantine_exactly_the_districts_the_generator_broke(
 
 def test_marts_have_the_names_and_grain_analysts_are_promised(demo_warehouse):
     con = duckdb.connect(str(demo_warehouse.warehouse), read_only=True)
-    one = lambda sql: con.execute(sql).fetchall()[0][0]  # noqa: E731
+
+    def one(sql):
+        return con.execute(sql).fetchall()[0][0]
+
     assert one("select count(*) from marts.district_year_metrics") > 0
     assert one("select count(*) - count(distinct (district_code, school_year)) from marts.district_year_metrics") == 0
     assert one("select count(*) - count(distinct school_year) from marts.state_year_metrics") == 0

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from rehearsal import OPERATOR_COMMANDS, OPERATOR_ENVIRONMENT, REPO
 

@@ -25,7 +25,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from flows import audit
 from flows.parquet_set import CURRENT, KEEP, MANIFEST, current_folder, write_for
@@ -36,7 +35,7 @@ def latest_publish(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
-        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
+        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0], strict=True))
     finally:
         con.close()
 
@@ -63,7 +62,10 @@ def test_the_parquet_set_of_a_pipeline_built_warehouse_is_its_marts(demo_warehou
                 expected = expected.read_all()
             table = pq.read_table(path)
             assert table.schema.names == expected.schema.names, mart
-            key = lambda row: json.dumps(row, default=str, sort_keys=True)  # noqa: E731
+
+            def key(row):
+                return json.dumps(row, default=str, sort_keys=True)
+
             assert sorted(table.to_pylist(), key=key) == sorted(expected.to_pylist(), key=key), mart
             frame = pd.read_parquet(path)  # as the guide reads it
             assert len(frame) == published["mart_rows"][mart] > 0 and list(frame.columns) == table.schema.names

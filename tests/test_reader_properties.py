@@ -17,7 +17,6 @@ import io
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -94,7 +93,7 @@ def test_values_written_by_the_csv_module_read_back_trimmed_with_their_physical_
     result, got = read(path)
     expected = [
         (start, *(expected_value(v) for v in row))
-        for start, row in zip(starts, rows)
+        for start, row in zip(starts, rows, strict=True)
         if any(expected_value(v) for v in row)  # a row of empty cells is a blank line
     ]
     if not expected:
@@ -148,7 +147,7 @@ def header_variants(names: list[str]):
         ).map(
             lambda t: (
                 ('"{}"' if t[3] else "{}").format(
-                    t[1] + "".join(c.upper() if up else c.lower() for c, up in zip(name, t[0])) + t[2]
+                    t[1] + "".join(c.upper() if up else c.lower() for c, up in zip(name, t[0], strict=True)) + t[2]
                 )
             )
         )

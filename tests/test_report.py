@@ -181,7 +181,7 @@ def _rows(warehouse: Path, sql: str, params=None) -> list[dict]:
     try:
         cur = con.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
 
@@ -337,12 +337,12 @@ def test_box_statistics_are_those_of_the_published_figures_only(report, html, wa
                    "WHERE school_year = ?", [LATEST])}
     sections = _metric_sections(html)
     checked = 0
-    for (oid, metric), block in sections.items():
+    for (_oid, metric), block in sections.items():
         if units.get(metric) == "boolean":
             continue
         published = _published_values(report, metric)
         (dist,) = [f for f in plotly_figures(block) if "Districts" in json.dumps(f["layout"].get("title", ""))]
-        for trace, key in zip(dist["data"], ("locale", "district_type")):
+        for trace, key in zip(dist["data"], ("locale", "district_type"), strict=True):
             cats = _decode(trace["x"])
             for i, cat in enumerate(cats):
                 label, n = re.match(r"(.*) \((\d+)\)$", cat).groups()
@@ -600,9 +600,8 @@ def test_district_pages_are_written_again_only_when_their_content_changed(wareho
 def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, tmp_path, prefect_server):
     """One district's corrected PL file, loaded by the real nightly flow: the next review
     writes that district's page only, and every page is the same as a full build's."""
-    from landing_files import PL, Landing
-
     from flows.nightly import nightly
+    from landing_files import PL, Landing
 
     root = tmp_path / "copy"
     shutil.copytree(report_warehouse.landing.parent, root)
@@ -633,9 +632,8 @@ def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, t
 def test_a_later_year_with_a_few_rows_does_not_become_the_reviews_year(report_warehouse, tmp_path, prefect_server):
     """A file for the next school year from two districts, loaded by the real nightly flow
     with its review: the review stays on the last complete year and says why."""
-    from landing_files import ENROLLMENT, Landing
-
     from flows.nightly import nightly
+    from landing_files import ENROLLMENT, Landing
 
     root = tmp_path / "copy"
     shutil.copytree(report_warehouse.landing.parent, root)

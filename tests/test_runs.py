@@ -34,7 +34,7 @@ def _table(out: str) -> dict[str, dict[str, str]]:
         if not line.strip():
             break
         cells = re.split(r"\s{2,}", line)
-        rows[cells[0]] = dict(zip(header, cells))
+        rows[cells[0]] = dict(zip(header, cells, strict=False))  # blank cells collapse: a row may be shorter
     return rows
 
 

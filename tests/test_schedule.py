@@ -156,8 +156,8 @@ def test_the_nightly_deployment_refuses_to_run_without_alert_settings(prefect_se
     same message; `roadmap nightly` by hand does not need them."""
     from prefect import flow
 
-    from flows.nightly import _under_deployment
     from flows.alerts import require_alert_settings
+    from flows.nightly import _under_deployment
     from flows.settings import ConfigError, load_settings
 
     monkeypatch.delenv("ROADMAP_ALERT_FROM", raising=False)

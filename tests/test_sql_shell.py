@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -47,7 +46,7 @@ def latest_publish(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
-        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
+        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0], strict=True))
     finally:
         con.close()
 
@@ -85,7 +84,7 @@ def test_csv_gives_every_row_of_the_query(demo_warehouse_path):
     assert rows[0] == header
     assert len(rows) - 1 == len(expected)
     value = header.index("value")
-    for got, want in zip(rows[1:], expected):
+    for got, want in zip(rows[1:], expected, strict=True):
         assert got[header.index("district_code")] == (want[header.index("district_code")] or "")
         assert (float(got[value]) if got[value] else None) == want[value]
 

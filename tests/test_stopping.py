@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prefect.exceptions import TerminationSignal
 
 from flows import stopping
 from flows.nightly import Stopwatch
-from prefect.exceptions import TerminationSignal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -107,8 +108,8 @@ def test_whatever_stage_swallows_the_stop_no_later_stage_starts(swallowed_at, st
 def test_a_stop_while_the_mail_server_trickles_ends_the_alert_stage_at_once(handlers, tmp_path, monkeypatch):
     """The alert stage waits on a server that never finishes its greeting, with deadlines
     of minutes: the stop, even swallowed, ends the wait within a second."""
-    from flows.alerts.smtp import Deadlines, connect
     from flows.alerts.config import SmtpSettings
+    from flows.alerts.smtp import Deadlines, connect
     from mail_server import TricklingServer
 
     trickle = TricklingServer(interval=0.5).start()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import html as _html
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,19 @@ def _determined(A: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------- the exports
 
 
+def _add_equation(
+    equations: list[np.ndarray], unknown: dict[tuple[str, str], int], terms: list[tuple[tuple[str, str], float]]
+) -> None:
+    """One linear relation over the withheld counts (`unknown`: key -> column); relations
+    over published counts only add nothing."""
+    row = np.zeros(len(unknown))
+    for key, coef in terms:
+        if key in unknown:
+            row[unknown[key]] += coef
+    if row.any():
+        equations.append(row)
+
+
 def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
     out, _ = published
     districts = read_csv(out / "exports" / "district_year_metrics.csv")
@@ -123,14 +137,7 @@ def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
                 unknown[("state", c)] = len(unknown)
         hidden_seen += len(unknown)
         equations: list[np.ndarray] = []
-
-        def equation(terms: list[tuple[tuple[str, str], float]]) -> None:
-            row = np.zeros(len(unknown))
-            for key, coef in terms:
-                if key in unknown:
-                    row[unknown[key]] += coef
-            if row.any():
-                equations.append(row)
+        equation = partial(_add_equation, equations, unknown)  # equation(terms), this year's
 
         for c in PEOPLE_COUNTS:
             # the state total and every group total a view would publish
@@ -195,17 +202,6 @@ def test_no_withheld_figure_comes_back_from_a_change_from_last_year(published):
 # ------------------------------------------------------------------------ the review
 
 
-def _district_attributes(review_html: str) -> dict[str, dict[str, str]]:
-    table = review_html[review_html.index('<table id="district-index">'):]
-    table = table[: table.index("</table>")]
-    out = {}
-    for row in re.findall(r"<tr><td>(.*?)</tr>", table, re.S):
-        cells = [_html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", "<td>" + row, re.S)]
-        code = re.search(r'<span class="muted">([^<]+)</span>', row).group(1)
-        out[code] = {"district_type": cells[1], "locale": cells[2], "isd": cells[4]}
-    return out
-
-
 def _page_counts(page: str) -> dict[str, str]:
     out = {}
     for m in re.finditer(r'<tr data-metric="([^"]+)">(.*?)</tr>', page, re.S):
@@ -221,7 +217,6 @@ def test_no_withheld_count_comes_back_from_the_review(published):
     The state total minus the districts shown never gives a withheld one back."""
     _, review = published
     doc = review.html_path.read_text(encoding="utf-8")
-    attrs = _district_attributes(doc)
     pages = {p.stem: _page_counts(p.read_text(encoding="utf-8")) for p in review.district_pages}
     assert pages[BIRCH]["student_count"] == "<10"
     state: dict[str, str] = {}
@@ -314,7 +309,7 @@ def test_complementary_suppression_leaves_nothing_recoverable(problem):
     assert (status[~p.primary & hidden] == complementary.COMPLEMENTARY).all()
     # no subtraction from a published total gives a withheld part back, or narrows one
     # under the threshold (the markers say which withheld parts are under it)
-    for f, total, members, coefs in rel:
+    for f, total, members, _coefs in rel:
         if f == "ratio" or hidden[total]:
             continue
         texts = ["<10" if status[i] == complementary.PRIMARY else "np" if hidden[i] else str(p.value[i])
@@ -324,9 +319,9 @@ def test_complementary_suppression_leaves_nothing_recoverable(problem):
     unknown = np.flatnonzero(hidden)
     col = {c: k for k, c in enumerate(unknown)}
     A = []
-    for f, total, members, coefs in rel:
+    for _f, total, members, coefs in rel:
         row = np.zeros(len(unknown))
-        for c, a in [(total, -1.0), *zip(members, coefs)]:
+        for c, a in [(total, -1.0), *zip(members, coefs, strict=True)]:
             if c in col:
                 row[col[c]] += a
         if row.any():

@@ -27,11 +27,12 @@ import random
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -111,7 +112,7 @@ def header_safe(text: str) -> str:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -398,7 +399,7 @@ class _Facts:
     files: dict
 
     @classmethod
-    def read(cls, con, run_id: str, scope: _Scope, options: AlertOptions) -> "_Facts":
+    def read(cls, con, run_id: str, scope: _Scope, options: AlertOptions) -> _Facts:
         return cls(
             rules=_rule_summaries(con, run_id, scope, options.example_rows),
             attachments=_attachment_rows(con, run_id, scope, options.max_attachment_rows),
@@ -511,7 +512,7 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
     """(its Content-Type header, its body) with a boundary found in none of the parts."""
     text = b"\n".join(parts)
     # as email.generator makes it, without compiling a pattern for each message
-    boundary = "=" * 15 + "%019d" % random.randrange(sys.maxsize) + "=="
+    boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     if b"--" + boundary.encode() in text:  # (never seen) let the email package find one that is not
         boundary = email.generator.Generator._make_boundary(text.decode("ascii", "surrogateescape"))
     if len(boundary) != len(_BOUNDARY_SHAPE):  # the rare retry makes a longer one: fold it afresh

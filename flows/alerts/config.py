@@ -55,7 +55,7 @@ class SmtpSettings:
         return (self.sender or "").rpartition("@")[2] or "roadmap-warehouse.invalid"
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: dict[str, str] | None = None) -> "SmtpSettings":
+    def from_settings(cls, settings: Settings, environ: dict[str, str] | None = None) -> SmtpSettings:
         """The environment's server settings, with sender, state recipients and contact
         from `alerts:` of the config where the environment does not set them."""
         env = dict(os.environ if environ is None else environ)
@@ -87,7 +87,7 @@ class SmtpSettings:
         )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "SmtpSettings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> SmtpSettings:
         env = os.environ if environ is None else environ
         starttls_text = env.get("ROADMAP_SMTP_STARTTLS", "").strip().lower()
         if starttls_text not in TRUE | FALSE:
@@ -154,7 +154,7 @@ class AlertOptions:
     stage_deadline_seconds: float = 900.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AlertOptions":
+    def from_settings(cls, settings: Settings) -> AlertOptions:
         raw = settings.section("alerts")
         try:
             return cls(

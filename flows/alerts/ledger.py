@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import duckdb
 
@@ -107,7 +107,7 @@ def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts:
                        unnest(?::varchar[]) as subject
             )
             """,
-            [run_id, dt.datetime.now(dt.timezone.utc),
+            [run_id, dt.datetime.now(dt.UTC),
              [q.alert_id for q in queued], [q.scope for q in queued], [q.district_code for q in queued],
              [", ".join(q.recipients) for q in queued], [q.subject for q in queued]],
         )

@@ -26,10 +26,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 PENDING, SENT, FAILED, DISCARDED = "pending", "sent", "failed", "discarded"
 STATES = (SENT, FAILED, PENDING, DISCARDED)  # lookup order: a sent copy wins over anything else
@@ -48,7 +48,7 @@ def _check_name(value: str, what: str) -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -203,7 +203,7 @@ class Outbox:
             if path.exists():
                 meta = self._read_meta(path)
                 if state == SENT and not meta.get("sent_at"):
-                    meta["sent_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat()
+                    meta["sent_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
                 return OutboxMessage(run_id, alert_id, state, path, meta)
         return None
 

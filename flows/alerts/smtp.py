@@ -22,19 +22,19 @@ progress; what is not sent by then stays pending for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.message
 import email.policy
 import html
-import contextlib
 import smtplib
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from html import escape as html_escape
 import os
 import re
 import time
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -573,7 +573,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         if not r["_complete"]
     ]
 
-    isd_codes = dict(zip(d["district_code"], d["isd_code"]))
+    isd_codes = dict(zip(d["district_code"], d["isd_code"], strict=True))
     for r in index_rows:
         r["isd_code"] = isd_codes.get(str(r["district"]["code"]))
     index_rows_html = Markup(_district_rows_html(
@@ -883,7 +883,7 @@ def _metric_block(
             parts.append(f"{withheld:,} not shown because their figure is withheld ({marker(n)} or np).")
         if no_data:
             parts.append(f"{no_data:,} not shown because they have no data for {sy}.")
-        missing_years = [y for y, v in zip(years, values) if v is None]
+        missing_years = [y for y, v in zip(years, values, strict=True) if v is None]
         if missing_years:
             parts.append("No state figure for " + ", ".join(missing_years) + ".")
         note = " ".join(parts)

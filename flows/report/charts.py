@@ -22,7 +22,8 @@ from __future__ import annotations
 import html
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .suppression import decimals, fmt_value, quantize
 
@@ -182,14 +183,15 @@ def distribution_figure(
         groups = [r for r in _box_groups(stats, key, order) if int(r.get("n") or 0) > 0]
         cats = [f"{labels.get(str(r['group_value']), r['group_value'])} ({int(r['n'])})" for r in groups]
 
-        def q(name: str) -> list[float]:
-            return [quantize(float(r[name]), decimals(unit)) for r in groups]
-
+        q = {
+            name: [quantize(float(r[name]), decimals(unit)) for r in groups]
+            for name in ("q1", "median", "q3", "min", "max", "mean")
+        }
         traces.append({
             "type": "box",
             "x": cats,
-            "q1": q("q1"), "median": q("median"), "q3": q("q3"),
-            "lowerfence": q("min"), "upperfence": q("max"), "mean": q("mean"),
+            "q1": q["q1"], "median": q["median"], "q3": q["q3"],
+            "lowerfence": q["min"], "upperfence": q["max"], "mean": q["mean"],
             "boxpoints": False,
             "line": {"color": NAVY, "width": 1.2},
             "fillcolor": "rgba(42,127,143,0.18)",
@@ -318,7 +320,7 @@ def svg_trend(
     parts.extend(
         f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
         f"{html.escape(str(yr)[2:])}</text>"
-        for x, yr in zip(xs, years)
+        for x, yr in zip(xs, years, strict=True)
     )
     if target is not None:
         ty = base - (float(target) - lo) * k
@@ -327,7 +329,7 @@ def svg_trend(
             f'stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
         )
     for series, color, dash, r in ((state, GREY, ' stroke-dasharray="4,3"', 2.2), (district, NAVY, "", 3.0)):
-        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series)]
+        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series, strict=True)]
         run: list[str] = []
         for pt in pts + [None]:
             if pt is not None:

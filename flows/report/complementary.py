@@ -75,7 +75,7 @@ class Problem:
     r_plain: np.ndarray
 
     @classmethod
-    def from_frames(cls, cells: pd.DataFrame, members: pd.DataFrame, relations: pd.DataFrame) -> "Problem":
+    def from_frames(cls, cells: pd.DataFrame, members: pd.DataFrame, relations: pd.DataFrame) -> Problem:
         """cells indexed 0..N-1, relations indexed 0..R-1 (``family`` may be any hashable)."""
         fam = pd.factorize(relations["family"])[0] if len(relations) else np.zeros(0, dtype=np.int64)
         return cls(

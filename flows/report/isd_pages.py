@@ -13,9 +13,10 @@ is that of every other figure of the review: an ISD's figure is published only w
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -98,13 +99,13 @@ def write_isd_pages(
     fig: dict[tuple[str, str], tuple[Any, int]] = {
         (str(c), m): (v, int(s or 0))
         for c, m, v, s in zip(isd_figures["isd_code"], isd_figures["metric"], isd_figures["value"],
-                              isd_figures["status"])
+                              isd_figures["status"], strict=True)
     }
     # the districts' figures of the year: (district, metric) -> (value, status)
     cur = history[history["school_year"] == sy]
     dist_fig: dict[tuple[str, str], tuple[Any, int]] = {
         (str(c), m): (v, int(s or 0))
-        for c, m, v, s in zip(cur["district_code"], cur["metric"], cur["value"], cur["status"])
+        for c, m, v, s in zip(cur["district_code"], cur["metric"], cur["value"], cur["status"], strict=True)
     }
     side_metrics = [m for m in SIDE_BY_SIDE_FIRST if m in metrics] + [
         m for m in metrics

@@ -135,7 +135,7 @@ def _digests(codes: np.ndarray, hashes: np.ndarray, prefix: bytes) -> dict[str, 
     cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = np.concatenate([[0], cuts])
     out = {}
-    for start, chunk in zip(starts, np.split(hashes, cuts)):
+    for start, chunk in zip(starts, np.split(hashes, cuts), strict=True):
         out[str(codes[start])] = hashlib.sha256(prefix + chunk.tobytes()).hexdigest()
     return out
 
@@ -279,7 +279,7 @@ def write_district_pages(
     stats = PageStats()
     current: dict[str, str] = {}
     todo = []
-    for code, fname in zip(dd["district_code"].astype(str), dd["_file"]):
+    for code, fname in zip(dd["district_code"].astype(str), dd["_file"], strict=True):
         fp = fingerprints[code]
         current[fname] = fp
         path = pages_dir / fname
@@ -336,7 +336,7 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
     for code, m, v, s, c, cs, meets in zip(
         cur["district_code"].astype(str).to_numpy(dtype=object), cur["metric"].to_numpy(dtype=object),
         cur["value"].to_numpy(), cur["status"].to_numpy(), cur["change_from_previous_year"].to_numpy(),
-        cur["change_status"].to_numpy(), cur["meets_target"].to_numpy(dtype=object),
+        cur["change_status"].to_numpy(), cur["meets_target"].to_numpy(dtype=object), strict=True,
     ):
         x = meta[m]
         s, cs = int(s), int(cs)
@@ -373,7 +373,7 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
     sp = sub[sub["metric"].isin(spark_metrics).to_numpy()]
     for code, m, y, v, s in zip(
         sp["district_code"].astype(str).to_numpy(dtype=object), sp["metric"].to_numpy(dtype=object),
-        sp["school_year"].to_numpy(dtype=object), sp["value"].to_numpy(), sp["status"].to_numpy(),
+        sp["school_year"].to_numpy(dtype=object), sp["value"].to_numpy(), sp["status"].to_numpy(), strict=True,
     ):
         series.setdefault((code, m), {})[y] = None if (s or v != v) else float(v)
 

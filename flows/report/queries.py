@@ -30,8 +30,8 @@ built once, as the temporary table ``report_mv``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 import pandas as pd

@@ -50,7 +50,7 @@ def submission_status(con, school_year: str, when: dt.date) -> dict | None:
     names = [d[0] for d in cur.description]
     years: dict[str, dict] = {}
     for row in cur.fetchall():
-        r = dict(zip(names, row))
+        r = dict(zip(names, row, strict=True))
         y = years.setdefault(r["school_year"], {"school_year": r["school_year"], "deadline": r["deadline"],
                                                 "families": []})
         y["families"].append(r)

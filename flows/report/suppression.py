@@ -36,8 +36,9 @@ The SQL that reads the marts lives in ``flows.report.queries``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -284,7 +285,7 @@ def protect(
     value = np.empty(n_cells)
     value[:n_d] = dc["value"].to_numpy()
     value[n_d : n_d + n_s] = sc["value"].to_numpy()
-    for (_, _, _, frame), off in zip(groups_out, offsets):
+    for (_, _, _, frame), off in zip(groups_out, offsets, strict=True):
         value[off : off + len(frame)] = frame["value"].to_numpy()
     value[ratio_offset:] = np.inf  # a state ratio is withheld last
     primary = np.zeros(n_cells, dtype=bool)
@@ -293,7 +294,7 @@ def protect(
         # a state ratio built on a state count under the threshold is withheld from the start
         small = set(s_key[sc["value"].to_numpy() < n].tolist())
         r_year = year_codes.get_indexer(ratios["school_year"]).astype(np.int64)
-        for k, (num, den) in enumerate(zip(ratios["num"], ratios["den"])):
+        for k, (num, den) in enumerate(zip(ratios["num"], ratios["den"], strict=True)):
             primary[ratio_offset + k] = any(
                 c in PEOPLE_COUNTS and r_year[k] * n_names + counts.index(c) in small for c in (num, den)
             )
@@ -320,7 +321,7 @@ def protect(
 
     d_cells = np.arange(n_d)
     add(s_key, n_d + np.arange(n_s), d_key, d_cells, np.ones(n_d), "state", True)
-    for (g, uniq, key, _), off in zip(groups_out, offsets):
+    for (g, uniq, key, _), off in zip(groups_out, offsets, strict=True):
         add(uniq, off + np.arange(len(uniq)), key, d_cells, np.ones(n_d), g, True)
 
     if len(ratios):
@@ -359,7 +360,9 @@ def protect(
                 plain = True
             add([0], [ratio_offset + k], np.zeros(len(pc), np.int64), pc, cf, f"ratio:{r.metric}", plain)
 
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))  # noqa: E731
+    def cat(xs, dtype):
+        return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
+
     problem = complementary.Problem(
         value=value,
         primary=primary,
@@ -398,7 +401,7 @@ def protect(
     state_flags.insert(0, "school_year", s["school_year"].to_numpy())
     groups = pd.concat(
         [frame.assign(status=status[off : off + len(frame)].astype(np.int8))
-         for (_, _, _, frame), off in zip(groups_out, offsets)],
+         for (_, _, _, frame), off in zip(groups_out, offsets, strict=True)],
         ignore_index=True,
     ) if groups_out else pd.DataFrame(
         columns=["grouping", "group_value", "school_year", "count", "value", "status"]
