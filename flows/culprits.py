@@ -129,8 +129,11 @@ def _families(submissions: list[Submission]) -> list[str]:
 def _stash(con: duckdb.DuckDBPyConnection, run_id: str, submissions: list[Submission]) -> None:
     run(con, f"create schema if not exists {STASH}")
     for family in _families(submissions):
-        run(con, f"create or replace table {STASH}.{family} as select * from {FAMILIES[family].raw_table} where _run_id = ?",
-            [run_id])
+        run(
+            con,
+            f"create or replace table {STASH}.{family} as select * from {FAMILIES[family].raw_table} where _run_id = ?",
+            [run_id],
+        )
 
 
 def _include(con: duckdb.DuckDBPyConnection, run_id: str, included: list[Submission]) -> None:
@@ -138,9 +141,9 @@ def _include(con: duckdb.DuckDBPyConnection, run_id: str, included: list[Submiss
     keep = pd.DataFrame(
         [(s.file_id, s.district_code) for s in included] or [("", "")], columns=["file_id", "district_code"]
     ).astype("string")
-    families = [r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = ?", [STASH]
-    ).fetchall()]
+    families = [
+        r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = ?", [STASH]).fetchall()
+    ]
     with registered(con, "_included", keep):
         for family in families:
             raw = FAMILIES[family].raw_table

@@ -20,7 +20,6 @@ def run(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] | None =
     con.execute(sql, params or []).fetchall()
 
 
-
 @contextlib.contextmanager
 def registered(con: duckdb.DuckDBPyConnection, name: str, frame: Any) -> Iterator[None]:
     """`frame` (a DataFrame) visible to SQL as `name` for the duration of the block."""

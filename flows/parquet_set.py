@@ -201,7 +201,7 @@ def prune(warehouse: Path, keep: int = KEEP) -> None:
         elif (path / MANIFEST).is_file() and path != current:
             sets.append(path)
     sets.sort(key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True)
-    for old in sets[max(0, keep - 1):]:
+    for old in sets[max(0, keep - 1) :]:
         shutil.rmtree(old, ignore_errors=True)
 
 

@@ -49,8 +49,12 @@ def mark_crashed(flow_run_ids: list[str], message: str) -> list[str]:
                 log.warning("flow run %s (%s) was left %s: marked Crashed", run.name, run.id, run.state.name)
         return changed
     except Exception as exc:  # never in the way of a run
-        log.warning("could not correct the Prefect state of flow run(s) %s: %s: %s",
-                    ", ".join(map(str, flow_run_ids)), type(exc).__name__, exc)
+        log.warning(
+            "could not correct the Prefect state of flow run(s) %s: %s: %s",
+            ", ".join(map(str, flow_run_ids)),
+            type(exc).__name__,
+            exc,
+        )
         return []
 
 

@@ -55,8 +55,10 @@ def configure_console(verbose: bool) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     consoles = [
-        h for h in root.handlers
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        h
+        for h in root.handlers
+        if isinstance(h, logging.StreamHandler)
+        and not isinstance(h, logging.FileHandler)
         and type(h).__module__.split(".")[0] in ("logging", "prefect")  # not a test runner's capture
     ]
     if not consoles:

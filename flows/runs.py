@@ -67,9 +67,17 @@ def _alerts_from_outbox(con: duckdb.DuckDBPyConnection, rows: list[dict], outbox
 
 def format_table(rows: list[dict]) -> str:
     columns = [
-        ("run_id", "run"), ("status", "status"), ("started_at", "started (UTC)"), ("seconds", "secs"),
-        ("files_new", "new files"), ("files_skipped", "skipped"), ("rows_loaded", "rows loaded"),
-        ("rows_quarantined", "quarantined"), ("errors", "errors"), ("warnings", "warnings"), ("alerts", "alerts"),
+        ("run_id", "run"),
+        ("status", "status"),
+        ("started_at", "started (UTC)"),
+        ("seconds", "secs"),
+        ("files_new", "new files"),
+        ("files_skipped", "skipped"),
+        ("rows_loaded", "rows loaded"),
+        ("rows_quarantined", "quarantined"),
+        ("errors", "errors"),
+        ("warnings", "warnings"),
+        ("alerts", "alerts"),
     ]
     cells = []
     for r in rows:

@@ -447,11 +447,10 @@ def describe_published(con: duckdb.DuckDBPyConnection) -> list[str]:
             p = dict(zip(names, rows[0], strict=True))
             years = (
                 f"school years {p['first_school_year']} to {p['last_school_year']}"
-                if p.get("first_school_year") else "no school year on record"
+                if p.get("first_school_year")
+                else "no school year on record"
             )
-            lines = [
-                f"night: run {p['data_run_id'] or p['run_id']}, published {_when(p['published_at'])}; {years}"
-            ]
+            lines = [f"night: run {p['data_run_id'] or p['run_id']}, published {_when(p['published_at'])}; {years}"]
             if p["run_status"] != "succeeded":
                 lines.append(
                     f"note: the latest run, {p['run_id']}, {p['run_status']}: the marts are those of the run "

@@ -466,8 +466,10 @@ def source_states(con: Any) -> dict[str, str]:
         if name in AUDIT_SOURCES:  # rewritten in place by each run: the whole content, by a hash of each row
             state = "count(*) || ':' || coalesce(sum(hash(t)), 0)"
         elif {"_received_seq BIGINT", "_line BIGINT"} <= set(cols):
-            state = ("count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
-                     " || ':' || coalesce(sum(_line), 0)")
+            state = (
+                "count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
+                " || ':' || coalesce(sum(_line), 0)"
+            )
         else:
             state = "count(*) || ':' || coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
         parts.append(f"select '{name}' as name, {state} as state from {relation} as t")
@@ -527,8 +529,13 @@ def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
     changed = tuple(sorted(name for name in sources if before.get(name) != sources[name]))
     built_at = last["built_at"]
     if not changed:
-        return BuildPlan("up to date", f"no source changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}",
-                         project_fingerprint=fingerprint, sources=sources, relations=built_relations)
+        return BuildPlan(
+            "up to date",
+            f"no source changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}",
+            project_fingerprint=fingerprint,
+            sources=sources,
+            relations=built_relations,
+        )
     return BuildPlan(
         "incremental",
         f"changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}: {', '.join(changed)}",
@@ -552,9 +559,18 @@ def _record_build(db_path: Path, plan: BuildPlan, summary: DbtBuildSummary) -> N
         con.execute(
             f"insert into {BUILDS_TABLE} select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
             f" from {BUILDS_TABLE}",
-            [dt.datetime.now(dt.UTC), plan.mode, plan.reason, plan.select, plan.project_fingerprint,
-             json.dumps(plan.sources or {}, sort_keys=True), json.dumps(list(relations)),
-             len(summary.models), len(summary.tests), round(summary.elapsed_seconds, 3)],
+            [
+                dt.datetime.now(dt.UTC),
+                plan.mode,
+                plan.reason,
+                plan.select,
+                plan.project_fingerprint,
+                json.dumps(plan.sources or {}, sort_keys=True),
+                json.dumps(list(relations)),
+                len(summary.models),
+                len(summary.tests),
+                round(summary.elapsed_seconds, 3),
+            ],
         )
     finally:
         con.close()  # checkpoints
@@ -608,7 +624,11 @@ def run_dbt_build(
 
 
 def _invoke_build(
-    db_path: Path, project_dir: Path, select: str | None, memory_limit: str | None, state_dir: Path | None,
+    db_path: Path,
+    project_dir: Path,
+    select: str | None,
+    memory_limit: str | None,
+    state_dir: Path | None,
     plan: BuildPlan | None,
 ) -> DbtBuildSummary:
     from dbt.cli.main import dbtRunner  # heavy import: only when a build runs
@@ -622,16 +642,22 @@ def _invoke_build(
     _prepare_state_dir(state, project_dir)
     args = [
         "build",
-        "--project-dir", str(project_dir),
-        "--profiles-dir", str(project_dir),
-        "--target-path", str(state / "target"),
-        "--log-path", str(state / "logs"),
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(state / "target"),
+        "--log-path",
+        str(state / "logs"),
         # the file log keeps each node's start, end and errors, not every statement
         # (debug costs ~10 % of a small build's CPU); the SQL dbt ran is in target/run
-        "--log-level-file", "info",
+        "--log-level-file",
+        "info",
         # dbt prints nothing itself: every line goes through `on_event` below to the
         # Prefect run logger (the Prefect UI's run log and the run's log file)
-        "--log-level", "none",
+        "--log-level",
+        "none",
         "--partial-parse",
         "--no-write-json",
         "--no-send-anonymous-usage-stats",
@@ -663,9 +689,7 @@ def _invoke_build(
         error = outcome.exception
         if not isinstance(error, Exception):  # a signal (SIGTERM, Ctrl-C) stopped the run: not a dbt failure
             raise error
-        raise DbtBuildFailed(
-            f"dbt build could not run on {db_path}: {type(error).__name__}: {error}"
-        ) from error
+        raise DbtBuildFailed(f"dbt build could not run on {db_path}: {type(error).__name__}: {error}") from error
     run_results = getattr(outcome.result, "results", None)
     if run_results is None:
         raise DbtBuildFailed(f"dbt build could not run on {db_path}: dbt returned no node results")

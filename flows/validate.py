@@ -82,7 +82,13 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
         # educator_id is checked after it was replaced by its keyed hash (null stays null)
         checked = "educator_key" if c == "educator_id" else c
         out.append(
-            _exp("expect_column_values_to_not_be_null", "required_value_missing", f"{c} is required but empty", c, column=checked)
+            _exp(
+                "expect_column_values_to_not_be_null",
+                "required_value_missing",
+                f"{c} is required but empty",
+                c,
+                column=checked,
+            )
         )
     if col.kind == "code":
         out.append(
@@ -121,8 +127,12 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
     elif col.kind == "email":
         out.append(
             _exp(
-                "expect_column_values_to_match_regex", "bad_type", f"{c} must be an e-mail address", c,
-                column=c, regex=EMAIL_PATTERN,
+                "expect_column_values_to_match_regex",
+                "bad_type",
+                f"{c} must be an e-mail address",
+                c,
+                column=c,
+                regex=EMAIL_PATTERN,
             )
         )
     elif col.kind in ("integer", "number"):
@@ -161,14 +171,22 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
     elif col.kind == "date":
         out.append(
             _exp(
-                "expect_column_values_to_match_regex", "bad_type", f"{c} must be a date written YYYY-MM-DD", c,
-                column=c, regex=ISO_DATE_PATTERN,
+                "expect_column_values_to_match_regex",
+                "bad_type",
+                f"{c} must be a date written YYYY-MM-DD",
+                c,
+                column=c,
+                regex=ISO_DATE_PATTERN,
             )
         )
         out.append(
             _exp(
-                "expect_column_values_to_be_in_set", "bad_type", f"{c} is not a calendar date", c,
-                column=f"{c}__is_date", value_set=[True],
+                "expect_column_values_to_be_in_set",
+                "bad_type",
+                f"{c} is not a calendar date",
+                c,
+                column=f"{c}__is_date",
+                value_set=[True],
             )
         )
         out.append(
@@ -475,7 +493,9 @@ def validate_table(
     rows_per_file = dict(con.execute(f"select {FILE_COLUMN}, count(*) from {table} group by all").fetchall())
     n_rows = sum(rows_per_file.values())
     if not n_rows:
-        return ValidationOutcome(row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0)
+        return ValidationOutcome(
+            row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0
+        )
     suite = _suite(family.name)
     expectations = suite.expectations
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
@@ -508,7 +528,9 @@ def validate_table(
             longest = max([groups[g].size for g in members], default=1)
             for lo in range(0, longest, chunk):
                 present = [g for g in members if groups[g].size > lo]
-                indexes = sorted({i for g in present for i in groups[g].expectations} | (set(unresolved) if first else set()))
+                indexes = sorted(
+                    {i for g in present for i in groups[g].expectations} | (set(unresolved) if first else set())
+                )
                 first = False
                 if not indexes:
                     continue
@@ -550,7 +572,9 @@ def validate_table(
         drop_quietly(con, *temp_tables)
     could_not_run = [s for s in summary.values() if s["raised_exception"]]
     if could_not_run:
-        detail = "; ".join(f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run)
+        detail = "; ".join(
+            f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run
+        )
         raise ValidationCouldNotRun(
             f"Great Expectations could not evaluate {len(could_not_run)} expectation(s) of suite "
             f"landing.{family.name} ({detail}). This is a fault of the pipeline or the suite, not of the data: "
@@ -672,7 +696,10 @@ def _identity(type_: str, kwargs: dict, meta: dict | None) -> str:
 def _by_expectation(results, indexes: list[int], expectations: list[dict]) -> list[tuple[int, Any]]:
     """Pair each result with the suite's expectation it is for (Great Expectations does not
     keep the suite's order, e.g. for an expectation that raised)."""
-    where = {_identity(expectations[i]["type"], expectations[i].get("kwargs", {}), expectations[i].get("meta")): i for i in indexes}
+    where = {
+        _identity(expectations[i]["type"], expectations[i].get("kwargs", {}), expectations[i].get("meta")): i
+        for i in indexes
+    }
     if len(where) != len(indexes) or len(results) != len(indexes):
         raise RuntimeError("expectations of one suite must differ in type, columns or meta")
     out = []
@@ -738,7 +765,7 @@ def _rows_of_combos(
             f"""
             with b as (select f.exp, c.* from _failing_combos f join {group.table} c on c._cid = f.cid)
             select b.exp as _exp, t.{FILE_COLUMN} as _f, t._line as _line, t.district_code as _district
-                   {''.join(f', t.{c} as "r_{c}"' for c in reported)}
+                   {"".join(f', t.{c} as "r_{c}"' for c in reported)}
             from {table} t join b on {match}
             order by b.exp, t.{FILE_COLUMN}, t._line
             """
@@ -763,7 +790,9 @@ def _validate_unique(con, table, i, expectations, suite, batch_definition, chunk
     meta = e.get("meta") or {}
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
     missing = [k for k in keys if k not in table_columns]
-    wanted = [c for c in dict.fromkeys([*keys, FILE_COLUMN, "district_code", meta.get("column")]) if c and c in table_columns]
+    wanted = [
+        c for c in dict.fromkeys([*keys, FILE_COLUMN, "district_code", meta.get("column")]) if c and c in table_columns
+    ]
     cols = ", ".join(wanted)
     if missing:  # Great Expectations reports the missing column as an expectation that could not run
         df = con.execute(f"select {cols} from {table} order by {FILE_COLUMN}, _line limit 1").df()
@@ -809,7 +838,11 @@ def _validate_unique(con, table, i, expectations, suite, batch_definition, chunk
             values = at[column] if column in at.columns else pd.Series([None] * len(at), index=at.index)
             frames.append(
                 _issue_frame(
-                    meta, at[FILE_COLUMN].to_numpy(), lines.iloc[positions].to_numpy(), at["district_code"].to_numpy(), values
+                    meta,
+                    at[FILE_COLUMN].to_numpy(),
+                    lines.iloc[positions].to_numpy(),
+                    at["district_code"].to_numpy(),
+                    values,
                 )
             )
     if frames:

@@ -28,8 +28,16 @@ def _environment(monkeypatch, tmp_path_factory):
     # tests write landing files and run at once: no upload is in progress (the settle
     # time has tests of its own, tests/test_containment.py); subprocesses inherit it
     monkeypatch.setenv("ROADMAP_SETTLE_SECONDS", "0")
-    for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
-                 "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
+    for name in (
+        "ROADMAP_LANDING_DIR",
+        "ROADMAP_WAREHOUSE",
+        "ROADMAP_SMTP_HOST",
+        "ROADMAP_ALERT_TO",
+        "ROADMAP_ALERT_FROM",
+        "ROADMAP_CONFIG",
+        "ROADMAP_PSEUDONYM_KEY_FILE",
+        "ROADMAP_SMTP_PASSWORD_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     # what the code under test put in os.environ goes with the test (in-process commands
     # set variables for their own process: `roadmap serve` quiets Prefect's console, which
@@ -49,8 +57,18 @@ def prefect_server():
     # no schedules, automations or late-run sweeps are needed here (the rehearsals have
     # servers of their own): the harness server's loops would only compete for its
     # SQLite file and the CPU
-    idle = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
-        "SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "TRIGGERS")}
+    idle = {
+        f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+        for name in (
+            "SCHEDULER",
+            "LATE_RUNS",
+            "FOREMAN",
+            "REPOSSESSOR",
+            "PAUSE_EXPIRATIONS",
+            "CANCELLATION_CLEANUP",
+            "TRIGGERS",
+        )
+    }
     saved = {name: os.environ.get(name) for name in idle}
     os.environ.update(idle)  # the server's process starts with this environment
     try:
@@ -165,9 +183,13 @@ def demo_warehouse(prefect_server, tmp_path_factory):
 
     def build(root: Path):
         manifest = generate_landing(root / "landing", districts=150, years=3, seed=42, defects=0.03)
-        summary = _with_test_key(lambda: nightly(
-            landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"), with_report=False
-        ))
+        summary = _with_test_key(
+            lambda: nightly(
+                landing_dir=str(root / "landing"),
+                warehouse=str(root / "warehouse" / "roadmap.duckdb"),
+                with_report=False,
+            )
+        )
         return manifest, summary
 
     root, (manifest, summary) = built_once(tmp_path_factory, "demo", build)
@@ -218,13 +240,17 @@ def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
     the real nightly flow once per session: the warehouse of the review and export tests."""
     from report_landing import write_report_landing
 
-    root, (_, _, summary) = built_once(tmp_path_factory, "report-wh", lambda root: build_warehouse(root, write_report_landing))
+    root, (_, _, summary) = built_once(
+        tmp_path_factory, "report-wh", lambda root: build_warehouse(root, write_report_landing)
+    )
     return ReportWarehouse(root / "warehouse" / "roadmap.duckdb", root / "landing", summary)
 
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("ROADMAP_TEST_EXTENDED") != "1":
-        more = pytest.mark.skip(reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it")
+        more = pytest.mark.skip(
+            reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it"
+        )
         for item in items:
             if item.get_closest_marker("extended"):
                 item.add_marker(more)
@@ -238,7 +264,9 @@ def _run_once(config, items):
     test_ingestion.py again while comparing each validation with a row-by-row one, which
     includes everything the plain run checks. Run test_ingestion.py alone, it runs as is."""
     functions = [item for item in items if isinstance(item, pytest.Function)]
-    rerun = {(item.function.__module__, item.name) for item in functions if item.function.__module__ != item.module.__name__}
+    rerun = {
+        (item.function.__module__, item.name) for item in functions if item.function.__module__ != item.module.__name__
+    }
     once = [item for item in functions if (item.module.__name__, item.name) in rerun]
     if once:
         config.hook.pytest_deselected(items=once)
@@ -251,14 +279,24 @@ def _longest_first(items):
     workers (`make test` uses pytest-xdist, one file per worker at a time), the long
     files start early and the short ones fill the gaps, instead of a long file last."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (
-        LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES),
-        item.path not in slow_files,
-    ))
+    items.sort(
+        key=lambda item: (
+            LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES),
+            item.path not in slow_files,
+        )
+    )
 
 
 # the files that take longest (minutes each, measured with --durations), started first
 LONGEST_FILES = (
-    "test_rehearsal_postgresql.py", "test_rehearsal_sqlite.py", "test_rehearsal_work_pool.py", "test_bench.py",
-    "test_incremental_builds.py", "test_crash_safety.py", "test_validation_domains.py", "test_containment.py", "test_console.py", "test_alert_deadlines.py",
+    "test_rehearsal_postgresql.py",
+    "test_rehearsal_sqlite.py",
+    "test_rehearsal_work_pool.py",
+    "test_bench.py",
+    "test_incremental_builds.py",
+    "test_crash_safety.py",
+    "test_validation_domains.py",
+    "test_containment.py",
+    "test_console.py",
+    "test_alert_deadlines.py",
 )

@@ -29,7 +29,9 @@ class Received:
 
     def everything(self) -> str:
         """Headers, both parts and the attachments, decoded."""
-        return "\n".join([str(self.msg["Subject"]), str(self.msg["To"]), self.text(), self.html(), *self.attachments().values()])
+        return "\n".join(
+            [str(self.msg["Subject"]), str(self.msg["To"]), self.text(), self.html(), *self.attachments().values()]
+        )
 
 
 @dataclass
@@ -68,6 +70,8 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
 free_port = _free_port
 
 

@@ -103,14 +103,19 @@ def first_night_files(landing: Landing) -> None:
     """A small statewide delivery: the directory, enrollment with one bad row (01010),
     staffing; the bad row makes the run alert the state and the district."""
     landing.directory()
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,300",
-        "2024-25,01010,00102,Alcona High,-5",
-        "2024-25,01020,00201,Bay Harbor K-12,400",
-        "2024-25,01000,00001,ISD Center,50",
-    ])
-    landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1",
-                                                   "2024-25,01000,5,1,1,1"])
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,300",
+            "2024-25,01010,00102,Alcona High,-5",
+            "2024-25,01020,00201,Bay Harbor K-12,400",
+            "2024-25,01000,00001,ISD Center,50",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1", "2024-25,01000,5,1,1,1"]
+    )
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
@@ -156,6 +161,7 @@ def rehearsal_sites(tmp_path: Path) -> Iterator[Callable[[str], Site]]:
 def wait_completed_scheduled_run(site: Site, after: dt.datetime | None, watch) -> dict:
     """The first run the scheduler created (auto_scheduled) that completed, expected
     to start after `after`."""
+
     def done(run):
         if not run.get("auto_scheduled") or run["state_type"] not in TERMINAL:
             return False
@@ -164,7 +170,9 @@ def wait_completed_scheduled_run(site: Site, after: dt.datetime | None, watch) -
         if run["state_name"] == "Skipped":  # fired while another run held the warehouse: one at a time
             assert "another run holds the warehouse" in run["state"]["message"]
             return False
-        assert run["state_type"] == "COMPLETED", f"scheduled run {run['name']} ended {run['state_name']}: {run['state']}"
+        assert run["state_type"] == "COMPLETED", (
+            f"scheduled run {run['name']} ended {run['state_name']}: {run['state']}"
+        )
         return True
 
     return site.server.wait_for_run(done, RUN_TIMEOUT, "completed scheduled run", watch)

@@ -89,7 +89,10 @@ def observe(warehouse: Path) -> list:
 def start_reader(warehouse: Path, stop: Path, mode: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse), str(stop), mode],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = json.loads(proc.stdout.readline() or "{}")
     ready = json.loads(proc.stdout.readline() or "{}")
@@ -141,7 +144,9 @@ def test_readers_see_the_old_or_the_new_warehouse_never_a_mix_and_do_not_block_t
         observations = [line["obs"] for line in lines if "obs" in line]
         during = [line["obs"] for line in lines if "obs" in line and started <= line["t"] <= finished]
         assert len(during) >= 20, f"{mode} reader made only {len(during)} observations during the run"
-        print(f"{mode} reader: {len(observations)} observations, {len(during)} during the {finished - started:.1f} s run")
+        print(
+            f"{mode} reader: {len(observations)} observations, {len(during)} during the {finished - started:.1f} s run"
+        )
         mixed = [o for o in observations if o not in (before, after)]
         assert mixed == [], f"{mode} reader saw a state that is neither before nor after: {mixed[:3]}"
         assert all(o[4] == 0 for o in observations)  # state totals = sum of districts, always

@@ -139,8 +139,15 @@ def test_every_figure_is_its_marts_value_or_withheld_and_small_ones_always_are(w
                 assert float(row[metric]) == pytest.approx(float(rec[metric]))
     assert small > 100 and complementary > 5
     tiny = out[(BIRCH, LATEST)]
-    for metric in ("student_count", "kbps_per_student", "home_internet_gap_pct", "leader_pl_rate_pct",
-                   "teacher_pl_rate_pct", "hotspot_coverage_pct", "meets_bandwidth_target"):
+    for metric in (
+        "student_count",
+        "kbps_per_student",
+        "home_internet_gap_pct",
+        "leader_pl_rate_pct",
+        "teacher_pl_rate_pct",
+        "hotspot_coverage_pct",
+        "meets_bandwidth_target",
+    ):
         assert tiny[metric] == "<10", metric
 
 
@@ -175,16 +182,24 @@ def test_missing_values_are_empty_not_zero_and_not_marked_suppressed(exported):
     assert "leader_pl_rate_pct" not in (row["suppressed_columns"] or "").split(";")
     assert row["has_pl_participation"] == "false"
     mv = read_csv(export_dir / "metric_values.csv")
-    r = next(x for x in mv if x["district_code"] == MISSING_PL and x["school_year"] == LATEST
-             and x["metric"] == "leader_pl_rate_pct")
+    r = next(
+        x
+        for x in mv
+        if x["district_code"] == MISSING_PL and x["school_year"] == LATEST and x["metric"] == "leader_pl_rate_pct"
+    )
     assert r["value"] == "" and r["change_from_previous_year"] == "" and r["meets_target"] == ""
 
 
 def test_change_from_last_year_is_withheld_when_either_year_is(exported):
     export_dir, _ = exported
     mv = read_csv(export_dir / "metric_values.csv")
-    tiny = [x for x in mv if x["district_code"] == BIRCH and x["school_year"] == LATEST
-            and x["metric"] in ("student_count", "kbps_per_student")]
+    tiny = [
+        x
+        for x in mv
+        if x["district_code"] == BIRCH
+        and x["school_year"] == LATEST
+        and x["metric"] in ("student_count", "kbps_per_student")
+    ]
     assert tiny and all(x["change_from_previous_year"] == "<10" and x["previous_value"] == "<10" for x in tiny)
     for x in mv:
         if x["value"] in WITHHELD or x["previous_value"] in WITHHELD:

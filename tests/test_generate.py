@@ -563,7 +563,11 @@ def rates_over_100(landing: Path) -> set:
             s["without_home"] = int(rows[0]["students_without_home_internet"])
             s["hotspots"] = int(rows[0]["hotspots_loaned"])
         elif family == "pl_participation":
-            for name, roles in (("leaders_in_pl", LEADERS), ("teachers_in_pl", ("teacher",)), ("tech_staff_in_pl", ("tech_staff",))):
+            for name, roles in (
+                ("leaders_in_pl", LEADERS),
+                ("teachers_in_pl", ("teacher",)),
+                ("tech_staff_in_pl", ("tech_staff",)),
+            ):
                 s[name] = len({r["educator_id"] for r in rows if r["role"] in roles})
     found = set()
     for (sy, code), s in sums.items():
@@ -587,7 +591,9 @@ def test_heavy_warnings_are_warnings_only_and_exactly_those_recorded(heavy):
     assert errors == set()
     cross_file = {(d.file_name, d.district_code, d.rule) for d in m.defects if d.rule != "rate_over_100"}
     assert warnings == cross_file
-    assert {(d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"} == rates_over_100(out)
+    assert {
+        (d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"
+    } == rates_over_100(out)
 
 
 def test_heavy_warnings_reach_most_districts_through_a_tenth_of_the_staff(heavy):
@@ -654,8 +660,9 @@ def test_per_district_files_hold_exactly_the_statewide_rows_one_district_each(tm
 
 
 def test_per_district_files_with_heavy_warnings_name_the_district_files(tmp_path):
-    m = generate_landing(tmp_path, districts=40, years=2, seed=8, resubmissions=False, per_district_files=True,
-                         heavy_warnings=0.5)
+    m = generate_landing(
+        tmp_path, districts=40, years=2, seed=8, resubmissions=False, per_district_files=True, heavy_warnings=0.5
+    )
     assert m.defects
     for d in m.defects:
         assert parse_landing_name(d.file_name).suffix == d.district_code
@@ -663,7 +670,9 @@ def test_per_district_files_with_heavy_warnings_name_the_district_files(tmp_path
     errors, warnings = validate(tmp_path)
     assert errors == set()
     assert warnings == {(d.file_name, d.district_code, d.rule) for d in m.defects if d.rule != "rate_over_100"}
-    assert {(d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"} == rates_over_100(tmp_path)
+    assert {
+        (d.school_year, d.district_code, d.column) for d in m.defects if d.rule == "rate_over_100"
+    } == rates_over_100(tmp_path)
 
 
 def test_bench_options_refuse_what_they_cannot_honour(tmp_path):
@@ -680,8 +689,9 @@ def test_bench_options_refuse_what_they_cannot_honour(tmp_path):
 def test_manifest_names_the_bench_options_only_when_used(tmp_path):
     plain = generate_landing(tmp_path / "a", districts=20, years=1, seed=1, resubmissions=False)
     assert "heavy_warning_rate" not in plain.to_dict() and "per_district_files" not in plain.to_dict()
-    used = generate_landing(tmp_path / "b", districts=20, years=2, seed=1, resubmissions=False,
-                            heavy_warnings=0.5, per_district_files=True)
+    used = generate_landing(
+        tmp_path / "b", districts=20, years=2, seed=1, resubmissions=False, heavy_warnings=0.5, per_district_files=True
+    )
     again = GenerationManifest.from_json(used.to_json())
     assert again.heavy_warning_rate == 0.5 and again.per_district_files and again.to_json() == used.to_json()
 
@@ -689,8 +699,19 @@ def test_manifest_names_the_bench_options_only_when_used(tmp_path):
 def test_cli_writes_per_district_files_with_heavy_warnings(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--out", str(tmp_path / "landing"), "--districts", "20", "--years", "2",
-                              "--per-district-files", "--heavy-warnings", "0.8"])
+    args = parser.parse_args(
+        [
+            "--out",
+            str(tmp_path / "landing"),
+            "--districts",
+            "20",
+            "--years",
+            "2",
+            "--per-district-files",
+            "--heavy-warnings",
+            "0.8",
+        ]
+    )
     assert run_from_args(args) == 0
     names = os.listdir(tmp_path / "landing")
     assert all(re.fullmatch(r"(districts_\d{4}-\d{2}|[a-z_]+_\d{4}-\d{2}_\d{5})\.csv", n) for n in names), names
@@ -709,8 +730,20 @@ def test_cli_writes_files_manifest_and_a_summary(tmp_path, capsys):
     add_arguments(parser)
     manifest_path = tmp_path / "manifest.json"
     args = parser.parse_args(
-        ["--out", str(tmp_path / "landing"), "--districts", "40", "--years", "2", "--seed", "3",
-         "--defects", "0.1", "--manifest", str(manifest_path)]
+        [
+            "--out",
+            str(tmp_path / "landing"),
+            "--districts",
+            "40",
+            "--years",
+            "2",
+            "--seed",
+            "3",
+            "--defects",
+            "0.1",
+            "--manifest",
+            str(manifest_path),
+        ]
     )
     assert run_from_args(args) == 0
     printed = capsys.readouterr().out
@@ -758,7 +791,10 @@ def validate(landing: Path) -> tuple[set, set]:
         landing = parse_landing_name(p.name)
         if landing.family == "enrollment" and p.stat().st_size:
             try:
-                buildings |= {(r.get("school_year"), r.get("district_code"), r.get("building_code")) for _, r in read_landing(p)[1]}
+                buildings |= {
+                    (r.get("school_year"), r.get("district_code"), r.get("building_code"))
+                    for _, r in read_landing(p)[1]
+                }
             except UnicodeDecodeError:
                 pass
     accepted: dict = defaultdict(list)  # (family, sy, district) -> [(file, rows)]
@@ -869,7 +905,7 @@ def validate(landing: Path) -> tuple[set, set]:
             ("enrollment", "student_count", "yoy_student_count_swing"),
             ("devices", "device_count", "yoy_device_total_swing"),
         ):
-            for (fam, sy, code) in list(accepted):
+            for fam, sy, code in list(accepted):
                 if fam != family or sy != cur:
                     continue
                 a, b = effective(family, prev, code), effective(family, cur, code)
@@ -877,7 +913,7 @@ def validate(landing: Path) -> tuple[set, set]:
                     before, now = sum(int(r[col]) for r in a[2]), sum(int(r[col]) for r in b[2])
                     if before and abs(now - before) > 0.5 * before:
                         warnings.add((b[1], code, rule))
-    for (fam, sy, code) in list(accepted):
+    for fam, sy, code in list(accepted):
         if fam != "pl_participation":
             continue
         pl, staff = effective(fam, sy, code), effective("staffing", sy, code)

@@ -51,9 +51,12 @@ def test_the_parquet_set_of_a_pipeline_built_warehouse_is_its_marts(demo_warehou
 
     con = duckdb.connect(str(demo_warehouse_path), read_only=True)
     try:
-        marts = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-        ).fetchall()]
+        marts = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
         assert len(marts) >= 6 and sorted(manifest["tables"]) == marts
         for mart in marts:
             path = folder / manifest["tables"][mart]["file"]
@@ -189,7 +192,9 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse.parent / "parquet" / CURRENT), str(stop)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         for n in range(1, 13):
@@ -205,7 +210,9 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
         out, err = reader.communicate(timeout=120)
     assert reader.returncode == 0, err[-3000:]
     result = json.loads(out)
-    print(f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, {result['gone']} pruned under it")
+    print(
+        f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, {result['gone']} pruned under it"
+    )
     assert result["bad"] == [], result["bad"][:5]
     assert len(result["seen"]) >= 20 and len(set(result["seen"])) >= 3, result
     assert result["seen"] == sorted(result["seen"])  # never back to an older night

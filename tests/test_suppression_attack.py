@@ -143,8 +143,9 @@ def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
             # the state total and every group total a view would publish
             totals = [("the state", rows, srow[c])]
             for g in GROUPINGS:
-                gt = group_totals[(group_totals["grouping"] == g) & (group_totals["school_year"] == sy)
-                                  & (group_totals["count"] == c)]
+                gt = group_totals[
+                    (group_totals["grouping"] == g) & (group_totals["school_year"] == sy) & (group_totals["count"] == c)
+                ]
                 for t in gt.itertuples():
                     members = [r for r in rows if (r[g] or "").lstrip("'") == t.group_value]
                     totals.append((f"{g} {t.group_value}", members, "np" if t.status else str(t.value)))
@@ -168,15 +169,18 @@ def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
             both = [r for r in rows if r[num] != "" and r[den] != ""]
             q = ratio.known / scale
             if num in PEOPLE_COUNTS and den in PEOPLE_COUNTS:
-                equation([((r["district_code"], num), 1.0) for r in both]
-                         + [((r["district_code"], den), -q) for r in both])
+                equation(
+                    [((r["district_code"], num), 1.0) for r in both] + [((r["district_code"], den), -q) for r in both]
+                )
             else:
                 people = num if num in PEOPLE_COUNTS else den
                 equation([((r["district_code"], people), 1.0) for r in both])
         A = np.array(equations) if equations else np.zeros((0, len(unknown)))
         found = _determined(A)
         names = {i: k for k, i in unknown.items()}
-        assert not found.any(), f"{sy}: recoverable from the totals and ratios: {[names[i] for i in np.flatnonzero(found)]}"
+        assert not found.any(), (
+            f"{sy}: recoverable from the totals and ratios: {[names[i] for i in np.flatnonzero(found)]}"
+        )
     assert attacks > 100 and hidden_seen > 100
 
 
@@ -222,7 +226,9 @@ def test_no_withheld_count_comes_back_from_the_review(published):
     state: dict[str, str] = {}
     big = re.search(r'<div class="big" data-count="true">([^<]+)</div><div class="lbl">students enrolled', doc)
     state["student_count"] = _html.unescape(big.group(1)).replace(",", "")
-    for m in re.finditer(r'<div class="metric" data-metric="([^"]+)">.*?Michigan [0-9-]+: <b[^>]*>([^<]+)</b>', doc, re.S):
+    for m in re.finditer(
+        r'<div class="metric" data-metric="([^"]+)">.*?Michigan [0-9-]+: <b[^>]*>([^<]+)</b>', doc, re.S
+    ):
         if m.group(1) in PEOPLE_COUNTS:
             state[m.group(1)] = _html.unescape(m.group(2)).replace(",", "")
     assert len(state) >= 3
@@ -244,17 +250,21 @@ def test_no_withheld_count_comes_back_from_the_review(published):
 def problems(draw):
     n_parts = draw(st.integers(2, 24))
     small = st.integers(0, 9)
-    values = draw(st.lists(st.one_of(small, small, st.integers(10, 40), st.integers(41, 900)),
-                           min_size=n_parts, max_size=n_parts))
+    values = draw(
+        st.lists(st.one_of(small, small, st.integers(10, 40), st.integers(41, 900)), min_size=n_parts, max_size=n_parts)
+    )
     n_groupings = draw(st.integers(0, 3))
     groupings = [
         draw(st.lists(st.integers(0, draw(st.integers(0, 4))), min_size=n_parts, max_size=n_parts))
         for _ in range(n_groupings)
     ]
-    ratio = draw(st.none() | st.tuples(
-        st.lists(st.booleans(), min_size=n_parts, max_size=n_parts),
-        st.floats(0.05, 3.0, allow_nan=False),
-    ))
+    ratio = draw(
+        st.none()
+        | st.tuples(
+            st.lists(st.booleans(), min_size=n_parts, max_size=n_parts),
+            st.floats(0.05, 3.0, allow_nan=False),
+        )
+    )
     return values, groupings, ratio
 
 
@@ -290,9 +300,14 @@ def _build(values, groupings, ratio):
         fam.append(f)
         plain.append(f != "ratio")
     p = complementary.Problem(
-        value=value, primary=primary, m_relation=np.array(m_rel), m_cell=np.array(m_cell),
-        m_coef=np.array(m_coef), m_total=np.array(m_total),
-        r_family=pd.factorize(pd.Series(fam))[0].astype(np.int64), r_plain=np.array(plain),
+        value=value,
+        primary=primary,
+        m_relation=np.array(m_rel),
+        m_cell=np.array(m_cell),
+        m_coef=np.array(m_coef),
+        m_total=np.array(m_total),
+        r_family=pd.factorize(pd.Series(fam))[0].astype(np.int64),
+        r_plain=np.array(plain),
     )
     return p, rel
 
@@ -312,8 +327,9 @@ def test_complementary_suppression_leaves_nothing_recoverable(problem):
     for f, total, members, _coefs in rel:
         if f == "ratio" or hidden[total]:
             continue
-        texts = ["<10" if status[i] == complementary.PRIMARY else "np" if hidden[i] else str(p.value[i])
-                 for i in members]
+        texts = [
+            "<10" if status[i] == complementary.PRIMARY else "np" if hidden[i] else str(p.value[i]) for i in members
+        ]
         _subtraction_attack(p.value[total], [Cell(t) for t in texts], f"relation {f}")
     # and no combination of the published relations pins a withheld cell
     unknown = np.flatnonzero(hidden)

@@ -257,13 +257,15 @@ def protect(
         key = d_key * max(len(labels), 1) + gcode
         uniq, inverse = np.unique(key, return_inverse=True)
         totals = np.bincount(inverse, weights=dc["value"].to_numpy(), minlength=len(uniq))
-        frame = pd.DataFrame({
-            "grouping": g,
-            "group_value": np.asarray(labels, dtype=object)[uniq % max(len(labels), 1)],
-            "school_year": year_codes.to_numpy()[(uniq // max(len(labels), 1)) // n_names],
-            "count": np.asarray(counts, dtype=object)[(uniq // max(len(labels), 1)) % n_names],
-            "value": totals,
-        })
+        frame = pd.DataFrame(
+            {
+                "grouping": g,
+                "group_value": np.asarray(labels, dtype=object)[uniq % max(len(labels), 1)],
+                "school_year": year_codes.to_numpy()[(uniq // max(len(labels), 1)) // n_names],
+                "count": np.asarray(counts, dtype=object)[(uniq // max(len(labels), 1)) % n_names],
+                "value": totals,
+            }
+        )
         groups_out.append((g, uniq, key, frame))
     ratio_rows = []
     for metric, (num, den, scale) in RATIOS.items():
@@ -346,10 +348,13 @@ def protect(
                 i_num, i_den = counts.index(r.num), counts.index(r.den)
                 out_num = np.flatnonzero(in_year & has_num & ~both)
                 out_den = np.flatnonzero(in_year & has_den & ~both)
-                pc = np.concatenate([
-                    [state_cell[year * n_names + i_num], state_cell[year * n_names + i_den]],
-                    grid[out_num, i_num], grid[out_den, i_den],
-                ])
+                pc = np.concatenate(
+                    [
+                        [state_cell[year * n_names + i_num], state_cell[year * n_names + i_den]],
+                        grid[out_num, i_num],
+                        grid[out_den, i_den],
+                    ]
+                )
                 cf = np.concatenate([[1.0, -q], np.full(len(out_num), -1.0), np.full(len(out_den), q)])
                 plain = False
             else:
@@ -393,25 +398,30 @@ def protect(
     for tally, figure in TALLIES.items():
         district_flags[tally] = np.int8(VISIBLE)
         withheld_years = set(d["school_year"].to_numpy()[district_flags[figure].to_numpy() > 0])
-        state_flags[tally] = np.where(
-            s["school_year"].isin(withheld_years).to_numpy(), COMPLEMENTARY, VISIBLE
-        ).astype(np.int8)
+        state_flags[tally] = np.where(s["school_year"].isin(withheld_years).to_numpy(), COMPLEMENTARY, VISIBLE).astype(
+            np.int8
+        )
     district_flags.insert(0, "school_year", d["school_year"].to_numpy())
     district_flags.insert(0, "district_code", d["district_code"].to_numpy())
     state_flags.insert(0, "school_year", s["school_year"].to_numpy())
-    groups = pd.concat(
-        [frame.assign(status=status[off : off + len(frame)].astype(np.int8))
-         for (_, _, _, frame), off in zip(groups_out, offsets, strict=True)],
-        ignore_index=True,
-    ) if groups_out else pd.DataFrame(
-        columns=["grouping", "group_value", "school_year", "count", "value", "status"]
+    groups = (
+        pd.concat(
+            [
+                frame.assign(status=status[off : off + len(frame)].astype(np.int8))
+                for (_, _, _, frame), off in zip(groups_out, offsets, strict=True)
+            ],
+            ignore_index=True,
+        )
+        if groups_out
+        else pd.DataFrame(columns=["grouping", "group_value", "school_year", "count", "value", "status"])
     )
     isd_flags = isd_status(d, district_flags, groups, n) if "isd_code" in d.columns else None
     return Suppression(district=district_flags, state=state_flags, groups=groups, min_cell_size=n, isd=isd_flags)
 
 
-def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd.DataFrame,
-               min_cell_size: int) -> pd.DataFrame:
+def isd_status(
+    districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int
+) -> pd.DataFrame:
     """The status of every figure of an ISD (marts.isd_year_metrics: sums over its
     districts), per ISD and year, in bulk (one group-by):
 
@@ -441,7 +451,8 @@ def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd
         total = totals[c].to_numpy(dtype="float64", na_value=np.nan)
         if len(iso):
             g = iso[iso["count"] == c][["group_value", "school_year", "status"]].rename(
-                columns={"group_value": "isd_code"})
+                columns={"group_value": "isd_code"}
+            )
             st = out.merge(g, on=keys, how="left")["status"].fillna(VISIBLE).to_numpy(dtype=np.int8)
         else:
             st = np.where(any_withheld[c].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
