@@ -162,7 +162,8 @@ def run_floor(landing: Path, database: Path, memory_limit: str = "1GB") -> dict:
             "+ (select count(*) from raw_devices) + (select count(*) from raw_pl)"
         ).fetchall()[0]
         errors, warnings = con.execute(
-            "select count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warning') from issues"
+            "select count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warning') "
+            "from issues"
         ).fetchall()[0]
         con.execute("checkpoint")
     finally:

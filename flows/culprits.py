@@ -213,7 +213,8 @@ def _record(con: duckdb.DuckDBPyConnection, run_id: str, culprits: list[Submissi
             con,
             """
             update audit.load_counts c set rows_quarantined = c.rows_quarantined + c.rows_loaded, rows_loaded = 0
-            where c.run_id = $run_id and (c.file_id, c.district_code) in (select (file_id, district_code) from _culprits)
+            where c.run_id = $run_id
+              and (c.file_id, c.district_code) in (select (file_id, district_code) from _culprits)
             """,
             {"run_id": run_id},
         )

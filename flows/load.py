@@ -486,7 +486,8 @@ def load_batch(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunCo
                 con,
                 f"""
                 insert into audit.quarantine_rows
-                select $run_id, b.file_id, b.family, b.school_year, t.district_code, t._line, to_json(struct_pack({row}))
+                select $run_id, b.file_id, b.family, b.school_year, t.district_code, t._line,
+                       to_json(struct_pack({row}))
                 from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
                 where not b.waiting and not ({accepted})
                 order by b.received_seq, t._line
@@ -734,7 +735,8 @@ def _record_files(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: Ru
             """
             update audit.files f set
                 status = case when f.rows_loaded + d.loaded_delta > 0
-                              then case when f.rows_quarantined + d.held_delta > 0 then 'partially_loaded' else 'loaded' end
+                              then case when f.rows_quarantined + d.held_delta > 0 then 'partially_loaded'
+                                        else 'loaded' end
                               else 'rejected' end,
                 rows_loaded = f.rows_loaded + d.loaded_delta,
                 rows_quarantined = f.rows_quarantined + d.held_delta,

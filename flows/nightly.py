@@ -257,7 +257,10 @@ def alert(settings: Settings, run_id: str) -> str:
     delivery = alerts.send_pending(settings)
     status = alerts.run_alert_status(settings.outbox_dir, run_id)
     if delivery.deadline and delivery.pending:
-        status += f" (stopped by a deadline, {delivery.pending} pending e-mail(s) go out with the next run: {delivery.deadline})"
+        status += (
+            f" (stopped by a deadline, {delivery.pending} pending e-mail(s) go out with the next run: "
+            f"{delivery.deadline})"
+        )
     return status
 
 
@@ -577,7 +580,8 @@ def _artifact(summary: RunSummary) -> None:
     except ImportError:  # pragma: no cover
         return
     rows = "\n".join(
-        f"| {f['file_name']} | {f['family'] or '-'} | {f['status']} | {f['rows_loaded']} | {f['rows_quarantined']} | {f['errors']} | {f['warnings']} |"
+        f"| {f['file_name']} | {f['family'] or '-'} | {f['status']} | {f['rows_loaded']} | {f['rows_quarantined']} "
+        f"| {f['errors']} | {f['warnings']} |"
         for f in summary.files
     )
     markdown = (
@@ -587,7 +591,10 @@ def _artifact(summary: RunSummary) -> None:
         f"{summary.errors} blocking errors, {summary.warnings} warnings.\n\n"
         + (f"**Note:** {summary.message}\n\n" if summary.message else "")
         + (f"**Alert e-mails:** {summary.alerts}\n\n" if summary.alerts else "")
-        + "| file | family | status | rows loaded | rows held back | errors | warnings |\n|---|---|---|---|---|---|---|\n"
+        + (
+            "| file | family | status | rows loaded | rows held back | errors | warnings |\n"
+            "|---|---|---|---|---|---|---|\n"
+        )
         + rows
     )
     try:

@@ -121,7 +121,8 @@ def _write_folder(con, folder: Path, row: dict, previous: dict | None, previous_
     # one pass over every mart: its rows and a checksum of them (order does not matter)
     checks = con.execute(
         " union all ".join(
-            f"select {_text(t)}, count(*), coalesce(sum(hash(__mart_row)), 0)::varchar from db.marts.{_ident(t)} __mart_row"
+            f"select {_text(t)}, count(*), coalesce(sum(hash(__mart_row)), 0)::varchar "
+            f"from db.marts.{_ident(t)} __mart_row"
             for t in tables
         )
     ).fetchall()

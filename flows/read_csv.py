@@ -302,7 +302,10 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
                 Issue(
                     rule="unreadable_file",
                     severity="error",
-                    message=f"the file cannot be read as CSV ({str(exc).splitlines()[0]}): check quoting and export it again",
+                    message=(
+                        f"the file cannot be read as CSV ({str(exc).splitlines()[0]}): "
+                        "check quoting and export it again"
+                    ),
                 )
             ],
         )
@@ -692,7 +695,8 @@ def _read_concatenated(
     side = duckdb.connect()
     try:
         side.execute(
-            f"create table s as select row_number() over () as _rec, * from {_csv_scan(len(header), 'rejects', skip=0)}",
+            "create table s as select row_number() over () as _rec, * "
+            f"from {_csv_scan(len(header), 'rejects', skip=0)}",
             [str(concat)],
         )
         rows = side.execute("select count(*) from s").fetchone()[0]

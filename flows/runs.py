@@ -28,7 +28,8 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20, outbox_dir: Pat
     ).fetchall()[0][0]
     alerts = (
         "(select count(*) filter (where a.status = 'sent')::varchar || ' sent, ' || "
-        "count(*) filter (where a.status <> 'sent')::varchar || ' pending' from audit.alerts a where a.run_id = r.run_id)"
+        "count(*) filter (where a.status <> 'sent')::varchar || ' pending' "
+        "from audit.alerts a where a.run_id = r.run_id)"
         if has_alerts
         else "null"
     )

@@ -471,7 +471,10 @@ def source_states(con: Any) -> dict[str, str]:
                 " || ':' || coalesce(sum(_line), 0)"
             )
         else:
-            state = "count(*) || ':' || coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
+            state = (
+                "count(*) || ':' || "
+                "coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
+            )
         parts.append(f"select '{name}' as name, {state} as state from {relation} as t")
     states = dict(con.execute(" union all ".join(parts)).fetchall())
     return {

@@ -375,7 +375,8 @@ def derived_columns(family: Family, table: str, known: KnownCodes) -> dict[str, 
                 "_isd_known",
                 "(t.isd_code is null or isd.district_code is not null)",
                 ("isd_code", FILE_COLUMN),
-                f"left join (select distinct {FILE_COLUMN}, district_code from {table} where district_type = 'ISD') isd "
+                f"left join (select distinct {FILE_COLUMN}, district_code from {table} "
+                "where district_type = 'ISD') isd "
                 f"on isd.{FILE_COLUMN} = t.{FILE_COLUMN} and isd.district_code = t.isd_code",
             )
         )
@@ -395,7 +396,8 @@ def derived_columns(family: Family, table: str, known: KnownCodes) -> dict[str, 
                 "_building_known",
                 "(t.building_code is null or kb.building_code is not null)",
                 ("school_year", "district_code", "building_code"),
-                f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
+                "left join (select distinct school_year, district_code, building_code "
+                f"from {known.buildings_table}) kb "
                 "on kb.school_year = t.school_year and kb.district_code = t.district_code "
                 "and kb.building_code = t.building_code",
             )

@@ -261,8 +261,8 @@ def compose_reference(con, run_id: str, smtp: SmtpSettings, options: AlertOption
     unattributed = _rows(
         con,
         """
-        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity, any_value(message) as message,
-               count(*) as n
+        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity,
+               any_value(message) as message, count(*) as n
         from audit.issues where run_id = ? and district_code is null
         group by all order by severity, file_name, rule
         """,

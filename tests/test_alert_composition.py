@@ -243,8 +243,9 @@ def _many_districts(db: Path, districts: int) -> None:
         con.execute(
             """
             insert into audit.issues
-            select 'run-1', 'f1', 'staffing_2024-25.csv', 'staffing', '2024-25', lpad(i::varchar, 5, '0'), i * 2 + j + 2,
-                   rule, 'warning', 'teacher_count', (i * 7 % 13)::varchar, rule || ': check the count of line ' || i
+            select 'run-1', 'f1', 'staffing_2024-25.csv', 'staffing', '2024-25', lpad(i::varchar, 5, '0'),
+                   i * 2 + j + 2, rule, 'warning', 'teacher_count', (i * 7 % 13)::varchar,
+                   rule || ': check the count of line ' || i
             from range(?) t(i), (values (0, 'low_ratio'), (1, 'yoy_swing')) r(j, rule)
             """,
             [districts],

@@ -167,7 +167,8 @@ def test_the_attach_line_of_an_open_session_runs(project):
         f"for statement in {line!r}.split(';'):\n"
         "    if statement.strip():\n        con.execute(statement)\n"
         "print(con.execute('select count(*) from marts.objectives').fetchall()[0][0])\n"
-        "try:\n    con.execute('create table marts.x (a int)')\nexcept duckdb.Error as exc:\n    print('refused', exc)\n"
+        "try:\n    con.execute('create table marts.x (a int)')\n"
+        "except duckdb.Error as exc:\n    print('refused', exc)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

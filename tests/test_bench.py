@@ -89,7 +89,8 @@ def pipeline_published(con: duckdb.DuckDBPyConnection) -> dict[str, set]:
             select f.file_name, r.school_year, r.district_code, count(*)
             from raw.{family} r join audit.files f on f.file_id = r._file_id
             where (r.school_year, r.district_code, r._received_seq) in (
-                select (school_year, district_code, max(_received_seq)) from raw.{family} group by school_year, district_code)
+                select (school_year, district_code, max(_received_seq)) from raw.{family}
+                group by school_year, district_code)
             group by all""",
         )
         for family in FAMILY_TABLES
@@ -198,12 +199,18 @@ def test_the_floor_computes_the_marts_figures_of_the_pipeline(demo_warehouse, tm
     assert _rows(con, keys.format("wh.marts")) == _rows(con, keys.format("fl"))
     for c in columns:
         differ = con.execute(f"""
-            select count(*) from wh.marts.district_year_metrics m join fl.district_year_metrics f using (school_year, district_code)
+            select count(*) from wh.marts.district_year_metrics m
+            join fl.district_year_metrics f using (school_year, district_code)
             where not (m.{c} is not distinct from f.{c}
-                or abs(try_cast(m.{c} as double) - try_cast(f.{c} as double)) <= 1e-9 * greatest(1, abs(try_cast(m.{c} as double))))
+                or abs(try_cast(m.{c} as double) - try_cast(f.{c} as double))
+                   <= 1e-9 * greatest(1, abs(try_cast(m.{c} as double))))
         """).fetchall()[0][0]
         assert differ == 0, c
-    warnings = "select rule, count(*) from {} where severity = 'warning' and rule in ('rate_over_100', 'pl_leaders_exceed_staffing', 'yoy_student_count_swing', 'yoy_device_total_swing') group by all"
+    warnings = (
+        "select rule, count(*) from {} where severity = 'warning' and rule in "
+        "('rate_over_100', 'pl_leaders_exceed_staffing', 'yoy_student_count_swing', 'yoy_device_total_swing') "
+        "group by all"
+    )
     assert _rows(con, warnings.format("wh.audit.issues")) == _rows(con, warnings.format("fl.issues"))
 
 

@@ -41,7 +41,8 @@ READER = textwrap.dedent(
                (select sum(student_devices) from marts.district_year_metrics),
                (select count(*) from marts.state_year_metrics s
                  where s.student_count is distinct from
-                       (select sum(d.student_count) from marts.district_year_metrics d where d.school_year = s.school_year)
+                       (select sum(d.student_count) from marts.district_year_metrics d
+                         where d.school_year = s.school_year)
                     or s.student_count is distinct from
                        (select m.value::bigint from marts.metric_values m
                          where m.scope = 'state' and m.metric = 'student_count' and m.school_year = s.school_year))

@@ -113,7 +113,8 @@ def file_status(con, file_name: str):
 
 def rows_from(con, family: str, file_name: str, select: str = "select *") -> list[tuple]:
     return con.execute(
-        f"{select} from raw.{family} where _file_id in (select file_id from audit.files where file_name = ?) order by _line",
+        f"{select} from raw.{family} "
+        "where _file_id in (select file_id from audit.files where file_name = ?) order by _line",
         [file_name],
     ).fetchall()
 
@@ -548,7 +549,8 @@ def test_spreadsheet_formula_text_is_stored_verbatim_as_plain_text(landing, tmp_
     )
     assert [i for i in issues(con) if i["severity"] == "error"] == []
     assert con.execute(
-        "select district_code, district_name, county from raw.districts where district_code in ('01020', '01700') order by 1"
+        "select district_code, district_name, county from raw.districts "
+        "where district_code in ('01020', '01700') order by 1"
     ).fetchall() == [("01020", FORMULAS[0], "@SUM(1)"), ("01700", FORMULAS[1], "Alcona")]
     assert [
         r[0]
@@ -557,7 +559,8 @@ def test_spreadsheet_formula_text_is_stored_verbatim_as_plain_text(landing, tmp_
         ).fetchall()
     ] == FORMULAS
     pl = con.execute(
-        "select activity_id, activity_title, educator_key from raw.pl_participation where district_code = '01020' order by _line"
+        "select activity_id, activity_title, educator_key from raw.pl_participation "
+        "where district_code = '01020' order by _line"
     ).fetchall()
     assert [(a, t) for a, t, _ in pl] == [("@SUM(1)", FORMULAS[0]), ("-2+3", FORMULAS[1])]
     assert all(re.fullmatch(r"[0-9a-f]{64}", k) for _, _, k in pl)  # educator IDs, even formulas, are hashed
@@ -611,7 +614,8 @@ def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_noth
     }
     assert con.execute("select count(*) from audit.files").fetchall() == [(1 + 3 + 3,)]  # directory, good, hostile
     assert con.execute(
-        "select district_code, district_name, county from raw.districts where district_code in ('01020', '01700') order by 1"
+        "select district_code, district_name, county from raw.districts "
+        "where district_code in ('01020', '01700') order by 1"
     ).fetchall() == [("01020", SQL_TEXTS[0], SQL_TEXTS[1]), ("01700", SQL_TEXTS[3], SQL_TEXTS[2])]
     assert [
         r[0]

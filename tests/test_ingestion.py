@@ -419,7 +419,8 @@ def test_hmac_in_duckdb_equals_the_standard_library():
     ):
         con = duckdb.connect()
         con.execute(
-            "create temp table t as select * from (values ('01010', 'E-1'), ('99999', 'Ñoño 7')) v(district_code, educator_id)"
+            "create temp table t as select * "
+            "from (values ('01010', 'E-1'), ('99999', 'Ñoño 7')) v(district_code, educator_id)"
         )
         pseudonymize_table(con, "t", key)
         assert con.execute("select educator_key from t").fetchall() == [

@@ -211,7 +211,8 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
     assert reader.returncode == 0, err[-3000:]
     result = json.loads(out)
     print(
-        f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, {result['gone']} pruned under it"
+        f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, "
+        f"{result['gone']} pruned under it"
     )
     assert result["bad"] == [], result["bad"][:5]
     assert len(result["seen"]) >= 20 and len(set(result["seen"])) >= 3, result

@@ -150,7 +150,8 @@ def queue_run_alerts(
         return []
     if not smtp.state_recipients:
         _log().warning(
-            "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): no data-quality report for the state is queued"
+            "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): "
+            "no data-quality report for the state is queued"
         )
     districts = sum(1 for a in alerts if a.scope == "district")
     _log().info(
@@ -184,7 +185,8 @@ def queue_failure_alert(
         )
         if alert is None:
             _log().warning(
-                "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): nobody is told by e-mail that run %s failed",
+                "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): "
+                "nobody is told by e-mail that run %s failed",
                 run_id,
             )
             return None

@@ -44,7 +44,8 @@ def queue_reminders(
     if not smtp.enabled:
         return 0
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_status'"
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'submission_status'"
     ).fetchone()[0]
     if not exists:
         return 0

@@ -616,7 +616,8 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     )
     incomplete_html = Markup(
         "".join(
-            f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
+            f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td>"
+            f"<td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
             f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
             for r in incomplete
         )

@@ -24,8 +24,9 @@ complementary, ``flows.report.suppression``) and kept in the temporary table
 ``<10``), and the totals of every grouping of ``privacy.groupings`` with their status
 in ``report_group_suppression`` (grouping, group_value, school_year, count, value,
 status: what a view of ISD or locale totals may publish). Every query joins them, so
-withheld values are turned into NULL (with their status) before any row reaches Python. The suppressed long table of metric values is
-built once, as the temporary table ``report_mv``.
+withheld values are turned into NULL (with their status) before any row reaches Python.
+The suppressed long table of metric values is built once, as the temporary table
+``report_mv``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,8 @@ from pathlib import Path
 def _exists(con) -> bool:
     return bool(
         con.execute(
-            "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_status'"
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'submission_status'"
         ).fetchone()[0]
     )
 
