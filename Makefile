@@ -1,7 +1,8 @@
 # roadmap-warehouse: the commands users type (docs/INTERFACE.md).
 #   make setup   .venv from the pinned lock file, nothing else
 #   make demo    sample landing data -> nightly run -> warehouse + annual review
-#   make test    the whole test suite (creates .venv first if missing)
+#   make test    the whole test suite (creates .venv first if missing), after `make check`
+#   make check   ruff: lint and format check of the Python code, no tests
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -11,7 +12,7 @@ DATA := data
 KEY_FILE := $(DATA)/.pseudonym_key
 PYTEST_ARGS ?=
 
-.PHONY: test-a11y-deps setup demo test test-fast test-system-deps test-compat-clients lock lock-compat docs clean-data
+.PHONY: test-a11y-deps setup demo check test test-fast test-system-deps test-compat-clients lock lock-compat docs clean-data
 
 setup: $(STAMP)
 
@@ -45,6 +46,12 @@ demo: setup $(KEY_FILE)
 	@echo "warehouse     : $(abspath $(DATA))/warehouse/roadmap.duckdb   (query it read-only: $(BIN)/roadmap sql)"
 	@echo "marts, Parquet: $(abspath $(DATA))/warehouse/parquet/current/"
 	@echo "annual review : $(abspath $(DATA))/reports/"
+
+# ruff (pinned in requirements.lock, settings in pyproject.toml) over the whole project:
+# lint, then the formatting (`$(BIN)/ruff format` applies it). Seconds, no tests.
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # Debian's chromium renders the report in a test, and Debian's postgresql serves the
 # Prefect server of the production rehearsal (a throw-away cluster made by the test);
@@ -95,7 +102,7 @@ tests/a11y/node_modules/.installed: tests/a11y/package-lock.json
 # in their own temporary folders.
 TEST_WORKERS ?= 3
 XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
-test: setup test-system-deps test-compat-clients test-a11y-deps
+test: setup check test-system-deps test-compat-clients test-a11y-deps
 	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
 
 test-fast: setup

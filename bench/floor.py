@@ -113,7 +113,9 @@ def render(landing: Path, key: bytes = b"bench-key-not-a-secret") -> tuple[str, 
             values = ", ".join(f"nullif(trim(c{header.index(c)}), '') as {c}" for c in family.column_names)
             scan = _SCAN.format(paths=repr(paths), columns=repr(columns), rejects=table)
             parts.append(f"select filename, {g} as _g, row_number() over () as _rn, {values} from {scan}")
-            rejects.append(f"select s.file_path as filename from {table} r join {table}_scans s using (scan_id, file_id)")
+            rejects.append(
+                f"select s.file_path as filename from {table} r join {table}_scans s using (scan_id, file_id)"
+            )
         if not parts:  # no readable file of the family: an empty table of its columns
             cols = ", ".join(f"NULL::VARCHAR as {c}" for c in family.column_names)
             parts.append(f"select NULL::VARCHAR as filename, 0 as _g, 0::BIGINT as _rn, {cols} where false")
@@ -160,7 +162,8 @@ def run_floor(landing: Path, database: Path, memory_limit: str = "1GB") -> dict:
             "+ (select count(*) from raw_devices) + (select count(*) from raw_pl)"
         ).fetchall()[0]
         errors, warnings = con.execute(
-            "select count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warning') from issues"
+            "select count(*) filter (where severity = 'error'), count(*) filter (where severity = 'warning') "
+            "from issues"
         ).fetchall()[0]
         con.execute("checkpoint")
     finally:

@@ -44,7 +44,6 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -177,7 +176,10 @@ class PrefectServer:
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [_script("prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-                env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
                 preexec_fn=_stop_with_parent if sys.platform.startswith("linux") else None,
             )
         try:
@@ -236,8 +238,12 @@ class PrefectServer:
             while True:
                 page = self._post(
                     "/task_runs/filter",
-                    {"flow_runs": {"id": {"any_": [flow_run_id]}}, "sort": "EXPECTED_START_TIME_ASC",
-                     "limit": 200, "offset": len(runs)},
+                    {
+                        "flow_runs": {"id": {"any_": [flow_run_id]}},
+                        "sort": "EXPECTED_START_TIME_ASC",
+                        "limit": 200,
+                        "offset": len(runs),
+                    },
                 )
                 runs += page
                 if len(page) < 200:
@@ -342,12 +348,23 @@ def prepare(shape: str, work: Path, args, statewide: Night | None) -> Night:
         m = generate_landing(landing, districts=_michigan(args.scale), years=5, seed=args.seed, defects=args.defects)
         title = f"statewide, {m.districts} districts x 5 years"
     elif shape == "national":
-        m = generate_landing(landing, districts=_scaled(NATIONAL, args.scale), years=3, seed=args.seed,
-                             heavy_warnings=args.heavy_warnings)
+        m = generate_landing(
+            landing,
+            districts=_scaled(NATIONAL, args.scale),
+            years=3,
+            seed=args.seed,
+            heavy_warnings=args.heavy_warnings,
+        )
         title = f"national, {m.districts} districts x 3 years, heavy warnings"
     elif shape == "per-district":
-        m = generate_landing(landing, districts=_michigan(args.scale), years=1, seed=args.seed,
-                             per_district_files=True, resubmissions=False)
+        m = generate_landing(
+            landing,
+            districts=_michigan(args.scale),
+            years=1,
+            seed=args.seed,
+            per_district_files=True,
+            resubmissions=False,
+        )
         title = f"one file per district and family, {m.districts} districts x 1 year"
     elif shape == "tiny":
         m = generate_landing(landing, districts=20, years=1, seed=args.seed)
@@ -369,7 +386,7 @@ def _corrected_file(landing: Path) -> tuple[str, int]:
     with latest.open(encoding="utf-8-sig", newline="") as fh:
         reader = csv.reader(fh)
         header = [h.strip().lower() for h in next(reader)]
-        row = dict(zip(header, next(reader)))
+        row = dict(zip(header, next(reader), strict=False))
     row["teacher_count"] = str(int(row["teacher_count"]) + 1)
     school_year = latest.stem.split("_", 1)[1]
     path = landing / f"staffing_{school_year}_{row['district_code']}.csv"
@@ -389,7 +406,10 @@ def run_night(night: Night, server: PrefectServer, sink: SmtpSink, env: dict, ar
     before = sink.count()
     measured = run_measured(
         [_script("roadmap"), "nightly", "--landing", str(night.landing), "--warehouse", str(night.warehouse)],
-        env=env, cwd=cwd, stdout=log, timeout=args.timeout,
+        env=env,
+        cwd=cwd,
+        stdout=log,
+        timeout=args.timeout,
     )
     night.seconds, night.peak_mb = measured.seconds, measured.peak_mb
     if measured.returncode != 0:
@@ -406,7 +426,10 @@ def run_floor(night: Night, work: Path, env: dict, args) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     measured = run_measured(
         [sys.executable, str(BENCH / "floor.py"), str(night.landing), str(work / night.shape / "floor.duckdb")],
-        env=env, cwd=work, stdout=out, timeout=args.timeout,
+        env=env,
+        cwd=work,
+        stdout=out,
+        timeout=args.timeout,
     )
     if measured.returncode != 0:
         night.floor = {"failed": f"exit {measured.returncode}: {_tail(out, 5)}"}
@@ -433,8 +456,18 @@ def _stages(night: Night) -> str:
 
 
 def table(nights: list[Night]) -> str:
-    head = ("shape", "rows", "files", "pipeline s", "stages (s)", "floor s", "x floor", "pipeline peak MB",
-            "floor peak MB", "e-mails")
+    head = (
+        "shape",
+        "rows",
+        "files",
+        "pipeline s",
+        "stages (s)",
+        "floor s",
+        "x floor",
+        "pipeline peak MB",
+        "floor peak MB",
+        "e-mails",
+    )
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for n in nights:
         floor = n.floor or {}
@@ -467,8 +500,10 @@ def targets(nights: list[Night], scale: float) -> list[str]:
         n = by.get(shape)
         if n and n.floor and n.floor.get("seconds"):
             ratio = n.seconds / n.floor["seconds"]
-            out.append(f"{shape}: within 3x the floor and under 2 GB peak: {ratio:.1f}x, {n.peak_mb:,.0f} MB "
-                       f"-> {verdict(ratio <= 3 and n.peak_mb < 2048)}")
+            out.append(
+                f"{shape}: within 3x the floor and under 2 GB peak: {ratio:.1f}x, {n.peak_mb:,.0f} MB "
+                f"-> {verdict(ratio <= 3 and n.peak_mb < 2048)}"
+            )
     if "statewide" in by:
         s = by["statewide"].seconds
         out.append(f"statewide: under 20 s end to end: {s:.1f} s -> {verdict(s < 20)}")
@@ -489,18 +524,34 @@ def targets(nights: list[Night], scale: float) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--shape", action="append", choices=SHAPES,
-                        help="run this shape (repeat for more; default: all). nothing-new and corrected run "
-                        "after a statewide night, which is then run (and shown) too")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every district count by this (e.g. 0.01 for a quick smoke run; default 1)")
+    parser.add_argument(
+        "--shape",
+        action="append",
+        choices=SHAPES,
+        help="run this shape (repeat for more; default: all). nothing-new and corrected run "
+        "after a statewide night, which is then run (and shown) too",
+    )
+    parser.add_argument(
+        "--scale",
+        type=float,
+        default=1.0,
+        help="multiply every district count by this (e.g. 0.01 for a quick smoke run; default 1)",
+    )
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--defects", type=float, default=0.0, help="defect rate of the statewide data (default 0)")
-    parser.add_argument("--heavy-warnings", type=float, default=0.3,
-                        help="share of districts each year whose staffing file has a tenth of the real staff, in the "
-                        "national shape (default 0.3: about two thirds of the districts are alerted)")
-    parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the data, warehouses and logs here (default: a temporary folder, removed at the end)")
+    parser.add_argument(
+        "--heavy-warnings",
+        type=float,
+        default=0.3,
+        help="share of districts each year whose staffing file has a tenth of the real staff, in the "
+        "national shape (default 0.3: about two thirds of the districts are alerted)",
+    )
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help="keep the data, warehouses and logs here (default: a temporary folder, removed at the end)",
+    )
     parser.add_argument("--timeout", type=float, default=6 * 3600, help="seconds one night or floor may take")
     args = parser.parse_args(argv)
     if args.scale <= 0:
@@ -522,22 +573,27 @@ def main(argv: list[str] | None = None) -> int:
     nights: list[Night] = []
     try:
         with PrefectServer(work / "prefect-home", work / "prefect-server.log") as server, SmtpSink() as sink:
-            print(f"Prefect server {server.api_url} answered in {server.start_seconds:.1f} s; "
-                  f"SMTP sink on 127.0.0.1:{sink.port}; data in {work}", flush=True)
+            print(
+                f"Prefect server {server.api_url} answered in {server.start_seconds:.1f} s; "
+                f"SMTP sink on 127.0.0.1:{sink.port}; data in {work}",
+                flush=True,
+            )
             env = {k: v for k, v in os.environ.items() if k not in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE")}
             env.update(server.env())
-            env.update({
-                "ROADMAP_PSEUDONYM_KEY": os.environ.get("ROADMAP_PSEUDONYM_KEY") or "bench-key-not-a-secret",
-                "ROADMAP_SMTP_HOST": "127.0.0.1",
-                "ROADMAP_SMTP_PORT": str(sink.port),
-                "ROADMAP_SMTP_STARTTLS": "false",
-                "ROADMAP_ALERT_TO": "data-office@state.example",
-                "ROADMAP_ALERT_FROM": "roadmap-warehouse@state.example",
-                "ROADMAP_SETTLE_SECONDS": "0",  # the bench writes each night's files just before it
-                "GX_ANALYTICS_ENABLED": "False",
-                "DO_NOT_TRACK": "1",
-                "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
-            })
+            env.update(
+                {
+                    "ROADMAP_PSEUDONYM_KEY": os.environ.get("ROADMAP_PSEUDONYM_KEY") or "bench-key-not-a-secret",
+                    "ROADMAP_SMTP_HOST": "127.0.0.1",
+                    "ROADMAP_SMTP_PORT": str(sink.port),
+                    "ROADMAP_SMTP_STARTTLS": "false",
+                    "ROADMAP_ALERT_TO": "data-office@state.example",
+                    "ROADMAP_ALERT_FROM": "roadmap-warehouse@state.example",
+                    "ROADMAP_SETTLE_SECONDS": "0",  # the bench writes each night's files just before it
+                    "GX_ANALYTICS_ENABLED": "False",
+                    "DO_NOT_TRACK": "1",
+                    "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+                }
+            )
             for k in ("ROADMAP_SMTP_USER", "ROADMAP_SMTP_PASSWORD"):
                 env.pop(k, None)
             statewide: Night | None = None
@@ -545,12 +601,17 @@ def main(argv: list[str] | None = None) -> int:
                 _checkpoint()
                 started = time.perf_counter()
                 night = prepare(shape, work, args, statewide)
-                print(f"{night.title}: {night.files:,} new file(s), {night.rows:,} rows "
-                      f"(landing data written in {time.perf_counter() - started:.1f} s)", flush=True)
+                print(
+                    f"{night.title}: {night.files:,} new file(s), {night.rows:,} rows "
+                    f"(landing data written in {time.perf_counter() - started:.1f} s)",
+                    flush=True,
+                )
                 run_night(night, server, sink, env, args)
                 run_floor(night, work, env, args)
-                print(f"  pipeline {night.seconds:.1f} s, floor "
-                      f"{(night.floor or {}).get('seconds', float('nan')):.1f} s", flush=True)
+                print(
+                    f"  pipeline {night.seconds:.1f} s, floor {(night.floor or {}).get('seconds', float('nan')):.1f} s",
+                    flush=True,
+                )
                 nights.append(night)
                 if shape == "statewide":
                     statewide = night
@@ -559,8 +620,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if nights:
             print()
-            print(f"roadmap-warehouse bench, {dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores"
-                  + (f", --scale {args.scale:g}" if args.scale != 1 else ""))
+            print(
+                f"roadmap-warehouse bench, {dt.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores"
+                + (f", --scale {args.scale:g}" if args.scale != 1 else "")
+            )
             print()
             print(table(nights))
             print()

@@ -5,7 +5,8 @@ run record is published together with the data it describes."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import duckdb
 
@@ -143,8 +144,18 @@ AUDIT_DDL = [
 ]
 
 _ISSUE_TABLE_COLUMNS = (
-    "run_id", "file_id", "file_name", "family", "school_year", "district_code",
-    "line", "rule", "severity", "column_name", "value", "message",
+    "run_id",
+    "file_id",
+    "file_name",
+    "family",
+    "school_year",
+    "district_code",
+    "line",
+    "rule",
+    "severity",
+    "column_name",
+    "value",
+    "message",
 )
 
 
@@ -154,7 +165,7 @@ def ensure_audit_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | None, landing_dir: str) -> None:
@@ -165,7 +176,9 @@ def start_run(con: duckdb.DuckDBPyConnection, run_id: str, flow_run_id: str | No
     )
 
 
-def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message: str | None = None, **counts: Any) -> None:
+def finish_run(
+    con: duckdb.DuckDBPyConnection, run_id: str, status: str, message: str | None = None, **counts: Any
+) -> None:
     """Close the run record; the counts are summed from the audit tables of this run."""
     run(
         con,
@@ -182,9 +195,19 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, message
         where run_id = ?
         """,
         [
-            now(), status, message,
-            counts.get("files_seen", 0), counts.get("files_new", 0), counts.get("files_skipped", 0),
-            run_id, run_id, run_id, run_id, run_id, run_id, run_id,
+            now(),
+            status,
+            message,
+            counts.get("files_seen", 0),
+            counts.get("files_new", 0),
+            counts.get("files_skipped", 0),
+            run_id,
+            run_id,
+            run_id,
+            run_id,
+            run_id,
+            run_id,
+            run_id,
         ],
     )
 
@@ -198,15 +221,20 @@ def record_interrupted_run(con: duckdb.DuckDBPyConnection, holder: dict) -> None
     if exists:
         return
     ended = holder.get("ended_at") or holder.get("heartbeat_at")
-    how = "was stopped by a signal (SIGTERM or Ctrl-C)" if holder.get("ended_at") else (
-        "ended without finishing (e.g. killed or a power cut)"
+    how = (
+        "was stopped by a signal (SIGTERM or Ctrl-C)"
+        if holder.get("ended_at")
+        else ("ended without finishing (e.g. killed or a power cut)")
     )
     run(
         con,
         "insert into audit.runs (run_id, flow_run_id, started_at, finished_at, status, message) "
         "values (?, ?, ?, ?, 'interrupted', ?)",
         [
-            run_id, holder.get("flow_run_id"), holder.get("started_at"), ended,
+            run_id,
+            holder.get("flow_run_id"),
+            holder.get("started_at"),
+            ended,
             f"the run (process {holder.get('pid', '?')}) {how}; it was last alive at {ended or 'an unknown time'}. "
             "Nothing of it was published, and the next run redid its work",
         ],
@@ -218,8 +246,20 @@ def record_issues(con: duckdb.DuckDBPyConnection, run_id: str, issues: Iterable[
     import pandas as pd
 
     rows = [
-        (run_id, i.file_id, i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule,
-         i.severity, i.column_name, i.value, i.message)
+        (
+            run_id,
+            i.file_id,
+            i.file_name,
+            i.family,
+            i.school_year,
+            i.district_code,
+            i.line,
+            i.rule,
+            i.severity,
+            i.column_name,
+            i.value,
+            i.message,
+        )
         for i in issues
     ]
     if not rows:
@@ -235,6 +275,7 @@ def record_issues(con: duckdb.DuckDBPyConnection, run_id: str, issues: Iterable[
         run(con, f"insert into audit.issues ({columns}) select {casts} from _issues")
     finally:
         con.unregister("_issues")
+
 
 def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version: str) -> dict:
     """One row of `audit.published`, written in the work copy just before the swap, so
@@ -256,8 +297,13 @@ def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version:
     else:
         mart_rows = "null::map(varchar, bigint)"
     years = (
-        "(select min(school_year) from marts.state_year_metrics)", "(select max(school_year) from marts.state_year_metrics)"
-    ) if "state_year_metrics" in marts else ("null", "null")
+        (
+            "(select min(school_year) from marts.state_year_metrics)",
+            "(select max(school_year) from marts.state_year_metrics)",
+        )
+        if "state_year_metrics" in marts
+        else ("null", "null")
+    )
     run(
         con,
         f"""
@@ -293,7 +339,7 @@ def record_publish(con: duckdb.DuckDBPyConnection, run_id: str, storage_version:
     )
     cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
     names = [d[0] for d in cur.description]
-    return dict(zip(names, cur.fetchall()[0]))
+    return dict(zip(names, cur.fetchall()[0], strict=True))
 
 
 __all__ = [

@@ -23,8 +23,12 @@ def _settings(args):
 
 # what each stage of the nightly run does, for the messages below
 STAGES = {
-    "discover": "finding new landing files", "validate": "validating files", "load": "loading files",
-    "transform": "the dbt build", "publish": "publishing", "report": "writing the annual review",
+    "discover": "finding new landing files",
+    "validate": "validating files",
+    "load": "loading files",
+    "transform": "the dbt build",
+    "publish": "publishing",
+    "report": "writing the annual review",
     "alert": "sending the alert e-mails",
 }
 
@@ -35,12 +39,15 @@ def _stage(run) -> str:
 
 def _after_publish(run) -> list[str]:
     """What a run that published its data and was then stopped, or failed, left."""
-    lines = [f"The night's data was published: run {run.run_id} is in {run.warehouse} "
-             "(audit.runs records it as succeeded)."]
+    lines = [
+        f"The night's data was published: run {run.run_id} is in {run.warehouse} (audit.runs records it as succeeded)."
+    ]
     if run.stage in ("publish", "report"):
         lines.append("The annual review may not have been written: `roadmap report` writes it.")
-    lines.append(f"Alert e-mails not sent yet stay pending in {run.outbox}/pending and go out with the next run "
-                 "(`roadmap runs` shows them).")
+    lines.append(
+        f"Alert e-mails not sent yet stay pending in {run.outbox}/pending and go out with the next run "
+        "(`roadmap runs` shows them)."
+    )
     return lines
 
 
@@ -48,10 +55,10 @@ def cmd_nightly(args) -> int:
     from prefect.exceptions import TerminationSignal
 
     from . import runlog, stopping
-    from .stopping import Stopped
     from .nightly import current_run, nightly
     from .publish import RunInProgress
     from .settings import ConfigError
+    from .stopping import Stopped
 
     current_run.__init__()  # nothing of an earlier run in this process
     # the console command exits at the latest GRACE_SECONDS after a stop; a caller in the
@@ -73,22 +80,30 @@ def cmd_nightly(args) -> int:
         signum = getattr(exc, "signum", getattr(exc, "signal", signal.SIGINT))
         how = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
         if current_run.data_published():
-            print(f"roadmap nightly: stopped by {how} during {_stage(current_run)}, after the run had published.",
-                  file=sys.stderr)
+            print(
+                f"roadmap nightly: stopped by {how} during {_stage(current_run)}, after the run had published.",
+                file=sys.stderr,
+            )
             for line in _after_publish(current_run):
                 print(line, file=sys.stderr)
         else:
-            print(f"roadmap nightly: stopped by {how} during {_stage(current_run)}, before publishing: the "
-                  "published warehouse was left as it was. The next run records this one as interrupted and "
-                  "redoes its work.", file=sys.stderr)
+            print(
+                f"roadmap nightly: stopped by {how} during {_stage(current_run)}, before publishing: the "
+                "published warehouse was left as it was. The next run records this one as interrupted and "
+                "redoes its work.",
+                file=sys.stderr,
+            )
         if runlog.current_log:
             print(f"Full detail: {runlog.current_log}", file=sys.stderr)
         return 128 + int(signum)
     except Exception as exc:  # the cause first; the traceback is in the run's log file
         _release_frames(exc)
         if current_run.data_published():
-            print(f"roadmap nightly: {_stage(current_run)} failed after the run had published: "
-                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            print(
+                f"roadmap nightly: {_stage(current_run)} failed after the run had published: "
+                f"{type(exc).__name__}: {exc}",
+                file=sys.stderr,
+            )
             for line in _after_publish(current_run):
                 print(line, file=sys.stderr)
         else:
@@ -185,7 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="roadmap", description="MI Roadmap Goal Four warehouse: nightly loads, data-quality alerts, annual review"
     )
     parser.add_argument(
-        "-v", "--verbose", action="store_true",
+        "-v",
+        "--verbose",
+        action="store_true",
         help="also print the detail (Prefect, dbt, Great Expectations) that otherwise goes to the run's log file only",
     )
     sub = parser.add_subparsers(dest="command", required=True)
@@ -222,16 +239,22 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("docs", help="the dbt documentation site of every model and column (from the published warehouse)")
+    p = sub.add_parser(
+        "docs", help="the dbt documentation site of every model and column (from the published warehouse)"
+    )
     common(p, landing=False)
     p.add_argument("--out", help="output folder (default: data/docs beside the reports folder)")
     p.set_defaults(func=cmd_docs)
 
     p = sub.add_parser("sql", help="a read-only SQL shell on the published warehouse (docs/analysts_guide.md)")
     common(p, landing=False)
-    p.add_argument("-c", "--command", dest="command_sql", metavar="SQL", help="run SQL (one or more statements) and exit")
+    p.add_argument(
+        "-c", "--command", dest="command_sql", metavar="SQL", help="run SQL (one or more statements) and exit"
+    )
     p.add_argument("--csv", action="store_true", help="results as CSV (all rows), for other tools")
-    p.add_argument("--max-rows", type=int, metavar="N", help="rows shown of a result in table mode (default 40 on a terminal)")
+    p.add_argument(
+        "--max-rows", type=int, metavar="N", help="rows shown of a result in table mode (default 40 on a terminal)"
+    )
     p.set_defaults(func=cmd_sql)
 
     p = sub.add_parser(

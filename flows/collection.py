@@ -98,8 +98,10 @@ def deadlines(settings: Settings) -> list[Deadline]:
         per_family = value if isinstance(value, dict) else {"default": value}
         unknown = set(per_family) - {"default", *YEARLY_FAMILIES}
         if unknown:
-            raise ConfigError(f"{where}: deadlines {year}: {', '.join(sorted(map(str, unknown)))} is not a yearly "
-                              f"family ({', '.join(YEARLY_FAMILIES)}) nor 'default'")
+            raise ConfigError(
+                f"{where}: deadlines {year}: {', '.join(sorted(map(str, unknown)))} is not a yearly "
+                f"family ({', '.join(YEARLY_FAMILIES)}) nor 'default'"
+            )
         for family in YEARLY_FAMILIES:
             given = per_family.get(family, per_family.get("default"))
             if given is not None:
@@ -137,8 +139,10 @@ def write_deadlines(con: duckdb.DuckDBPyConnection, rows: list[Deadline]) -> Non
     run(con, "create schema if not exists reference")
     run(con, DEADLINES_DDL)
     if rows:
-        con.executemany("insert into reference.collection_deadlines values (?, ?, ?, ?)",
-                        [(d.school_year, d.family, d.deadline, d.remind_days_before) for d in rows])
+        con.executemany(
+            "insert into reference.collection_deadlines values (?, ?, ?, ?)",
+            [(d.school_year, d.family, d.deadline, d.remind_days_before) for d in rows],
+        )
 
 
 def outstanding_districts(con: duckdb.DuckDBPyConnection, as_of: dt.date, limit: int = 200) -> list[dict]:
@@ -162,7 +166,7 @@ def outstanding_districts(con: duckdb.DuckDBPyConnection, as_of: dt.date, limit:
         [as_of, limit],
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def due_reminders(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
@@ -193,4 +197,4 @@ def due_reminders(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
         [as_of],
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

@@ -38,7 +38,7 @@ def _swing_sql(raw_table: str, value_sql: str, rule: str, what: str) -> str:
                || ' % from ' || prev.school_year || ' (' || prev.total::varchar || ') to ' || cur.school_year
                || ' (' || cur.total::varchar || '): check the figures; they were loaded'
     from totals cur
-    join totals prev on prev.district_code = cur.district_code and prev.school_year = {_previous('cur.school_year')}
+    join totals prev on prev.district_code = cur.district_code and prev.school_year = {_previous("cur.school_year")}
     join audit.files f on f.file_id = cur.file_id
     where f.first_run_id = $run_id
       and prev.total > 0

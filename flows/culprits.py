@@ -53,7 +53,7 @@ def build_holding_back_culprits(
     try:
         build()
         return []
-    except Exception as failure:  # noqa: BLE001 - any build failure may be the data's
+    except Exception as failure:  # any build failure may be the data's
         first_failure = failure
     con = connect(work)
     try:
@@ -74,7 +74,7 @@ def build_holding_back_culprits(
         try:
             build()
             return True
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             log.info("build without some of this run's submissions failed: %s", str(error).splitlines()[0])
             return False
 
@@ -129,8 +129,11 @@ def _families(submissions: list[Submission]) -> list[str]:
 def _stash(con: duckdb.DuckDBPyConnection, run_id: str, submissions: list[Submission]) -> None:
     run(con, f"create schema if not exists {STASH}")
     for family in _families(submissions):
-        run(con, f"create or replace table {STASH}.{family} as select * from {FAMILIES[family].raw_table} where _run_id = ?",
-            [run_id])
+        run(
+            con,
+            f"create or replace table {STASH}.{family} as select * from {FAMILIES[family].raw_table} where _run_id = ?",
+            [run_id],
+        )
 
 
 def _include(con: duckdb.DuckDBPyConnection, run_id: str, included: list[Submission]) -> None:
@@ -138,9 +141,9 @@ def _include(con: duckdb.DuckDBPyConnection, run_id: str, included: list[Submiss
     keep = pd.DataFrame(
         [(s.file_id, s.district_code) for s in included] or [("", "")], columns=["file_id", "district_code"]
     ).astype("string")
-    families = [r[0] for r in con.execute(
-        "select table_name from duckdb_tables() where schema_name = ?", [STASH]
-    ).fetchall()]
+    families = [
+        r[0] for r in con.execute("select table_name from duckdb_tables() where schema_name = ?", [STASH]).fetchall()
+    ]
     with registered(con, "_included", keep):
         for family in families:
             raw = FAMILIES[family].raw_table
@@ -210,7 +213,8 @@ def _record(con: duckdb.DuckDBPyConnection, run_id: str, culprits: list[Submissi
             con,
             """
             update audit.load_counts c set rows_quarantined = c.rows_quarantined + c.rows_loaded, rows_loaded = 0
-            where c.run_id = $run_id and (c.file_id, c.district_code) in (select (file_id, district_code) from _culprits)
+            where c.run_id = $run_id
+              and (c.file_id, c.district_code) in (select (file_id, district_code) from _culprits)
             """,
             {"run_id": run_id},
         )

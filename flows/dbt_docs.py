@@ -32,12 +32,21 @@ def build_dbt_docs(warehouse: Path, out_dir: Path) -> Path:
         copy = Path(work) / "warehouse.duckdb"
         shutil.copyfile(warehouse, copy)
         args = [
-            "docs", "generate", "--static",
-            "--project-dir", str(DBT_PROJECT_DIR),
-            "--profiles-dir", str(DBT_PROJECT_DIR),
-            "--target-path", str(out_dir),
-            "--log-path", str(Path(work) / "logs"),
-            "--no-partial-parse", "--no-send-anonymous-usage-stats", "--no-version-check", "--no-use-colors",
+            "docs",
+            "generate",
+            "--static",
+            "--project-dir",
+            str(DBT_PROJECT_DIR),
+            "--profiles-dir",
+            str(DBT_PROJECT_DIR),
+            "--target-path",
+            str(out_dir),
+            "--log-path",
+            str(Path(work) / "logs"),
+            "--no-partial-parse",
+            "--no-send-anonymous-usage-stats",
+            "--no-version-check",
+            "--no-use-colors",
         ]
         try:
             with _environment({DB_PATH_ENV_VAR: str(copy), "DO_NOT_TRACK": "1"}):

@@ -52,7 +52,9 @@ class LandingFile:
         return self.landing_name.school_year if self.landing_name else None
 
     def issue(self, **kwargs) -> Issue:
-        return Issue(file_id=self.file_id, file_name=self.name, family=self.family, school_year=self.school_year, **kwargs)
+        return Issue(
+            file_id=self.file_id, file_name=self.name, family=self.family, school_year=self.school_year, **kwargs
+        )
 
 
 @dataclass
@@ -118,7 +120,13 @@ def scan_landing(
             unsettled.append(entry.name)
             continue
         if not stat.S_ISREG(info.st_mode):
-            kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            kind = (
+                "a symbolic link"
+                if stat.S_ISLNK(info.st_mode)
+                else "a folder"
+                if stat.S_ISDIR(info.st_mode)
+                else "not a regular file"
+            )
             not_files.append(_not_a_file(entry.name, f"is {kind}"))
             continue
         path = Path(entry.path)

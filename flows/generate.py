@@ -286,110 +286,559 @@ class GenerationManifest:
 
 # Michigan counties in code order (01 Alcona ... 83 Wexford) with rough population (thousands).
 _COUNTIES: tuple[tuple[str, int], ...] = (
-    ("Alcona", 10), ("Alger", 9), ("Allegan", 120), ("Alpena", 29), ("Antrim", 23),
-    ("Arenac", 15), ("Baraga", 8), ("Barry", 62), ("Bay", 103), ("Benzie", 18),
-    ("Berrien", 155), ("Branch", 44), ("Calhoun", 134), ("Cass", 52), ("Charlevoix", 26),
-    ("Cheboygan", 26), ("Chippewa", 36), ("Clare", 31), ("Clinton", 80), ("Crawford", 13),
-    ("Delta", 36), ("Dickinson", 26), ("Eaton", 110), ("Emmet", 34), ("Genesee", 400),
-    ("Gladwin", 25), ("Gogebic", 15), ("Grand Traverse", 95), ("Gratiot", 41), ("Hillsdale", 46),
-    ("Houghton", 37), ("Huron", 31), ("Ingham", 285), ("Ionia", 66), ("Iosco", 25),
-    ("Iron", 11), ("Isabella", 65), ("Jackson", 160), ("Kalamazoo", 260), ("Kalkaska", 18),
-    ("Kent", 660), ("Keweenaw", 2), ("Lake", 12), ("Lapeer", 88), ("Leelanau", 22),
-    ("Lenawee", 99), ("Livingston", 195), ("Luce", 6), ("Mackinac", 11), ("Macomb", 880),
-    ("Manistee", 25), ("Marquette", 66), ("Mason", 29), ("Mecosta", 40), ("Menominee", 23),
-    ("Midland", 84), ("Missaukee", 15), ("Monroe", 155), ("Montcalm", 66), ("Montmorency", 9),
-    ("Muskegon", 175), ("Newaygo", 50), ("Oakland", 1270), ("Oceana", 27), ("Ogemaw", 21),
-    ("Ontonagon", 6), ("Osceola", 23), ("Oscoda", 8), ("Otsego", 25), ("Ottawa", 300),
-    ("Presque Isle", 13), ("Roscommon", 23), ("Saginaw", 190), ("St. Clair", 160), ("St. Joseph", 61),
-    ("Sanilac", 41), ("Schoolcraft", 8), ("Shiawassee", 68), ("Tuscola", 53), ("Van Buren", 76),
-    ("Washtenaw", 370), ("Wayne", 1750), ("Wexford", 33),
+    ("Alcona", 10),
+    ("Alger", 9),
+    ("Allegan", 120),
+    ("Alpena", 29),
+    ("Antrim", 23),
+    ("Arenac", 15),
+    ("Baraga", 8),
+    ("Barry", 62),
+    ("Bay", 103),
+    ("Benzie", 18),
+    ("Berrien", 155),
+    ("Branch", 44),
+    ("Calhoun", 134),
+    ("Cass", 52),
+    ("Charlevoix", 26),
+    ("Cheboygan", 26),
+    ("Chippewa", 36),
+    ("Clare", 31),
+    ("Clinton", 80),
+    ("Crawford", 13),
+    ("Delta", 36),
+    ("Dickinson", 26),
+    ("Eaton", 110),
+    ("Emmet", 34),
+    ("Genesee", 400),
+    ("Gladwin", 25),
+    ("Gogebic", 15),
+    ("Grand Traverse", 95),
+    ("Gratiot", 41),
+    ("Hillsdale", 46),
+    ("Houghton", 37),
+    ("Huron", 31),
+    ("Ingham", 285),
+    ("Ionia", 66),
+    ("Iosco", 25),
+    ("Iron", 11),
+    ("Isabella", 65),
+    ("Jackson", 160),
+    ("Kalamazoo", 260),
+    ("Kalkaska", 18),
+    ("Kent", 660),
+    ("Keweenaw", 2),
+    ("Lake", 12),
+    ("Lapeer", 88),
+    ("Leelanau", 22),
+    ("Lenawee", 99),
+    ("Livingston", 195),
+    ("Luce", 6),
+    ("Mackinac", 11),
+    ("Macomb", 880),
+    ("Manistee", 25),
+    ("Marquette", 66),
+    ("Mason", 29),
+    ("Mecosta", 40),
+    ("Menominee", 23),
+    ("Midland", 84),
+    ("Missaukee", 15),
+    ("Monroe", 155),
+    ("Montcalm", 66),
+    ("Montmorency", 9),
+    ("Muskegon", 175),
+    ("Newaygo", 50),
+    ("Oakland", 1270),
+    ("Oceana", 27),
+    ("Ogemaw", 21),
+    ("Ontonagon", 6),
+    ("Osceola", 23),
+    ("Oscoda", 8),
+    ("Otsego", 25),
+    ("Ottawa", 300),
+    ("Presque Isle", 13),
+    ("Roscommon", 23),
+    ("Saginaw", 190),
+    ("St. Clair", 160),
+    ("St. Joseph", 61),
+    ("Sanilac", 41),
+    ("Schoolcraft", 8),
+    ("Shiawassee", 68),
+    ("Tuscola", 53),
+    ("Van Buren", 76),
+    ("Washtenaw", 370),
+    ("Wayne", 1750),
+    ("Wexford", 33),
 )
 
 _PLACES: tuple[str, ...] = (
-    "Ann Arbor", "Lansing", "Grand Rapids", "Flint", "Warren", "Troy", "Novi", "Holland",
-    "Midland", "Saginaw", "Jackson", "Battle Creek", "Kalamazoo", "Muskegon", "Traverse City",
-    "Marquette", "Escanaba", "Alpena", "Petoskey", "Cadillac", "Big Rapids", "Mount Pleasant",
-    "Owosso", "Adrian", "Monroe", "Port Huron", "Bay City", "Howell", "Brighton", "Hartland",
-    "Fenton", "Clio", "Davison", "Grand Blanc", "Lapeer", "Imlay City", "Almont", "Romeo",
-    "Utica", "Chippewa Valley", "L'Anse Creuse", "Lake Shore", "Lakeview", "South Lyon",
-    "Walled Lake", "Waterford", "Pontiac", "Clarkston", "Oxford", "Lake Orion", "Rochester",
-    "Avondale", "Royal Oak", "Ferndale", "Hazel Park", "Berkley", "Birmingham",
-    "Bloomfield Hills", "Farmington", "Livonia", "Plymouth-Canton", "Northville",
-    "Wayne-Westland", "Dearborn", "Taylor", "Romulus", "Huron Valley", "Woodhaven-Brownstown",
-    "Grosse Ile", "Trenton", "Wyandotte", "Allen Park", "Lincoln Park", "Ecorse", "River Rouge",
-    "Hamtramck", "Grosse Pointe", "Harper Woods", "Zeeland", "Hudsonville", "Jenison",
-    "Allendale", "Coopersville", "Sparta", "Rockford", "Cedar Springs", "Kenowa Hills",
-    "Forest Hills", "East Grand Rapids", "Kentwood", "Wyoming", "Godwin Heights",
-    "Byron Center", "Caledonia", "Hastings", "Charlotte", "Eaton Rapids", "Grand Ledge", "Mason",
-    "Okemos", "Haslett", "Williamston", "Dansville", "Leslie", "Stockbridge", "Chelsea",
-    "Dexter", "Saline", "Milan", "Lincoln", "Ypsilanti", "Whitmore Lake", "Manchester",
-    "Tecumseh", "Onsted", "Hudson", "Morenci", "Quincy", "Coldwater", "Bronson", "Sturgis",
-    "Three Rivers", "Niles", "Buchanan", "Brandywine", "Edwardsburg", "Cassopolis", "Dowagiac",
-    "Paw Paw", "Lawton", "Mattawan", "Portage", "Vicksburg", "Schoolcraft", "Gull Lake",
-    "Plainwell", "Otsego", "Allegan", "Wayland", "Hopkins", "Fennville", "Saugatuck",
-    "South Haven", "Bangor", "Bloomingdale", "Gobles", "Hartford", "Watervliet", "Coloma",
-    "Benton Harbor", "St. Joseph", "Lakeshore", "Bridgman", "New Buffalo", "Ludington",
-    "Shelby", "Hart", "Pentwater", "Whitehall", "Montague", "Fremont", "Newaygo", "Grant",
-    "White Cloud", "Reed City", "Evart", "Baldwin", "Manistee", "Onekama", "Bear Lake",
-    "Frankfort", "Benzie", "Elk Rapids", "Kalkaska", "Mancelona", "Bellaire", "Central Lake",
-    "Charlevoix", "Boyne City", "East Jordan", "Harbor Springs", "Pellston", "Cheboygan",
-    "Onaway", "Rogers City", "Posen", "Atlanta", "Hillman", "Oscoda", "Tawas",
-    "Whittemore-Prescott", "West Branch", "Houghton Lake", "Roscommon", "Grayling", "Gaylord",
-    "Johannesburg-Lewiston", "Mio", "Fairview", "Standish-Sterling", "Pinconning", "Gladwin",
-    "Beaverton", "Harrison", "Farwell", "Clare", "Shepherd", "Beal City", "Alma", "St. Louis",
-    "Ithaca", "Breckenridge", "Chesaning", "Frankenmuth", "Birch Run", "Bridgeport",
-    "Swan Valley", "Hemlock", "Merrill", "Freeland", "Essexville-Hampton", "Caro", "Cass City",
-    "Vassar", "Millington", "Reese", "Unionville-Sebewaing", "Bad Axe", "Harbor Beach", "Ubly",
-    "Port Hope", "Sandusky", "Carsonville", "Marlette", "Brown City", "Yale", "Capac",
-    "Memphis", "Marysville", "Algonac", "Ishpeming", "Negaunee", "Gwinn", "Munising",
-    "Gladstone", "Manistique", "Menominee", "Iron Mountain", "Kingsford", "Norway",
-    "Crystal Falls", "Ironwood", "Bessemer", "Wakefield", "Ontonagon", "Hancock", "Calumet",
-    "L'Anse", "Baraga", "Newberry", "Sault Ste. Marie", "Brimley", "Rudyard", "St. Ignace",
+    "Ann Arbor",
+    "Lansing",
+    "Grand Rapids",
+    "Flint",
+    "Warren",
+    "Troy",
+    "Novi",
+    "Holland",
+    "Midland",
+    "Saginaw",
+    "Jackson",
+    "Battle Creek",
+    "Kalamazoo",
+    "Muskegon",
+    "Traverse City",
+    "Marquette",
+    "Escanaba",
+    "Alpena",
+    "Petoskey",
+    "Cadillac",
+    "Big Rapids",
+    "Mount Pleasant",
+    "Owosso",
+    "Adrian",
+    "Monroe",
+    "Port Huron",
+    "Bay City",
+    "Howell",
+    "Brighton",
+    "Hartland",
+    "Fenton",
+    "Clio",
+    "Davison",
+    "Grand Blanc",
+    "Lapeer",
+    "Imlay City",
+    "Almont",
+    "Romeo",
+    "Utica",
+    "Chippewa Valley",
+    "L'Anse Creuse",
+    "Lake Shore",
+    "Lakeview",
+    "South Lyon",
+    "Walled Lake",
+    "Waterford",
+    "Pontiac",
+    "Clarkston",
+    "Oxford",
+    "Lake Orion",
+    "Rochester",
+    "Avondale",
+    "Royal Oak",
+    "Ferndale",
+    "Hazel Park",
+    "Berkley",
+    "Birmingham",
+    "Bloomfield Hills",
+    "Farmington",
+    "Livonia",
+    "Plymouth-Canton",
+    "Northville",
+    "Wayne-Westland",
+    "Dearborn",
+    "Taylor",
+    "Romulus",
+    "Huron Valley",
+    "Woodhaven-Brownstown",
+    "Grosse Ile",
+    "Trenton",
+    "Wyandotte",
+    "Allen Park",
+    "Lincoln Park",
+    "Ecorse",
+    "River Rouge",
+    "Hamtramck",
+    "Grosse Pointe",
+    "Harper Woods",
+    "Zeeland",
+    "Hudsonville",
+    "Jenison",
+    "Allendale",
+    "Coopersville",
+    "Sparta",
+    "Rockford",
+    "Cedar Springs",
+    "Kenowa Hills",
+    "Forest Hills",
+    "East Grand Rapids",
+    "Kentwood",
+    "Wyoming",
+    "Godwin Heights",
+    "Byron Center",
+    "Caledonia",
+    "Hastings",
+    "Charlotte",
+    "Eaton Rapids",
+    "Grand Ledge",
+    "Mason",
+    "Okemos",
+    "Haslett",
+    "Williamston",
+    "Dansville",
+    "Leslie",
+    "Stockbridge",
+    "Chelsea",
+    "Dexter",
+    "Saline",
+    "Milan",
+    "Lincoln",
+    "Ypsilanti",
+    "Whitmore Lake",
+    "Manchester",
+    "Tecumseh",
+    "Onsted",
+    "Hudson",
+    "Morenci",
+    "Quincy",
+    "Coldwater",
+    "Bronson",
+    "Sturgis",
+    "Three Rivers",
+    "Niles",
+    "Buchanan",
+    "Brandywine",
+    "Edwardsburg",
+    "Cassopolis",
+    "Dowagiac",
+    "Paw Paw",
+    "Lawton",
+    "Mattawan",
+    "Portage",
+    "Vicksburg",
+    "Schoolcraft",
+    "Gull Lake",
+    "Plainwell",
+    "Otsego",
+    "Allegan",
+    "Wayland",
+    "Hopkins",
+    "Fennville",
+    "Saugatuck",
+    "South Haven",
+    "Bangor",
+    "Bloomingdale",
+    "Gobles",
+    "Hartford",
+    "Watervliet",
+    "Coloma",
+    "Benton Harbor",
+    "St. Joseph",
+    "Lakeshore",
+    "Bridgman",
+    "New Buffalo",
+    "Ludington",
+    "Shelby",
+    "Hart",
+    "Pentwater",
+    "Whitehall",
+    "Montague",
+    "Fremont",
+    "Newaygo",
+    "Grant",
+    "White Cloud",
+    "Reed City",
+    "Evart",
+    "Baldwin",
+    "Manistee",
+    "Onekama",
+    "Bear Lake",
+    "Frankfort",
+    "Benzie",
+    "Elk Rapids",
+    "Kalkaska",
+    "Mancelona",
+    "Bellaire",
+    "Central Lake",
+    "Charlevoix",
+    "Boyne City",
+    "East Jordan",
+    "Harbor Springs",
+    "Pellston",
+    "Cheboygan",
+    "Onaway",
+    "Rogers City",
+    "Posen",
+    "Atlanta",
+    "Hillman",
+    "Oscoda",
+    "Tawas",
+    "Whittemore-Prescott",
+    "West Branch",
+    "Houghton Lake",
+    "Roscommon",
+    "Grayling",
+    "Gaylord",
+    "Johannesburg-Lewiston",
+    "Mio",
+    "Fairview",
+    "Standish-Sterling",
+    "Pinconning",
+    "Gladwin",
+    "Beaverton",
+    "Harrison",
+    "Farwell",
+    "Clare",
+    "Shepherd",
+    "Beal City",
+    "Alma",
+    "St. Louis",
+    "Ithaca",
+    "Breckenridge",
+    "Chesaning",
+    "Frankenmuth",
+    "Birch Run",
+    "Bridgeport",
+    "Swan Valley",
+    "Hemlock",
+    "Merrill",
+    "Freeland",
+    "Essexville-Hampton",
+    "Caro",
+    "Cass City",
+    "Vassar",
+    "Millington",
+    "Reese",
+    "Unionville-Sebewaing",
+    "Bad Axe",
+    "Harbor Beach",
+    "Ubly",
+    "Port Hope",
+    "Sandusky",
+    "Carsonville",
+    "Marlette",
+    "Brown City",
+    "Yale",
+    "Capac",
+    "Memphis",
+    "Marysville",
+    "Algonac",
+    "Ishpeming",
+    "Negaunee",
+    "Gwinn",
+    "Munising",
+    "Gladstone",
+    "Manistique",
+    "Menominee",
+    "Iron Mountain",
+    "Kingsford",
+    "Norway",
+    "Crystal Falls",
+    "Ironwood",
+    "Bessemer",
+    "Wakefield",
+    "Ontonagon",
+    "Hancock",
+    "Calumet",
+    "L'Anse",
+    "Baraga",
+    "Newberry",
+    "Sault Ste. Marie",
+    "Brimley",
+    "Rudyard",
+    "St. Ignace",
     "Mackinac Island",
 )
 _PLACE_PREFIXES = ("", "North ", "South ", "East ", "West ", "New ", "Lake ", "Port ")
 _LEA_SUFFIXES = (
-    "Public Schools", "Community Schools", "Area Schools", "School District",
-    "Consolidated Schools", "Area Public Schools", "Community School District", "Township Schools",
+    "Public Schools",
+    "Community Schools",
+    "Area Schools",
+    "School District",
+    "Consolidated Schools",
+    "Area Public Schools",
+    "Community School District",
+    "Township Schools",
 )
 _PSA_STEMS = (
-    "Achieve", "Bright Horizons", "Cesar Chavez", "Cornerstone", "Covenant", "Discovery",
-    "Eagle Crest", "Frontier", "Global Heights", "Great Lakes", "Harbor", "Hope", "Keystone",
-    "Legacy", "Lighthouse", "Madison", "Marshall", "New Paradigm", "North Star", "Paragon",
-    "Pathways", "Pinnacle", "Quest", "Renaissance", "Riverside", "Summit", "Trillium", "Unity",
-    "Vanguard", "Victory", "Voyageur", "Woodland", "Youth Advancement", "Dove", "Arbor",
-    "Walden Green", "Noble", "Grand River", "Mid-Michigan", "Northpointe", "Timberland", "Vista",
-    "King's", "Children's", "St. Clair", "D'Youville", "O'Connor", "Phoenix", "Endeavor",
-    "Horizon", "Liberty", "Heritage", "Excel", "Aspire", "Momentum",
+    "Achieve",
+    "Bright Horizons",
+    "Cesar Chavez",
+    "Cornerstone",
+    "Covenant",
+    "Discovery",
+    "Eagle Crest",
+    "Frontier",
+    "Global Heights",
+    "Great Lakes",
+    "Harbor",
+    "Hope",
+    "Keystone",
+    "Legacy",
+    "Lighthouse",
+    "Madison",
+    "Marshall",
+    "New Paradigm",
+    "North Star",
+    "Paragon",
+    "Pathways",
+    "Pinnacle",
+    "Quest",
+    "Renaissance",
+    "Riverside",
+    "Summit",
+    "Trillium",
+    "Unity",
+    "Vanguard",
+    "Victory",
+    "Voyageur",
+    "Woodland",
+    "Youth Advancement",
+    "Dove",
+    "Arbor",
+    "Walden Green",
+    "Noble",
+    "Grand River",
+    "Mid-Michigan",
+    "Northpointe",
+    "Timberland",
+    "Vista",
+    "King's",
+    "Children's",
+    "St. Clair",
+    "D'Youville",
+    "O'Connor",
+    "Phoenix",
+    "Endeavor",
+    "Horizon",
+    "Liberty",
+    "Heritage",
+    "Excel",
+    "Aspire",
+    "Momentum",
 )
 _PSA_PATTERNS = (
-    "{x} Academy", "{x} Charter Academy", "{x} Preparatory Academy", "{x} Public School Academy",
-    "{x} Academy of Arts and Sciences", "{x} STEM Academy", "{x} Leadership Academy",
-    "{x} Montessori Academy", "{x} Academy, Inc.", "{x} International Academy",
+    "{x} Academy",
+    "{x} Charter Academy",
+    "{x} Preparatory Academy",
+    "{x} Public School Academy",
+    "{x} Academy of Arts and Sciences",
+    "{x} STEM Academy",
+    "{x} Leadership Academy",
+    "{x} Montessori Academy",
+    "{x} Academy, Inc.",
+    "{x} International Academy",
 )
 _ISD_PATTERNS = (
-    "{c} ISD", "{c} Intermediate School District", "{c} RESA",
-    "{c} Regional Educational Service Agency", "{c} Educational Service District",
+    "{c} ISD",
+    "{c} Intermediate School District",
+    "{c} RESA",
+    "{c} Regional Educational Service Agency",
+    "{c} Educational Service District",
 )
 _BUILDING_BASES = (
-    "Lincoln", "Washington", "Roosevelt", "Jefferson", "Kennedy", "Maple", "Oak Ridge",
-    "Pine Lake", "Riverside", "Lakeview", "Hillside", "Cedar", "Birch", "Willow", "Eastside",
-    "Westwood", "Northview", "Central", "Harbor", "Forest Hills", "Meadowbrook", "Sunset",
-    "Highland", "Parkview", "Brookside", "Orchard", "Cherry Hill", "Aspen", "Hawthorne",
-    "Longfellow", "Emerson", "Whittier", "Edison", "Franklin", "Garfield", "Hoover", "Truman",
-    "Carver", "Douglass", "Tubman", "Chavez", "Martin Luther King, Jr.", "O'Brien", "O'Neil",
-    "D'Arcy", "St. Clair", "Pioneer", "Prairie View", "Sandy Hill", "Stony Creek", "Red Oak",
-    "Walnut Ridge", "Silver Lake", "Clear Lake", "Spring Valley", "Indian Trail", "Orion Oaks",
-    "Heritage", "Discovery", "Frontier", "Glen Oaks", "Wildwood", "Woodland", "Fox Hills",
-    "Eagle Ridge", "Bear Creek", "Deer Park", "Cranbrook", "Roberts", "Murphy", "Anderson",
-    "Baker", "Cooper", "Davis", "Evans", "Fisher", "Grant", "Harris", "Irving", "Jackson",
-    "Keller", "Lawrence", "Miller", "Nelson", "Owen", "Parker", "Quinn", "Reed", "Stevens",
-    "Thomas", "Upton", "Vernon", "Walker", "Young", "Zimmerman", "McKinley", "Madison",
-    "Monroe", "Adams", "Hamilton", "Wilson", "Burns", "Clark", "Dickinson", "Eisenhower",
+    "Lincoln",
+    "Washington",
+    "Roosevelt",
+    "Jefferson",
+    "Kennedy",
+    "Maple",
+    "Oak Ridge",
+    "Pine Lake",
+    "Riverside",
+    "Lakeview",
+    "Hillside",
+    "Cedar",
+    "Birch",
+    "Willow",
+    "Eastside",
+    "Westwood",
+    "Northview",
+    "Central",
+    "Harbor",
+    "Forest Hills",
+    "Meadowbrook",
+    "Sunset",
+    "Highland",
+    "Parkview",
+    "Brookside",
+    "Orchard",
+    "Cherry Hill",
+    "Aspen",
+    "Hawthorne",
+    "Longfellow",
+    "Emerson",
+    "Whittier",
+    "Edison",
+    "Franklin",
+    "Garfield",
+    "Hoover",
+    "Truman",
+    "Carver",
+    "Douglass",
+    "Tubman",
+    "Chavez",
+    "Martin Luther King, Jr.",
+    "O'Brien",
+    "O'Neil",
+    "D'Arcy",
+    "St. Clair",
+    "Pioneer",
+    "Prairie View",
+    "Sandy Hill",
+    "Stony Creek",
+    "Red Oak",
+    "Walnut Ridge",
+    "Silver Lake",
+    "Clear Lake",
+    "Spring Valley",
+    "Indian Trail",
+    "Orion Oaks",
+    "Heritage",
+    "Discovery",
+    "Frontier",
+    "Glen Oaks",
+    "Wildwood",
+    "Woodland",
+    "Fox Hills",
+    "Eagle Ridge",
+    "Bear Creek",
+    "Deer Park",
+    "Cranbrook",
+    "Roberts",
+    "Murphy",
+    "Anderson",
+    "Baker",
+    "Cooper",
+    "Davis",
+    "Evans",
+    "Fisher",
+    "Grant",
+    "Harris",
+    "Irving",
+    "Jackson",
+    "Keller",
+    "Lawrence",
+    "Miller",
+    "Nelson",
+    "Owen",
+    "Parker",
+    "Quinn",
+    "Reed",
+    "Stevens",
+    "Thomas",
+    "Upton",
+    "Vernon",
+    "Walker",
+    "Young",
+    "Zimmerman",
+    "McKinley",
+    "Madison",
+    "Monroe",
+    "Adams",
+    "Hamilton",
+    "Wilson",
+    "Burns",
+    "Clark",
+    "Dickinson",
+    "Eisenhower",
 )
 _CENTER_PATTERNS = (
-    "{c} Career Center", "{b} Center", "{c} Early Childhood Center", "{b} Learning Center",
-    "{c} Technical Center", "{b} Special Education Center",
+    "{c} Career Center",
+    "{b} Center",
+    "{c} Early Childhood Center",
+    "{b} Learning Center",
+    "{c} Technical Center",
+    "{b} Special Education Center",
 )
 
 # Activities of the PL catalog: (topic, framework, audience) - audience t/l/x/a
@@ -427,8 +876,14 @@ _ASSESSMENTS = (
     ("ISTE Standards Self-Assessment", "ISTE_Standards"),
 )
 _PROVIDER_PREFIX = {
-    "REMC": "REMC", "TRIG": "TRIG", "EduPaths": "EDP", "ISTE": "ISTE", "MACUL": "MACUL",
-    "ISD": "ISD", "district": "DIST", "other": "OTH",
+    "REMC": "REMC",
+    "TRIG": "TRIG",
+    "EduPaths": "EDP",
+    "ISTE": "ISTE",
+    "MACUL": "MACUL",
+    "ISD": "ISD",
+    "district": "DIST",
+    "other": "OTH",
 }
 _KIND_PROVIDERS = {
     "course": (("EduPaths", 4), ("REMC", 3), ("MACUL", 1), ("ISTE", 1), ("TRIG", 1), ("other", 1)),
@@ -506,9 +961,44 @@ _STUDENT_MIX = np.array(
 )
 
 _BW_TIERS = np.array(
-    [10, 20, 25, 30, 40, 50, 60, 75, 100, 150, 200, 250, 300, 400, 500, 600, 750, 1000, 1500,
-     2000, 2500, 3000, 4000, 5000, 6000, 7500, 10000, 15000, 20000, 25000, 30000, 40000, 50000,
-     60000, 75000, 100000],
+    [
+        10,
+        20,
+        25,
+        30,
+        40,
+        50,
+        60,
+        75,
+        100,
+        150,
+        200,
+        250,
+        300,
+        400,
+        500,
+        600,
+        750,
+        1000,
+        1500,
+        2000,
+        2500,
+        3000,
+        4000,
+        5000,
+        6000,
+        7500,
+        10000,
+        15000,
+        20000,
+        25000,
+        30000,
+        40000,
+        50000,
+        60000,
+        75000,
+        100000,
+    ],
     dtype=np.float64,
 )
 _ERATE_BANDS = np.array([20, 40, 50, 60, 70, 80, 90])
@@ -608,7 +1098,7 @@ class _Frame:
         def gen():
             for lo in range(0, self.n, chunk):
                 arrays = []
-                for c, values in zip(cols, dicts):
+                for c, values in zip(cols, dicts, strict=True):
                     codes = self.cols[c][0][lo : lo + chunk]
                     mask = codes < 0
                     idx = pa.array(np.where(mask, 0, codes), type=pa.int32(), mask=mask if mask.any() else None)
@@ -813,7 +1303,7 @@ def _build_world(districts: int | None, starts: list[int], rng: np.random.Genera
     lea_idx = np.flatnonzero(is_lea)
     big = lea_idx[:1]  # Detroit
     if n_big > 1:
-        others = lea_idx[1 + (n_lea >= 2):]
+        others = lea_idx[1 + (n_lea >= 2) :]
         big = np.concatenate([big, rng.choice(others, size=min(n_big - 1, len(others)), replace=False)])
     # the big city has ~50,000 students; a small sample state gets a smaller one
     students0[big] = rng.uniform(47_000, 52_000, size=len(big)) * min(1.0, N / 896) ** 0.5
@@ -957,7 +1447,9 @@ def _build_world(districts: int | None, starts: list[int], rng: np.random.Genera
         elif lv == 4:
             b_name.append(_CENTER_PATTERNS[pattern[b]].format(c=county_names[county_a[d] - 1], b=base))
         else:
-            b_name.append(names[d] if nb[d] == 1 else f"{names[d]} - {('Elementary', 'Middle', 'High')[min(rank[b], 2)]} Campus")
+            b_name.append(
+                names[d] if nb[d] == 1 else f"{names[d]} - {('Elementary', 'Middle', 'High')[min(rank[b], 2)]} Campus"
+            )
     # a couple of names that need quoting, always present
     b0 = np.flatnonzero(level == 0)
     if len(b0) >= 2:
@@ -1033,12 +1525,33 @@ def _build_world(districts: int | None, starts: list[int], rng: np.random.Genera
 
     used_codes = set(codes)
     return _World(
-        years=years, starts=list(starts), code=codes, dtype=dtype_a, county=county_a, locale=locale,
-        names=names_t, isd=isd_t, email=emails, active=active, b_district=b_district, b_code=b_code,
-        b_name=b_name, b_level=level, b_students=b_students, students=students, nbuild=nb,
-        teachers=teachers, bleaders=bleaders, dleaders=dleaders, tech=tech, support=support,
-        spare_building_codes=spare, used_codes=used_codes, changes=changes,
-        opening_psa=opening, closing_psa=closing,
+        years=years,
+        starts=list(starts),
+        code=codes,
+        dtype=dtype_a,
+        county=county_a,
+        locale=locale,
+        names=names_t,
+        isd=isd_t,
+        email=emails,
+        active=active,
+        b_district=b_district,
+        b_code=b_code,
+        b_name=b_name,
+        b_level=level,
+        b_students=b_students,
+        students=students,
+        nbuild=nb,
+        teachers=teachers,
+        bleaders=bleaders,
+        dleaders=dleaders,
+        tech=tech,
+        support=support,
+        spare_building_codes=spare,
+        used_codes=used_codes,
+        changes=changes,
+        opening_psa=opening,
+        closing_psa=closing,
     )
 
 
@@ -1096,8 +1609,11 @@ def _build_traits(w: _World, rng: np.random.Generator) -> _Traits:
     wifi_base = rng.uniform(60, 95, size=N)
     wifi = np.minimum(100.0, np.round((wifi_base[:, None] + 3.0 * (np.arange(T))[None, :]) * 2) / 2)
     band_p = np.where(
-        (w.locale == 0)[:, None], [0.0, 0.02, 0.05, 0.08, 0.15, 0.35, 0.35],
-        np.where((w.locale == 1)[:, None], [0.05, 0.2, 0.3, 0.25, 0.1, 0.07, 0.03], [0.0, 0.05, 0.1, 0.25, 0.3, 0.25, 0.05]),
+        (w.locale == 0)[:, None],
+        [0.0, 0.02, 0.05, 0.08, 0.15, 0.35, 0.35],
+        np.where(
+            (w.locale == 1)[:, None], [0.05, 0.2, 0.3, 0.25, 0.1, 0.07, 0.03], [0.0, 0.05, 0.1, 0.25, 0.3, 0.25, 0.05]
+        ),
     )
     cum = np.cumsum(band_p, axis=1)
     band = (rng.random(N)[:, None] * cum[:, -1:] > cum).sum(axis=1)
@@ -1105,7 +1621,7 @@ def _build_traits(w: _World, rng: np.random.Generator) -> _Traits:
     erate[rng.random(N) < 0.08] = 0.0
     gap_base = np.select([w.locale == 0, w.locale == 1, w.locale == 2], [0.12, 0.05, 0.10], 0.15)
     gap = gap_base * rng.uniform(0.6, 1.4, size=N)
-    without_home = np.round(w.students * gap[:, None] * (0.88 ** rel)[None, :]).astype(np.int64)
+    without_home = np.round(w.students * gap[:, None] * (0.88**rel)[None, :]).astype(np.int64)
     hot_cov = rng.uniform(0.3, 0.95, size=N)
     hotspots = np.floor(without_home * hot_cov[:, None]).astype(np.int64)
 
@@ -1133,8 +1649,15 @@ def _build_traits(w: _World, rng: np.random.Generator) -> _Traits:
         teacher_cov=rng.uniform(0.85, 0.98, size=N),
         display=rng.uniform(0.4, 1.0, size=N),
         presence=presence,
-        bw=bw, wan=wan, wifi=wifi, cost=cost, erate=erate,
-        without_home=without_home, hotspots=hotspots, pl_rate=rate, id_base=id_base,
+        bw=bw,
+        wan=wan,
+        wifi=wifi,
+        cost=cost,
+        erate=erate,
+        without_home=without_home,
+        hotspots=hotspots,
+        pl_rate=rate,
+        id_base=id_base,
     )
 
 
@@ -1318,8 +1841,20 @@ def _catalog(w: _World, t: int, rng: np.random.Generator) -> _Catalog:
     hours = np.zeros(M)
     window = np.zeros(M, dtype=np.int64)
     audience = []
-    month_names = ("July", "August", "September", "October", "November", "December",
-                   "January", "February", "March", "April", "May", "June")
+    month_names = (
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+    )
     topic_order = rng.permutation(len(_PL_TOPICS))
     for a in range(M):
         kind = ACTIVITY_KINDS[kinds[a]]
@@ -1379,9 +1914,17 @@ def _catalog(w: _World, t: int, rng: np.random.Generator) -> _Catalog:
         role_p[r] /= role_p[r].sum()
     hv, hidx = np.unique(hours, return_inverse=True)
     return _Catalog(
-        ids=ids, titles=titles, kind=kinds, provider=provider, fmt=fmt, framework=framework,
-        hours_idx=hidx, hours_values=[_fmt_number(v, "g") for v in hv.tolist()],
-        start=start, window=window, role_p=role_p,
+        ids=ids,
+        titles=titles,
+        kind=kinds,
+        provider=provider,
+        fmt=fmt,
+        framework=framework,
+        hours_idx=hidx,
+        hours_values=[_fmt_number(v, "g") for v in hv.tolist()],
+        start=start,
+        window=window,
+        role_p=role_p,
     )
 
 
@@ -1456,7 +1999,7 @@ def _pl_frame(w: _World, tr: _Traits, ids: _IdSpace, t: int, rng: np.random.Gene
     # the rows and puts duplicates next to each other
     ndays = _days_in_year(w.years[t])
     salt = int(rng.integers(1, 2**31))
-    mix = (e.astype(np.uint64) * np.uint64(2654435761) + acts.astype(np.uint64) * np.uint64(40503) + np.uint64(salt))
+    mix = e.astype(np.uint64) * np.uint64(2654435761) + acts.astype(np.uint64) * np.uint64(40503) + np.uint64(salt)
     mix = (mix ^ (mix >> np.uint64(13))) * np.uint64(0x5BD1E995) & np.uint64(0xFFFFFFFF)
     offset = (mix % (cat.window[acts] + 1).astype(np.uint64)).astype(np.int64)
     day = np.minimum(cat.start[acts] + offset, ndays - 1)
@@ -1516,7 +2059,9 @@ def _header_names(names: list[str], style: str) -> list[str]:
     return list(names)
 
 
-def _write_file(con: duckdb.DuckDBPyConnection, path: Path, p: _Pending, rng_order: np.random.Generator | None = None) -> int:
+def _write_file(
+    con: duckdb.DuckDBPyConnection, path: Path, p: _Pending, rng_order: np.random.Generator | None = None
+) -> int:
     """Writes one landing file; returns the number of data rows written."""
     if path.exists():
         path.unlink()
@@ -1689,7 +2234,9 @@ class _Injector:
             return f"{m}/{d}/{y}"
         return f"{v}?"
 
-    def apply(self, s: _Slot, frame: _Frame, rows: np.ndarray, file_name: str, sy: str) -> tuple[list[InjectedDefect], dict]:
+    def apply(
+        self, s: _Slot, frame: _Frame, rows: np.ndarray, file_name: str, sy: str
+    ) -> tuple[list[InjectedDefect], dict]:
         """Injects slot `s` into `frame` (rows = the district's rows). Returns the defects
         and options for writing the file (empty, encoding, ...)."""
         w, rng = self.w, self.rng
@@ -1698,12 +2245,21 @@ class _Injector:
         opts: dict = {}
         sev = "warning" if s.rule in WARNING_RULES else "error"
 
-        def rec(line_row: int | None, column: str | None, value: str | None, note: str = "", district: str | None = None):
+        def rec(
+            line_row: int | None, column: str | None, value: str | None, note: str = "", district: str | None = None
+        ):
             out.append(
                 InjectedDefect(
-                    rule=s.rule, severity=sev, family=s.family, school_year=sy, file_name=file_name,
+                    rule=s.rule,
+                    severity=sev,
+                    family=s.family,
+                    school_year=sy,
+                    file_name=file_name,
                     district_code=district if district is not None else code,
-                    line=None if line_row is None else int(line_row) + 2, column=column, value=value, note=note,
+                    line=None if line_row is None else int(line_row) + 2,
+                    column=column,
+                    value=value,
+                    note=note,
                     whole_file=s.rule in WHOLE_FILE_RULES,
                 )
             )
@@ -1725,8 +2281,11 @@ class _Injector:
             rec(i, col, val)
         elif r == "value_not_allowed":
             if fam == "devices":
-                col, vals = (("device_type", ["smartphone", "projector", "ipad", "smartboard"]) if rng.random() < 0.7
-                             else ("user_group", ["admin", "guest", "parents"]))
+                col, vals = (
+                    ("device_type", ["smartphone", "projector", "ipad", "smartboard"])
+                    if rng.random() < 0.7
+                    else ("user_group", ["admin", "guest", "parents"])
+                )
             else:
                 col, vals = [
                     ("role", ["paraprofessional", "substitute", "counselor"]),
@@ -1765,7 +2324,11 @@ class _Injector:
                 "enrollment": ["student_count"],
                 "staffing": ["teacher_count", "tech_staff_count"],
                 "devices": ["device_count", "device_type"],
-                "connectivity": ["internet_bandwidth_mbps", "monthly_internet_cost_usd", "students_without_home_internet"],
+                "connectivity": [
+                    "internet_bandwidth_mbps",
+                    "monthly_internet_cost_usd",
+                    "students_without_home_internet",
+                ],
                 "pl_participation": ["activity_id", "hours", "completed_on", "role"],
             }[fam]
             col = choices[int(rng.integers(len(choices)))]
@@ -1776,12 +2339,22 @@ class _Injector:
             written = code.lstrip("0") if code.startswith("0") else code[:4]
             for i in rows:
                 frame.set(int(i), "district_code", written)
-                rec(int(i), "district_code", written, f"leading zero lost ({code}); as written it is in no directory either", district=written)
+                rec(
+                    int(i),
+                    "district_code",
+                    written,
+                    f"leading zero lost ({code}); as written it is in no directory either",
+                    district=written,
+                )
         elif r == "duplicate_key_conflict":
             i = self._pick(rows)
             row = frame.row(i)
-            col = {"enrollment": "student_count", "staffing": "teacher_count", "devices": "device_count",
-                   "connectivity": "internet_bandwidth_mbps"}[fam]
+            col = {
+                "enrollment": "student_count",
+                "staffing": "teacher_count",
+                "devices": "device_count",
+                "connectivity": "internet_bandwidth_mbps",
+            }[fam]
             n = int(row[col])
             row[col] = str(n + int(rng.integers(1, 6)) * (10 if col == "internet_bandwidth_mbps" else 1))
             j = frame.append(row, s.district)
@@ -1864,7 +2437,9 @@ class _Injector:
             for i in rows:
                 frame.set(int(i), "student_count", str(int(round(frame.get_int(int(i), "student_count") * f))))
             after = sum(frame.get_int(int(i), "student_count") for i in rows)
-            rec(None, "student_count", str(after), f"student_count {prev} in {w.years[t - 1]} -> {after} (was {before})")
+            rec(
+                None, "student_count", str(after), f"student_count {prev} in {w.years[t - 1]} -> {after} (was {before})"
+            )
         elif r == "yoy_device_total_swing":
             f = float(rng.uniform(2.0, 2.4))
             before = sum(frame.get_int(int(i), "device_count") for i in rows)
@@ -1884,7 +2459,11 @@ class _Injector:
             t = s.t
             d = s.district
             staff = int(w.bleaders[d, t] + w.dleaders[d, t])
-            leaders = {frame.get(int(i), "educator_id") for i in rows if frame.get(int(i), "role") in ("building_leader", "district_leader")}
+            leaders = {
+                frame.get(int(i), "educator_id")
+                for i in rows
+                if frame.get(int(i), "role") in ("building_leader", "district_leader")
+            }
             need = staff - len(leaders) + int(rng.integers(1, 4))
             base = int(self.id_base[d, _R_BLEADER]) + 900
             template = frame.row(int(rows[0])) if len(rows) else None
@@ -1896,16 +2475,27 @@ class _Injector:
                 a = pln[int(rng.integers(len(pln)))]
                 row = dict(template) if template else {}
                 row.update(
-                    school_year=sy, district_code=code, educator_id=f"L{base + k:05d}", role="building_leader",
-                    activity_id=cat.ids[a], activity_title=cat.titles[a], activity_kind="pln_meeting",
-                    provider=PROVIDERS[cat.provider[a]], format=FORMATS[cat.fmt[a]],
-                    framework=FRAMEWORKS[cat.framework[a]], hours=cat.hours_values[cat.hours_idx[a]],
+                    school_year=sy,
+                    district_code=code,
+                    educator_id=f"L{base + k:05d}",
+                    role="building_leader",
+                    activity_id=cat.ids[a],
+                    activity_title=cat.titles[a],
+                    activity_kind="pln_meeting",
+                    provider=PROVIDERS[cat.provider[a]],
+                    format=FORMATS[cat.fmt[a]],
+                    framework=FRAMEWORKS[cat.framework[a]],
+                    hours=cat.hours_values[cat.hours_idx[a]],
                     completed_on=dates[int(cat.start[a])],
                 )
                 frame.append(row, d)
-            rec(None, "role", str(len(leaders) + need),
+            rec(
+                None,
+                "role",
+                str(len(leaders) + need),
                 f"{len(leaders) + need} distinct leaders in PL, staffing reports {staff} "
-                f"(so leader_pl_rate_pct is over 100 too)")
+                f"(so leader_pl_rate_pct is over 100 too)",
+            )
         else:  # pragma: no cover
             raise ValueError(r)
         return out, opts
@@ -1919,7 +2509,9 @@ FAMILY_COLUMN_KIND: dict[str, str] = {c.name: c.kind for f in FAMILIES.values() 
 # ---------------------------------------------------------------------------------------
 
 
-def _correct(family: str, frame: _Frame, w: _World, t: int, d: int, cat: _Catalog | None, rng: np.random.Generator) -> list[int]:
+def _correct(
+    family: str, frame: _Frame, w: _World, t: int, d: int, cat: _Catalog | None, rng: np.random.Generator
+) -> list[int]:
     """Edits a few rows of one district's frame the way a district correction would;
     keeps every rule satisfied. Returns the changed lines."""
     lines: list[int] = []
@@ -1961,10 +2553,16 @@ def _correct(family: str, frame: _Frame, w: _World, t: int, d: int, cat: _Catalo
             taken.add((eid, cat.ids[a]))
             row = frame.row(0)
             row.update(
-                educator_id=eid, role=role, activity_id=cat.ids[a], activity_title=cat.titles[a],
-                activity_kind=ACTIVITY_KINDS[cat.kind[a]], provider=PROVIDERS[cat.provider[a]],
-                format=FORMATS[cat.fmt[a]], framework=FRAMEWORKS[cat.framework[a]],
-                hours=cat.hours_values[cat.hours_idx[a]], completed_on=dates[int(cat.start[a])],
+                educator_id=eid,
+                role=role,
+                activity_id=cat.ids[a],
+                activity_title=cat.titles[a],
+                activity_kind=ACTIVITY_KINDS[cat.kind[a]],
+                provider=PROVIDERS[cat.provider[a]],
+                format=FORMATS[cat.fmt[a]],
+                framework=FRAMEWORKS[cat.framework[a]],
+                hours=cat.hours_values[cat.hours_idx[a]],
+                completed_on=dates[int(cat.start[a])],
             )
             lines.append(frame.append(row, d) + 2)
             added += 1
@@ -2099,7 +2697,9 @@ class _HeavyWarnings:
         if fam == "staffing":
             return {
                 "teacher_count": total(_frame_ints(frame, "teacher_count")),
-                "leader_count": total(_frame_ints(frame, "building_leader_count") + _frame_ints(frame, "district_leader_count")),
+                "leader_count": total(
+                    _frame_ints(frame, "building_leader_count") + _frame_ints(frame, "district_leader_count")
+                ),
                 "tech_staff_count": total(_frame_ints(frame, "tech_staff_count")),
             }
         if fam == "connectivity":
@@ -2114,14 +2714,23 @@ class _HeavyWarnings:
             educator = canonical.reshape(-1)[codes].astype(np.int64)
             key = d * (len(values) + 1) + educator
             out = {}
-            for name, roles in (("leaders_in_pl", _LEADER_ROLES), ("teachers_in_pl", ("teacher",)), ("tech_staff_in_pl", ("tech_staff",))):
+            for name, roles in (
+                ("leaders_in_pl", _LEADER_ROLES),
+                ("teachers_in_pl", ("teacher",)),
+                ("tech_staff_in_pl", ("tech_staff",)),
+            ):
                 distinct = np.unique(key[_frame_in(frame, "role", roles)])
                 out[name] = np.bincount(distinct // (len(values) + 1), minlength=N).astype(np.int64)
             return out
         return {}
 
-    def tally(self, t: int, frames: dict[str, _Frame], corrections: list[tuple[str, int, _Frame, str]],
-              per_district_files: bool) -> None:
+    def tally(
+        self,
+        t: int,
+        frames: dict[str, _Frame],
+        corrections: list[tuple[str, int, _Frame, str]],
+        per_district_files: bool,
+    ) -> None:
         """Work out year t's warnings from what each district publishes: the statewide
         (or per-district) rows, replaced by its correction where it sent one."""
         w = self.w
@@ -2143,12 +2752,21 @@ class _HeavyWarnings:
                 year[name][0][d] = sums[d]
         self.totals.append(year)
 
-        def record(rule: str, family: str, d: int, column: str, value: str, note: str, file_family: str | None = None) -> None:
+        def record(
+            rule: str, family: str, d: int, column: str, value: str, note: str, file_family: str | None = None
+        ) -> None:
             self.found.append(
                 InjectedDefect(
-                    rule=rule, severity="warning", family=family, school_year=sy,
-                    file_name=file_of(file_family or family, d), district_code=w.code[d], line=None,
-                    column=column, value=value, note=note,
+                    rule=rule,
+                    severity="warning",
+                    family=family,
+                    school_year=sy,
+                    file_name=file_of(file_family or family, d),
+                    district_code=w.code[d],
+                    line=None,
+                    column=column,
+                    value=value,
+                    note=note,
                 )
             )
 
@@ -2157,14 +2775,27 @@ class _HeavyWarnings:
             for d in np.flatnonzero(a_ok & b_ok & (b > 0) & (a > b)):
                 d = int(d)
                 cause = "staffing" if self.cut[d, t] and _HEAVY_SUM_FAMILY[den] == "staffing" else None
-                record("rate_over_100", family, d, metric, f"{100.0 * a[d] / b[d]:.1f}",
-                       f"{num} {a[d]} over {den} {b[d]}" + (" (staffing counts a tenth of the real ones)" if cause else ""),
-                       file_family=cause)
+                record(
+                    "rate_over_100",
+                    family,
+                    d,
+                    metric,
+                    f"{100.0 * a[d] / b[d]:.1f}",
+                    f"{num} {a[d]} over {den} {b[d]}"
+                    + (" (staffing counts a tenth of the real ones)" if cause else ""),
+                    file_family=cause,
+                )
         (n, n_ok), (staff, s_ok) = year["leaders_in_pl"], year["leader_count"]
         for d in np.flatnonzero(n_ok & s_ok & (n > staff)):
             d = int(d)
-            record("pl_leaders_exceed_staffing", "pl_participation", d, "role", f"{n[d]} > {staff[d]}",
-                   f"{n[d]} distinct leaders in PL, staffing reports {staff[d]}")
+            record(
+                "pl_leaders_exceed_staffing",
+                "pl_participation",
+                d,
+                "role",
+                f"{n[d]} > {staff[d]}",
+                f"{n[d]} distinct leaders in PL, staffing reports {staff[d]}",
+            )
         if t >= 1:
             before = self.totals[t - 1]
             for rule, family, name, column in (
@@ -2177,8 +2808,15 @@ class _HeavyWarnings:
                     record(rule, family, d, column, str(cur[d]), f"{prev[d]} in {w.years[t - 1]} -> {cur[d]}")
 
 
-def _write_per_district(con: duckdb.DuckDBPyConnection, out_dir: Path, p: _Pending, fam: str, sy: str,
-                        codes: list[str], rng_order: np.random.Generator) -> list[tuple[str, int]]:
+def _write_per_district(
+    con: duckdb.DuckDBPyConnection,
+    out_dir: Path,
+    p: _Pending,
+    fam: str,
+    sy: str,
+    codes: list[str],
+    rng_order: np.random.Generator,
+) -> list[tuple[str, int]]:
     """One statewide extract as one file per district, `<family>_<SY>_<code>.csv`, each
     with the extract's header (and byte-order mark, if any) and that district's rows in
     their order. Returns (file name, data rows) per file."""
@@ -2197,7 +2835,7 @@ def _write_per_district(con: duckdb.DuckDBPyConnection, out_dir: Path, p: _Pendi
     districts = frame.district[order]
     starts = np.flatnonzero(np.r_[True, districts[1:] != districts[:-1]])
     out: list[tuple[str, int]] = []
-    for lo, hi in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist()):
+    for lo, hi in zip(starts.tolist(), np.r_[starts[1:], len(order)].tolist(), strict=True):
         name = f"{fam}_{sy}_{codes[int(districts[lo])]}.csv"
         body = b"\n".join(rows[i] for i in order[lo:hi].tolist())
         (out_dir / name).write_bytes((b"\xef\xbb\xbf" if bom else b"") + header + b"\n" + body + b"\n")
@@ -2262,14 +2900,16 @@ def generate_landing(
     ids = _id_space(w, tr)
     T = len(starts)
 
-    manifest = GenerationManifest(
-        school_years=list(w.years), districts=w.n, seed=seed, defect_rate=float(defects)
-    )
+    manifest = GenerationManifest(school_years=list(w.years), districts=w.n, seed=seed, defect_rate=float(defects))
     manifest.notes.extend(w.changes)
     manifest.heavy_warning_rate = float(heavy_warnings)
     manifest.per_district_files = bool(per_district_files)
     # its own random stream, so the other options' output stays as it was
-    heavy = _HeavyWarnings(w, heavy_warnings, np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x6876])) if heavy_warnings else None
+    heavy = (
+        _HeavyWarnings(w, heavy_warnings, np.random.default_rng([int(seed) & 0xFFFFFFFF, 0x6876]))
+        if heavy_warnings
+        else None
+    )
 
     # clean corrections of the latest year: districts present in the last two years
     corr_rng = np.random.default_rng(s_corr)
@@ -2340,11 +2980,18 @@ def generate_landing(
             for k, fam in enumerate(YEARLY_FAMILIES):
                 name = f"{fam}_{sy}.csv"
                 header = "upper_padded" if (fam == "staffing" and t == 0) else "plain"
-                p = _Pending(name, fam, frames[fam], header=header, bom=(fam == "connectivity"),
-                             shuffle=(fam == "enrollment" and t == T - 1))
+                p = _Pending(
+                    name,
+                    fam,
+                    frames[fam],
+                    header=header,
+                    bom=(fam == "connectivity"),
+                    shuffle=(fam == "enrollment" and t == T - 1),
+                )
                 if per_district_files:
-                    for part, n in _write_per_district(con, out_dir, p, fam, sy, w.code,
-                                                       np.random.default_rng([int(seed) & 0xFFFFFFFF, t, k])):
+                    for part, n in _write_per_district(
+                        con, out_dir, p, fam, sy, w.code, np.random.default_rng([int(seed) & 0xFFFFFFFF, t, k])
+                    ):
                         rows[fam] += n
                         os.utime(out_dir / part, (mt + k + 1, mt + k + 1))
                         written.append((mt + k + 1, part))
@@ -2360,8 +3007,14 @@ def generate_landing(
                 code = w.code[d] if d >= 0 else (s.fake_code if s else "")
                 name = f"{fam}_{sy}_{code}.csv"
                 quirk = int(quirk_rng.integers(6))
-                p = _Pending(name, fam, sub, header="upper_padded" if quirk == 1 else ("title" if quirk == 5 else "plain"),
-                             shuffle=quirk == 2, bom=quirk == 3)
+                p = _Pending(
+                    name,
+                    fam,
+                    sub,
+                    header="upper_padded" if quirk == 1 else ("title" if quirk == 5 else "plain"),
+                    shuffle=quirk == 2,
+                    bom=quirk == 3,
+                )
                 if s is not None:
                     found, opts = injector.apply(s, sub, np.arange(sub.n), name, sy)
                     manifest.defects.extend(found)
@@ -2372,7 +3025,13 @@ def generate_landing(
                 else:
                     lines = _correct(fam, sub, w, t, d, cat, corr_rng)
                     manifest.corrections.append(
-                        {"file_name": name, "family": fam, "school_year": sy, "district_code": code, "lines": sorted(lines)}
+                        {
+                            "file_name": name,
+                            "family": fam,
+                            "school_year": sy,
+                            "district_code": code,
+                            "lines": sorted(lines),
+                        }
                     )
                     year_corrections.append((fam, d, sub, name))
                 pending_resub.append(p)
@@ -2421,27 +3080,56 @@ def _rate(text: str) -> float:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, metavar="DIR", help="landing folder to write into")
-    parser.add_argument("--districts", type=int, default=None, metavar="N",
-                        help="total number of districts (default: Michigan, about 896; 13000 = national scale)")
+    parser.add_argument(
+        "--districts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="total number of districts (default: Michigan, about 896; 13000 = national scale)",
+    )
     parser.add_argument("--years", type=int, default=5, metavar="K", help="school years to generate (default 5)")
     parser.add_argument("--seed", type=int, default=42, metavar="S", help="random seed (default 42)")
-    parser.add_argument("--defects", type=_rate, default=0.0, metavar="RATE",
-                        help="share of districts per year given a defect, 0..1 (default 0: clean data)")
-    parser.add_argument("--manifest", type=Path, default=None, metavar="FILE",
-                        help="write the manifest (files, rows, injected defects) as JSON")
-    parser.add_argument("--last-school-year", default="2025-26", metavar="YYYY-YY",
-                        help="the latest school year generated (default 2025-26)")
-    parser.add_argument("--quiet", action="store_true",
-                        help="one line (files, rows, defects) instead of the tables by family and rule")
-    parser.add_argument("--no-resubmissions", action="store_true",
-                        help="write only statewide extracts (no clean district corrections)")
-    parser.add_argument("--heavy-warnings", type=_rate, default=0.0, metavar="RATE",
-                        help="benchmarks: share of districts per year whose staffing counts are a tenth of the real "
-                        "ones (rates over 100), with year-over-year swings: many warnings, no blocking error "
-                        "(clean data only, default 0)")
-    parser.add_argument("--per-district-files", action="store_true",
-                        help="benchmarks: one file per district and family, <family>_<SY>_<code>.csv, as districts "
-                        "upload their own (clean data, no resubmissions)")
+    parser.add_argument(
+        "--defects",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="share of districts per year given a defect, 0..1 (default 0: clean data)",
+    )
+    parser.add_argument(
+        "--manifest",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write the manifest (files, rows, injected defects) as JSON",
+    )
+    parser.add_argument(
+        "--last-school-year",
+        default="2025-26",
+        metavar="YYYY-YY",
+        help="the latest school year generated (default 2025-26)",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="one line (files, rows, defects) instead of the tables by family and rule"
+    )
+    parser.add_argument(
+        "--no-resubmissions", action="store_true", help="write only statewide extracts (no clean district corrections)"
+    )
+    parser.add_argument(
+        "--heavy-warnings",
+        type=_rate,
+        default=0.0,
+        metavar="RATE",
+        help="benchmarks: share of districts per year whose staffing counts are a tenth of the real "
+        "ones (rates over 100), with year-over-year swings: many warnings, no blocking error "
+        "(clean data only, default 0)",
+    )
+    parser.add_argument(
+        "--per-district-files",
+        action="store_true",
+        help="benchmarks: one file per district and family, <family>_<SY>_<code>.csv, as districts "
+        "upload their own (clean data, no resubmissions)",
+    )
 
 
 def run_from_args(args) -> int:
@@ -2471,7 +3159,8 @@ def run_from_args(args) -> int:
             f"Wrote {len(manifest.files)} files to {args.out} ({manifest.districts} districts, "
             f"{manifest.school_years[0]}..{manifest.school_years[-1]}, {sum(manifest.rows.values()):,} rows; "
             f"defects: {len(manifest.errors())} blocking, {len(manifest.warnings())} warnings"
-            + (f", listed in {args.manifest}" if getattr(args, "manifest", None) else "") + ")"
+            + (f", listed in {args.manifest}" if getattr(args, "manifest", None) else "")
+            + ")"
         )
         return 0
     print(

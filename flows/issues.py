@@ -24,4 +24,3 @@ class Issue:
     @property
     def blocking(self) -> bool:
         return self.severity == "error"
-

@@ -39,7 +39,7 @@ from .db import drop_quietly, registered, run, scalar
 from .discover import LandingFile, received_school_year
 from .families import FAMILIES, Family, is_school_year
 from .issues import Issue
-from .pseudonymize import MISSING_KEY_MESSAGE, pseudonymize_table
+from .pseudonymize import pseudonymize_table
 from .raw_schema import raw_columns
 from .read_csv import BatchFile, read_landing_files
 from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
@@ -62,7 +62,7 @@ class RunContext:
     run_id: str
     pseudonym_key: bytes | None
     batch_rows: int = 500_000
-    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     work_dir: Path | None = None  # scratch space beside the warehouse
     confirmed_directory_files: frozenset[str] = frozenset()  # sha256 of directory files the state confirmed
     earliest_school_year: str = "2000-01"
@@ -134,7 +134,9 @@ def ensure_known_codes(con: duckdb.DuckDBPyConnection) -> KnownCodes:
 # ------------------------------------------------------------------------ validate
 
 
-def check_batch(con: duckdb.DuckDBPyConnection, family_name: str, items: list[BatchItem], ctx: RunContext) -> CheckedBatch:
+def check_batch(
+    con: duckdb.DuckDBPyConnection, family_name: str, items: list[BatchItem], ctx: RunContext
+) -> CheckedBatch:
     """Read, pseudonymise and validate the files of one family (nothing is written to
     `raw` or `audit` yet)."""
     family = FAMILIES[family_name]
@@ -170,7 +172,9 @@ def check_batch(con: duckdb.DuckDBPyConnection, family_name: str, items: list[Ba
         pseudonymize_table(con, table, ctx.pseudonym_key)  # the key is there: PL files wait without it
     outcome = validate_table(con, table, family, ensure_known_codes(con), batch_rows=ctx.batch_rows)
     if ctx.unchecked_rules and len(outcome.row_issues):
-        outcome.row_issues = outcome.row_issues[~outcome.row_issues["rule"].isin(ctx.unchecked_rules)].reset_index(drop=True)
+        outcome.row_issues = outcome.row_issues[~outcome.row_issues["rule"].isin(ctx.unchecked_rules)].reset_index(
+            drop=True
+        )
     _attribute_file_issues(con, items, file_issues, read.results)
     blocked_rows = outcome.row_issues[outcome.row_issues["severity"] == "error"]
     unattributable = set(blocked_rows.loc[blocked_rows["district_code"].isna(), "file"].astype(int))
@@ -181,12 +185,18 @@ def check_batch(con: duckdb.DuckDBPyConnection, family_name: str, items: list[Ba
         mine = [issue for issue in file_issues if issue.file_id == f.file_id and issue.blocking]
         if i in unattributable or any(not issue.district_code for issue in mine):
             blocked.add(i)
-            file_issues.append(_held_back(f, "a row with a blocking error has no readable district_code, so no "
-                                              "district's rows of this file can be trusted"))
+            file_issues.append(
+                _held_back(
+                    f,
+                    "a row with a blocking error has no readable district_code, so no "
+                    "district's rows of this file can be trusted",
+                )
+            )
         elif family.name == "districts" and (mine or i in set(blocked_rows["file"].astype(int))):
             blocked.add(i)
-            file_issues.append(_held_back(f, "the directory is loaded whole or not at all, and rows of this file "
-                                              "have blocking errors"))
+            file_issues.append(
+                _held_back(f, "the directory is loaded whole or not at all, and rows of this file have blocking errors")
+            )
     return CheckedBatch(
         family=family,
         items=items,
@@ -256,7 +266,7 @@ def _keep_rechecked_districts(con: duckdb.DuckDBPyConnection, table: str, items:
             con,
             f"""
             delete from {table}
-            where {FILE_COLUMN} in ({', '.join(map(str, rechecked))})
+            where {FILE_COLUMN} in ({", ".join(map(str, rechecked))})
               and ({FILE_COLUMN}, district_code) not in (select (file, district_code) from _recheck)
             """,
         )
@@ -284,8 +294,13 @@ def _attribute_file_issues(con, items: list[BatchItem], issues: list[Issue], res
     unusable = {items[i].file.file_id for i, r in results.items() if not r.usable}
     for issue in issues:
         owner = owners.get(issue.file_id)
-        if owner and issue.district_code is None and (
-            issue.file_id in unusable or issue.rule in ("extra_column", "extra_fields", "school_year_in_future", "school_year_out_of_range")
+        if (
+            owner
+            and issue.district_code is None
+            and (
+                issue.file_id in unusable
+                or issue.rule in ("extra_column", "extra_fields", "school_year_in_future", "school_year_out_of_range")
+            )
         ):
             issue.district_code = owner
 
@@ -307,9 +322,12 @@ def _known_districts(con: duckdb.DuckDBPyConnection, codes: set[str]) -> set[str
     if not codes:
         return set()
     with registered(con, "_codes", pd.DataFrame({"district_code": sorted(codes)})):
-        return {r[0] for r in con.execute(
-            "select district_code from _codes where district_code in (select district_code from raw.districts)"
-        ).fetchall()}
+        return {
+            r[0]
+            for r in con.execute(
+                "select district_code from _codes where district_code in (select district_code from raw.districts)"
+            ).fetchall()
+        }
 
 
 def _held_back(f: LandingFile, why: str) -> Issue:
@@ -339,7 +357,8 @@ def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Loa
     ).fetchall()
     yearly = " union ".join(
         f"select distinct district_code, school_year from {FAMILIES[name].raw_table}"
-        for name in PROCESSING_ORDER if FAMILIES[name].yearly
+        for name in PROCESSING_ORDER
+        if FAMILIES[name].yearly
     )
     held = []
     for file_id, name, seq in files:
@@ -402,10 +421,18 @@ def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Loa
         audit.record_issues(con, ctx.run_id, [issue])
         run(con, "delete from raw.districts where _file_id = ?", [file_id])
         run(con, "delete from audit.submissions where file_id = ?", [file_id])
-        run(con, "update audit.load_counts set rows_quarantined = rows_quarantined + rows_loaded, rows_loaded = 0 "
-                 "where file_id = ? and run_id = ?", [file_id, ctx.run_id])
-        run(con, "update audit.files set status = 'waiting', waiting_for = 'directory_confirmation', rows_loaded = 0 "
-                 "where file_id = ?", [file_id])
+        run(
+            con,
+            "update audit.load_counts set rows_quarantined = rows_quarantined + rows_loaded, rows_loaded = 0 "
+            "where file_id = ? and run_id = ?",
+            [file_id, ctx.run_id],
+        )
+        run(
+            con,
+            "update audit.files set status = 'waiting', waiting_for = 'directory_confirmation', rows_loaded = 0 "
+            "where file_id = ?",
+            [file_id],
+        )
         held.append(LoadedFile(file_id, name, "districts", "waiting", 0, 0, 0, 1, 0))
     return held
 
@@ -459,7 +486,8 @@ def load_batch(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunCo
                 con,
                 f"""
                 insert into audit.quarantine_rows
-                select $run_id, b.file_id, b.family, b.school_year, t.district_code, t._line, to_json(struct_pack({row}))
+                select $run_id, b.file_id, b.family, b.school_year, t.district_code, t._line,
+                       to_json(struct_pack({row}))
                 from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
                 where not b.waiting and not ({accepted})
                 order by b.received_seq, t._line
@@ -516,15 +544,24 @@ def _files_frame(checked: CheckedBatch, ctx: RunContext) -> pd.DataFrame:
                 "recheck": it.recheck,
                 "blocked": i in checked.blocked_files,
                 "waiting": i in checked.waiting,
-                "file_rules": ",".join(sorted({x.rule for x in checked.file_issues
-                                               if x.file_id == f.file_id and x.blocking})) or None,
+                "file_rules": ",".join(
+                    sorted({x.rule for x in checked.file_issues if x.file_id == f.file_id and x.blocking})
+                )
+                or None,
                 "size_bytes": f.size_bytes,
                 "archive_path": str(f.archive_path) if f.archive_path else None,
             }
         )
     return pd.DataFrame(rows).astype(
-        {"file_id": "string", "file_name": "string", "family": "string", "school_year": "string",
-         "effective_school_year": "string", "file_rules": "string", "archive_path": "string"}
+        {
+            "file_id": "string",
+            "file_name": "string",
+            "family": "string",
+            "school_year": "string",
+            "effective_school_year": "string",
+            "file_rules": "string",
+            "archive_path": "string",
+        }
     )
 
 
@@ -614,8 +651,8 @@ def _insert_raw(con: duckdb.DuckDBPyConnection, family: Family, table: str, acce
     run(
         con,
         f"""
-        insert into {family.raw_table} ({', '.join(names)}, _file_id, _received_seq, _run_id)
-        select {', '.join(select)}, b.file_id, b.received_seq, $run_id
+        insert into {family.raw_table} ({", ".join(names)}, _file_id, _received_seq, _run_id)
+        select {", ".join(select)}, b.file_id, b.received_seq, $run_id
         from {table} t join _batch_files b on b.file = t.{FILE_COLUMN}
         where {accepted}
         order by b.received_seq, t._line
@@ -688,7 +725,9 @@ def _record_files(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: Ru
         loaded_files.append(
             LoadedFile(f.file_id, f.name, f.family, status, rows_read, loaded, held + malformed, n_errors, n_warnings)
         )
-    frame = pd.DataFrame(rows, columns=["file", "status", "waiting_for", "rows_read", "rows_loaded", "rows_quarantined"])
+    frame = pd.DataFrame(
+        rows, columns=["file", "status", "waiting_for", "rows_read", "rows_loaded", "rows_quarantined"]
+    )
     with registered(con, "_file_outcomes", frame.astype({"waiting_for": "string"})):
         # a submission checked again: the file's totals change by what its districts' rows did
         run(
@@ -696,7 +735,8 @@ def _record_files(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: Ru
             """
             update audit.files f set
                 status = case when f.rows_loaded + d.loaded_delta > 0
-                              then case when f.rows_quarantined + d.held_delta > 0 then 'partially_loaded' else 'loaded' end
+                              then case when f.rows_quarantined + d.held_delta > 0 then 'partially_loaded'
+                                        else 'loaded' end
                               else 'rejected' end,
                 rows_loaded = f.rows_loaded + d.loaded_delta,
                 rows_quarantined = f.rows_quarantined + d.held_delta,
@@ -799,15 +839,18 @@ def dependency_rechecks(con: duckdb.DuckDBPyConnection, family_name: str) -> lis
         select f.file_id, f.file_name, f.received_seq, f.received_at, f.size_bytes, f.archive_path,
                list(s.district_code order by s.district_code)
         from audit.submissions s join audit.files f using (file_id)
-        where s.family = ? and f.status <> 'waiting' and ({' or '.join(conditions)})
+        where s.family = ? and f.status <> 'waiting' and ({" or ".join(conditions)})
         group by all
         order by f.received_seq
         """,
         [family_name],
     ).fetchall()
     return [
-        BatchItem(_archived_file(file_id, name, seq, received_at, size, path), districts=list(districts),
-                  previously_received=True)
+        BatchItem(
+            _archived_file(file_id, name, seq, received_at, size, path),
+            districts=list(districts),
+            previously_received=True,
+        )
         for file_id, name, seq, received_at, size, path, districts in rows
     ]
 
@@ -817,8 +860,15 @@ def _archived_file(file_id, name, seq, received_at, size, archive_path) -> Landi
 
     path = Path(archive_path) if archive_path else Path(name)
     return LandingFile(
-        path=path, name=name, file_id=file_id, size_bytes=int(size or 0), mtime=0.0,
-        landing_name=parse_landing_name(name), received_seq=int(seq), archive_path=path, received_at=received_at,
+        path=path,
+        name=name,
+        file_id=file_id,
+        size_bytes=int(size or 0),
+        mtime=0.0,
+        landing_name=parse_landing_name(name),
+        received_seq=int(seq),
+        archive_path=path,
+        received_at=received_at,
     )
 
 
@@ -859,7 +909,7 @@ def record_unrecognised(con: duckdb.DuckDBPyConnection, files: list[LandingFile]
     record_new_files(con, files, ctx, "unrecognised")
     return [
         LoadedFile(f.file_id, f.name, None, "unrecognised", 0, 0, 0, int(i.blocking), int(not i.blocking))
-        for f, i in zip(files, issues)
+        for f, i in zip(files, issues, strict=True)
     ]
 
 
@@ -882,7 +932,11 @@ def _unrecognised_issue(f: LandingFile) -> Issue:
 
 
 def record_new_files(
-    con: duckdb.DuckDBPyConnection, files: list[LandingFile], ctx: RunContext, status: str, waiting_for: str | None = None
+    con: duckdb.DuckDBPyConnection,
+    files: list[LandingFile],
+    ctx: RunContext,
+    status: str,
+    waiting_for: str | None = None,
 ) -> None:
     """audit.files rows for files received in this run that no batch loads."""
     new = list(files)
@@ -915,7 +969,9 @@ def record_new_files(
         )
 
 
-def record_fault(con: duckdb.DuckDBPyConnection, items: list[BatchItem], ctx: RunContext, error: BaseException) -> list[LoadedFile]:
+def record_fault(
+    con: duckdb.DuckDBPyConnection, items: list[BatchItem], ctx: RunContext, error: BaseException
+) -> list[LoadedFile]:
     """Files the pipeline could not process (an error of the pipeline, or data it did not
     expect): held, not judged; they wait and are tried again by the next run. Submissions
     checked again keep the state they had."""
@@ -945,9 +1001,7 @@ def record_fault(con: duckdb.DuckDBPyConnection, items: list[BatchItem], ctx: Ru
                 "where file_id in (select file_id from _fault_files)",
                 [ctx.run_id],
             )
-    return [
-        LoadedFile(it.file.file_id, it.file.name, it.file.family, "waiting", 0, 0, 0, 1, 0) for it in items
-    ]
+    return [LoadedFile(it.file.file_id, it.file.name, it.file.family, "waiting", 0, 0, 0, 1, 0) for it in items]
 
 
 def _received(con: duckdb.DuckDBPyConnection, f: LandingFile) -> bool:

@@ -27,7 +27,7 @@ from prefect.states import Completed
 from . import alerts, audit, cross_checks, stopping
 from .culprits import build_holding_back_culprits
 from .db import run, scalar
-from .discover import Discovery, LandingFile, archive, scan_landing
+from .discover import Discovery, archive, scan_landing
 from .load import (
     PROCESSING_ORDER,
     BatchItem,
@@ -46,7 +46,14 @@ from .load import (
 )
 from .prefect_runs import mark_crashed
 from .pseudonymize import MISSING_KEY_MESSAGE
-from .publish import STORAGE_VERSION, RunInProgress, discard_work_copy, prepare_work_copy, publish_work_copy, warehouse_lock
+from .publish import (
+    STORAGE_VERSION,
+    RunInProgress,
+    discard_work_copy,
+    prepare_work_copy,
+    publish_work_copy,
+    warehouse_lock,
+)
 from .raw_schema import raw_ddl
 from .runlog import Progress, RunLog
 from .settings import ConfigError, Settings, load_settings, pseudonym_key
@@ -74,9 +81,9 @@ class CurrentRun:
         except Exception:  # no warehouse yet, or busy: nothing of this run is known to be there
             return False
         try:
-            return bool(scalar(
-                con, "select count(*) from audit.runs where run_id = ? and status = 'succeeded'", [self.run_id]
-            ))
+            return bool(
+                scalar(con, "select count(*) from audit.runs where run_id = ? and status = 'succeeded'", [self.run_id])
+            )
         except Exception:
             return False
         finally:
@@ -155,7 +162,7 @@ class RunSummary:
 
 
 def new_run_id() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+    return dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def open_work_copy(path: Path, memory_limit: str = "1GB") -> duckdb.DuckDBPyConnection:
@@ -177,7 +184,10 @@ def discover(con: duckdb.DuckDBPyConnection, settings: Settings) -> Discovery:
     archive(found.new_files, settings.archive_dir)
     _log().info(
         "discovered %d new file(s), %d already received, %d entries that are not files, %d still being written",
-        len(found.new_files), len(found.skipped), len(found.not_files), len(found.unsettled),
+        len(found.new_files),
+        len(found.skipped),
+        len(found.not_files),
+        len(found.unsettled),
     )
     return found
 
@@ -188,8 +198,12 @@ def validate(con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem]
     checked = check_batch(con, family, items, ctx)
     _log().info(
         "%s: %d file(s), %d rows read, %d issue rows, %d file(s) held back whole, %d waiting",
-        family, len(items), sum(checked.rows_read.values()), len(checked.row_issues) + len(checked.file_issues),
-        len(checked.blocked_files), len(checked.waiting),
+        family,
+        len(items),
+        sum(checked.rows_read.values()),
+        len(checked.row_issues) + len(checked.file_issues),
+        len(checked.blocked_files),
+        len(checked.waiting),
     )
     return checked
 
@@ -199,8 +213,10 @@ def load(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext)
     """Accepted rows to raw, the rest to quarantine, everything to audit."""
     loaded = load_batch(con, checked, ctx)
     _log().info(
-        "%s: %d rows loaded, %d quarantined", checked.family.name,
-        sum(f.rows_loaded for f in loaded), sum(f.rows_quarantined for f in loaded),
+        "%s: %d rows loaded, %d quarantined",
+        checked.family.name,
+        sum(f.rows_loaded for f in loaded),
+        sum(f.rows_quarantined for f in loaded),
     )
     return loaded
 
@@ -241,7 +257,10 @@ def alert(settings: Settings, run_id: str) -> str:
     delivery = alerts.send_pending(settings)
     status = alerts.run_alert_status(settings.outbox_dir, run_id)
     if delivery.deadline and delivery.pending:
-        status += f" (stopped by a deadline, {delivery.pending} pending e-mail(s) go out with the next run: {delivery.deadline})"
+        status += (
+            f" (stopped by a deadline, {delivery.pending} pending e-mail(s) go out with the next run: "
+            f"{delivery.deadline})"
+        )
     return status
 
 
@@ -258,7 +277,11 @@ def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
 
 
 def ingest(
-    con: duckdb.DuckDBPyConnection, discovery: Discovery, ctx: RunContext, settings: Settings, clock: Stopwatch | None = None
+    con: duckdb.DuckDBPyConnection,
+    discovery: Discovery,
+    ctx: RunContext,
+    settings: Settings,
+    clock: Stopwatch | None = None,
 ) -> tuple[list[LoadedFile], str]:
     """validate -> load, one batch per family in processing order: the family's new
     files, the files of it that waited and can be judged now, and its submissions to
@@ -288,11 +311,15 @@ def ingest(
     waiting_pl = [f.file_name for f in results if f.family == "pl_participation" and f.status == "waiting"]
     if waiting_pl and ctx.pseudonym_key is None:
         _log().error("%d PL file(s) were not loaded: %s", len(waiting_pl), MISSING_KEY_MESSAGE)
-        notes.append(f"{len(waiting_pl)} professional-learning file(s) not loaded ({', '.join(waiting_pl[:10])}): "
-                     f"{MISSING_KEY_MESSAGE}")
+        notes.append(
+            f"{len(waiting_pl)} professional-learning file(s) not loaded ({', '.join(waiting_pl[:10])}): "
+            f"{MISSING_KEY_MESSAGE}"
+        )
     if discovery.unsettled:
-        notes.append(f"{len(discovery.unsettled)} file(s) still being written, left for the next run: "
-                     + ", ".join(discovery.unsettled[:10]))
+        notes.append(
+            f"{len(discovery.unsettled)} file(s) still being written, left for the next run: "
+            + ", ".join(discovery.unsettled[:10])
+        )
     return results, "; ".join(notes)
 
 
@@ -323,7 +350,8 @@ def _contained(
                 faults[key] = faults.get(key, 0) + 1
                 _log().error(
                     "could not process %s (%s): held, to be tried again by the next run\n%s",
-                    ", ".join(it.file.name for it in part[:5]) + (" ..." if len(part) > 5 else ""), key,
+                    ", ".join(it.file.name for it in part[:5]) + (" ..." if len(part) > 5 else ""),
+                    key,
                     traceback.format_exc(),
                 )
                 return record_fault(con, part, ctx, error)
@@ -333,7 +361,10 @@ def _contained(
     return attempt(items)
 
 
-@flow(name="roadmap-nightly", description="Nightly load of district technology-readiness files into the MI Roadmap warehouse")
+@flow(
+    name="roadmap-nightly",
+    description="Nightly load of district technology-readiness files into the MI Roadmap warehouse",
+)
 def nightly(
     landing_dir: str | None = None,
     warehouse: str | None = None,
@@ -467,24 +498,39 @@ def _build_and_publish(
     if held:
         _log().error(
             "the warehouse build failed with %d submission(s) of this run; they are held back and the rest is "
-            "published: %s", len(held), ", ".join(f"{s.file_name} (district {s.district_code})" for s in held[:10]),
+            "published: %s",
+            len(held),
+            ", ".join(f"{s.file_name} (district {s.district_code})" for s in held[:10]),
         )
-        note = "; ".join(filter(None, [note, f"{len(held)} submission(s) held back because the build failed with them "
-                                              f"(rule transform_failed): "
-                                              + ", ".join(f"{s.file_name} / {s.district_code}" for s in held[:10])]))
+        note = "; ".join(
+            filter(
+                None,
+                [
+                    note,
+                    f"{len(held)} submission(s) held back because the build failed with them "
+                    f"(rule transform_failed): " + ", ".join(f"{s.file_name} / {s.district_code}" for s in held[:10]),
+                ],
+            )
+        )
     con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
         cross_checks.check_after_build(con, ctx.run_id)
         audit.finish_run(
-            con, ctx.run_id, "succeeded", note or None,
-            files_seen=discovery.seen, files_new=len(discovery.new_files), files_skipped=len(discovery.skipped),
+            con,
+            ctx.run_id,
+            "succeeded",
+            note or None,
+            files_seen=discovery.seen,
+            files_new=len(discovery.new_files),
+            files_skipped=len(discovery.skipped),
         )
         alerts.queue_run_alerts(con, settings, ctx.run_id)  # outbox/pending + audit.alerts, published with the run
         try:  # files due soon, to districts that have not sent them; a failure here never holds the night's data back
             alerts.queue_reminders(con, settings, ctx.run_id)
         except Exception as exc:  # not recorded: the next run queues them again
-            _log().error("could not queue the reminder e-mails (the next run tries again): %s: %s",
-                         type(exc).__name__, exc)
+            _log().error(
+                "could not queue the reminder e-mails (the next run tries again): %s: %s", type(exc).__name__, exc
+            )
         row = con.execute(
             "select rows_loaded, rows_quarantined, errors, warnings from audit.runs where run_id = ?", [ctx.run_id]
         ).fetchall()[0]
@@ -534,7 +580,8 @@ def _artifact(summary: RunSummary) -> None:
     except ImportError:  # pragma: no cover
         return
     rows = "\n".join(
-        f"| {f['file_name']} | {f['family'] or '-'} | {f['status']} | {f['rows_loaded']} | {f['rows_quarantined']} | {f['errors']} | {f['warnings']} |"
+        f"| {f['file_name']} | {f['family'] or '-'} | {f['status']} | {f['rows_loaded']} | {f['rows_quarantined']} "
+        f"| {f['errors']} | {f['warnings']} |"
         for f in summary.files
     )
     markdown = (
@@ -544,10 +591,15 @@ def _artifact(summary: RunSummary) -> None:
         f"{summary.errors} blocking errors, {summary.warnings} warnings.\n\n"
         + (f"**Note:** {summary.message}\n\n" if summary.message else "")
         + (f"**Alert e-mails:** {summary.alerts}\n\n" if summary.alerts else "")
-        + "| file | family | status | rows loaded | rows held back | errors | warnings |\n|---|---|---|---|---|---|---|\n"
+        + (
+            "| file | family | status | rows loaded | rows held back | errors | warnings |\n"
+            "|---|---|---|---|---|---|---|\n"
+        )
         + rows
     )
     try:
-        create_markdown_artifact(markdown=markdown, key="nightly-run-summary", description=f"Nightly run {summary.run_id}")
+        create_markdown_artifact(
+            markdown=markdown, key="nightly-run-summary", description=f"Nightly run {summary.run_id}"
+        )
     except MissingContextError:
         pass

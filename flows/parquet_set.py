@@ -77,7 +77,7 @@ def _published_row(con: duckdb.DuckDBPyConnection) -> dict | None:
     cur = con.execute("select * from db.audit.published order by publish_seq desc limit 1")
     names = [d[0] for d in cur.description]
     rows = cur.fetchall()
-    return dict(zip(names, rows[0])) if rows else None
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def read_manifest(folder: Path | None) -> dict | None:
@@ -121,7 +121,8 @@ def _write_folder(con, folder: Path, row: dict, previous: dict | None, previous_
     # one pass over every mart: its rows and a checksum of them (order does not matter)
     checks = con.execute(
         " union all ".join(
-            f"select {_text(t)}, count(*), coalesce(sum(hash(__mart_row)), 0)::varchar from db.marts.{_ident(t)} __mart_row"
+            f"select {_text(t)}, count(*), coalesce(sum(hash(__mart_row)), 0)::varchar "
+            f"from db.marts.{_ident(t)} __mart_row"
             for t in tables
         )
     ).fetchall()
@@ -201,7 +202,7 @@ def prune(warehouse: Path, keep: int = KEEP) -> None:
         elif (path / MANIFEST).is_file() and path != current:
             sets.append(path)
     sets.sort(key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True)
-    for old in sets[max(0, keep - 1):]:
+    for old in sets[max(0, keep - 1) :]:
         shutil.rmtree(old, ignore_errors=True)
 
 

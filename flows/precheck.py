@@ -104,7 +104,13 @@ def _landing_file(path: Path, seq: int) -> LandingFile | dict:
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
-        kind = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+        kind = (
+            "a symbolic link"
+            if stat.S_ISLNK(info.st_mode)
+            else "a folder"
+            if stat.S_ISDIR(info.st_mode)
+            else "not a regular file"
+        )
         return {"issue": _not_a_file(path.name, f"is {kind}")}
     try:
         file_id = sha256_of(path)
@@ -113,8 +119,13 @@ def _landing_file(path: Path, seq: int) -> LandingFile | dict:
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
     return LandingFile(
-        path=path, name=path.name, file_id=file_id, size_bytes=info.st_size, mtime=info.st_mtime,
-        landing_name=parse_landing_name(path.name), received_seq=seq,
+        path=path,
+        name=path.name,
+        file_id=file_id,
+        size_bytes=info.st_size,
+        mtime=info.st_mtime,
+        landing_name=parse_landing_name(path.name),
+        received_seq=seq,
     )
 
 
@@ -123,15 +134,22 @@ def _copy_published(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[di
     read-only, then let go); returns the files already received (file_id -> (name,
     received_at)) and the next received_seq."""
     if not warehouse.is_file():
-        raise UsageError(f"--warehouse {warehouse}: no such file (run `roadmap nightly` first, or leave out --warehouse)")
+        raise UsageError(
+            f"--warehouse {warehouse}: no such file (run `roadmap nightly` first, or leave out --warehouse)"
+        )
     try:
         con.execute(f"attach '{str(warehouse).replace(chr(39), chr(39) * 2)}' as published (read_only)")
     except duckdb.Error as exc:
-        raise UsageError(f"--warehouse {warehouse}: cannot be opened read-only ({' '.join(str(exc).split())})") from None
+        raise UsageError(
+            f"--warehouse {warehouse}: cannot be opened read-only ({' '.join(str(exc).split())})"
+        ) from None
     try:
-        tables = {r[0] for r in con.execute(
-            "select table_name from duckdb_tables() where database_name = 'published' and schema_name = 'raw'"
-        ).fetchall()}
+        tables = {
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where database_name = 'published' and schema_name = 'raw'"
+            ).fetchall()
+        }
         for family in FAMILIES.values():
             name = family.raw_table.split(".", 1)[1]
             if name in tables:
@@ -157,7 +175,9 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
 
     if not paths:
         raise UsageError("name at least one file to check")
-    settings = load_settings(config, landing_dir=tempfile.gettempdir(), warehouse=warehouse or Path(tempfile.gettempdir()) / "none.duckdb")
+    settings = load_settings(
+        config, landing_dir=tempfile.gettempdir(), warehouse=warehouse or Path(tempfile.gettempdir()) / "none.duckdb"
+    )
     con = duckdb.connect(":memory:", config={"memory_limit": settings.duckdb_memory_limit})
     try:
         con.execute("set preserve_insertion_order = true")
@@ -178,11 +198,23 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
                 verdicts[n] = _verdict(path, path.name, None, None, "not_a_file", issue.message, errors=1)
             elif found.file_id in received:
                 name, when = received[found.file_id]
-                verdicts[n] = _verdict(path, found.name, found.family, found.school_year, "already_received",
-                                       f"its bytes were received on {_day(when)} as {name}: the nightly run skips it")
+                verdicts[n] = _verdict(
+                    path,
+                    found.name,
+                    found.family,
+                    found.school_year,
+                    "already_received",
+                    f"its bytes were received on {_day(when)} as {name}: the nightly run skips it",
+                )
             elif found.file_id in seen:
-                verdicts[n] = _verdict(path, found.name, found.family, found.school_year, "duplicate",
-                                       f"same bytes as {seen[found.file_id]}: the nightly run reads them once")
+                verdicts[n] = _verdict(
+                    path,
+                    found.name,
+                    found.family,
+                    found.school_year,
+                    "duplicate",
+                    f"same bytes as {seen[found.file_id]}: the nightly run reads them once",
+                )
             else:
                 seen[found.file_id] = str(path)
                 new.append(found)
@@ -203,31 +235,47 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
             )
             discovery = Discovery(new_files=new, skipped=[], not_files=[], seen=len(new))
             ingest(con, discovery, ctx, settings)
-        files = {r[0]: r[1:] for r in con.execute(
-            "select file_id, status, waiting_for, rows_read, rows_loaded, rows_quarantined from audit.files"
-        ).fetchall()}
-        held = {r[0]: r[1] for r in con.execute(
-            """
+        files = {
+            r[0]: r[1:]
+            for r in con.execute(
+                "select file_id, status, waiting_for, rows_read, rows_loaded, rows_quarantined from audit.files"
+            ).fetchall()
+        }
+        held = {
+            r[0]: r[1]
+            for r in con.execute(
+                """
             select file_id, string_agg(district_code || ' (' || coalesce(held_for, 'held') || ')', ', '
                                        order by district_code)
             from audit.submissions where status = 'held' group by file_id
             """
-        ).fetchall()}
+            ).fetchall()
+        }
         cur = con.execute(
             f"""
-            select {', '.join(ISSUE_COLUMNS)}, file_id from audit.issues where run_id = ?
+            select {", ".join(ISSUE_COLUMNS)}, file_id from audit.issues where run_id = ?
             order by file_name, line nulls first, column_name nulls first, rule, district_code, value
             """,
             [CHECK_RUN_ID],
         )
         names = [d[0] for d in cur.description]
-        issues = [dict(zip(names, r)) for r in cur.fetchall()]
+        issues = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
     for issue in not_files:
-        issues.append({"file_name": issue.file_name, "line": None, "column_name": None, "value": issue.value,
-                       "rule": issue.rule, "severity": issue.severity, "district_code": None,
-                       "message": issue.message, "file_id": None})
+        issues.append(
+            {
+                "file_name": issue.file_name,
+                "line": None,
+                "column_name": None,
+                "value": issue.value,
+                "rule": issue.rule,
+                "severity": issue.severity,
+                "district_code": None,
+                "message": issue.message,
+                "file_id": None,
+            }
+        )
     counts: dict[str | None, list[int]] = {}
     for i in issues:
         c = counts.setdefault(i["file_id"], [0, 0])
@@ -240,21 +288,35 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
             errors, warnings = counts.get(v.file_id, [0, 0])
             detail = ""
             if status == "waiting":
-                detail = {"future_school_year": "its school year has not begun; it is loaded when it does",
-                          "pseudonym_key": "the pseudonym key is not set",
-                          "directory_confirmation": "the directory change waits for the state's confirmation",
-                          "pipeline_fault": "the pipeline could not process it"}.get(waiting_for or "", waiting_for or "")
+                detail = {
+                    "future_school_year": "its school year has not begun; it is loaded when it does",
+                    "pseudonym_key": "the pseudonym key is not set",
+                    "directory_confirmation": "the directory change waits for the state's confirmation",
+                    "pipeline_fault": "the pipeline could not process it",
+                }.get(waiting_for or "", waiting_for or "")
             elif status == "partially_loaded" and v.file_id in held:
                 detail = f"held back: district(s) {held[v.file_id]}"
             elif status == "rejected":
                 detail = "nothing of it would load; fix the errors listed and check it again"
             elif status == "unrecognised":
                 detail = "its name matches no file family"
-            v = _verdict(Path(paths[n]), v.name, v.family, v.school_year, status, detail, rows_read=rows_read,
-                         rows_loaded=rows_loaded, rows_held_back=rows_held, errors=errors, warnings=warnings)
+            v = _verdict(
+                Path(paths[n]),
+                v.name,
+                v.family,
+                v.school_year,
+                status,
+                detail,
+                rows_read=rows_read,
+                rows_loaded=rows_loaded,
+                rows_held_back=rows_held,
+                errors=errors,
+                warnings=warnings,
+            )
         out.append(v)
-    return CheckReport(files=out, issues=issues, unchecked_rules=sorted(unchecked),
-                       warehouse=str(warehouse) if warehouse else None)
+    return CheckReport(
+        files=out, issues=issues, unchecked_rules=sorted(unchecked), warehouse=str(warehouse) if warehouse else None
+    )
 
 
 def _day(when) -> str:
@@ -263,9 +325,17 @@ def _day(when) -> str:
 
 def _verdict(path: Path, name, family, school_year, status, detail, **counts) -> FileVerdict:
     word, held_back = VERDICTS.get(status, (status, True))
-    return FileVerdict(path=str(path), file_name=name, family=family, school_year=school_year, status=status,
-                       verdict=word, held_back=held_back, detail=detail,
-                       **{k: int(v or 0) for k, v in counts.items()})
+    return FileVerdict(
+        path=str(path),
+        file_name=name,
+        family=family,
+        school_year=school_year,
+        status=status,
+        verdict=word,
+        held_back=held_back,
+        detail=detail,
+        **{k: int(v or 0) for k, v in counts.items()},
+    )
 
 
 # ------------------------------------------------------------------------- output
@@ -293,7 +363,8 @@ def render_text(report: CheckReport) -> str:
         )
     held = sum(f.held_back for f in report.files)
     lines.append(
-        f"{len(report.files)} file(s) checked: " + (f"{held} would not load as sent" if held else "every file would load")
+        f"{len(report.files)} file(s) checked: "
+        + (f"{held} would not load as sent" if held else "every file would load")
     )
     return "\n".join(lines)
 
@@ -339,8 +410,11 @@ def render_json(report: CheckReport) -> str:
 
 def main(files: list[str], warehouse: str | None, fmt: str, config: str | None) -> int:
     try:
-        report = check_files([Path(f) for f in files], warehouse=Path(warehouse).expanduser().resolve() if warehouse else None,
-                             config=config)
+        report = check_files(
+            [Path(f) for f in files],
+            warehouse=Path(warehouse).expanduser().resolve() if warehouse else None,
+            config=config,
+        )
     except UsageError as exc:
         print(f"roadmap check: {exc}", file=sys.stderr)
         return 2

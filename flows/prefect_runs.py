@@ -48,9 +48,13 @@ def mark_crashed(flow_run_ids: list[str], message: str) -> list[str]:
                 changed.append(str(run.id))
                 log.warning("flow run %s (%s) was left %s: marked Crashed", run.name, run.id, run.state.name)
         return changed
-    except Exception as exc:  # noqa: BLE001 - never in the way of a run
-        log.warning("could not correct the Prefect state of flow run(s) %s: %s: %s",
-                    ", ".join(map(str, flow_run_ids)), type(exc).__name__, exc)
+    except Exception as exc:  # never in the way of a run
+        log.warning(
+            "could not correct the Prefect state of flow run(s) %s: %s: %s",
+            ", ".join(map(str, flow_run_ids)),
+            type(exc).__name__,
+            exc,
+        )
         return []
 
 
@@ -97,7 +101,7 @@ def crash_orphaned_runs(deployment_id, warehouse: Path, reason: str) -> list[str
                 ),
                 limit=200,
             )
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         log.warning("could not look for unfinished runs of the deployment: %s: %s", type(exc).__name__, exc)
         return []
     alive = lock_holder_flow_run(warehouse)

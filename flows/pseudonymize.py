@@ -33,7 +33,7 @@ MISSING_KEY_MESSAGE = (
 
 
 def hmac_hex(key: bytes, district_code: str, educator_id: str) -> str:
-    return hmac.new(key, f"{district_code}:{educator_id}".encode("utf-8"), hashlib.sha256).hexdigest()
+    return hmac.new(key, f"{district_code}:{educator_id}".encode(), hashlib.sha256).hexdigest()
 
 
 def _pads(key: bytes) -> tuple[bytes, bytes]:

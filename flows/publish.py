@@ -106,8 +106,13 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0, flow
                 time.sleep(0.5)
         previous = _read_holder_info(fd)
         started = _utc_now()
-        info = {"run_id": run_id, "pid": os.getpid(), "flow_run_id": flow_run_id, "started_at": started,
-                "heartbeat_at": started}
+        info = {
+            "run_id": run_id,
+            "pid": os.getpid(),
+            "flow_run_id": flow_run_id,
+            "started_at": started,
+            "heartbeat_at": started,
+        }
         _write_holder(fd, info)
         beat = threading.Thread(target=_heartbeat, args=(fd, info, stop), name="warehouse-lock-heartbeat", daemon=True)
         beat.start()
@@ -135,7 +140,7 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0, flow
 
 
 def _utc_now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat()
+    return dt.datetime.now(dt.UTC).isoformat()
 
 
 _HOLDER_BYTES = 1024
@@ -201,7 +206,10 @@ def prepare_work_copy(warehouse: Path) -> Path:
             log.warning(
                 "converted the warehouse %s from DuckDB storage version %s to %s, so that DuckDB 1.x clients "
                 "can open it (once; %.1f s). It is published by this run.",
-                warehouse, found, STORAGE_VERSION, time.perf_counter() - started,
+                warehouse,
+                found,
+                STORAGE_VERSION,
+                time.perf_counter() - started,
             )
     os.replace(tmp, work)
     return work

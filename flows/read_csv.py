@@ -22,8 +22,8 @@ from typing import Any
 
 import duckdb
 
-from .families import CODE_PATTERN, Family
 from .db import registered, run, scalar
+from .families import CODE_PATTERN, Family
 from .issues import Issue
 
 _CHUNK = 16 * 1024 * 1024
@@ -154,7 +154,9 @@ def read_header(path: Path) -> list[str]:
     try:
         header = next(rows)
     except (StopIteration, csv.Error) as exc:
-        raise FileProblem("unreadable_file", f"the header row cannot be read ({exc}): check the file is a CSV export") from exc
+        raise FileProblem(
+            "unreadable_file", f"the header row cannot be read ({exc}): check the file is a CSV export"
+        ) from exc
     header = [normalise_header(h) for h in header]
     if len(header) > MAX_COLUMNS:
         raise FileProblem(
@@ -268,7 +270,9 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         extra = extra_fields_issue(path, len(header)) if comma_at_end else None
         issues += [extra] if extra else []
     except FileProblem as problem:
-        issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
+        issue = Issue(
+            rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message
+        )
         return ReadResult(None, issues=_without_personal_data(family, [issue]))
 
     positional = {f"c{i}": "VARCHAR" for i in range(len(header))}
@@ -298,14 +302,15 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
                 Issue(
                     rule="unreadable_file",
                     severity="error",
-                    message=f"the file cannot be read as CSV ({str(exc).splitlines()[0]}): check quoting and export it again",
+                    message=(
+                        f"the file cannot be read as CSV ({str(exc).splitlines()[0]}): "
+                        "check quoting and export it again"
+                    ),
                 )
             ],
         )
 
-    embedded = " + ".join(
-        f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in all_cols
-    )
+    embedded = " + ".join(f"coalesce(length({c}) - length(replace({c}, chr(10), '')), 0)" for c in all_cols)
     # Logical record number first (header = 1); DuckDB reports rejected rows the same way.
     run(
         con,
@@ -320,7 +325,7 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
             from {scan}
         )
         order by _rec
-        """
+        """,
     )
     run(con, f"drop table {scan}")
     rejected = _rejected_rows(con, rejects)
@@ -362,7 +367,7 @@ def read_landing_file(con: duckdb.DuckDBPyConnection, path: Path, family: Family
         )
         where not _empty_row  -- a row of empty fields (",,,," from a spreadsheet) is a blank line
         order by _rec
-        """
+        """,
     )
     # lines holding only spaces are blank lines too, not malformed rows
     rejected = [r for r in rejected if (r[2] or "x").strip()]
@@ -423,8 +428,14 @@ def _without_personal_data(family: Family, issues: list[Issue]) -> list[Issue]:
 
 
 def _read_one_line_per_row(
-    con: duckdb.DuckDBPyConnection, path: Path, table: str, rejects: str, positional: dict, wanted: dict,
-    all_cols: list[str], physical_lines: int,
+    con: duckdb.DuckDBPyConnection,
+    path: Path,
+    table: str,
+    rejects: str,
+    positional: dict,
+    wanted: dict,
+    all_cols: list[str],
+    physical_lines: int,
 ) -> int | None:
     """The common file: every row on one line, no rejected row, no empty line. Then the
     line of a row is its record number + 1, and one scan reads the file. Returns the row
@@ -593,7 +604,9 @@ def read_landing_files(
             extra = extra_fields_issue(f.path, len(header)) if comma_at_end else None
             issues += [extra] if extra else []
         except FileProblem as problem:
-            issue = Issue(rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message)
+            issue = Issue(
+                rule=problem.rule, severity="error", line=problem.line, value=problem.value, message=problem.message
+            )
             results[f.index] = ReadResult(None, issues=_without_personal_data(family, [issue]))
             continue
         data = _one_line_rows(f.path, blank_lines, physical_lines)
@@ -653,8 +666,12 @@ def _one_line_rows(path: Path, blank_lines: bool, physical_lines: int) -> bytes 
 
 
 def _read_concatenated(
-    con: duckdb.DuckDBPyConnection, members: list[tuple[BatchFile, bytes]], header: list[str], family: Family,
-    table: str, work_dir: Path,
+    con: duckdb.DuckDBPyConnection,
+    members: list[tuple[BatchFile, bytes]],
+    header: list[str],
+    family: Family,
+    table: str,
+    work_dir: Path,
 ) -> list[BatchFile]:
     """One scan of the members' data lines. Returns the files that must be read one by
     one because the scan did not give exactly one row per line (halving the group until
@@ -678,7 +695,8 @@ def _read_concatenated(
     side = duckdb.connect()
     try:
         side.execute(
-            f"create table s as select row_number() over () as _rec, * from {_csv_scan(len(header), 'rejects', skip=0)}",
+            "create table s as select row_number() over () as _rec, * "
+            f"from {_csv_scan(len(header), 'rejects', skip=0)}",
             [str(concat)],
         )
         rows = side.execute("select count(*) from s").fetchone()[0]

@@ -141,14 +141,21 @@ def flatten_objectives(catalog: dict[str, Any]) -> list[ObjectiveRow]:
         raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: the catalog needs a `goal` with an `id`")
     rows: list[ObjectiveRow] = []
 
-    def add(objective_id: Any, parent_id: str | None, strategy_id: str | None,
-            strategy_title: str | None, level: str, text: Any) -> None:
+    def add(
+        objective_id: Any,
+        parent_id: str | None,
+        strategy_id: str | None,
+        strategy_title: str | None,
+        level: str,
+        text: Any,
+    ) -> None:
         if not objective_id:
             raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: a {level} under {parent_id} has no id")
         if not _text(text):
             raise ValueError(f"{OBJECTIVE_CATALOG_FILE}: {objective_id} has no text")
-        rows.append(ObjectiveRow(str(objective_id), parent_id, strategy_id, strategy_title,
-                                 level, _text(text), len(rows) + 1))
+        rows.append(
+            ObjectiveRow(str(objective_id), parent_id, strategy_id, strategy_title, level, _text(text), len(rows) + 1)
+        )
 
     goal_id = str(goal["id"])
     goal_text = goal.get("statement") or goal.get("title")
@@ -193,8 +200,15 @@ def read_reference(config_dir: Path) -> ReferenceData:
                 f"{METRIC_CATALOG_FILE}: metric {name} names unknown source families "
                 f"{unknown_families}; known: {', '.join(YEARLY_FAMILIES)}"
             )
-        metrics.append((str(name), spec.get("label"), spec.get("unit"),
-                        _text(spec.get("description")) or None, ", ".join(families)))
+        metrics.append(
+            (
+                str(name),
+                spec.get("label"),
+                spec.get("unit"),
+                _text(spec.get("description")) or None,
+                ", ".join(families),
+            )
+        )
     known_metrics = {m[0] for m in metrics}
 
     mapping = metric_config.get("objective_metrics") or {}
@@ -259,11 +273,10 @@ def read_reference(config_dir: Path) -> ReferenceData:
     benchmarks, context = read_connectivity_benchmarks(metric_config, problems)
 
     if problems:
-        raise ValueError(
-            f"reference configuration in {config_dir} is inconsistent:\n  - " + "\n  - ".join(problems)
-        )
-    return ReferenceData(objectives, objective_metrics, objective_unmeasured, metric_targets, metrics,
-                         benchmarks, context)
+        raise ValueError(f"reference configuration in {config_dir} is inconsistent:\n  - " + "\n  - ".join(problems))
+    return ReferenceData(
+        objectives, objective_metrics, objective_unmeasured, metric_targets, metrics, benchmarks, context
+    )
 
 
 def read_connectivity_benchmarks(
@@ -321,16 +334,21 @@ def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
     data = read_reference(config_dir)
     collection = read_deadlines(config_dir)
     inserts = {
-        "objectives": ("insert into reference.objectives values (?, ?, ?, ?, ?, ?, ?)",
-                       [(o.objective_id, o.parent_id, o.strategy_id, o.strategy_title, o.level,
-                         o.objective_text, o.sort_order) for o in data.objectives]),
+        "objectives": (
+            "insert into reference.objectives values (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (o.objective_id, o.parent_id, o.strategy_id, o.strategy_title, o.level, o.objective_text, o.sort_order)
+                for o in data.objectives
+            ],
+        ),
         "objective_metrics": ("insert into reference.objective_metrics values (?, ?)", data.objective_metrics),
-        "objective_unmeasured": ("insert into reference.objective_unmeasured values (?, ?)",
-                                 data.objective_unmeasured),
+        "objective_unmeasured": ("insert into reference.objective_unmeasured values (?, ?)", data.objective_unmeasured),
         "metric_targets": ("insert into reference.metric_targets values (?, ?, ?, ?)", data.metric_targets),
         "metrics": ("insert into reference.metrics values (?, ?, ?, ?, ?)", data.metrics),
-        "connectivity_benchmarks": ("insert into reference.connectivity_benchmarks values (?, ?, ?, ?)",
-                                    list(data.connectivity_benchmarks)),
+        "connectivity_benchmarks": (
+            "insert into reference.connectivity_benchmarks values (?, ?, ?, ?)",
+            list(data.connectivity_benchmarks),
+        ),
     }
 
     # No transaction of its own: the caller may hold one (the load stage writes the

@@ -55,8 +55,10 @@ def configure_console(verbose: bool) -> None:
     root = logging.getLogger()
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
     consoles = [
-        h for h in root.handlers
-        if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler)
+        h
+        for h in root.handlers
+        if isinstance(h, logging.StreamHandler)
+        and not isinstance(h, logging.FileHandler)
         and type(h).__module__.split(".")[0] in ("logging", "prefect")  # not a test runner's capture
     ]
     if not consoles:
@@ -81,7 +83,7 @@ class RunLog:
         self.path = Path(warehouse_dir) / "logs" / f"{run_id}.log"
         self.handler: logging.FileHandler | None = None
 
-    def __enter__(self) -> "RunLog":
+    def __enter__(self) -> RunLog:
         global current_log
         quiet_libraries()
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -28,13 +28,14 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20, outbox_dir: Pat
     ).fetchall()[0][0]
     alerts = (
         "(select count(*) filter (where a.status = 'sent')::varchar || ' sent, ' || "
-        "count(*) filter (where a.status <> 'sent')::varchar || ' pending' from audit.alerts a where a.run_id = r.run_id)"
+        "count(*) filter (where a.status <> 'sent')::varchar || ' pending' "
+        "from audit.alerts a where a.run_id = r.run_id)"
         if has_alerts
         else "null"
     )
     cur = con.execute(RUNS_SQL.format(alerts=alerts), [limit])
     names = [d[0] for d in cur.description]
-    rows = [dict(zip(names, row)) for row in cur.fetchall()]
+    rows = [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
     if has_alerts and outbox_dir is not None:
         _alerts_from_outbox(con, rows, outbox_dir)
     return rows
@@ -67,16 +68,27 @@ def _alerts_from_outbox(con: duckdb.DuckDBPyConnection, rows: list[dict], outbox
 
 def format_table(rows: list[dict]) -> str:
     columns = [
-        ("run_id", "run"), ("status", "status"), ("started_at", "started (UTC)"), ("seconds", "secs"),
-        ("files_new", "new files"), ("files_skipped", "skipped"), ("rows_loaded", "rows loaded"),
-        ("rows_quarantined", "quarantined"), ("errors", "errors"), ("warnings", "warnings"), ("alerts", "alerts"),
+        ("run_id", "run"),
+        ("status", "status"),
+        ("started_at", "started (UTC)"),
+        ("seconds", "secs"),
+        ("files_new", "new files"),
+        ("files_skipped", "skipped"),
+        ("rows_loaded", "rows loaded"),
+        ("rows_quarantined", "quarantined"),
+        ("errors", "errors"),
+        ("warnings", "warnings"),
+        ("alerts", "alerts"),
     ]
     cells = []
     for r in rows:
         started = r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else ""
         cells.append(["" if r[k] is None else (started if k == "started_at" else str(r[k])) for k, _ in columns])
     widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h) in enumerate(columns)]
-    line = lambda values: "  ".join(v.ljust(w) for v, w in zip(values, widths)).rstrip()
+
+    def line(values: list[str]) -> str:
+        return "  ".join(v.ljust(w) for v, w in zip(values, widths, strict=True)).rstrip()
+
     out = [line([h for _, h in columns]), line(["-" * w for w in widths])]
     out += [line(c) for c in cells]
     notes = [f"{r['run_id']}: {r['message']}" for r in rows if r.get("message")]

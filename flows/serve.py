@@ -108,8 +108,11 @@ async def _serve_until_stopped(runner) -> None:
     def stop(signum: int) -> None:
         if stopping:
             return
-        print(f"roadmap serve: {signal.Signals(signum).name} received: ending the run in progress, "
-              "pausing the schedule", file=sys.stderr, flush=True)
+        print(
+            f"roadmap serve: {signal.Signals(signum).name} received: ending the run in progress, pausing the schedule",
+            file=sys.stderr,
+            flush=True,
+        )
         stopping.append(asyncio.ensure_future(runner.astop()))
 
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -148,7 +151,8 @@ def serve(settings: Settings, config_file: str | Path | None = None) -> int:
     runner = Runner(name="roadmap-nightly", pause_on_shutdown=True)
     deployment_id = runner.add_deployment(deployment)
     crash_orphaned_runs(
-        deployment_id, settings.warehouse,
+        deployment_id,
+        settings.warehouse,
         "its process is gone: `roadmap serve` was stopped while it ran (the serve that started it no longer "
         "exists); nothing of it was published, and the next run redoes its work",
     )

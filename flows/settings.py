@@ -129,7 +129,8 @@ def check_config_folder(path: Path) -> None:
         raise ConfigError(
             f"config folder {path.parent.resolve()} has {path.name} but not {' or '.join(missing)} "
             f"(looked for {', '.join(str(path.parent.resolve() / m) for m in missing)}): the three files "
-            f"roadmap.yml, {', '.join(SIBLING_FILES)} live in one folder; copy the missing one(s) from the project's config/"
+            f"roadmap.yml, {', '.join(SIBLING_FILES)} live in one folder; "
+            "copy the missing one(s) from the project's config/"
         )
 
 

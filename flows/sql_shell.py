@@ -20,9 +20,10 @@ import csv
 import os
 import shutil
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, TextIO
+from typing import TextIO
 
 import duckdb
 
@@ -331,7 +332,7 @@ class Shell:
 
     def interact(self) -> int:
         try:
-            import readline  # noqa: F401  (line editing and history for input())
+            import readline  # line editing and history for input()
 
             _load_history(readline)
         except ImportError:  # pragma: no cover - every Linux Python has it
@@ -443,14 +444,13 @@ def describe_published(con: duckdb.DuckDBPyConnection) -> list[str]:
         names = [d[0] for d in cur.description]
         rows = cur.fetchall()
         if rows:
-            p = dict(zip(names, rows[0]))
+            p = dict(zip(names, rows[0], strict=True))
             years = (
                 f"school years {p['first_school_year']} to {p['last_school_year']}"
-                if p.get("first_school_year") else "no school year on record"
+                if p.get("first_school_year")
+                else "no school year on record"
             )
-            lines = [
-                f"night: run {p['data_run_id'] or p['run_id']}, published {_when(p['published_at'])}; {years}"
-            ]
+            lines = [f"night: run {p['data_run_id'] or p['run_id']}, published {_when(p['published_at'])}; {years}"]
             if p["run_status"] != "succeeded":
                 lines.append(
                     f"note: the latest run, {p['run_id']}, {p['run_status']}: the marts are those of the run "

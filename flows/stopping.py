@@ -63,9 +63,11 @@ def _exit_now(signum: int, grace: float) -> None:  # pragma: no cover - ends the
     name = signal.Signals(signum).name
     err = sys.__stderr__
     with contextlib.suppress(Exception):
-        err.write(f"roadmap: still running {grace:g} s after {name}: exiting now. The published warehouse is whole "
-                  "(a run publishes by renaming a finished file); the next run records this one as interrupted. "
-                  "Where each thread was:\n")
+        err.write(
+            f"roadmap: still running {grace:g} s after {name}: exiting now. The published warehouse is whole "
+            "(a run publishes by renaming a finished file); the next run records this one as interrupted. "
+            "Where each thread was:\n"
+        )
         err.flush()
         faulthandler.dump_traceback(file=err, all_threads=True)
         err.flush()

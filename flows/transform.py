@@ -64,7 +64,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
 DB_PATH_ENV_VAR = "ROADMAP_DBT_DB_PATH"
 MEMORY_LIMIT_ENV_VAR = "ROADMAP_DUCKDB_MEMORY_LIMIT"
-PARSE_CACHE_ENV_VAR = "ROADMAP_DBT_PARSE_CACHE"  # see parse_cache_seed
+PARSE_CACHE_ENV_VAR = "ROADMAP_DBT_PARSE_CACHE"  # see "the shared parse cache" below
 EXAMPLE_ROWS = 3  # failing rows quoted per failing or warning test
 
 # dbt keeps global state (flags, adapters, event manager) per process: one build at
@@ -253,7 +253,7 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
     examples: dict[str, tuple[dict[str, Any], ...]] = {}
     try:
         con = duckdb.connect(str(db_path), read_only=True)
-    except Exception as error:  # noqa: BLE001 - examples are optional
+    except Exception as error:  # examples are optional
         log.debug("no example rows: cannot open %s: %s", db_path, error)
         return nodes
     try:
@@ -262,9 +262,9 @@ def _with_example_rows(db_path: Path, nodes: tuple[DbtNodeResult, ...]) -> tuple
                 cursor = con.execute(f"select * from ({node.compiled_sql}) as failing_rows limit {EXAMPLE_ROWS}")
                 names = [d[0] for d in cursor.description]
                 examples[node.unique_id] = tuple(
-                    _identifying(dict(zip(names, row)), node.column_name) for row in cursor.fetchall()
+                    _identifying(dict(zip(names, row, strict=True)), node.column_name) for row in cursor.fetchall()
                 )
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 log.debug("no example rows for %s: %s", node.name, error)
     finally:
         con.close()
@@ -281,7 +281,7 @@ def _run_logger() -> logging.Logger | logging.LoggerAdapter:
         from prefect import get_run_logger
 
         return get_run_logger()
-    except Exception:  # noqa: BLE001 - outside a Prefect run
+    except Exception:  # outside a Prefect run
         return logging.getLogger("flows.transform.dbt")
 
 
@@ -536,10 +536,15 @@ def source_states(con: Any) -> dict[str, str]:
         if name in AUDIT_SOURCES:  # rewritten in place by each run: the whole content, by a hash of each row
             state = "count(*) || ':' || coalesce(sum(hash(t)), 0)"
         elif {"_received_seq BIGINT", "_line BIGINT"} <= set(cols):
-            state = (f"count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
-                     f" || ':' || coalesce(sum(_line), 0)")
+            state = (
+                "count(*) || ':' || coalesce(max(_received_seq), 0) || ':' || coalesce(sum(_received_seq), 0)"
+                " || ':' || coalesce(sum(_line), 0)"
+            )
         else:
-            state = f"count(*) || ':' || coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
+            state = (
+                "count(*) || ':' || "
+                "coalesce(md5(string_agg(cast(t as varchar), chr(10) order by cast(t as varchar))), '')"
+            )
         parts.append(f"select '{name}' as name, {state} as state from {relation} as t")
     states = dict(con.execute(" union all ".join(parts)).fetchall())
     return {
@@ -565,7 +570,7 @@ def _last_build(con: Any) -> dict[str, Any] | None:
     cursor = con.execute(f"select * from {BUILDS_TABLE} order by build_seq desc limit 1")
     names = [d[0] for d in cursor.description]
     rows = cursor.fetchall()
-    return dict(zip(names, rows[0])) if rows else None
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
@@ -597,8 +602,13 @@ def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
     changed = tuple(sorted(name for name in sources if before.get(name) != sources[name]))
     built_at = last["built_at"]
     if not changed:
-        return BuildPlan("up to date", f"no source changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}",
-                         project_fingerprint=fingerprint, sources=sources, relations=built_relations)
+        return BuildPlan(
+            "up to date",
+            f"no source changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}",
+            project_fingerprint=fingerprint,
+            sources=sources,
+            relations=built_relations,
+        )
     return BuildPlan(
         "incremental",
         f"changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}: {', '.join(changed)}",
@@ -622,9 +632,18 @@ def _record_build(db_path: Path, plan: BuildPlan, summary: DbtBuildSummary) -> N
         con.execute(
             f"insert into {BUILDS_TABLE} select coalesce(max(build_seq), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?"
             f" from {BUILDS_TABLE}",
-            [dt.datetime.now(dt.timezone.utc), plan.mode, plan.reason, plan.select, plan.project_fingerprint,
-             json.dumps(plan.sources or {}, sort_keys=True), json.dumps(list(relations)),
-             len(summary.models), len(summary.tests), round(summary.elapsed_seconds, 3)],
+            [
+                dt.datetime.now(dt.UTC),
+                plan.mode,
+                plan.reason,
+                plan.select,
+                plan.project_fingerprint,
+                json.dumps(plan.sources or {}, sort_keys=True),
+                json.dumps(list(relations)),
+                len(summary.models),
+                len(summary.tests),
+                round(summary.elapsed_seconds, 3),
+            ],
         )
     finally:
         con.close()  # checkpoints
@@ -678,7 +697,11 @@ def run_dbt_build(
 
 
 def _invoke_build(
-    db_path: Path, project_dir: Path, select: str | None, memory_limit: str | None, state_dir: Path | None,
+    db_path: Path,
+    project_dir: Path,
+    select: str | None,
+    memory_limit: str | None,
+    state_dir: Path | None,
     plan: BuildPlan | None,
 ) -> DbtBuildSummary:
     from dbt.cli.main import dbtRunner  # heavy import: only when a build runs
@@ -696,16 +719,22 @@ def _invoke_build(
         _seed_from_parse_cache(parse_cache, state / "target")
     args = [
         "build",
-        "--project-dir", str(project_dir),
-        "--profiles-dir", str(project_dir),
-        "--target-path", str(state / "target"),
-        "--log-path", str(state / "logs"),
+        "--project-dir",
+        str(project_dir),
+        "--profiles-dir",
+        str(project_dir),
+        "--target-path",
+        str(state / "target"),
+        "--log-path",
+        str(state / "logs"),
         # the file log keeps each node's start, end and errors, not every statement
         # (debug costs ~10 % of a small build's CPU); the SQL dbt ran is in target/run
-        "--log-level-file", "info",
+        "--log-level-file",
+        "info",
         # dbt prints nothing itself: every line goes through `on_event` below to the
         # Prefect run logger (the Prefect UI's run log and the run's log file)
-        "--log-level", "none",
+        "--log-level",
+        "none",
         "--partial-parse",
         "--no-write-json",
         "--no-send-anonymous-usage-stats",
@@ -738,9 +767,7 @@ def _invoke_build(
         error = outcome.exception
         if not isinstance(error, Exception):  # a signal (SIGTERM, Ctrl-C) stopped the run: not a dbt failure
             raise error
-        raise DbtBuildFailed(
-            f"dbt build could not run on {db_path}: {type(error).__name__}: {error}"
-        ) from error
+        raise DbtBuildFailed(f"dbt build could not run on {db_path}: {type(error).__name__}: {error}") from error
     run_results = getattr(outcome.result, "results", None)
     if run_results is None:
         raise DbtBuildFailed(f"dbt build could not run on {db_path}: dbt returned no node results")

@@ -30,7 +30,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +82,13 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
         # educator_id is checked after it was replaced by its keyed hash (null stays null)
         checked = "educator_key" if c == "educator_id" else c
         out.append(
-            _exp("expect_column_values_to_not_be_null", "required_value_missing", f"{c} is required but empty", c, column=checked)
+            _exp(
+                "expect_column_values_to_not_be_null",
+                "required_value_missing",
+                f"{c} is required but empty",
+                c,
+                column=checked,
+            )
         )
     if col.kind == "code":
         out.append(
@@ -121,8 +127,12 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
     elif col.kind == "email":
         out.append(
             _exp(
-                "expect_column_values_to_match_regex", "bad_type", f"{c} must be an e-mail address", c,
-                column=c, regex=EMAIL_PATTERN,
+                "expect_column_values_to_match_regex",
+                "bad_type",
+                f"{c} must be an e-mail address",
+                c,
+                column=c,
+                regex=EMAIL_PATTERN,
             )
         )
     elif col.kind in ("integer", "number"):
@@ -161,14 +171,22 @@ def _column_expectations(family: Family, col: Column) -> list[dict]:
     elif col.kind == "date":
         out.append(
             _exp(
-                "expect_column_values_to_match_regex", "bad_type", f"{c} must be a date written YYYY-MM-DD", c,
-                column=c, regex=ISO_DATE_PATTERN,
+                "expect_column_values_to_match_regex",
+                "bad_type",
+                f"{c} must be a date written YYYY-MM-DD",
+                c,
+                column=c,
+                regex=ISO_DATE_PATTERN,
             )
         )
         out.append(
             _exp(
-                "expect_column_values_to_be_in_set", "bad_type", f"{c} is not a calendar date", c,
-                column=f"{c}__is_date", value_set=[True],
+                "expect_column_values_to_be_in_set",
+                "bad_type",
+                f"{c} is not a calendar date",
+                c,
+                column=f"{c}__is_date",
+                value_set=[True],
             )
         )
         out.append(
@@ -264,7 +282,7 @@ def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
     return paths
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_suite_dict(family_name: str, directory: Path = EXPECTATIONS_DIR) -> dict:
     path = suite_path(family_name, directory)
     if not path.is_file():
@@ -307,7 +325,7 @@ class _Suite:
         return self._parts[indexes]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _suite(family_name: str) -> _Suite:
     return _Suite(family_name)
 
@@ -357,7 +375,8 @@ def derived_columns(family: Family, table: str, known: KnownCodes) -> dict[str, 
                 "_isd_known",
                 "(t.isd_code is null or isd.district_code is not null)",
                 ("isd_code", FILE_COLUMN),
-                f"left join (select distinct {FILE_COLUMN}, district_code from {table} where district_type = 'ISD') isd "
+                f"left join (select distinct {FILE_COLUMN}, district_code from {table} "
+                "where district_type = 'ISD') isd "
                 f"on isd.{FILE_COLUMN} = t.{FILE_COLUMN} and isd.district_code = t.isd_code",
             )
         )
@@ -377,7 +396,8 @@ def derived_columns(family: Family, table: str, known: KnownCodes) -> dict[str, 
                 "_building_known",
                 "(t.building_code is null or kb.building_code is not null)",
                 ("school_year", "district_code", "building_code"),
-                f"left join (select distinct school_year, district_code, building_code from {known.buildings_table}) kb "
+                "left join (select distinct school_year, district_code, building_code "
+                f"from {known.buildings_table}) kb "
                 "on kb.school_year = t.school_year and kb.district_code = t.district_code "
                 "and kb.building_code = t.building_code",
             )
@@ -475,7 +495,9 @@ def validate_table(
     rows_per_file = dict(con.execute(f"select {FILE_COLUMN}, count(*) from {table} group by all").fetchall())
     n_rows = sum(rows_per_file.values())
     if not n_rows:
-        return ValidationOutcome(row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0)
+        return ValidationOutcome(
+            row_issues=warnings[ROW_ISSUE_COLUMNS].reset_index(drop=True), results=[], rows_validated=0
+        )
     suite = _suite(family.name)
     expectations = suite.expectations
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
@@ -508,7 +530,9 @@ def validate_table(
             longest = max([groups[g].size for g in members], default=1)
             for lo in range(0, longest, chunk):
                 present = [g for g in members if groups[g].size > lo]
-                indexes = sorted({i for g in present for i in groups[g].expectations} | (set(unresolved) if first else set()))
+                indexes = sorted(
+                    {i for g in present for i in groups[g].expectations} | (set(unresolved) if first else set())
+                )
                 first = False
                 if not indexes:
                     continue
@@ -550,7 +574,9 @@ def validate_table(
         drop_quietly(con, *temp_tables)
     could_not_run = [s for s in summary.values() if s["raised_exception"]]
     if could_not_run:
-        detail = "; ".join(f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run)
+        detail = "; ".join(
+            f"{s['expectation_type']} on {s['column_name']}: {s['exception_message']}" for s in could_not_run
+        )
         raise ValidationCouldNotRun(
             f"Great Expectations could not evaluate {len(could_not_run)} expectation(s) of suite "
             f"landing.{family.name} ({detail}). This is a fault of the pipeline or the suite, not of the data: "
@@ -672,7 +698,10 @@ def _identity(type_: str, kwargs: dict, meta: dict | None) -> str:
 def _by_expectation(results, indexes: list[int], expectations: list[dict]) -> list[tuple[int, Any]]:
     """Pair each result with the suite's expectation it is for (Great Expectations does not
     keep the suite's order, e.g. for an expectation that raised)."""
-    where = {_identity(expectations[i]["type"], expectations[i].get("kwargs", {}), expectations[i].get("meta")): i for i in indexes}
+    where = {
+        _identity(expectations[i]["type"], expectations[i].get("kwargs", {}), expectations[i].get("meta")): i
+        for i in indexes
+    }
     if len(where) != len(indexes) or len(results) != len(indexes):
         raise RuntimeError("expectations of one suite must differ in type, columns or meta")
     out = []
@@ -738,7 +767,7 @@ def _rows_of_combos(
             f"""
             with b as (select f.exp, c.* from _failing_combos f join {group.table} c on c._cid = f.cid)
             select b.exp as _exp, t.{FILE_COLUMN} as _f, t._line as _line, t.district_code as _district
-                   {''.join(f', t.{c} as "r_{c}"' for c in reported)}
+                   {"".join(f', t.{c} as "r_{c}"' for c in reported)}
             from {table} t join b on {match}
             order by b.exp, t.{FILE_COLUMN}, t._line
             """
@@ -763,7 +792,9 @@ def _validate_unique(con, table, i, expectations, suite, batch_definition, chunk
     meta = e.get("meta") or {}
     table_columns = [d[0] for d in con.execute(f"select * from {table} limit 0").description]
     missing = [k for k in keys if k not in table_columns]
-    wanted = [c for c in dict.fromkeys([*keys, FILE_COLUMN, "district_code", meta.get("column")]) if c and c in table_columns]
+    wanted = [
+        c for c in dict.fromkeys([*keys, FILE_COLUMN, "district_code", meta.get("column")]) if c and c in table_columns
+    ]
     cols = ", ".join(wanted)
     if missing:  # Great Expectations reports the missing column as an expectation that could not run
         df = con.execute(f"select {cols} from {table} order by {FILE_COLUMN}, _line limit 1").df()
@@ -809,7 +840,11 @@ def _validate_unique(con, table, i, expectations, suite, batch_definition, chunk
             values = at[column] if column in at.columns else pd.Series([None] * len(at), index=at.index)
             frames.append(
                 _issue_frame(
-                    meta, at[FILE_COLUMN].to_numpy(), lines.iloc[positions].to_numpy(), at["district_code"].to_numpy(), values
+                    meta,
+                    at[FILE_COLUMN].to_numpy(),
+                    lines.iloc[positions].to_numpy(),
+                    at["district_code"].to_numpy(),
+                    values,
                 )
             )
     if frames:

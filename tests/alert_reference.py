@@ -9,7 +9,8 @@ them to chance), so that both compositions are deterministic and can be compared
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 
@@ -36,7 +37,7 @@ from flows.alerts.config import AlertOptions, SmtpSettings, valid_address
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _where(district_code: str | None) -> tuple[str, list]:
@@ -180,7 +181,7 @@ def held_back_attachments(con, run_id: str, district_code: str | None, limit: in
                                   order by rule, column_name, message) as issues
                 from audit.issues where run_id = ? and line is not null group by all
             )
-            select coalesce(f.file_name, q.file_id), q.line, coalesce(i.issues, ?){', ' + values if values else ''}
+            select coalesce(f.file_name, q.file_id), q.line, coalesce(i.issues, ?){", " + values if values else ""}
             from audit.quarantine_rows q
             left join audit.files f on f.file_id = q.file_id
             left join issues i on i.file_id = q.file_id and i.line = q.line
@@ -204,8 +205,11 @@ def _attachments(con, run_id: str, district_code: str | None, label: str, limit:
         attached.append((name, csv_bytes(family_rows, header)))
         held.append({"family": family, "file": name, "rows": len(family_rows), "total": family_total})
     info = {
-        "issues_file": attached[0][0], "attachment_rows": len(rows), "attachment_total": total,
-        "held_back_files": held, "held_back_total": sum(h["total"] for h in held),
+        "issues_file": attached[0][0],
+        "attachment_rows": len(rows),
+        "attachment_total": total,
+        "held_back_files": held,
+        "held_back_total": sum(h["total"] for h in held),
     }
     return attached, info
 
@@ -257,8 +261,8 @@ def compose_reference(con, run_id: str, smtp: SmtpSettings, options: AlertOption
     unattributed = _rows(
         con,
         """
-        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity, any_value(message) as message,
-               count(*) as n
+        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity,
+               any_value(message) as message, count(*) as n
         from audit.issues where run_id = ? and district_code is null
         group by all order by severity, file_name, rule
         """,
@@ -269,11 +273,18 @@ def compose_reference(con, run_id: str, smtp: SmtpSettings, options: AlertOption
     if smtp.state_recipients:
         attached, info = _attachments(con, run_id, None, "state", options.max_attachment_rows)
         context = dict(
-            base, **info, errors=errors, warnings=warnings, files=files(con, run_id, None),
-            rules=rule_summary(con, run_id, None, options.example_rows), districts=district_list,
+            base,
+            **info,
+            errors=errors,
+            warnings=warnings,
+            files=files(con, run_id, None),
+            rules=rule_summary(con, run_id, None, options.example_rows),
+            districts=district_list,
             names={code: (d["district_name"] or "") for code, d in districts.items()},
-            no_contact=[d for d in district_list if not d["contact"]], told=[d for d in district_list if d["contact"]],
-            unattributed=unattributed, example_rows=options.example_rows,
+            no_contact=[d for d in district_list if not d["contact"]],
+            told=[d for d in district_list if d["contact"]],
+            unattributed=unattributed,
+            example_rows=options.example_rows,
         )
         text, html = _render("state", **context)
         subject = (
@@ -282,19 +293,39 @@ def compose_reference(con, run_id: str, smtp: SmtpSettings, options: AlertOption
             f" {len(district_list)} district(s)"
         )
         recipients = list(smtp.state_recipients)
-        alerts.append(Alert(
-            "state", STATE, None, recipients, header_safe(subject),
-            build_message(run_id=run_id, alert_id="state", smtp=smtp, recipients=recipients, subject=subject,
-                          text=text, html=html, attachments=attached),
-        ))
+        alerts.append(
+            Alert(
+                "state",
+                STATE,
+                None,
+                recipients,
+                header_safe(subject),
+                build_message(
+                    run_id=run_id,
+                    alert_id="state",
+                    smtp=smtp,
+                    recipients=recipients,
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    attachments=attached,
+                ),
+            )
+        )
     for d in district_list:
         if not d["contact"]:
             continue
         code = d["district_code"]
         attached, info = _attachments(con, run_id, code, code, options.max_attachment_rows)
         context = dict(
-            base, **info, contact=_contact(smtp), district_code=code, district_name=d["district_name"],
-            errors=d["errors"], warnings=d["warnings"], files=files(con, run_id, code),
+            base,
+            **info,
+            contact=_contact(smtp),
+            district_code=code,
+            district_name=d["district_name"],
+            errors=d["errors"],
+            warnings=d["warnings"],
+            files=files(con, run_id, code),
             rules=rule_summary(con, run_id, code, options.example_rows),
         )
         text, html = _render("district", **context)
@@ -303,10 +334,24 @@ def compose_reference(con, run_id: str, smtp: SmtpSettings, options: AlertOption
             f"{d['warnings']} warning(s) in your files"
         )
         alert_id = "district-" + safe_id(code)
-        alerts.append(Alert(
-            alert_id, DISTRICT, code, [d["contact"]], header_safe(subject),
-            build_message(run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[d["contact"]], subject=subject,
-                          text=text, html=html, attachments=attached),
-            _contact(smtp),
-        ))
+        alerts.append(
+            Alert(
+                alert_id,
+                DISTRICT,
+                code,
+                [d["contact"]],
+                header_safe(subject),
+                build_message(
+                    run_id=run_id,
+                    alert_id=alert_id,
+                    smtp=smtp,
+                    recipients=[d["contact"]],
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    attachments=attached,
+                ),
+                _contact(smtp),
+            )
+        )
     return alerts

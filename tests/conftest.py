@@ -31,10 +31,20 @@ def _environment(monkeypatch, tmp_path_factory):
     # the many small warehouses of a test run share dbt's parsed project (flows/transform.py,
     # ROADMAP_DBT_PARSE_CACHE): one cache for all xdist workers, beside their temp folders
     base = tmp_path_factory.getbasetemp()
-    monkeypatch.setenv("ROADMAP_DBT_PARSE_CACHE", str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base)
-                                                      / "dbt-parse-cache"))
-    for name in ("ROADMAP_LANDING_DIR", "ROADMAP_WAREHOUSE", "ROADMAP_SMTP_HOST", "ROADMAP_ALERT_TO", "ROADMAP_ALERT_FROM",
-                 "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY_FILE", "ROADMAP_SMTP_PASSWORD_FILE"):
+    monkeypatch.setenv(
+        "ROADMAP_DBT_PARSE_CACHE",
+        str((base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "dbt-parse-cache"),
+    )
+    for name in (
+        "ROADMAP_LANDING_DIR",
+        "ROADMAP_WAREHOUSE",
+        "ROADMAP_SMTP_HOST",
+        "ROADMAP_ALERT_TO",
+        "ROADMAP_ALERT_FROM",
+        "ROADMAP_CONFIG",
+        "ROADMAP_PSEUDONYM_KEY_FILE",
+        "ROADMAP_SMTP_PASSWORD_FILE",
+    ):
         monkeypatch.delenv(name, raising=False)
     # what the code under test put in os.environ goes with the test (in-process commands
     # set variables for their own process: `roadmap serve` quiets Prefect's console, which
@@ -54,8 +64,18 @@ def prefect_server():
     # no schedules, automations or late-run sweeps are needed here (the rehearsals have
     # servers of their own): the harness server's loops would only compete for its
     # SQLite file and the CPU
-    idle = {f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false" for name in (
-        "SCHEDULER", "LATE_RUNS", "FOREMAN", "REPOSSESSOR", "PAUSE_EXPIRATIONS", "CANCELLATION_CLEANUP", "TRIGGERS")}
+    idle = {
+        f"PREFECT_SERVER_SERVICES_{name}_ENABLED": "false"
+        for name in (
+            "SCHEDULER",
+            "LATE_RUNS",
+            "FOREMAN",
+            "REPOSSESSOR",
+            "PAUSE_EXPIRATIONS",
+            "CANCELLATION_CLEANUP",
+            "TRIGGERS",
+        )
+    }
     saved = {name: os.environ.get(name) for name in idle}
     os.environ.update(idle)  # the server's process starts with this environment
     try:
@@ -72,6 +92,37 @@ def prefect_server():
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+
+@pytest.fixture(scope="session")
+def prefect_api_url(prefect_server) -> str:
+    """The session's temporary Prefect server, for nightly runs in subprocesses."""
+    import prefect.settings
+
+    return prefect.settings.PREFECT_API_URL.value()
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """A small realistic landing folder (with defects), and its files in received order
+    (one per test module: the crash-safety, fresh-nights and concurrent-readers tests)."""
+    from flows.generate import generate_landing
+
+    source = tmp_path_factory.mktemp("generated") / "landing"
+    manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
+    order = sorted(os.listdir(source), key=lambda n: ((source / n).stat().st_mtime, n))
+    assert order == list(manifest.files)
+    return source, order
+
+
+@pytest.fixture
+def site_factory(tmp_path):
+    """`make(database)` -> a production-rehearsal Site (tests/rehearsal_site.py) with its
+    own Prefect server; everything it started is stopped after the test."""
+    from rehearsal_site import rehearsal_sites
+
+    with rehearsal_sites(tmp_path) as make:
+        yield make
 
 
 @pytest.fixture
@@ -139,9 +190,13 @@ def demo_warehouse(prefect_server, tmp_path_factory):
 
     def build(root: Path):
         manifest = generate_landing(root / "landing", districts=150, years=3, seed=42, defects=0.03)
-        summary = _with_test_key(lambda: nightly(
-            landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"), with_report=False
-        ))
+        summary = _with_test_key(
+            lambda: nightly(
+                landing_dir=str(root / "landing"),
+                warehouse=str(root / "warehouse" / "roadmap.duckdb"),
+                with_report=False,
+            )
+        )
         return manifest, summary
 
     root, (manifest, summary) = built_once(tmp_path_factory, "demo", build)
@@ -167,9 +222,8 @@ class ReportWarehouse:
 def build_warehouse(root: Path, write_landing) -> tuple[Path, Path, object]:
     """Write a landing folder with ``write_landing(Landing)`` and run the nightly flow
     (no report) into ``root/warehouse/roadmap.duckdb``. Needs the Prefect test server."""
-    from landing_files import Landing
-
     from flows.nightly import nightly
+    from landing_files import Landing
 
     landing = Landing(root / "landing")
     write_landing(landing)
@@ -193,13 +247,17 @@ def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
     the real nightly flow once per session: the warehouse of the review and export tests."""
     from report_landing import write_report_landing
 
-    root, (_, _, summary) = built_once(tmp_path_factory, "report-wh", lambda root: build_warehouse(root, write_report_landing))
+    root, (_, _, summary) = built_once(
+        tmp_path_factory, "report-wh", lambda root: build_warehouse(root, write_report_landing)
+    )
     return ReportWarehouse(root / "warehouse" / "roadmap.duckdb", root / "landing", summary)
 
 
 def pytest_collection_modifyitems(config, items):
     if os.environ.get("ROADMAP_TEST_EXTENDED") != "1":
-        more = pytest.mark.skip(reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it")
+        more = pytest.mark.skip(
+            reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it"
+        )
         for item in items:
             if item.get_closest_marker("extended"):
                 item.add_marker(more)
@@ -213,7 +271,9 @@ def _run_once(config, items):
     test_ingestion.py again while comparing each validation with a row-by-row one, which
     includes everything the plain run checks. Run test_ingestion.py alone, it runs as is."""
     functions = [item for item in items if isinstance(item, pytest.Function)]
-    rerun = {(item.function.__module__, item.name) for item in functions if item.function.__module__ != item.module.__name__}
+    rerun = {
+        (item.function.__module__, item.name) for item in functions if item.function.__module__ != item.module.__name__
+    }
     once = [item for item in functions if (item.module.__name__, item.name) in rerun]
     if once:
         config.hook.pytest_deselected(items=once)
@@ -226,14 +286,24 @@ def _longest_first(items):
     workers (`make test` uses pytest-xdist, one file per worker at a time), the long
     files start early and the short ones fill the gaps, instead of a long file last."""
     slow_files = {item.path for item in items if item.get_closest_marker("slow")}
-    items.sort(key=lambda item: (
-        LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES),
-        item.path not in slow_files,
-    ))
+    items.sort(
+        key=lambda item: (
+            LONGEST_FILES.index(item.path.name) if item.path.name in LONGEST_FILES else len(LONGEST_FILES),
+            item.path not in slow_files,
+        )
+    )
 
 
 # the files that take longest (minutes each, measured with --durations), started first
 LONGEST_FILES = (
-    "test_rehearsal_postgresql.py", "test_rehearsal_sqlite.py", "test_rehearsal_work_pool.py", "test_bench.py",
-    "test_incremental_builds.py", "test_crash_safety.py", "test_validation_domains.py", "test_containment.py", "test_console.py", "test_alert_deadlines.py",
+    "test_rehearsal_postgresql.py",
+    "test_rehearsal_sqlite.py",
+    "test_rehearsal_work_pool.py",
+    "test_bench.py",
+    "test_incremental_builds.py",
+    "test_crash_safety.py",
+    "test_validation_domains.py",
+    "test_containment.py",
+    "test_console.py",
+    "test_alert_deadlines.py",
 )

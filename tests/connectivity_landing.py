@@ -6,7 +6,7 @@ The nightly flow builds it (tests/conftest.py, `connectivity_warehouse`).
 2024-25 (the year the figures below are for; benchmarks 100 / 1,000 kbps per student,
 WAN 10,000 kbps per student, $3 per Mbps):
 
-| district | ISD | students | Mbps | kbps/student | WAN Mbps | WAN kbps | $ / month | $ / Mbps | at $3: Mbps, kbps/student |
+| district | ISD | students | Mbps | kbps/student | WAN Mbps | WAN kbps | $/month | $/Mbps | at $3: Mbps, kbps/student |
 |---|---|---|---|---|---|---|---|---|---|
 | 10000 ISD   | 10000 | 100  | 200  | 2000  | -     | -     | 200  | 1  | 66.67, 666.7 |
 | 10010 LEA   | 10000 | 1000 | 500  | 500   | 10000 | 10000 | 2000 | 4  | 666.67, 666.7 (below 1,000: cannot) |

@@ -67,47 +67,128 @@ def insert_rows(
 # ---- row builders: one call per landing-file row ------------------------------------
 
 
-def district(code: str, name: str, district_type: str, isd_code: str, locale: str = "suburb",
-             county: str = "Washtenaw", email: str | None = None) -> dict[str, Any]:
-    return dict(district_code=code, district_name=name, district_type=district_type, isd_code=isd_code,
-                county=county, locale=locale, data_contact_email=email)
+def district(
+    code: str,
+    name: str,
+    district_type: str,
+    isd_code: str,
+    locale: str = "suburb",
+    county: str = "Washtenaw",
+    email: str | None = None,
+) -> dict[str, Any]:
+    return dict(
+        district_code=code,
+        district_name=name,
+        district_type=district_type,
+        isd_code=isd_code,
+        county=county,
+        locale=locale,
+        data_contact_email=email,
+    )
 
 
 def enrollment(school_year: str, district_code: str, building_code: str, student_count: int) -> dict[str, Any]:
-    return dict(school_year=school_year, district_code=district_code, building_code=building_code,
-                building_name=f"Building {building_code}", student_count=student_count)
+    return dict(
+        school_year=school_year,
+        district_code=district_code,
+        building_code=building_code,
+        building_name=f"Building {building_code}",
+        student_count=student_count,
+    )
 
 
-def staffing(school_year: str, district_code: str, *, teachers: int, building_leaders: int,
-             district_leaders: int, tech_staff: int) -> dict[str, Any]:
-    return dict(school_year=school_year, district_code=district_code, teacher_count=teachers,
-                building_leader_count=building_leaders, district_leader_count=district_leaders,
-                tech_staff_count=tech_staff)
+def staffing(
+    school_year: str,
+    district_code: str,
+    *,
+    teachers: int,
+    building_leaders: int,
+    district_leaders: int,
+    tech_staff: int,
+) -> dict[str, Any]:
+    return dict(
+        school_year=school_year,
+        district_code=district_code,
+        teacher_count=teachers,
+        building_leader_count=building_leaders,
+        district_leader_count=district_leaders,
+        tech_staff_count=tech_staff,
+    )
 
 
-def devices(school_year: str, district_code: str, building_code: str, device_type: str, user_group: str,
-            count: int, over_5_years: int = 0, take_home: int = 0) -> dict[str, Any]:
-    return dict(school_year=school_year, district_code=district_code, building_code=building_code,
-                device_type=device_type, user_group=user_group, device_count=count,
-                devices_over_5_years=over_5_years, take_home_count=take_home)
+def devices(
+    school_year: str,
+    district_code: str,
+    building_code: str,
+    device_type: str,
+    user_group: str,
+    count: int,
+    over_5_years: int = 0,
+    take_home: int = 0,
+) -> dict[str, Any]:
+    return dict(
+        school_year=school_year,
+        district_code=district_code,
+        building_code=building_code,
+        device_type=device_type,
+        user_group=user_group,
+        device_count=count,
+        devices_over_5_years=over_5_years,
+        take_home_count=take_home,
+    )
 
 
-def connectivity(school_year: str, district_code: str, *, mbps: float, wifi_pct: float, monthly_cost: float,
-                 without_home_internet: int, hotspots: int) -> dict[str, Any]:
-    return dict(school_year=school_year, district_code=district_code, internet_bandwidth_mbps=mbps,
-                wan_bandwidth_mbps=None, wifi_classrooms_covered_pct=wifi_pct,
-                monthly_internet_cost_usd=monthly_cost, erate_discount_pct=None,
-                students_without_home_internet=without_home_internet, hotspots_loaned=hotspots)
+def connectivity(
+    school_year: str,
+    district_code: str,
+    *,
+    mbps: float,
+    wifi_pct: float,
+    monthly_cost: float,
+    without_home_internet: int,
+    hotspots: int,
+) -> dict[str, Any]:
+    return dict(
+        school_year=school_year,
+        district_code=district_code,
+        internet_bandwidth_mbps=mbps,
+        wan_bandwidth_mbps=None,
+        wifi_classrooms_covered_pct=wifi_pct,
+        monthly_internet_cost_usd=monthly_cost,
+        erate_discount_pct=None,
+        students_without_home_internet=without_home_internet,
+        hotspots_loaned=hotspots,
+    )
 
 
-def pl(school_year: str, district_code: str, educator_id: str, role: str, activity_id: str, *,
-       kind: str = "course", fmt: str = "online", framework: str = "none", hours: float = 1.0,
-       completed_on: str | None = None) -> dict[str, Any]:
+def pl(
+    school_year: str,
+    district_code: str,
+    educator_id: str,
+    role: str,
+    activity_id: str,
+    *,
+    kind: str = "course",
+    fmt: str = "online",
+    framework: str = "none",
+    hours: float = 1.0,
+    completed_on: str | None = None,
+) -> dict[str, Any]:
     start = int(school_year[:4])
-    return dict(school_year=school_year, district_code=district_code,
-                educator_key=educator_key(district_code, educator_id), role=role, activity_id=activity_id,
-                activity_title=f"Activity {activity_id}", activity_kind=kind, provider="REMC", format=fmt,
-                framework=framework, hours=hours, completed_on=completed_on or f"{start}-10-15")
+    return dict(
+        school_year=school_year,
+        district_code=district_code,
+        educator_key=educator_key(district_code, educator_id),
+        role=role,
+        activity_id=activity_id,
+        activity_title=f"Activity {activity_id}",
+        activity_kind=kind,
+        provider="REMC",
+        format=fmt,
+        framework=framework,
+        hours=hours,
+        completed_on=completed_on or f"{start}-10-15",
+    )
 
 
 # ---- reading the built warehouse ---------------------------------------------------------
@@ -119,7 +200,7 @@ def query(db_path: Path, sql: str, params: list[Any] | None = None) -> list[dict
     try:
         cursor = con.execute(sql, params or [])
         names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         con.close()
 

@@ -10,7 +10,9 @@ import duckdb
 
 ENROLLMENT = "school_year,district_code,building_code,building_name,student_count"
 STAFFING = "school_year,district_code,teacher_count,building_leader_count,district_leader_count,tech_staff_count"
-DEVICES = "school_year,district_code,building_code,device_type,user_group,device_count,devices_over_5_years,take_home_count"
+DEVICES = (
+    "school_year,district_code,building_code,device_type,user_group,device_count,devices_over_5_years,take_home_count"
+)
 CONNECTIVITY = (
     "school_year,district_code,internet_bandwidth_mbps,wan_bandwidth_mbps,wifi_classrooms_covered_pct,"
     "monthly_internet_cost_usd,erate_discount_pct,students_without_home_internet,hotspots_loaned"
@@ -37,7 +39,9 @@ class Landing:
         self.path.mkdir(parents=True, exist_ok=True)
         self._clock = 1_700_000_000
 
-    def write(self, name: str, text: str | bytes, *, encoding: str = "utf-8", bom: bool = False, mtime: float | None = None) -> Path:
+    def write(
+        self, name: str, text: str | bytes, *, encoding: str = "utf-8", bom: bool = False, mtime: float | None = None
+    ) -> Path:
         data = text if isinstance(text, bytes) else text.encode(encoding)
         if bom:
             data = b"\xef\xbb\xbf" + data
@@ -55,7 +59,9 @@ class Landing:
         return self.csv(name, DIRECTORY_HEADER, rows or DIRECTORY_ROWS)
 
 
-def run_ingestion(landing: Path, db: Path, *, run_id: str = "run-1", key: bytes | None = b"test-key", batch_rows: int = 500_000):
+def run_ingestion(
+    landing: Path, db: Path, *, run_id: str = "run-1", key: bytes | None = b"test-key", batch_rows: int = 500_000
+):
     """discover -> validate -> load into `db` (no dbt), as the flow does; returns
     (connection, loaded files, note)."""
     from flows import audit
@@ -78,4 +84,4 @@ def issues(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> list[di
         "select * from audit.issues where ? is null or run_id = ? order by file_name, line, rule", [run_id, run_id]
     )
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]

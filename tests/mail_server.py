@@ -29,7 +29,9 @@ class Received:
 
     def everything(self) -> str:
         """Headers, both parts and the attachments, decoded."""
-        return "\n".join([str(self.msg["Subject"]), str(self.msg["To"]), self.text(), self.html(), *self.attachments().values()])
+        return "\n".join(
+            [str(self.msg["Subject"]), str(self.msg["To"]), self.text(), self.html(), *self.attachments().values()]
+        )
 
 
 @dataclass
@@ -48,7 +50,7 @@ class MailServer:
         self.received.append(Received(list(envelope.rcpt_tos), msg, raw))
         return "250 Message accepted for delivery"
 
-    def start(self) -> "MailServer":
+    def start(self) -> MailServer:
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port, **self.kwargs)
         self.controller.start()
         return self
@@ -68,6 +70,8 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
 free_port = _free_port
 
 
@@ -86,7 +90,7 @@ class TricklingServer:
         self._sockets: list[socket.socket] = []
         self._listener: socket.socket | None = None
 
-    def start(self) -> "TricklingServer":
+    def start(self) -> TricklingServer:
         self._stop.clear()
         self._listener = socket.create_server(("127.0.0.1", self.port))
         self._listener.settimeout(0.2)

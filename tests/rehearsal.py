@@ -44,8 +44,14 @@ OPERATOR_COMMANDS = {
 }
 # the environment of step 3 of the document: every variable it exports, the rehearsal sets
 OPERATOR_ENVIRONMENT = (
-    "PREFECT_HOME", "PREFECT_API_URL", "ROADMAP_CONFIG", "ROADMAP_PSEUDONYM_KEY", "ROADMAP_SMTP_HOST",
-    "ROADMAP_SMTP_PORT", "ROADMAP_ALERT_FROM", "ROADMAP_ALERT_TO",
+    "PREFECT_HOME",
+    "PREFECT_API_URL",
+    "ROADMAP_CONFIG",
+    "ROADMAP_PSEUDONYM_KEY",
+    "ROADMAP_SMTP_HOST",
+    "ROADMAP_SMTP_PORT",
+    "ROADMAP_ALERT_FROM",
+    "ROADMAP_ALERT_TO",
 )
 PORT_IN_DOCS = "4200"
 CONFIG_IN_DOCS = "/etc/roadmap"
@@ -82,7 +88,7 @@ def descendants(pid: int) -> list[int]:
     for stat in glob.glob("/proc/[0-9]*/stat"):
         with contextlib.suppress(OSError, ValueError, IndexError):
             text = Path(stat).read_text()
-            fields = text[text.rindex(")") + 2:].split()
+            fields = text[text.rindex(")") + 2 :].split()
             children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
     out, todo = [], [pid]
     while todo:
@@ -115,8 +121,15 @@ class Process:
     def __init__(self, argv: list[str], env: dict, log: Path, cwd: Path | None = None):
         self.argv, self.log = argv, log
         self._out = open(log, "ab")
-        self.proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._out, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=cwd,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
@@ -152,7 +165,7 @@ class PrefectServer:
         """The environment of every command of the rehearsal (client or server)."""
         return clean_environment(PREFECT_HOME=str(self.home), PREFECT_API_URL=self.url, **extra)
 
-    def start(self, timeout: float = 180) -> "PrefectServer":
+    def start(self, timeout: float = 180) -> PrefectServer:
         extra = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_UI_ENABLED": "false"}
         extra.update(self.database)
         argv = command("server", port=self.port, config=Path("/nonexistent"))
@@ -207,11 +220,15 @@ class PrefectServer:
                     return run
             for p in watch:
                 if p.proc.poll() is not None:
-                    raise AssertionError(f"{p.argv[:3]} exited ({p.proc.returncode}) while waiting for {what}:\n"
-                                         f"{p.output()[-4000:]}")
+                    raise AssertionError(
+                        f"{p.argv[:3]} exited ({p.proc.returncode}) while waiting for {what}:\n{p.output()[-4000:]}"
+                    )
             time.sleep(2)
-        states = [(r["name"], r["state_name"], r.get("auto_scheduled"), r["expected_start_time"])
-                  for r in self.flow_runs() if r["state_type"] != "SCHEDULED"]
+        states = [
+            (r["name"], r["state_name"], r.get("auto_scheduled"), r["expected_start_time"])
+            for r in self.flow_runs()
+            if r["state_type"] != "SCHEDULED"
+        ]
         logs = "\n".join(p.output()[-4000:] for p in watch)
         raise AssertionError(f"no {what} within {timeout} s; runs: {states}\n{logs}")
 
@@ -255,23 +272,52 @@ class PostgresCluster:
         env = clean_environment(LC_ALL="C.UTF-8", LANG="C.UTF-8")
         return subprocess.run(argv, preexec_fn=demote, env=env, capture_output=True, text=True, timeout=120, **kwargs)
 
-    def start(self) -> "PostgresCluster":
+    def start(self) -> PostgresCluster:
         if self.user:
             os.chown(self.root, self.user.pw_uid, self.user.pw_gid)
         pwfile = self.root / "pw"
         pwfile.write_text(self.password + "\n")
         if self.user:
             os.chown(pwfile, self.user.pw_uid, self.user.pw_gid)
-        done = self._run([str(self.bindir / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth-local=trust", "--auth-host=scram-sha-256", f"--pwfile={pwfile}",
-                          "-E", "UTF8", "--no-instructions"])
+        done = self._run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                f"--pwfile={pwfile}",
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ]
+        )
         pwfile.unlink()
         assert done.returncode == 0, done.stderr + done.stdout
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.root} -c fsync=off"
-        done = self._run([str(self.bindir / "pg_ctl"), "-D", str(self.data), "-o", options, "-l",
-                          str(self.root / "postgres.log"), "-w", "-t", "60", "start"])
-        assert done.returncode == 0, done.stderr + done.stdout + (self.root / "postgres.log").read_text(errors="replace")
-        done = self._run([str(self.bindir / "createdb"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "prefect"])
+        done = self._run(
+            [
+                str(self.bindir / "pg_ctl"),
+                "-D",
+                str(self.data),
+                "-o",
+                options,
+                "-l",
+                str(self.root / "postgres.log"),
+                "-w",
+                "-t",
+                "60",
+                "start",
+            ]
+        )
+        assert done.returncode == 0, (
+            done.stderr + done.stdout + (self.root / "postgres.log").read_text(errors="replace")
+        )
+        done = self._run(
+            [str(self.bindir / "createdb"), "-h", str(self.root), "-p", str(self.port), "-U", "postgres", "prefect"]
+        )
         assert done.returncode == 0, done.stderr
         return self
 
@@ -303,5 +349,9 @@ def lock_holder(warehouse: Path) -> dict:
         return {}
 
 
-def run_command(argv: list[str], env: dict, cwd: Path | None = None, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+def run_command(
+    argv: list[str], env: dict, cwd: Path | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )

@@ -13,10 +13,12 @@ with no manual step.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import duckdb
@@ -25,7 +27,16 @@ import yaml
 
 from landing_files import ENROLLMENT, STAFFING, Landing
 from mail_server import MailServer, free_port
-from rehearsal import OPERATOR_ENVIRONMENT, REPO, PostgresCluster, PrefectServer, Process, command, lock_holder, run_command
+from rehearsal import (
+    OPERATOR_ENVIRONMENT,
+    REPO,
+    PostgresCluster,
+    PrefectServer,
+    Process,
+    command,
+    lock_holder,
+    run_command,
+)
 
 STATE_TO = "state-office@mi.example.gov"
 SENDER = "roadmap-warehouse@mi.example.gov"
@@ -83,7 +94,7 @@ class Site:
         try:
             cur = con.execute("select * from audit.runs")
             names = [d[0] for d in cur.description]
-            return {r[0]: dict(zip(names, r)) for r in cur.fetchall()}
+            return {r[0]: dict(zip(names, r, strict=True)) for r in cur.fetchall()}
         finally:
             con.close()
 
@@ -92,29 +103,31 @@ def first_night_files(landing: Landing) -> None:
     """A small statewide delivery: the directory, enrollment with one bad row (01010),
     staffing; the bad row makes the run alert the state and the district."""
     landing.directory()
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,300",
-        "2024-25,01010,00102,Alcona High,-5",
-        "2024-25,01020,00201,Bay Harbor K-12,400",
-        "2024-25,01000,00001,ISD Center,50",
-    ])
-    landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1",
-                                                   "2024-25,01000,5,1,1,1"])
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,300",
+            "2024-25,01010,00102,Alcona High,-5",
+            "2024-25,01020,00201,Bay Harbor K-12,400",
+            "2024-25,01000,00001,ISD Center,50",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1", "2024-25,01000,5,1,1,1"]
+    )
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")) if text else None
 
 
-@pytest.fixture
-def mail():
-    server = MailServer(free_port()).start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def site_factory(tmp_path, mail):
+@contextlib.contextmanager
+def rehearsal_sites(tmp_path: Path) -> Iterator[Callable[[str], Site]]:
+    """`make(database)` -> a Site ("sqlite" or "postgresql") with its own Prefect server,
+    all sending to one local SMTP server; on exit every serve process, server, cluster
+    and then the SMTP server are stopped (the `site_factory` fixture, tests/conftest.py)."""
+    mail = MailServer(free_port()).start()
     made: list[tuple[Site, PostgresCluster | None]] = []
 
     def make(database: str) -> Site:
@@ -130,13 +143,16 @@ def site_factory(tmp_path, mail):
         made.append((site, cluster))
         return site
 
-    yield make
-    for site, cluster in made:
-        for p in site.serves:
-            p.stop(signal.SIGKILL, wait=0)
-        site.server.stop()
-        if cluster:
-            cluster.stop()
+    try:
+        yield make
+        for site, cluster in made:
+            for p in site.serves:
+                p.stop(signal.SIGKILL, wait=0)
+            site.server.stop()
+            if cluster:
+                cluster.stop()
+    finally:
+        mail.stop()
 
 
 # --------------------------------------------------------------------------- checks
@@ -145,6 +161,7 @@ def site_factory(tmp_path, mail):
 def wait_completed_scheduled_run(site: Site, after: dt.datetime | None, watch) -> dict:
     """The first run the scheduler created (auto_scheduled) that completed, expected
     to start after `after`."""
+
     def done(run):
         if not run.get("auto_scheduled") or run["state_type"] not in TERMINAL:
             return False
@@ -153,7 +170,9 @@ def wait_completed_scheduled_run(site: Site, after: dt.datetime | None, watch) -
         if run["state_name"] == "Skipped":  # fired while another run held the warehouse: one at a time
             assert "another run holds the warehouse" in run["state"]["message"]
             return False
-        assert run["state_type"] == "COMPLETED", f"scheduled run {run['name']} ended {run['state_name']}: {run['state']}"
+        assert run["state_type"] == "COMPLETED", (
+            f"scheduled run {run['name']} ended {run['state_name']}: {run['state']}"
+        )
         return True
 
     return site.server.wait_for_run(done, RUN_TIMEOUT, "completed scheduled run", watch)
@@ -197,7 +216,7 @@ def interrupt_a_run(site: Site, process: Process, sig: int) -> tuple[dict, dict,
     run = site.server.wait_for_run(working, RUN_TIMEOUT, "run holding the warehouse lock", [process])
     assert run.get("auto_scheduled"), "the scheduler, not the test, creates the runs"
     time.sleep(3)
-    stopped = dt.datetime.now(dt.timezone.utc)
+    stopped = dt.datetime.now(dt.UTC)
     if sig == signal.SIGKILL:
         process.kill_hard()  # the process and the run's process die at once, as in a power cut
     else:

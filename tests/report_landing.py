@@ -93,8 +93,11 @@ def _figures(code: str, yi: int, base: int, rng: random.Random) -> dict:
         kbps = 1400 - 450 * yi
     swhi = int(round(students * rng.uniform(0.03, 0.2)))
     return dict(
-        students=students, teachers=teachers, building_leaders=building_leaders,
-        district_leaders=district_leaders, tech=tech,
+        students=students,
+        teachers=teachers,
+        building_leaders=building_leaders,
+        district_leaders=district_leaders,
+        tech=tech,
         spd=max(rng.uniform(0.9, 1.6) - 0.12 * yi, 0.8),
         bandwidth=max(round(students * kbps / 1000.0, 1), 1.0),
         cost_per_mbps=rng.uniform(0.7, 5.5),
@@ -119,9 +122,7 @@ def write_report_landing(landing, seed: int = 20240701) -> None:
         ],
     )
     figures = {
-        (c, sy): _figures(c, yi, base, rng)
-        for yi, sy in enumerate(YEARS)
-        for c, _, _, _, _, _, base in DISTRICTS
+        (c, sy): _figures(c, yi, base, rng) for yi, sy in enumerate(YEARS) for c, _, _, _, _, _, base in DISTRICTS
     }
 
     def published(code: str, sy: str, family: str) -> bool:
@@ -132,15 +133,19 @@ def write_report_landing(landing, seed: int = 20240701) -> None:
         enrollment, staffing, devices, connectivity, pl = [], [], [], [], []
         for code, _, _, _, _, _, _ in DISTRICTS:
             f = figures[(code, sy)]
-            buildings = [f["students"]] if f["students"] < 500 else [f["students"] // 2, f["students"] - f["students"] // 2]
+            buildings = (
+                [f["students"]] if f["students"] < 500 else [f["students"] // 2, f["students"] - f["students"] // 2]
+            )
             bcodes = [code[2:] + f"{b + 1:02d}" for b in range(len(buildings))]
             if published(code, sy, "enrollment"):
-                for bc, s in zip(bcodes, buildings):
+                for bc, s in zip(bcodes, buildings, strict=True):
                     enrollment.append(f"{sy},{code},{bc},Building {bc},{s}")
             if published(code, sy, "staffing"):
-                staffing.append(f"{sy},{code},{f['teachers']},{f['building_leaders']},{f['district_leaders']},{f['tech']}")
+                staffing.append(
+                    f"{sy},{code},{f['teachers']},{f['building_leaders']},{f['district_leaders']},{f['tech']}"
+                )
             if published(code, sy, "devices"):
-                for i, (bc, s) in enumerate(zip(bcodes, buildings)):
+                for i, (bc, s) in enumerate(zip(bcodes, buildings, strict=True)):
                     sdev = int(round(s / f["spd"]))
                     if code == NORTHERN and sy == LATEST:
                         devices.append(f"{sy},{code},{bc},interactive_display,shared,3,0,0")
@@ -165,19 +170,29 @@ def write_report_landing(landing, seed: int = 20240701) -> None:
 
     # the last year's later submissions
     f = figures[(QUARANTINED_DEVICES, LATEST)]
-    landing.csv(f"devices_{LATEST}_{QUARANTINED_DEVICES}.csv", DEVICES, [
-        f"{LATEST},{QUARANTINED_DEVICES},01001,chromebook,student,400,412,10",
-    ])
-    landing.csv(f"pl_participation_{LATEST}_{MISSING_PL}.csv", PL, [
-        f"{LATEST},{MISSING_PL},T1,teacher,A1,TPACK basics,course,REMC,online,TPACK,two,{LATEST[:4]}-10-01",
-    ])
+    landing.csv(
+        f"devices_{LATEST}_{QUARANTINED_DEVICES}.csv",
+        DEVICES,
+        [
+            f"{LATEST},{QUARANTINED_DEVICES},01001,chromebook,student,400,412,10",
+        ],
+    )
+    landing.csv(
+        f"pl_participation_{LATEST}_{MISSING_PL}.csv",
+        PL,
+        [
+            f"{LATEST},{MISSING_PL},T1,teacher,A1,TPACK basics,course,REMC,online,TPACK,two,{LATEST[:4]}-10-01",
+        ],
+    )
     landing.write(
         f"connectivity_{LATEST}_batch.csv",
         (CONNECTIVITY + f"\n{LATEST},50010,900.5,,95,1200,,40,12\n").replace("900.5", "900.5\u00e9").encode("cp1252"),
     )
     f = figures[("50010", LATEST)]
-    enrollment = [f"{LATEST},50010,01001,Building 01001,{f['students'] // 2},resubmitted",
-                  f"{LATEST},50010,01002,Building 01002,{f['students'] - f['students'] // 2},resubmitted"]
+    enrollment = [
+        f"{LATEST},50010,01001,Building 01001,{f['students'] // 2},resubmitted",
+        f"{LATEST},50010,01002,Building 01002,{f['students'] - f['students'] // 2},resubmitted",
+    ]
     landing.csv(f"enrollment_{LATEST}_50010.csv", ENROLLMENT + ",notes", enrollment)
 
 
@@ -187,23 +202,56 @@ def _pl_rows(code: str, sy: str, start: int, f: dict, rng: random.Random) -> lis
 
     def row(eid, role, act, title, kind, provider, fmt, framework, hours, month):
         year = start if month >= 7 else start + 1
-        rows.append(f"{sy},{code},{eid},{role},{act},{title},{kind},{provider},{fmt},{framework},{hours},{year}-{month:02d}-15")
+        rows.append(
+            f"{sy},{code},{eid},{role},{act},{title},{kind},{provider},{fmt},{framework},{hours},{year}-{month:02d}-15"
+        )
 
     for i in range(int(round(f["teachers"] * f["teacher_share"]))):
         fw = frameworks[rng.randrange(len(frameworks))]
         kind = "skill_assessment" if rng.random() < 0.25 else "course"
         fmt = ("online", "face_to_face", "blended")[rng.randrange(3)]
-        row(f"T{code}{i:04d}", "teacher", f"A{fw[:3]}", "Classroom technology", kind, "REMC", fmt, fw,
-            rng.choice((1, 2, 3, 4.5)), rng.choice((9, 10, 11, 1, 2, 3)))
+        row(
+            f"T{code}{i:04d}",
+            "teacher",
+            f"A{fw[:3]}",
+            "Classroom technology",
+            kind,
+            "REMC",
+            fmt,
+            fw,
+            rng.choice((1, 2, 3, 4.5)),
+            rng.choice((9, 10, 11, 1, 2, 3)),
+        )
     leaders = f["building_leaders"] + f["district_leaders"]
     for i in range(int(round(leaders * f["leader_share"]))):
         role = "building_leader" if i < f["building_leaders"] else "district_leader"
-        row(f"L{code}{i:04d}", role, "APLN", "Regional leaders network", "pln_meeting", "ISD", "face_to_face",
-            "none", 2, 10)
+        row(
+            f"L{code}{i:04d}",
+            role,
+            "APLN",
+            "Regional leaders network",
+            "pln_meeting",
+            "ISD",
+            "face_to_face",
+            "none",
+            2,
+            10,
+        )
         if i % 2 == 0:
-            row(f"L{code}{i:04d}", role, "AISTE", "ISTE for leaders", "course", "ISTE", "online", "ISTE_Standards",
-                3, 2)
+            row(
+                f"L{code}{i:04d}", role, "AISTE", "ISTE for leaders", "course", "ISTE", "online", "ISTE_Standards", 3, 2
+            )
     for i in range(int(round(f["tech"] * f["tech_share"]))):
-        row(f"X{code}{i:04d}", "tech_staff", "ASKILL", "Skills check", "skill_assessment", "EduPaths", "blended",
-            "none", 1.5, 3)
+        row(
+            f"X{code}{i:04d}",
+            "tech_staff",
+            "ASKILL",
+            "Skills check",
+            "skill_assessment",
+            "EduPaths",
+            "blended",
+            "none",
+            1.5,
+            3,
+        )
     return rows

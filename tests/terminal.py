@@ -25,8 +25,14 @@ class TerminalSession:
     def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None):
         master, slave = pty.openpty()
         self.proc = subprocess.Popen(
-            argv, cwd=cwd, env={**os.environ, "TERM": "dumb", **(env or {})},
-            stdin=slave, stdout=slave, stderr=slave, close_fds=True, preexec_fn=_controlling_terminal,
+            argv,
+            cwd=cwd,
+            env={**os.environ, "TERM": "dumb", **(env or {})},
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            close_fds=True,
+            preexec_fn=_controlling_terminal,
         )
         os.close(slave)
         self.master = master
@@ -39,7 +45,9 @@ class TerminalSession:
         while text not in self._pending:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"{text!r} did not appear within {timeout} s; the screen shows:\n{self._pending[-3000:]}")
+                raise AssertionError(
+                    f"{text!r} did not appear within {timeout} s; the screen shows:\n{self._pending[-3000:]}"
+                )
             ready, _, _ = select.select([self.master], [], [], min(left, 0.5))
             if ready:
                 try:

@@ -23,8 +23,9 @@ def axe(pages: list[Path]) -> dict[str, list[dict]]:
     """page -> its violations, from one browser for all pages."""
     if not (A11Y / "node_modules" / "axe-core").is_dir() or shutil.which("node") is None:
         pytest.fail("playwright-core and axe-core are not installed: `make test-a11y-deps` (npm ci in tests/a11y)")
-    done = subprocess.run(["node", str(A11Y / "axe_check.js"), *map(str, pages)], capture_output=True, text=True,
-                          timeout=800, cwd=A11Y)
+    done = subprocess.run(
+        ["node", str(A11Y / "axe_check.js"), *map(str, pages)], capture_output=True, text=True, timeout=800, cwd=A11Y
+    )
     assert done.returncode == 0, f"the accessibility check could not run:\n{done.stderr[-3000:]}"
     results = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
     assert len(results) == len(pages), done.stdout[-2000:] + done.stderr[-2000:]
@@ -42,7 +43,8 @@ def test_every_page_of_the_review_has_no_wcag_a_or_aa_violation(report_warehouse
     report = [
         f"{Path(page).relative_to(tmp_path)}: {v['id']} ({v['impact']}, {v['nodes']} element(s)): {v['help']}; "
         f"e.g. {', '.join(v['targets'][:3])}"
-        for page, violations in found.items() for v in violations
+        for page, violations in found.items()
+        for v in violations
     ]
     assert report == [], "\n".join(report)
 
@@ -54,6 +56,8 @@ def test_the_check_finds_what_it_should(tmp_path):
     page.write_text(
         '<!doctype html><html lang="en"><head><title>bad</title></head><body><main>'
         '<p style="color:#bbb;background:#fff">faint text</p><img src="x.png">'
-        '<input type="text"></main></body></html>', encoding="utf-8")
+        '<input type="text"></main></body></html>',
+        encoding="utf-8",
+    )
     (found,) = axe([page]).values()
     assert {v["id"] for v in found} == {"color-contrast", "image-alt", "label"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -21,7 +22,6 @@ from flows.alerts.compose import compose_run_alerts
 from landing_files import (
     CONNECTIVITY,
     DEVICES,
-    DIRECTORY_HEADER,
     DIRECTORY_ROWS,
     ENROLLMENT,
     STAFFING,
@@ -30,9 +30,13 @@ from landing_files import (
 )
 
 SMTP = SmtpSettings(
-    host=None, port=25, user=None, sender="roadmap@mi.example.gov",
+    host=None,
+    port=25,
+    user=None,
+    sender="roadmap@mi.example.gov",
     state_recipients=("state-office@mi.example.gov", "deputy@mi.example.gov", "data.quality.team@mi.example.gov"),
-    state_contact_name="MDE Office of Educational Technology", state_contact_email="edtech@mi.example.gov",
+    state_contact_name="MDE Office of Educational Technology",
+    state_contact_email="edtech@mi.example.gov",
 )
 RUN = "20261128T215927Z-781fca"  # a real run id: long enough to fold the attachments' headers
 SMTP_NO_STATE = SmtpSettings(host=None, port=25, user=None, sender=None)
@@ -57,14 +61,22 @@ def assert_same_alerts(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
     """Compares the composition with the reference under several options, mail settings
     and chunk sizes; returns how many messages were compared."""
     compared = 0
-    for smtp, options, chunks in ((SMTP, OPTIONS[0], (1, 1000)), (SMTP, OPTIONS[1], (3,)), (SMTP_NO_STATE, OPTIONS[2], (2,))):
+    for smtp, options, chunks in (
+        (SMTP, OPTIONS[0], (1, 1000)),
+        (SMTP, OPTIONS[1], (3,)),
+        (SMTP_NO_STATE, OPTIONS[2], (2,)),
+    ):
         expected = compose_reference(con, run_id, smtp, options)
         for chunk in chunks:
             got = list(compose_run_alerts(con, run_id, smtp, options, chunk_districts=chunk))
             assert [a.alert_id for a in got] == [a.alert_id for a in expected]
-            for new, old in zip(got, expected):
+            for new, old in zip(got, expected, strict=True):
                 assert (new.scope, new.district_code, new.recipients, new.subject, new.state_contact) == (
-                    old.scope, old.district_code, old.recipients, old.subject, old.state_contact
+                    old.scope,
+                    old.district_code,
+                    old.recipients,
+                    old.subject,
+                    old.state_contact,
                 ), new.alert_id
                 assert normalised(new.message) == normalised(old.message), (new.alert_id, options)
                 compared += 1
@@ -73,7 +85,8 @@ def assert_same_alerts(con: duckdb.DuckDBPyConnection, run_id: str) -> int:
 
 def districts_alerted(con, run_id: str) -> int:
     return con.execute(
-        "select count(distinct district_code) from audit.issues where run_id = ? and district_code is not null", [run_id]
+        "select count(distinct district_code) from audit.issues where run_id = ? and district_code is not null",
+        [run_id],
     ).fetchall()[0][0]
 
 
@@ -103,34 +116,66 @@ def test_hand_written_problems_compose_as_the_reference(tmp_path):
     line separator in the name; issues of no district; a row with several issues; a family
     whose files differ in their columns; a year-over-year swing (no file, no line)."""
     landing = Landing(tmp_path / "landing")
-    landing.directory(rows=DIRECTORY_ROWS + [
-        "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
-    ])
-    landing.directory("districts_2023-24.csv", rows=DIRECTORY_ROWS + [
-        "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
-    ])
-    landing.csv("enrollment_2023-24.csv", ENROLLMENT, [
-        "2023-24,01010,00101,Alcona Elementary,300", "2023-24,01020,00201,Bay Harbor K-12,400",
-        "2023-24,01030,00301,Cedar Falls,150",
-    ])
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,900",  # a swing of 200 %
-        "2024-25,01010,00102,Alcona High,-5",
-        "2024-25,01020,00201,Bay Harbor K-12,4x0",
-        "2024-25,01030,00301,Cedar Falls,-1",
-        "2024-25,01700,00701,Lighthouse Campus,120",
-        "2024-25,09999,00901,Nowhere School,-3",
-    ])
-    landing.csv("staffing_2024-25.csv", STAFFING, [
-        "2024-25,01020,=1+2,-2,1,1", "2024-25,01700,-1,1,1,1", "2024-25,01010,30,3,2,1", "2024-25,01030,x,y,z,1",
-    ])
-    landing.csv("staffing_2024-25_fix.csv", STAFFING.replace(",tech_staff_count", ""), [
-        "2024-25,01030,-4,1,1",
-    ])
+    landing.directory(
+        rows=DIRECTORY_ROWS
+        + [
+            "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
+        ]
+    )
+    landing.directory(
+        "districts_2023-24.csv",
+        rows=DIRECTORY_ROWS
+        + [
+            "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
+        ],
+    )
+    landing.csv(
+        "enrollment_2023-24.csv",
+        ENROLLMENT,
+        [
+            "2023-24,01010,00101,Alcona Elementary,300",
+            "2023-24,01020,00201,Bay Harbor K-12,400",
+            "2023-24,01030,00301,Cedar Falls,150",
+        ],
+    )
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,900",  # a swing of 200 %
+            "2024-25,01010,00102,Alcona High,-5",
+            "2024-25,01020,00201,Bay Harbor K-12,4x0",
+            "2024-25,01030,00301,Cedar Falls,-1",
+            "2024-25,01700,00701,Lighthouse Campus,120",
+            "2024-25,09999,00901,Nowhere School,-3",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25.csv",
+        STAFFING,
+        [
+            "2024-25,01020,=1+2,-2,1,1",
+            "2024-25,01700,-1,1,1,1",
+            "2024-25,01010,30,3,2,1",
+            "2024-25,01030,x,y,z,1",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25_fix.csv",
+        STAFFING.replace(",tech_staff_count", ""),
+        [
+            "2024-25,01030,-4,1,1",
+        ],
+    )
     landing.csv("staffing_2024-25_b.csv", "notes," + STAFFING, ["=HYPERLINK(1),2024-25,01700,-2,1,1,1"])
-    landing.csv("connectivity_2024-25.csv", CONNECTIVITY, [
-        "2024-25,01020,<b>fast</b>,,90,400,50,10,5", "2024-25,01010,600,1000,95,500,60,40,20",
-    ])
+    landing.csv(
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        [
+            "2024-25,01020,<b>fast</b>,,90,400,50,10,5",
+            "2024-25,01010,600,1000,95,500,60,40,20",
+        ],
+    )
     landing.csv("devices_2024-25.csv", DEVICES, ["2024-25,01010,00199,laptop,student,10,2,1"])
     landing.csv("laptops_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
     db = tmp_path / "wh" / "roadmap.duckdb"
@@ -139,9 +184,12 @@ def test_hand_written_problems_compose_as_the_reference(tmp_path):
     try:
         audit.finish_run(con, "run-1", "succeeded")
         assert districts_alerted(con, "run-1") >= 5
-        assert con.execute(
-            "select count(*) from audit.issues where run_id = 'run-1' and district_code is null"
-        ).fetchall()[0][0] >= 1
+        assert (
+            con.execute(
+                "select count(*) from audit.issues where run_id = 'run-1' and district_code is null"
+            ).fetchall()[0][0]
+            >= 1
+        )
         assert assert_same_alerts(con, "run-1") > 0
     finally:
         con.close()
@@ -195,8 +243,9 @@ def _many_districts(db: Path, districts: int) -> None:
         con.execute(
             """
             insert into audit.issues
-            select 'run-1', 'f1', 'staffing_2024-25.csv', 'staffing', '2024-25', lpad(i::varchar, 5, '0'), i * 2 + j + 2,
-                   rule, 'warning', 'teacher_count', (i * 7 % 13)::varchar, rule || ': check the count of line ' || i
+            select 'run-1', 'f1', 'staffing_2024-25.csv', 'staffing', '2024-25', lpad(i::varchar, 5, '0'),
+                   i * 2 + j + 2, rule, 'warning', 'teacher_count', (i * 7 % 13)::varchar,
+                   rule || ': check the count of line ' || i
             from range(?) t(i), (values (0, 'low_ratio'), (1, 'yoy_swing')) r(j, rule)
             """,
             [districts],
@@ -252,8 +301,19 @@ def _held_message_size(eml: Path) -> float:
     attached = [(p.get_filename(), p.get_content().encode("utf-8")) for p in parsed.iter_attachments()]
     tracemalloc.start()
     try:
-        held = [build_message(run_id="run-1", alert_id=f"district-{i}", smtp=SMTP_NO_STATE, recipients=["a@b.example"],
-                              subject="s", text=text, html=html, attachments=attached) for i in range(20)]
+        held = [
+            build_message(
+                run_id="run-1",
+                alert_id=f"district-{i}",
+                smtp=SMTP_NO_STATE,
+                recipients=["a@b.example"],
+                subject="s",
+                text=text,
+                html=html,
+                attachments=attached,
+            )
+            for i in range(20)
+        ]
         return tracemalloc.get_traced_memory()[0] / len(held)
     finally:
         tracemalloc.stop()

@@ -45,8 +45,9 @@ def test_a_greeting_trickled_byte_by_byte_cannot_hold_the_stage(landing, tmp_pat
     write_problem_files(landing)
     settings, queued = ingest_and_queue(landing, db, "run-1")
     assert len(queued) == 3
-    options = AlertOptions(send_retries=5, send_retry_delay_seconds=0.2, smtp_session_deadline_seconds=1.5,
-                           stage_deadline_seconds=4)
+    options = AlertOptions(
+        send_retries=5, send_retry_delay_seconds=0.2, smtp_session_deadline_seconds=1.5, stage_deadline_seconds=4
+    )
     started = time.monotonic()
     delivery = send_pending(settings, options=options)
     took = time.monotonic() - started
@@ -160,13 +161,38 @@ class Nightly:
     def start(self, smtp_port: int) -> subprocess.Popen:
         from conftest import TEST_KEY
 
-        env = {**os.environ, **self.api.env(), "ROADMAP_PSEUDONYM_KEY": TEST_KEY, "PYTHONUNBUFFERED": "1",
-               "PYTHONFAULTHANDLER": "1", "ROADMAP_SMTP_HOST": "127.0.0.1", "ROADMAP_SMTP_PORT": str(smtp_port),
-               "ROADMAP_ALERT_TO": STATE_TO, "ROADMAP_ALERT_FROM": "roadmap@mi.example.gov"}
+        env = {
+            **os.environ,
+            **self.api.env(),
+            "ROADMAP_PSEUDONYM_KEY": TEST_KEY,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONFAULTHANDLER": "1",
+            "ROADMAP_SMTP_HOST": "127.0.0.1",
+            "ROADMAP_SMTP_PORT": str(smtp_port),
+            "ROADMAP_ALERT_TO": STATE_TO,
+            "ROADMAP_ALERT_FROM": "roadmap@mi.example.gov",
+        }
         return subprocess.Popen(
-            [sys.executable, "-m", "flows", "-v", "nightly", "--landing", str(self.landing), "--warehouse",
-             str(self.warehouse), "--config", str(self.config), "--no-report"],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "flows",
+                "-v",
+                "nightly",
+                "--landing",
+                str(self.landing),
+                "--warehouse",
+                str(self.warehouse),
+                "--config",
+                str(self.config),
+                "--no-report",
+            ],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
         )
 
     @staticmethod
@@ -197,7 +223,7 @@ class Nightly:
         stacks = output.find("Fatal Python error")  # faulthandler's dump: where it hung
         sent = "no SIGTERM sent" if stopped is None else f"SIGTERM sent {stopped:.1f} s after the start; {masks}"
         assert time.monotonic() < end, f"the run did not end in time ({sent}):\n" + (
-            output[max(0, stacks - 6000):stacks + 12000] if stacks >= 0 else output[-6000:]
+            output[max(0, stacks - 6000) : stacks + 12000] if stacks >= 0 else output[-6000:]
         )
         return proc.returncode, output
 
@@ -212,9 +238,11 @@ def _signal_masks(pid: int) -> str:
             fields = dict(line.split(":\t", 1) for line in Path(status).read_text().splitlines() if ":\t" in line)
         except OSError:
             continue
-        found.append(f"{fields.get('Name', '?').strip()} blk={fields.get('SigBlk', '').strip()} "
-                     f"ign={fields.get('SigIgn', '').strip()} cgt={fields.get('SigCgt', '').strip()} "
-                     f"pnd={fields.get('SigPnd', '').strip()}")
+        found.append(
+            f"{fields.get('Name', '?').strip()} blk={fields.get('SigBlk', '').strip()} "
+            f"ign={fields.get('SigIgn', '').strip()} cgt={fields.get('SigCgt', '').strip()} "
+            f"pnd={fields.get('SigPnd', '').strip()}"
+        )
     return "threads: " + "; ".join(found)
 
 
@@ -238,9 +266,7 @@ def _runs(warehouse: Path) -> list[tuple]:
 
 
 @pytest.mark.slow
-def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_stop_left(
-    prefect_api, landing, tmp_path
-):
+def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_stop_left(prefect_api, landing, tmp_path):
     """1. A trickling server: the run ends by the stage's deadline, exit 0, the summary
     says the e-mails wait. 2. SIGTERM during the dbt build: "left as it was", and it was.
     3. SIGTERM while the alert stage waits on the trickling server, after publishing: the
@@ -248,8 +274,14 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
     4. A good server: every waiting message delivered exactly once."""
     write_problem_files(landing)
     warehouse = tmp_path / "wh" / "roadmap.duckdb"
-    quick = _config(tmp_path, "quick", send_retries=1, send_retry_delay_seconds=0.5,
-                    smtp_session_deadline_seconds=2, stage_deadline_seconds=6)
+    quick = _config(
+        tmp_path,
+        "quick",
+        send_retries=1,
+        send_retry_delay_seconds=0.5,
+        smtp_session_deadline_seconds=2,
+        stage_deadline_seconds=6,
+    )
     patient = _config(tmp_path, "patient", smtp_session_deadline_seconds=120, stage_deadline_seconds=120)
 
     trickle = TricklingServer().start()
@@ -259,9 +291,9 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
         ended = time.monotonic()
         assert code == 0, output[-3000:]
         assert trickle.first_connection_at and ended - trickle.first_connection_at < 6 + 8, "the alert stage overran"
-        summary = output[output.index("run 2"):]
+        summary = output[output.index("run 2") :]
         assert "alerts: 0 sent, 3 pending (stopped by a deadline" in summary and "next run" in summary
-        (first_run, status), = _runs(warehouse)
+        ((first_run, status),) = _runs(warehouse)
         assert status == "succeeded"
         before = warehouse.read_bytes()
 
@@ -273,7 +305,9 @@ def test_roadmap_nightly_never_hangs_on_the_mail_server_and_says_truly_what_a_st
         )
         assert not re.search(r"published /|Parquet set", output), "stopped too late:\n" + output[-3000:]
         assert code == 128 + signal.SIGTERM, output[-3000:]
-        assert "stopped by SIGTERM" in output and "before publishing: the published warehouse was left as it was" in output
+        assert (
+            "stopped by SIGTERM" in output and "before publishing: the published warehouse was left as it was" in output
+        )
         assert warehouse.read_bytes() == before and _runs(warehouse) == [(first_run, "succeeded")]
 
         # 3. stopped in the alert stage, after publishing (the trickling server holds it there)

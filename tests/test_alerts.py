@@ -25,14 +25,13 @@ from flows.alerts import (
     Outbox,
     SmtpSettings,
     csv_safe,
-    queue_failure_alert,
     queue_run_alerts,
     send_pending,
     sync_statuses,
 )
 from flows.settings import load_settings
 from landing_files import run_ingestion
-from mail_server import MailServer, Received, _free_port  # noqa: F401
+from mail_server import MailServer, _free_port
 
 REPO = Path(__file__).resolve().parent.parent
 STATE_TO = "state-office@mi.example.gov"
@@ -68,23 +67,35 @@ def write_problem_files(landing) -> None:
     """01010 (contact) and 01020 (contact) have problems, 01700 has problems but no
     contact, 01000 (contact) has none; one file name matches no family."""
     landing.directory()
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,300",
-        "2024-25,01010,00102,Alcona High,-5",
-        "2024-25,01020,00201,Bay Harbor K-12,400",
-        "2024-25,01000,00001,ISD Center,50",
-        "2024-25,01700,00701,Lighthouse Campus,120",
-    ])
-    landing.csv("staffing_2024-25.csv", STAFFING, [
-        "2024-25,01020,=1+2,2,1,1",
-        "2024-25,01700,-1,1,1,1",
-        "2024-25,01000,5,1,1,1",
-        "2024-25,01010,30,3,2,1",
-    ])
-    landing.csv("connectivity_2024-25.csv", CONNECTIVITY, [
-        "2024-25,01020,<b>fast</b>,,90,400,50,10,5",
-        "2024-25,01010,600,1000,95,500,60,40,20",
-    ])
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,300",
+            "2024-25,01010,00102,Alcona High,-5",
+            "2024-25,01020,00201,Bay Harbor K-12,400",
+            "2024-25,01000,00001,ISD Center,50",
+            "2024-25,01700,00701,Lighthouse Campus,120",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25.csv",
+        STAFFING,
+        [
+            "2024-25,01020,=1+2,2,1,1",
+            "2024-25,01700,-1,1,1,1",
+            "2024-25,01000,5,1,1,1",
+            "2024-25,01010,30,3,2,1",
+        ],
+    )
+    landing.csv(
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        [
+            "2024-25,01020,<b>fast</b>,,90,400,50,10,5",
+            "2024-25,01010,600,1000,95,500,60,40,20",
+        ],
+    )
     landing.csv("laptops_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
 
 
@@ -139,16 +150,31 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
     (state,) = mail.to(STATE_TO)
     text = state.text()
     assert state.msg["Subject"].startswith("[MI Roadmap data quality] run run-1:")
-    for expected in ("enrollment_2024-25.csv", "staffing_2024-25.csv", "connectivity_2024-25.csv", "laptops_2024-25.csv",
-                     "01010", "01020", "01700", "Lighthouse Academy", "out_of_range", "bad_type", "unrecognised_file_name",
-                     "line 3", "teacher_count must be", "no data_contact_email"):
+    for expected in (
+        "enrollment_2024-25.csv",
+        "staffing_2024-25.csv",
+        "connectivity_2024-25.csv",
+        "laptops_2024-25.csv",
+        "01010",
+        "01020",
+        "01700",
+        "Lighthouse Academy",
+        "out_of_range",
+        "bad_type",
+        "unrecognised_file_name",
+        "line 3",
+        "teacher_count must be",
+        "no data_contact_email",
+    ):
         assert expected in text, expected
     assert "received no e-mail" in text and "belong to no single district" in text
     assert "&lt;b&gt;fast&lt;/b&gt;" in state.html() and "<b>fast</b>" not in state.html()
     state_files = state.attachments()
     state_csv = state_files["roadmap-issues-run-1-state.csv"]
     assert "01700" in state_csv and "laptops_2024-25.csv" in state_csv
-    assert {"roadmap-held-back-run-1-state-enrollment.csv", "roadmap-held-back-run-1-state-staffing.csv"} <= set(state_files)
+    assert {"roadmap-held-back-run-1-state-enrollment.csv", "roadmap-held-back-run-1-state-staffing.csv"} <= set(
+        state_files
+    )
 
     total_errors = errors_of_run(db, "run-1")
     alcona, bay = mail.to("data@alcona.example.org"), mail.to("data@bayharbor.example.org")
@@ -156,11 +182,34 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
     (alcona,), (bay,) = alcona, bay
     assert "Alcona Community Schools (01010)" in alcona.msg["Subject"]
     assert "line 3" in alcona.text() and "out_of_range" in alcona.text() and "student_count must be" in alcona.text()
-    for others in ("01020", "Bay Harbor", "bayharbor", "01700", "Lighthouse", "01000", "Alpha ISD", "laptops", "=1+2",
-                   "fast", STATE_TO, f"{total_errors} blocking"):
+    for others in (
+        "01020",
+        "Bay Harbor",
+        "bayharbor",
+        "01700",
+        "Lighthouse",
+        "01000",
+        "Alpha ISD",
+        "laptops",
+        "=1+2",
+        "fast",
+        STATE_TO,
+        f"{total_errors} blocking",
+    ):
         assert others not in alcona.everything(), others
-    for others in ("01010", "Alcona", "01700", "Lighthouse", "01000", "Alpha ISD", "laptops", "Alcona High", "-5",
-                   STATE_TO, f"{total_errors} blocking"):
+    for others in (
+        "01010",
+        "Alcona",
+        "01700",
+        "Lighthouse",
+        "01000",
+        "Alpha ISD",
+        "laptops",
+        "Alcona High",
+        "-5",
+        STATE_TO,
+        f"{total_errors} blocking",
+    ):
         assert others not in bay.everything(), others
 
     # HTML escaped, CSV attached with line numbers and the held-back rows, injection-safe
@@ -217,16 +266,26 @@ def test_server_down_then_up_delivers_each_alert_exactly_once(landing, tmp_path,
     statuses = con.execute("select run_id, alert_id, status, attempts from audit.alerts order by all").fetchall()
     con.close()
     assert statuses == [
-        ("run-1", "district-01010", "sent", 1), ("run-1", "district-01020", "sent", 1), ("run-1", "state", "sent", 1),
-        ("run-2", "district-01010", "pending", 3), ("run-2", "state", "pending", 3),
+        ("run-1", "district-01010", "sent", 1),
+        ("run-1", "district-01020", "sent", 1),
+        ("run-1", "state", "sent", 1),
+        ("run-2", "district-01010", "pending", 3),
+        ("run-2", "state", "pending", 3),
     ]
     assert send_pending(settings, options=FAST).sent == 2
     assert send_pending(settings, options=FAST).sent == 0  # and never again
     ids = [r.msg["Message-ID"] for r in mail.received]
     assert len(ids) == 5 and len(set(ids)) == 5
-    assert sorted(ids) == sorted(f"<{run}.{a}@mi.example.gov>" for run, a in
-                                 [("run-1", "state"), ("run-1", "district-01010"), ("run-1", "district-01020"),
-                                  ("run-2", "state"), ("run-2", "district-01010")])
+    assert sorted(ids) == sorted(
+        f"<{run}.{a}@mi.example.gov>"
+        for run, a in [
+            ("run-1", "state"),
+            ("run-1", "district-01010"),
+            ("run-1", "district-01020"),
+            ("run-2", "state"),
+            ("run-2", "district-01010"),
+        ]
+    )
     sent = {m.alert_id for m in Outbox(settings.outbox_dir).messages("sent") if m.run_id == "run-2"}
     assert sent == {"state", "district-01010"}
 
@@ -312,20 +371,24 @@ def _self_signed_cert(tmp_path: Path) -> tuple[Path, Path]:
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(hours=1))
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_path, key_path
 
 
@@ -340,13 +403,24 @@ def test_starttls_and_auth_login_deliver_and_the_password_never_leaks(landing, t
     def authenticator(server, session, envelope, mechanism, auth_data):
         with lock:
             mechanisms.append(mechanism)
-        ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"roadmap" and auth_data.password == PASSWORD.encode()
+        ok = (
+            isinstance(auth_data, LoginPassword)
+            and auth_data.login == b"roadmap"
+            and auth_data.password == PASSWORD.encode()
+        )
         return AuthResult(success=ok, handled=False)
 
-    server = MailServer(_free_port(), kwargs=dict(
-        tls_context=tls, require_starttls=True, auth_required=True, auth_require_tls=True,
-        authenticator=authenticator, auth_exclude_mechanism=["PLAIN"],
-    )).start()
+    server = MailServer(
+        _free_port(),
+        kwargs=dict(
+            tls_context=tls,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            authenticator=authenticator,
+            auth_exclude_mechanism=["PLAIN"],
+        ),
+    ).start()
     try:
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # the client verifies the server against this certificate
         monkeypatch.setenv("ROADMAP_SMTP_HOST", "127.0.0.1")
@@ -407,12 +481,21 @@ def test_nightly_flow_alerts_once_even_when_the_mail_server_was_down(prefect_ser
     (config_dir / "roadmap.yml").write_text(yaml.safe_dump(raw))
     warehouse = tmp_path / "wh" / "roadmap.duckdb"
     landing.directory()
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,300", "2024-25,01020,00201,Bay Harbor K-12,-4",
-    ])
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,300",
+            "2024-25,01020,00201,Bay Harbor K-12,-4",
+        ],
+    )
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1"])
-    args = dict(landing_dir=str(landing.path), warehouse=str(warehouse), config_file=str(config_dir / "roadmap.yml"),
-                with_report=False)
+    args = dict(
+        landing_dir=str(landing.path),
+        warehouse=str(warehouse),
+        config_file=str(config_dir / "roadmap.yml"),
+        with_report=False,
+    )
 
     mail.stop()
     first = nightly(**args)
@@ -466,9 +549,11 @@ def test_every_district_message_counts_exactly_the_rows_its_attachments_list(tmp
         audit.finish_run(con, "run-1", "succeeded")
         settings = load_settings(None, landing_dir=landing, warehouse=db)
         queue_run_alerts(con, settings, "run-1")
-        held = dict(con.execute(
-            "select district_code, count(*) from audit.quarantine_rows where run_id = 'run-1' group by all"
-        ).fetchall())
+        held = dict(
+            con.execute(
+                "select district_code, count(*) from audit.quarantine_rows where run_id = 'run-1' group by all"
+            ).fetchall()
+        )
     finally:
         con.close()
     assert send_pending(settings, options=FAST).pending == 0

@@ -112,7 +112,11 @@ def test_every_shell_block_runs_as_written(project, index, tmp_path):
         # the DuckDB command line, typed as written; the analyst then types SQL
         cli = client_dir("1.4") / "bin"
         result = subprocess.run(
-            ["bash", "-e", "-o", "pipefail", "-c", block], cwd=project, capture_output=True, text=True, timeout=120,
+            ["bash", "-e", "-o", "pipefail", "-c", block],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            timeout=120,
             input="SELECT count(*) AS objectives FROM marts.objectives;\n",
             env=child_env(PATH=f"{cli}:{os.environ['PATH']}"),
         )
@@ -120,7 +124,11 @@ def test_every_shell_block_runs_as_written(project, index, tmp_path):
         assert "objectives" in result.stdout and re.search(r"\b\d+\b", result.stdout), result.stdout
         return
     result = subprocess.run(
-        ["bash", "-e", "-o", "pipefail", "-c", block], cwd=project, capture_output=True, text=True, timeout=300,
+        ["bash", "-e", "-o", "pipefail", "-c", block],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=child_env(),
     )
     assert result.returncode == 0, f"{block}\n{result.stderr[-3000:]}"
@@ -135,7 +143,11 @@ def test_every_shell_block_runs_as_written(project, index, tmp_path):
 def test_the_roadmap_sql_csv_output_is_the_mart(project):
     result = subprocess.run(
         [".venv/bin/roadmap", "sql", "--csv", "-c", "SELECT * FROM marts.objectives ORDER BY sort_order"],
-        cwd=project, capture_output=True, text=True, timeout=120, env=child_env(),
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
     )
     assert result.returncode == 0, result.stderr
     rows = list(csv.DictReader(result.stdout.splitlines()))
@@ -155,7 +167,8 @@ def test_the_attach_line_of_an_open_session_runs(project):
         f"for statement in {line!r}.split(';'):\n"
         "    if statement.strip():\n        con.execute(statement)\n"
         "print(con.execute('select count(*) from marts.objectives').fetchall()[0][0])\n"
-        "try:\n    con.execute('create table marts.x (a int)')\nexcept duckdb.Error as exc:\n    print('refused', exc)\n"
+        "try:\n    con.execute('create table marts.x (a int)')\n"
+        "except duckdb.Error as exc:\n    print('refused', exc)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=project, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
@@ -212,7 +225,12 @@ def test_every_sql_example_in_the_guide_runs_and_returns_rows(con, index):
 def test_every_sql_example_runs_in_roadmap_sql(project):
     script = "\n\n".join(sql_blocks()) + "\n"
     result = subprocess.run(
-        [".venv/bin/roadmap", "sql"], cwd=project, input=script, capture_output=True, text=True, timeout=300,
+        [".venv/bin/roadmap", "sql"],
+        cwd=project,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=child_env(),
     )
     assert result.returncode == 0, result.stderr[-3000:]
@@ -235,8 +253,15 @@ def test_guide_explains_read_only_connections():
     assert "duckdb.read_only" in text  # JDBC (DBeaver, Metabase, Tableau)
     assert "access_mode = read_only" in text  # ODBC
     assert "audit.published" in text and "parquet/current" in text
-    for mart in ("district_year_metrics", "state_year_metrics", "isd_year_metrics", "metric_values",
-                 "objective_progress", "objectives", "dim_district_history"):
+    for mart in (
+        "district_year_metrics",
+        "state_year_metrics",
+        "isd_year_metrics",
+        "metric_values",
+        "objective_progress",
+        "objectives",
+        "dim_district_history",
+    ):
         assert f"`marts.{mart}`" in text
 
 
@@ -247,8 +272,12 @@ def test_the_command_make_demo_points_at_runs(project):
     argv = command.replace("$(BIN)", ".venv/bin").split()
     assert argv == [".venv/bin/roadmap", "sql"]
     result = subprocess.run(
-        [*argv, "-c", "SELECT count(*) AS districts FROM marts.district_year_metrics"], cwd=project,
-        capture_output=True, text=True, timeout=120, env=child_env(),
+        [*argv, "-c", "SELECT count(*) AS districts FROM marts.district_year_metrics"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=child_env(),
     )
     assert result.returncode == 0, result.stderr
     assert "districts" in result.stdout and "night: run" in result.stderr

@@ -26,8 +26,16 @@ FAMILY_TABLES = {  # raw table of the pipeline -> table of the floor
     "connectivity": "connectivity",
     "pl_participation": "pl",
 }
-WHOLE_FILE_RULES = {"file_held_back", "empty_file", "encoding_not_utf8", "missing_required_column", "malformed_row",
-                    "unreadable_file", "duplicate_column_name", "wrong_delimiter"}
+WHOLE_FILE_RULES = {
+    "file_held_back",
+    "empty_file",
+    "encoding_not_utf8",
+    "missing_required_column",
+    "malformed_row",
+    "unreadable_file",
+    "duplicate_column_name",
+    "wrong_delimiter",
+}
 
 
 def _load(name: str):
@@ -49,15 +57,23 @@ def floor_published(db: Path) -> dict[str, set]:
     con = duckdb.connect(str(db), read_only=True)
     try:
         out = {
-            family: _rows(con, f"""
+            family: _rows(
+                con,
+                f"""
                 select l.file_name, t.school_year, t.district_code, count(*)
-                from {table} t join landing_files l using (filename) group by all""")
+                from {table} t join landing_files l using (filename) group by all""",
+            )
             for family, table in FAMILY_TABLES.items()
         }
-        out["districts"] = _rows(con, "select l.file_name, count(*) from districts d join landing_files l using (filename) group by all")
-        out["row_errors"] = _rows(con, """
+        out["districts"] = _rows(
+            con, "select l.file_name, count(*) from districts d join landing_files l using (filename) group by all"
+        )
+        out["row_errors"] = _rows(
+            con,
+            """
             select l.file_name, i.district_code, i.rule from issues i join landing_files l using (filename)
-            where i.severity = 'error'""")
+            where i.severity = 'error'""",
+        )
     finally:
         con.close()
     out["row_errors"] = {r for r in out["row_errors"] if r[2] not in WHOLE_FILE_RULES}
@@ -67,17 +83,25 @@ def floor_published(db: Path) -> dict[str, set]:
 def pipeline_published(con: duckdb.DuckDBPyConnection) -> dict[str, set]:
     """The same, from what the pipeline loaded into raw (latest submission per district-year)."""
     out = {
-        family: _rows(con, f"""
+        family: _rows(
+            con,
+            f"""
             select f.file_name, r.school_year, r.district_code, count(*)
             from raw.{family} r join audit.files f on f.file_id = r._file_id
             where (r.school_year, r.district_code, r._received_seq) in (
-                select (school_year, district_code, max(_received_seq)) from raw.{family} group by school_year, district_code)
-            group by all""")
+                select (school_year, district_code, max(_received_seq)) from raw.{family}
+                group by school_year, district_code)
+            group by all""",
+        )
         for family in FAMILY_TABLES
     }
-    out["districts"] = _rows(con, "select f.file_name, count(*) from raw.districts r join audit.files f on f.file_id = r._file_id group by all")
+    out["districts"] = _rows(
+        con,
+        "select f.file_name, count(*) from raw.districts r join audit.files f on f.file_id = r._file_id group by all",
+    )
     out["row_errors"] = {
-        r for r in _rows(con, "select file_name, district_code, rule from audit.issues where severity = 'error'")
+        r
+        for r in _rows(con, "select file_name, district_code, rule from audit.issues where severity = 'error'")
         if r[2] not in WHOLE_FILE_RULES
     }
     return out
@@ -85,8 +109,11 @@ def pipeline_published(con: duckdb.DuckDBPyConnection) -> dict[str, set]:
 
 def test_the_floor_takes_a_count_that_is_not_a_number_as_a_bad_row_not_a_crash(landing, tmp_path):
     landing.directory()
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, ["2024-25,01010,01011,Alcona Elementary,300",
-                                                        "2024-25,01020,01021,Bay Harbor Elementary,200"])
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        ["2024-25,01010,01011,Alcona Elementary,300", "2024-25,01020,01021,Bay Harbor Elementary,200"],
+    )
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,20,2,1,1", "2024-25,01020,12,1,1,1"])
     landing.csv("staffing_2024-25_01010.csv", STAFFING, ["2024-25,01010,twelve,2,1,1"])
     landing.csv("staffing_2024-25_01020.csv", STAFFING, ["2024-25,01020, 14 ,1,1,1"])  # padded: trimmed, valid
@@ -95,13 +122,13 @@ def test_the_floor_takes_a_count_that_is_not_a_number_as_a_bad_row_not_a_crash(l
 
     assert result["errors"] == 1 and result["district_years"] == len(DIRECTORY_ROWS)
     con = duckdb.connect(str(tmp_path / "floor.duckdb"), read_only=True)
-    assert _rows(con, "select l.file_name, i.district_code, i.rule from issues i join landing_files l using (filename)") == {
-        ("staffing_2024-25_01010.csv", "01010", "bad_type")
-    }
+    assert _rows(
+        con, "select l.file_name, i.district_code, i.rule from issues i join landing_files l using (filename)"
+    ) == {("staffing_2024-25_01010.csv", "01010", "bad_type")}
     # the bad resubmission is held back: the district's earlier staffing stays published
-    assert _rows(con, "select district_code, teacher_count from district_year_metrics where teacher_count is not null") == {
-        ("01010", 20), ("01020", 14)
-    }
+    assert _rows(
+        con, "select district_code, teacher_count from district_year_metrics where teacher_count is not null"
+    ) == {("01010", 20), ("01020", 14)}
     assert con.execute(
         "select teacher_device_coverage_pct is null, students_per_device is null from district_year_metrics "
         "where district_code = '01010'"
@@ -112,7 +139,9 @@ def test_the_floor_holds_back_unreadable_files_whole(landing, tmp_path):
     landing.directory()
     landing.csv("enrollment_2024-25.csv", ENROLLMENT, ["2024-25,01010,01011,Alcona Elementary,300"])
     landing.write("enrollment_2024-25_01020.csv", b"")
-    landing.csv("enrollment_2024-25_01700.csv", ENROLLMENT, ["2024-25,01700,01701,Caf\u00e9 Academy,90"], encoding="cp1252")
+    landing.csv(
+        "enrollment_2024-25_01700.csv", ENROLLMENT, ["2024-25,01700,01701,Caf\u00e9 Academy,90"], encoding="cp1252"
+    )
     landing.csv("staffing_2024-25_01010.csv", "school_year,district_code,teacher_count", ["2024-25,01010,20"])
     landing.csv("staffing_2024-25.csv", STAFFING.upper().replace(",", " , "), ["2024-25,01010,20,2,1,1"], bom=True)
 
@@ -120,16 +149,19 @@ def test_the_floor_holds_back_unreadable_files_whole(landing, tmp_path):
 
     assert result["files_left_out"] == 2  # the empty file and the one without its columns
     con = duckdb.connect(str(tmp_path / "floor.duckdb"), read_only=True)
-    held = {r[0] for r in _rows(con, "select l.file_name from issues i join landing_files l using (filename) where rule = 'file_held_back'")}
+    held = {
+        r[0]
+        for r in _rows(
+            con, "select l.file_name from issues i join landing_files l using (filename) where rule = 'file_held_back'"
+        )
+    }
     assert held == {"enrollment_2024-25_01020.csv", "enrollment_2024-25_01700.csv", "staffing_2024-25_01010.csv"}
     assert _rows(con, "select district_code, student_count from enrollment") == {("01010", 300)}
     # a header in capitals, padded, with a byte-order mark, is read like any other
     assert _rows(con, "select district_code, teacher_count from staffing") == {("01010", 20)}
 
 
-@pytest.mark.parametrize(
-    "seed, rate", [(3, 0.1), pytest.param(29, 0.6, marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("seed, rate", [(3, 0.1), pytest.param(29, 0.6, marks=pytest.mark.slow)])
 def test_the_floor_holds_back_and_publishes_exactly_what_the_pipeline_does(tmp_path, seed, rate):
     """Every blocking rule the generator can inject (each at least once, over two years,
     with district resubmissions): the same rows of the same files reach the published data."""
@@ -155,21 +187,30 @@ def test_the_floor_computes_the_marts_figures_of_the_pipeline(demo_warehouse, tm
     con = duckdb.connect()
     con.execute(f"attach '{demo_warehouse.warehouse}' as wh (read_only)")
     con.execute(f"attach '{tmp_path / 'floor.duckdb'}' as fl (read_only)")
-    columns = [r[0] for r in con.execute(
-        "select column_name from information_schema.columns where table_catalog = 'fl' "
-        "and table_name = 'district_year_metrics' and column_name not in ('school_year', 'district_code')"
-    ).fetchall()]
+    columns = [
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns where table_catalog = 'fl' "
+            "and table_name = 'district_year_metrics' and column_name not in ('school_year', 'district_code')"
+        ).fetchall()
+    ]
     assert len(columns) > 40
     keys = "select school_year, district_code from {}.district_year_metrics"
     assert _rows(con, keys.format("wh.marts")) == _rows(con, keys.format("fl"))
     for c in columns:
         differ = con.execute(f"""
-            select count(*) from wh.marts.district_year_metrics m join fl.district_year_metrics f using (school_year, district_code)
+            select count(*) from wh.marts.district_year_metrics m
+            join fl.district_year_metrics f using (school_year, district_code)
             where not (m.{c} is not distinct from f.{c}
-                or abs(try_cast(m.{c} as double) - try_cast(f.{c} as double)) <= 1e-9 * greatest(1, abs(try_cast(m.{c} as double))))
+                or abs(try_cast(m.{c} as double) - try_cast(f.{c} as double))
+                   <= 1e-9 * greatest(1, abs(try_cast(m.{c} as double))))
         """).fetchall()[0][0]
         assert differ == 0, c
-    warnings = "select rule, count(*) from {} where severity = 'warning' and rule in ('rate_over_100', 'pl_leaders_exceed_staffing', 'yoy_student_count_swing', 'yoy_device_total_swing') group by all"
+    warnings = (
+        "select rule, count(*) from {} where severity = 'warning' and rule in "
+        "('rate_over_100', 'pl_leaders_exceed_staffing', 'yoy_student_count_swing', 'yoy_device_total_swing') "
+        "group by all"
+    )
     assert _rows(con, warnings.format("wh.audit.issues")) == _rows(con, warnings.format("fl.issues"))
 
 
@@ -194,7 +235,10 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
     shapes = [] if every else ["--shape", "nothing-new", "--shape", "corrected"]
     out = subprocess.run(
         [sys.executable, str(REPO / "bench" / "run_bench.py"), "--scale", "0.01", "--workdir", str(work), *shapes],
-        capture_output=True, text=True, timeout=3000, cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        cwd=REPO,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     text = out.stdout
@@ -206,7 +250,7 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
         titles = ("statewide", "nothing new", "one corrected file")
     assert len(rows) == len(titles), text
     by_title = {}
-    for title, line in zip(titles, rows):
+    for title, line in zip(titles, rows, strict=True):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0].startswith(title), line
         by_title[title] = cells
@@ -218,7 +262,11 @@ def test_the_bench_runs_every_shape_and_prints_one_table(tmp_path):
     if every:
         # the heavy-warnings night alerts districts through the SMTP sink of the bench
         assert int(by_title["national"][9].replace(",", "")) > 10
-        assert int(by_title["one file per district"][2]) == len(list((work / "per-district" / "landing").iterdir())) > 9 * 4
+        assert (
+            int(by_title["one file per district"][2])
+            == len(list((work / "per-district" / "landing").iterdir()))
+            > 9 * 4
+        )
         assert "tiny: under 10 s end to end" in text
     assert "indicative only" in text
     # every night ran the console script against the bench's server
@@ -231,7 +279,10 @@ def _start_bench(tmp_path: Path) -> tuple[subprocess.Popen, int]:
     """The bench with one shape, once its Prefect server answers: (process, server port)."""
     proc = subprocess.Popen(
         [sys.executable, str(REPO / "bench" / "run_bench.py"), "--shape", "tiny", "--workdir", str(tmp_path / "bench")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=REPO,
     )
     first = proc.stdout.readline()
     match = re.search(r"Prefect server http://127\.0\.0\.1:(\d+)/api answered", first)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from landing_files import DEVICES, DIRECTORY_HEADER, DIRECTORY_ROWS, ENROLLMENT, STAFFING, Landing, run_ingestion
+from landing_files import DEVICES, ENROLLMENT, STAFFING, Landing, run_ingestion
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = REPO / "tests" / "corpus"
@@ -92,8 +92,9 @@ def test_check_and_nightly_agree_on_generated_defects(tmp_path):
     from flows.generate import generate_landing
 
     landing = tmp_path / "landing"
-    manifest = generate_landing(landing, districts=30, years=1, seed=5, defects=0.4, resubmissions=False,
-                                last_school_year="2024-25")
+    manifest = generate_landing(
+        landing, districts=30, years=1, seed=5, defects=0.4, resubmissions=False, last_school_year="2024-25"
+    )
     assert manifest.errors(), "the generator injected no blocking defect"
     report = _assert_same(landing, tmp_path)
     held = {f.file_name for f in report.files if f.held_back}
@@ -127,7 +128,11 @@ def _roadmap_in_process(capsys, *args) -> subprocess.CompletedProcess:
 
 def _roadmap(*args, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "flows.cli", *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "flows.cli", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
 
@@ -145,7 +150,9 @@ def test_check_with_a_warehouse_judges_buildings_and_changes_no_file(tmp_path, c
     outgoing = tmp_path / "outgoing"
     outgoing.mkdir()
     devices = outgoing / "devices_2024-25_01010.csv"
-    devices.write_text(DEVICES + "\n2024-25,01010,00101,laptop,student,100,10,5\n2024-25,01010,00999,laptop,student,5,0,0\n")
+    devices.write_text(
+        DEVICES + "\n2024-25,01010,00101,laptop,student,100,10,5\n2024-25,01010,00999,laptop,student,5,0,0\n"
+    )
     staffing = outgoing / "staffing_2024-25_01010.csv"
     staffing.write_text(STAFFING + "\n2024-25,01010,30,3,2,1\n")
     bad = outgoing / "staffing_2024-25_01020.csv"
@@ -155,8 +162,10 @@ def test_check_with_a_warehouse_judges_buildings_and_changes_no_file(tmp_path, c
     done = _roadmap("check", devices, staffing, "--warehouse", tmp_path / "wh" / "roadmap.duckdb", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     out = done.stdout
-    assert "devices_2024-25_01010.csv, line 3, column building_code, value '00999' (district 01010): error " \
-           "building_not_in_enrollment" in out
+    assert (
+        "devices_2024-25_01010.csv, line 3, column building_code, value '00999' (district 01010): error "
+        "building_not_in_enrollment" in out
+    )
     assert "devices_2024-25_01010.csv: WOULD BE HELD BACK" in out  # the district's only rows in the file
     assert "staffing_2024-25_01010.csv: WOULD LOAD" in out
     assert "not checked" not in out
@@ -168,12 +177,19 @@ def test_check_with_a_warehouse_judges_buildings_and_changes_no_file(tmp_path, c
     assert [f["status"] for f in data["files"]] == ["loaded", "loaded"]
     assert data["exit_code"] == 0
 
-    done = _roadmap_in_process(capsys, "check", bad, "--format", "csv", "--warehouse", tmp_path / "wh" / "roadmap.duckdb")
+    done = _roadmap_in_process(
+        capsys, "check", bad, "--format", "csv", "--warehouse", tmp_path / "wh" / "roadmap.duckdb"
+    )
     assert done.returncode == 1
     rows = list(csv.DictReader(io.StringIO(done.stdout)))
     issue = next(r for r in rows if r["kind"] == "issue")
     assert (issue["file"], issue["line"], issue["column_name"], issue["value"], issue["rule"]) == (
-        "staffing_2024-25_01020.csv", "2", "teacher_count", "1 000", "bad_type")
+        "staffing_2024-25_01020.csv",
+        "2",
+        "teacher_count",
+        "1 000",
+        "bad_type",
+    )
     assert [r["verdict"] for r in rows if r["kind"] == "file"] == ["rejected"]
 
     assert _tree(tmp_path) == before

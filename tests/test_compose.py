@@ -43,7 +43,9 @@ def _command(service: dict) -> list[str]:
 
 
 def _lock_versions(path: Path) -> dict[str, str]:
-    return {m.group(1).lower(): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", path.read_text(), re.M)}
+    return {
+        m.group(1).lower(): m.group(2) for m in re.finditer(r"^([A-Za-z0-9_.-]+)==([^\s\\]+)", path.read_text(), re.M)
+    }
 
 
 def test_every_image_is_pinned_and_the_server_matches_the_lock(compose):
@@ -193,9 +195,13 @@ def test_the_image_installs_the_runtime_lock_only(compose):
     runtime = _lock_versions(REPO / "requirements-runtime.lock")
     full = _lock_versions(REPO / "requirements.lock")
     assert not TEST_AND_BUILD_ONLY & set(runtime), TEST_AND_BUILD_ONLY & set(runtime)
-    assert all(full.get(name) == version for name, version in runtime.items()), "runtime lock drifted from requirements.lock"
+    assert all(full.get(name) == version for name, version in runtime.items()), (
+        "runtime lock drifted from requirements.lock"
+    )
     assert "--hash=sha256:" in (REPO / "requirements-runtime.lock").read_text()
-    project = yaml.safe_load("[" + re.search(r"dependencies = \[(.*?)\]", (REPO / "pyproject.toml").read_text(), re.S).group(1) + "]")
+    project = yaml.safe_load(
+        "[" + re.search(r"dependencies = \[(.*?)\]", (REPO / "pyproject.toml").read_text(), re.S).group(1) + "]"
+    )
     for requirement in project:
         name = re.match(r"[A-Za-z0-9_.-]+", requirement).group(0).lower()
         assert name in runtime, f"{name} is a dependency but not in requirements-runtime.lock"

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from test_crash_safety import REPO, copy_files, generated, prefect_api_url, run_nightly  # noqa: F401  (fixtures)
+from test_crash_safety import REPO, copy_files, run_nightly
 
 pytestmark = pytest.mark.slow
 
@@ -41,7 +41,8 @@ READER = textwrap.dedent(
                (select sum(student_devices) from marts.district_year_metrics),
                (select count(*) from marts.state_year_metrics s
                  where s.student_count is distinct from
-                       (select sum(d.student_count) from marts.district_year_metrics d where d.school_year = s.school_year)
+                       (select sum(d.student_count) from marts.district_year_metrics d
+                         where d.school_year = s.school_year)
                     or s.student_count is distinct from
                        (select m.value::bigint from marts.metric_values m
                          where m.scope = 'state' and m.metric = 'student_count' and m.school_year = s.school_year))
@@ -89,7 +90,10 @@ def observe(warehouse: Path) -> list:
 def start_reader(warehouse: Path, stop: Path, mode: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse), str(stop), mode],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = json.loads(proc.stdout.readline() or "{}")
     ready = json.loads(proc.stdout.readline() or "{}")
@@ -98,7 +102,7 @@ def start_reader(warehouse: Path, stop: Path, mode: str) -> subprocess.Popen:
 
 
 def test_readers_see_the_old_or_the_new_warehouse_never_a_mix_and_do_not_block_the_publish(
-    generated, prefect_api_url, tmp_path  # noqa: F811
+    generated, prefect_api_url, tmp_path
 ):
     source, order = generated
     landing = tmp_path / "landing"
@@ -141,7 +145,9 @@ def test_readers_see_the_old_or_the_new_warehouse_never_a_mix_and_do_not_block_t
         observations = [line["obs"] for line in lines if "obs" in line]
         during = [line["obs"] for line in lines if "obs" in line and started <= line["t"] <= finished]
         assert len(during) >= 20, f"{mode} reader made only {len(during)} observations during the run"
-        print(f"{mode} reader: {len(observations)} observations, {len(during)} during the {finished - started:.1f} s run")
+        print(
+            f"{mode} reader: {len(observations)} observations, {len(during)} during the {finished - started:.1f} s run"
+        )
         mixed = [o for o in observations if o not in (before, after)]
         assert mixed == [], f"{mode} reader saw a state that is neither before nor after: {mixed[:3]}"
         assert all(o[4] == 0 for o in observations)  # state totals = sum of districts, always

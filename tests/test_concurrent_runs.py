@@ -32,10 +32,15 @@ def test_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
 
     warehouse = tmp_path / "roadmap.duckdb"
     holder = subprocess.Popen(
-        [sys.executable, "-c",
-         "import sys, time; from pathlib import Path; from flows.publish import warehouse_lock\n"
-         f"with warehouse_lock(Path({str(warehouse)!r}), 'doomed'):\n    print('held', flush=True); time.sleep(60)"],
-        cwd=REPO, stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from flows.publish import warehouse_lock\n"
+            f"with warehouse_lock(Path({str(warehouse)!r}), 'doomed'):\n    print('held', flush=True); time.sleep(60)",
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert holder.stdout.readline().strip() == "held"
     os.kill(holder.pid, signal.SIGKILL)
@@ -80,9 +85,21 @@ def test_two_nightly_runs_started_together_load_each_file_once(tmp_path):
     warehouse = tmp_path / "warehouse" / "roadmap.duckdb"
     env = {**os.environ, "ROADMAP_PSEUDONYM_KEY": TEST_KEY, "PREFECT_LOGGING_LEVEL": "WARNING"}
     env.pop("PREFECT_API_URL", None)  # each run starts its own temporary Prefect server
-    cmd = [sys.executable, "-m", "flows", "nightly", "--landing", str(landing), "--warehouse", str(warehouse), "--no-report"]
-    runs = [subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "flows",
+        "nightly",
+        "--landing",
+        str(landing),
+        "--warehouse",
+        str(warehouse),
+        "--no-report",
+    ]
+    runs = [
+        subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     outcomes = [(p.wait(timeout=600), p.stdout.read(), p.stderr.read()) for p in runs]
     codes = sorted(code for code, _, _ in outcomes)
     # either the second was refused while the first ran (75, with the reason), or it
@@ -98,6 +115,8 @@ def test_two_nightly_runs_started_together_load_each_file_once(tmp_path):
         "select count(*) from (select _file_id, _line from raw.devices group by all having count(*) > 1)"
     ).fetchall()[0][0]
     assert duplicated == 0
-    succeeded = con.execute("select count(*) from audit.runs where status = 'succeeded' and files_new > 0").fetchall()[0][0]
+    succeeded = con.execute("select count(*) from audit.runs where status = 'succeeded' and files_new > 0").fetchall()[
+        0
+    ][0]
     assert succeeded == 1
     con.close()

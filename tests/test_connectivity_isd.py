@@ -38,7 +38,7 @@ def _rows(warehouse: Path, sql: str, params=()) -> list[dict]:
     try:
         cur = con.execute(sql, list(params))
         names = [d[0] for d in cur.description]
-        return [dict(zip(names, r)) for r in cur.fetchall()]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
 
@@ -51,12 +51,19 @@ def _approx(a, b) -> bool:
 
 
 def test_district_flags_against_each_benchmark(warehouse):
-    rows = {r["district_code"]: r for r in _rows(warehouse, """
+    rows = {
+        r["district_code"]: r
+        for r in _rows(
+            warehouse,
+            """
         SELECT district_code, kbps_per_student, meets_short_term_bandwidth_goal AS short,
                meets_long_term_bandwidth_goal AS long, wan_bandwidth_mbps, wan_kbps_per_student,
                meets_wan_goal, cost_per_mbps_usd, above_affordable_cost, affordable_bandwidth_mbps,
                affordable_kbps_per_student, could_meet_goal_within_budget
-        FROM marts.district_year_metrics WHERE school_year = ?""", [LATEST])}
+        FROM marts.district_year_metrics WHERE school_year = ?""",
+            [LATEST],
+        )
+    }
     expected = {
         # code: short, long, wan kbps, meets wan, above $3, Mbps at $3, could meet
         "10000": (True, True, None, None, False, 200 / 3, None),
@@ -69,9 +76,16 @@ def test_district_flags_against_each_benchmark(warehouse):
     }
     for code, (short, long, wan, meets_wan, above, afford, could) in expected.items():
         r = rows[code]
-        assert (r["short"], r["long"], r["meets_wan_goal"], r["above_affordable_cost"],
-                r["could_meet_goal_within_budget"]) == (short, long, meets_wan, above, could), code
-        assert (r["wan_kbps_per_student"] is None) == (wan is None) and (wan is None or _approx(r["wan_kbps_per_student"], wan)), code
+        assert (
+            r["short"],
+            r["long"],
+            r["meets_wan_goal"],
+            r["above_affordable_cost"],
+            r["could_meet_goal_within_budget"],
+        ) == (short, long, meets_wan, above, could), code
+        assert (r["wan_kbps_per_student"] is None) == (wan is None) and (
+            wan is None or _approx(r["wan_kbps_per_student"], wan)
+        ), code
         assert (r["affordable_bandwidth_mbps"] is None) == (afford is None), code
         if afford is not None:
             assert _approx(r["affordable_bandwidth_mbps"], afford), code
@@ -82,34 +96,52 @@ def test_district_flags_against_each_benchmark(warehouse):
 def test_state_shares_of_districts_and_students(warehouse):
     s = {r["school_year"]: r for r in _rows(warehouse, "SELECT * FROM marts.state_year_metrics")}
     r = s[LATEST]
-    assert (r["districts_with_bandwidth_data"], r["districts_meeting_short_term_goal"],
-            r["districts_meeting_long_term_goal"]) == (6, 5, 3)
+    assert (
+        r["districts_with_bandwidth_data"],
+        r["districts_meeting_short_term_goal"],
+        r["districts_meeting_long_term_goal"],
+    ) == (6, 5, 3)
     assert _approx(r["districts_meeting_short_term_goal_pct"], 500 / 6)
     assert _approx(r["districts_meeting_long_term_goal_pct"], 50.0)
     # students: 100 + 1000 + 400 + 8 + 200 + 2000 with a bandwidth figure (not 20020's 500)
-    assert (r["students_with_bandwidth_data"], r["students_meeting_short_term_goal"],
-            r["students_meeting_long_term_goal"]) == (3708, 3308, 2108)
+    assert (
+        r["students_with_bandwidth_data"],
+        r["students_meeting_short_term_goal"],
+        r["students_meeting_long_term_goal"],
+    ) == (3708, 3308, 2108)
     assert _approx(r["students_meeting_short_term_goal_pct"], 100 * 3308 / 3708)
     assert _approx(r["students_meeting_long_term_goal_pct"], 100 * 2108 / 3708)
     assert (r["districts_with_wan_data"], r["districts_meeting_wan_goal"]) == (4, 3)
     assert _approx(r["districts_meeting_wan_goal_pct"], 75.0)
     # cost per Mbps 1, 1, 2, 4, 6, 50: continuous quartiles 1.25, 3, 5.5
     assert r["districts_with_cost_data"] == 6
-    assert [round(r[c], 9) for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")] \
-        == [1.25, 3.0, 5.5]
-    assert (r["districts_above_affordable_cost"], r["districts_below_long_term_goal"],
-            r["districts_could_meet_goal_within_budget"]) == (3, 3, 2)
+    assert [round(r[c], 9) for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")] == [
+        1.25,
+        3.0,
+        5.5,
+    ]
+    assert (
+        r["districts_above_affordable_cost"],
+        r["districts_below_long_term_goal"],
+        r["districts_could_meet_goal_within_budget"],
+    ) == (3, 3, 2)
     assert _approx(r["districts_above_affordable_cost_pct"], 50.0)
     # the earlier year: 100, 90, 30, 50, 100, 1000, 100 Mbps over 100, 1000, 400, 8, 200, 2000, 500 students
     e = s[YEARS[0]]
-    assert (e["districts_with_bandwidth_data"], e["districts_meeting_short_term_goal"],
-            e["districts_meeting_long_term_goal"], e["districts_with_wan_data"]) == (7, 5, 2, 0)
+    assert (
+        e["districts_with_bandwidth_data"],
+        e["districts_meeting_short_term_goal"],
+        e["districts_meeting_long_term_goal"],
+        e["districts_with_wan_data"],
+    ) == (7, 5, 2, 0)
     assert e["districts_meeting_wan_goal_pct"] is None  # no district reported a WAN bandwidth
 
 
 def test_isd_year_metrics_by_the_states_rule(warehouse):
-    i = {r["isd_code"]: r for r in _rows(
-        warehouse, "SELECT * FROM marts.isd_year_metrics WHERE school_year = ?", [LATEST])}
+    i = {
+        r["isd_code"]: r
+        for r in _rows(warehouse, "SELECT * FROM marts.isd_year_metrics WHERE school_year = ?", [LATEST])
+    }
     assert set(i) == {"10000", "20000"}
     a, b = i["10000"], i["20000"]
     assert (a["isd_name"], a["districts_in_directory"], a["student_count"]) == ("Lake Huron ISD", 4, 1508)
@@ -126,27 +158,34 @@ def test_isd_year_metrics_by_the_states_rule(warehouse):
     assert (a["districts_with_wan_data"], a["districts_meeting_wan_goal"]) == (2, 1)
     assert (b["districts_with_wan_data"], b["districts_meeting_wan_goal"]) == (2, 2)
     # cost per Mbps 1, 2, 4, 50 (ISD 10000) and 1, 6 (ISD 20000)
-    assert [a[c] for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")] \
-        == pytest.approx([1.75, 3.0, 15.5])
-    assert [b[c] for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")] \
-        == pytest.approx([2.25, 3.5, 4.75])
+    assert [
+        a[c] for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")
+    ] == pytest.approx([1.75, 3.0, 15.5])
+    assert [
+        b[c] for c in ("cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3")
+    ] == pytest.approx([2.25, 3.5, 4.75])
     assert (a["districts_below_long_term_goal"], a["districts_could_meet_goal_within_budget"]) == (2, 1)
     assert (b["districts_below_long_term_goal"], b["districts_could_meet_goal_within_budget"]) == (1, 1)
 
 
 def test_isd_and_state_share_one_set_of_columns(warehouse):
     """Every column of the state's mart is in the ISD's, with the same type: one rule."""
-    cols = _rows(warehouse, """
+    cols = _rows(
+        warehouse,
+        """
         SELECT table_name, column_name, data_type FROM information_schema.columns
-        WHERE table_schema = 'marts' AND table_name IN ('state_year_metrics', 'isd_year_metrics')""")
+        WHERE table_schema = 'marts' AND table_name IN ('state_year_metrics', 'isd_year_metrics')""",
+    )
     state = {(c["column_name"], c["data_type"]) for c in cols if c["table_name"] == "state_year_metrics"}
     isd = {(c["column_name"], c["data_type"]) for c in cols if c["table_name"] == "isd_year_metrics"}
     assert state - {("school_year", "VARCHAR")} <= isd
 
 
 def test_benchmarks_come_from_config(warehouse):
-    stored = {r["benchmark"]: r["value"] for r in _rows(
-        warehouse, "SELECT benchmark, value FROM reference.connectivity_benchmarks")}
+    stored = {
+        r["benchmark"]: r["value"]
+        for r in _rows(warehouse, "SELECT benchmark, value FROM reference.connectivity_benchmarks")
+    }
     configured = yaml.safe_load((CONFIG / "metrics.yml").read_text())["connectivity_benchmarks"]
     assert stored == {k: float(v["value"]) for k, v in configured.items()}
 
@@ -241,7 +280,9 @@ def _withheld(warehouse) -> dict[str, set[str]]:
         queries.prepare(con, 10, ("isd_code",))
         rows = con.execute(
             "SELECT scope, district_code FROM report_suppression WHERE school_year = ? "
-            "AND (kbps_per_student > 0 OR student_count > 0)", [LATEST]).fetchall()
+            "AND (kbps_per_student > 0 OR student_count > 0)",
+            [LATEST],
+        ).fetchall()
     finally:
         con.close()
     out: dict[str, set[str]] = {"district": set(), "isd": set(), "state": set()}
@@ -286,6 +327,7 @@ def test_review_connectivity_never_counts_a_withheld_district(review, warehouse)
     c = _parse(review.html_path).cells
     n_short, n_long = len(short & set(shown)), len(long & set(shown))
     assert c[(LATEST, "short_districts")] == f"{n_short} of {len(shown)} ({100 * n_short / len(shown):.1f}%)"
+    assert c[(LATEST, "long_districts")] == f"{n_long} of {len(shown)} ({100 * n_long / len(shown):.1f}%)"
     s_short = sum(v for k, v in shown.items() if k in short)
     s_long = sum(v for k, v in shown.items() if k in long)
     total = sum(shown.values())
@@ -409,8 +451,11 @@ def test_exports_withhold_isd_and_state_figures_built_on_a_small_count(warehouse
     assert float(a["cost_per_mbps_usd_median"]) == pytest.approx(3.0)  # not a count of people
     with (out / "state_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
         state = {r["school_year"]: r for r in csv.DictReader(fh)}
-    for column in ("students_meeting_short_term_goal_pct", "districts_meeting_long_term_goal",
-                   "districts_could_meet_goal_within_budget"):
+    for column in (
+        "students_meeting_short_term_goal_pct",
+        "districts_meeting_long_term_goal",
+        "districts_could_meet_goal_within_budget",
+    ):
         assert state[LATEST][column] == "np", column
     with (out / "district_year_metrics.csv").open(encoding="utf-8", newline="") as fh:
         small = next(r for r in csv.DictReader(fh) if r["district_code"] == SMALL and r["school_year"] == LATEST)
@@ -450,7 +495,10 @@ def test_no_published_isd_figure_is_built_on_a_withheld_district_figure(report_w
         assert (published["worst"] == 0).all(), (name, published[published["worst"] > 0])
         for c in suppression.BASIS.get(source, ()):
             counts = isd.set_index(["isd_code", "school_year"])[c]
-            assert (counts.loc[list(zip(published["isd_code"], published["school_year"]))] == 0).all(), (name, c)
+            assert (counts.loc[list(zip(published["isd_code"], published["school_year"], strict=True))] == 0).all(), (
+                name,
+                c,
+            )
         withheld_any += int((m[name] > 0).sum())
     assert withheld_any > 0  # Birch Hollow (8 students) is in an ISD: something is withheld
 
@@ -464,8 +512,12 @@ def test_every_district_page_links_to_an_isd_page_that_exists(report_warehouse, 
     result = build_report(report_warehouse.warehouse, tmp_path / "review", config_dir=CONFIG)
     con = duckdb.connect(str(report_warehouse.warehouse), read_only=True)
     try:
-        isds = {r[0] for r in con.execute(
-            "SELECT isd_code FROM marts.isd_year_metrics WHERE school_year = ?", [result.school_year]).fetchall()}
+        isds = {
+            r[0]
+            for r in con.execute(
+                "SELECT isd_code FROM marts.isd_year_metrics WHERE school_year = ?", [result.school_year]
+            ).fetchall()
+        }
     finally:
         con.close()
     assert {p.name for p in result.isd_pages} == {f"{c}.html" for c in isds} and len(isds) == 3

@@ -12,8 +12,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-ALARMING = ("Traceback", "database is locked", "Skipping registering function", "nanobind", "leaked",
-            "never awaited", "ERROR", "Error:")
+ALARMING = (
+    "Traceback",
+    "database is locked",
+    "Skipping registering function",
+    "nanobind",
+    "leaked",
+    "never awaited",
+    "ERROR",
+    "Error:",
+)
 
 
 def _environment(**extra) -> dict[str, str]:
@@ -27,12 +35,17 @@ def test_make_demo_prints_a_short_summary_and_the_log_file_holds_the_detail(tmp_
     data = tmp_path / "data"
     done = subprocess.run(
         ["make", "--no-print-directory", "demo", f"DATA={data}", "DEMO_GENERATE=--districts 25 --years 2"],
-        cwd=REPO, env=_environment(PREFECT_HOME=str(tmp_path / "prefect-home")),
-        capture_output=True, text=True, timeout=1200,
+        cwd=REPO,
+        env=_environment(PREFECT_HOME=str(tmp_path / "prefect-home")),
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    lines = [line for line in output.splitlines() if not line.startswith("WARNING: Location")]  # this machine's pip.conf
+    lines = [
+        line for line in output.splitlines() if not line.startswith("WARNING: Location")
+    ]  # this machine's pip.conf
     assert len(lines) < 40, "\n".join(lines)
     for word in ALARMING:
         assert word not in output, f"{word!r} on the console of a successful run:\n{output}"
@@ -68,10 +81,20 @@ def test_a_failed_run_prints_its_cause_first_and_keeps_the_traceback_in_the_log(
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
     warehouse = tmp_path / "wh" / "roadmap.duckdb"
     done = subprocess.run(
-        [str(Path(os.sys.executable).parent / "roadmap"), "nightly", "--config", str(config),
-         "--landing", str(landing.path), "--warehouse", str(warehouse)],
+        [
+            str(Path(os.sys.executable).parent / "roadmap"),
+            "nightly",
+            "--config",
+            str(config),
+            "--landing",
+            str(landing.path),
+            "--warehouse",
+            str(warehouse),
+        ],
         env=_environment(PREFECT_HOME=str(tmp_path / "prefect-home"), ROADMAP_PSEUDONYM_KEY="k"),
-        capture_output=True, text=True, timeout=900,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert done.returncode == 1, done.stdout + done.stderr
     lines = done.stderr.strip().splitlines()

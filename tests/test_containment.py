@@ -27,26 +27,50 @@ DISTRICT_METRICS = (
 
 
 def write_good_night(landing: Landing) -> None:
-    landing.csv("districts_2024-25.csv", DIRECTORY_HEADER, DIRECTORY_ROWS + [
-        "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
-    ])
-    landing.csv("enrollment_2024-25.csv", ENROLLMENT, [
-        "2024-25,01010,00101,Alcona Elementary,300",
-        "2024-25,01020,00201,Bay Harbor K-12,400",
-        "2024-25,01030,00301,Cedar Falls,150",
-        "2024-25,01700,00701,Lighthouse Academy,120",
-    ])
-    landing.csv("staffing_2024-25.csv", STAFFING, [
-        "2024-25,01010,30,3,2,2", "2024-25,01020,25,2,1,1", "2024-25,01700,8,1,1,1",
-    ])
-    landing.csv("devices_2024-25.csv", DEVICES, [
-        "2024-25,01010,00101,chromebook,student,280,20,100",
-        "2024-25,01010,00101,laptop,teacher,30,10,0",
-        "2024-25,01020,00201,chromebook,student,400,0,0",
-    ])
-    landing.csv("connectivity_2024-25.csv", CONNECTIVITY, [
-        "2024-25,01010,550,,95,1100,60,50,15", "2024-25,01020,300,1000,100,300,,0,0",
-    ])
+    landing.csv(
+        "districts_2024-25.csv",
+        DIRECTORY_HEADER,
+        DIRECTORY_ROWS
+        + [
+            "01030,Cedar\u0085Falls\u2028Schools,LEA,01000,Alcona,rural,data@cedar.example.org",
+        ],
+    )
+    landing.csv(
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        [
+            "2024-25,01010,00101,Alcona Elementary,300",
+            "2024-25,01020,00201,Bay Harbor K-12,400",
+            "2024-25,01030,00301,Cedar Falls,150",
+            "2024-25,01700,00701,Lighthouse Academy,120",
+        ],
+    )
+    landing.csv(
+        "staffing_2024-25.csv",
+        STAFFING,
+        [
+            "2024-25,01010,30,3,2,2",
+            "2024-25,01020,25,2,1,1",
+            "2024-25,01700,8,1,1,1",
+        ],
+    )
+    landing.csv(
+        "devices_2024-25.csv",
+        DEVICES,
+        [
+            "2024-25,01010,00101,chromebook,student,280,20,100",
+            "2024-25,01010,00101,laptop,teacher,30,10,0",
+            "2024-25,01020,00201,chromebook,student,400,0,0",
+        ],
+    )
+    landing.csv(
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        [
+            "2024-25,01010,550,,95,1100,60,50,15",
+            "2024-25,01020,300,1000,100,300,,0,0",
+        ],
+    )
 
 
 # name -> bytes: each once stopped every night, or did harm without a word
@@ -55,22 +79,30 @@ POISON: dict[str, bytes] = {
     # issue, so it is mailed); full-width and Arabic-Indic digits pass Python's \d
     "staffing_2024-25_01030.csv": (STAFFING + "\n2024-25,01030,\uff11\uff12,1,1,1\n").encode(),
     "connectivity_2024-25_01030.csv": (CONNECTIVITY + "\n2024-25,01030,100,,90,\u0661\u0662\u0663,,5,1\n").encode(),
-    "districts_\uff12\uff10\uff12\uff15-\uff12\uff16.csv": (DIRECTORY_HEADER + "\n" + "\n".join(DIRECTORY_ROWS) + "\n").encode(),
-    "enrollment_2024-25_fullwidth.csv": (ENROLLMENT + "\n2024-25,\uff10\uff11\uff10\uff11\uff10,00101,X,5\n"
-                                         "2024-25,\uff10\uff11\uff10\uff12\uff10,00201,Y,6\n").encode(),
+    "districts_\uff12\uff10\uff12\uff15-\uff12\uff16.csv": (
+        DIRECTORY_HEADER + "\n" + "\n".join(DIRECTORY_ROWS) + "\n"
+    ).encode(),
+    "enrollment_2024-25_fullwidth.csv": (
+        ENROLLMENT + "\n2024-25,\uff10\uff11\uff10\uff11\uff10,00101,X,5\n"
+        "2024-25,\uff10\uff11\uff10\uff12\uff10,00201,Y,6\n"
+    ).encode(),
     # counts beyond what SQL types hold, alone or summed
     "devices_2024-25_01700.csv": (DEVICES + "\n2024-25,01700,00701,tablet,student,9223372036854775808,0,0\n").encode(),
     "enrollment_2024-25_01700.csv": (ENROLLMENT + "\n2024-25,01700,00701,Lighthouse,99999999999\n").encode(),
     "staffing_2024-25_01700.csv": (STAFFING + "\n2024-25,01700,5000000000000000000,1,1,1\n").encode(),
     # a district sends a two-row directory: it would cut the state directory to two
     # districts and redirect 01010's alerts
-    "districts_2024-25_01010.csv": (DIRECTORY_HEADER + "\n01000,Alpha ISD,ISD,01000,Alcona,rural,isd@alpha.example.org\n"
-                                    "01010,Alcona Community Schools,LEA,01000,Alcona,rural,attacker@evil.example.com\n").encode(),
+    "districts_2024-25_01010.csv": (
+        DIRECTORY_HEADER + "\n01000,Alpha ISD,ISD,01000,Alcona,rural,isd@alpha.example.org\n"
+        "01010,Alcona Community Schools,LEA,01000,Alcona,rural,attacker@evil.example.com\n"
+    ).encode(),
     # a year that has not begun
     "enrollment_2030-31_01010.csv": (ENROLLMENT + "\n2030-31,01010,00101,Alcona Elementary,9999\n").encode(),
     # a hidden file, and a header of 10,000 columns
     ".enrollment_2024-25.csv": (ENROLLMENT + "\n2024-25,01010,00101,Hidden,1\n").encode(),
-    "staffing_2024-25_wide.csv": (",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join("1" * 10_000) + "\n").encode(),
+    "staffing_2024-25_wide.csv": (
+        ",".join(f"c{i}" for i in range(10_000)) + "\n" + ",".join("1" * 10_000) + "\n"
+    ).encode(),
 }
 
 
@@ -121,8 +153,9 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
     try:
         on_record = dict(con.execute("select file_name, status from audit.files").fetchall())
         rules = {
-            name: sorted({r[0] for r in con.execute(
-                "select rule from audit.issues where file_name = ?", [name]).fetchall()})
+            name: sorted(
+                {r[0] for r in con.execute("select rule from audit.issues where file_name = ?", [name]).fetchall()}
+            )
             for name in POISON
         }
     finally:
@@ -146,7 +179,8 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
     state = next(m for m in messages if m["To"] == "state@example.org")
     state_text = "\n".join(
         part.get_payload(decode=True).decode("utf-8", "replace")
-        for part in state.walk() if part.get_content_maintype() == "text" or part.get_filename()
+        for part in state.walk()
+        if part.get_content_maintype() == "text" or part.get_filename()
     )
     for name in POISON:
         assert name in state_text, f"the state's alert does not name {name!r}"
@@ -156,7 +190,6 @@ def test_poison_files_never_stop_the_night_and_change_no_other_figure(prefect_se
 
 def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, monkeypatch):
     from flows.settings import Settings
-
     from landing_files import run_ingestion
 
     monkeypatch.setattr(Settings, "settle_seconds", property(lambda self: 60.0))
@@ -167,7 +200,9 @@ def test_a_file_still_being_written_waits_for_the_next_run(tmp_path, monkeypatch
     con, loaded, note = run_ingestion(landing.path, tmp_path / "wh.duckdb")
     assert [f.file_name for f in loaded] == ["districts_2024-25.csv"]
     assert "still being written" in note and "enrollment_2024-25.csv" in note
-    assert con.execute("select count(*) from audit.files where file_name = 'enrollment_2024-25.csv'").fetchall() == [(0,)]
+    assert con.execute("select count(*) from audit.files where file_name = 'enrollment_2024-25.csv'").fetchall() == [
+        (0,)
+    ]
     con.close()
     landing.csv("enrollment_2024-25.csv", ENROLLMENT, ["2024-25,01010,00101,Alcona Elementary,300"])  # finished, older
     con, loaded, _ = run_ingestion(landing.path, tmp_path / "wh.duckdb", run_id="run-2")
@@ -181,15 +216,24 @@ def test_negative_zero_is_stored_as_zero(tmp_path):
     landing.directory()
     landing.csv("connectivity_2024-25.csv", CONNECTIVITY, ["2024-25,01010,550,-0,95,-0,60,50,15"])
     con, _, _ = run_ingestion(landing.path, tmp_path / "wh.duckdb")
-    (cost, wan) = con.execute("select monthly_internet_cost_usd, wan_bandwidth_mbps from raw.connectivity").fetchall()[0]
+    (cost, wan) = con.execute("select monthly_internet_cost_usd, wan_bandwidth_mbps from raw.connectivity").fetchall()[
+        0
+    ]
     assert (str(cost), str(wan)) == ("0.0", "0.0")
 
 
 # ----------------------------------------------------------- files over several nights
 
 
-ALL_MARTS = ("district_year_metrics", "state_year_metrics", "isd_year_metrics", "metric_values",
-             "objective_progress", "objectives", "dim_district_history")
+ALL_MARTS = (
+    "district_year_metrics",
+    "state_year_metrics",
+    "isd_year_metrics",
+    "metric_values",
+    "objective_progress",
+    "objectives",
+    "dim_district_history",
+)
 
 
 def _all_marts(warehouse: Path) -> dict[str, list]:
@@ -215,7 +259,7 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
         by_group.setdefault((name.family, name.school_year) if name else (f.name,), []).append(f)
     out: list[list[Path]] = [[] for _ in range(nights)]
     for group in by_group.values():
-        for f, night in zip(group, sorted(rng.randrange(nights) for _ in group)):
+        for f, night in zip(group, sorted(rng.randrange(nights) for _ in group), strict=True):
             out[night].append(f)
     return out
 
@@ -279,12 +323,16 @@ def test_a_build_that_fails_on_new_data_holds_back_the_culprit_and_publishes_the
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        student_counts = dict(con.execute(
-            "select district_code, student_count from marts.district_year_metrics where school_year = '2024-25'"
-        ).fetchall())
-        teachers = dict(con.execute(
-            "select district_code, teacher_count from marts.district_year_metrics where school_year = '2024-25'"
-        ).fetchall())
+        student_counts = dict(
+            con.execute(
+                "select district_code, student_count from marts.district_year_metrics where school_year = '2024-25'"
+            ).fetchall()
+        )
+        teachers = dict(
+            con.execute(
+                "select district_code, teacher_count from marts.district_year_metrics where school_year = '2024-25'"
+            ).fetchall()
+        )
         (issue,) = con.execute(
             "select file_name, district_code, message from audit.issues where rule = 'transform_failed'"
         ).fetchall()

@@ -82,13 +82,6 @@ class FlowRun:
     seconds: float
 
 
-@pytest.fixture(scope="session")
-def prefect_api_url(prefect_server) -> str:
-    import prefect.settings
-
-    return prefect.settings.PREFECT_API_URL.value()
-
-
 def run_nightly(
     landing: Path,
     warehouse: Path,
@@ -113,12 +106,19 @@ def run_nightly(
     child_env.update(env or {})
     # -v: the stage markers are detail, printed on the console only when asked for
     args = ["-v", "nightly", "--landing", str(landing), "--warehouse", str(warehouse), "--no-report"]
-    command = [sys.executable, "-c", HOOKED_CLI, *args] if hook or "ROADMAP_TEST_DBT_PROJECT" in (env or {}) else [
-        sys.executable, "-m", "flows", *args
-    ]
+    command = (
+        [sys.executable, "-c", HOOKED_CLI, *args]
+        if hook or "ROADMAP_TEST_DBT_PROJECT" in (env or {})
+        else [sys.executable, "-m", "flows", *args]
+    )
     started = time.monotonic()
     proc = subprocess.Popen(
-        command, cwd=REPO, env=child_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        command,
+        cwd=REPO,
+        env=child_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         start_new_session=True,
     )
     timer = threading.Timer(RUN_TIMEOUT, lambda: _kill_group(proc))
@@ -165,11 +165,16 @@ def marts(warehouse: Path) -> dict[str, list[tuple]]:
     """Every marts table, row for row (sorted), read the way analysts read it."""
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        tables = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-        ).fetchall()]
-        return {t: con.execute(f'select * {RECEIPT_COLUMNS.get(t, "")} from marts."{t}" order by all').fetchall()
-                for t in tables}
+        tables = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
+        return {
+            t: con.execute(f'select * {RECEIPT_COLUMNS.get(t, "")} from marts."{t}" order by all').fetchall()
+            for t in tables
+        }
     finally:
         con.close()
 
@@ -213,18 +218,6 @@ def copy_files(names: list[str], source: Path, landing: Path) -> None:
     landing.mkdir(parents=True, exist_ok=True)
     for name in names:
         shutil.copy2(source / name, landing / name)
-
-
-@pytest.fixture(scope="module")
-def generated(tmp_path_factory):
-    """A small realistic landing folder (with defects), and its files in received order."""
-    from flows.generate import generate_landing
-
-    source = tmp_path_factory.mktemp("generated") / "landing"
-    manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
-    order = sorted(os.listdir(source), key=lambda n: ((source / n).stat().st_mtime, n))
-    assert order == list(manifest.files)
-    return source, order
 
 
 @pytest.fixture(scope="module")
@@ -300,7 +293,8 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
     # the two runs that published, and the one killed just before it, found by its lock and
     # recorded as interrupted (the earlier killed runs' records went with their unpublished copies)
     assert query(warehouse, "select status, count(*) from audit.runs group by status order by status") == [
-        ("interrupted", 1), ("succeeded", 2)
+        ("interrupted", 1),
+        ("succeeded", 2),
     ]
     assert parquet_set_matches(warehouse)
     assert lock_is_free(warehouse)
@@ -314,7 +308,9 @@ def test_killed_at_every_stage_the_published_warehouse_is_untouched_and_the_next
     assert parquet_set_matches(warehouse)
 
 
-def test_a_failed_dbt_build_leaves_the_published_marts_and_says_so_in_the_run_record(one_run, prefect_api_url, tmp_path):
+def test_a_failed_dbt_build_leaves_the_published_marts_and_says_so_in_the_run_record(
+    one_run, prefect_api_url, tmp_path
+):
     reference_warehouse, reference, _ = one_run
     landing = reference_warehouse.parent.parent / "landing"
     warehouse = tmp_path / "warehouse" / "roadmap.duckdb"

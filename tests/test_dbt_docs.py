@@ -20,7 +20,9 @@ def test_docs_site_describes_every_mart_column_with_its_objectives(demo_warehous
     assert index.stat().st_size > 100_000  # the static site embeds manifest and catalog
     catalog = json.loads((tmp_path / "docs" / "catalog.json").read_text())
     manifest = json.loads((tmp_path / "docs" / "manifest.json").read_text())
-    marts = {n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"}
+    marts = {
+        n["name"]: n for n in manifest["nodes"].values() if n["resource_type"] == "model" and n["schema"] == "marts"
+    }
     assert {"district_year_metrics", "state_year_metrics", "objective_progress", "objectives"} <= set(marts)
     for name, node in marts.items():
         assert node["description"].strip(), name

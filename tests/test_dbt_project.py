@@ -18,11 +18,35 @@ import pytest
 import yaml
 
 try:
-    from dbt_fixtures import (CONFIG_DIR, DBT_PROJECT_DIR, connectivity, create_warehouse, devices, district,
-                              enrollment, insert_rows, one, pl, query, staffing)
+    from dbt_fixtures import (
+        CONFIG_DIR,
+        DBT_PROJECT_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (CONFIG_DIR, DBT_PROJECT_DIR, connectivity, create_warehouse, devices,
-                                    district, enrollment, insert_rows, one, pl, query, staffing)
+    from tests.dbt_fixtures import (
+        CONFIG_DIR,
+        DBT_PROJECT_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 
 from flows.reference import load_reference, read_reference
 from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
@@ -32,65 +56,185 @@ MODEL_SCHEMAS = ("staging", "intermediate", "marts")
 
 # the connectivity benchmarks of the state and of each ISD (DATA_SPEC section 3)
 AREA_CONNECTIVITY_COLUMNS = (
-    "districts_meeting_short_term_goal", "districts_meeting_long_term_goal",
-    "districts_meeting_short_term_goal_pct", "districts_meeting_long_term_goal_pct",
-    "students_with_bandwidth_data", "students_meeting_short_term_goal", "students_meeting_long_term_goal",
-    "students_meeting_short_term_goal_pct", "students_meeting_long_term_goal_pct",
-    "districts_with_wan_data", "districts_meeting_wan_goal", "districts_meeting_wan_goal_pct",
-    "districts_with_cost_data", "cost_per_mbps_usd_q1", "cost_per_mbps_usd_median", "cost_per_mbps_usd_q3",
-    "districts_above_affordable_cost", "districts_above_affordable_cost_pct",
-    "districts_below_long_term_goal", "districts_could_meet_goal_within_budget",
+    "districts_meeting_short_term_goal",
+    "districts_meeting_long_term_goal",
+    "districts_meeting_short_term_goal_pct",
+    "districts_meeting_long_term_goal_pct",
+    "students_with_bandwidth_data",
+    "students_meeting_short_term_goal",
+    "students_meeting_long_term_goal",
+    "students_meeting_short_term_goal_pct",
+    "students_meeting_long_term_goal_pct",
+    "districts_with_wan_data",
+    "districts_meeting_wan_goal",
+    "districts_meeting_wan_goal_pct",
+    "districts_with_cost_data",
+    "cost_per_mbps_usd_q1",
+    "cost_per_mbps_usd_median",
+    "cost_per_mbps_usd_q3",
+    "districts_above_affordable_cost",
+    "districts_above_affordable_cost_pct",
+    "districts_below_long_term_goal",
+    "districts_could_meet_goal_within_budget",
 )
 
 # docs/ARCHITECTURE.md "Marts": the columns each mart must have
 MART_COLUMNS = {
     "district_year_metrics": [
-        "k_district_year", "district_code", "school_year", "district_name", "isd_code", "district_type", "locale",
-        "county", "student_count", "student_devices", "students_per_device", "teacher_device_coverage_pct",
-        "aging_device_share_pct", "take_home_share_pct", "kbps_per_student", "meets_bandwidth_target",
-        "wifi_classrooms_covered_pct", "cost_per_mbps_usd", "home_internet_gap_pct", "hotspot_coverage_pct",
-        "leader_pl_rate_pct", "teacher_pl_rate_pct", "tech_staff_pl_rate_pct", "pl_hours_face_to_face",
-        "pl_hours_online", "pl_hours_blended", "tpack_samr_participants", "pln_leader_participants",
-        "oer_participants", "cbe_participants", "skill_assessment_participants", "data_complete",
-        "has_enrollment", "has_staffing", "has_devices", "has_connectivity", "has_pl_participation",
-        "teacher_count", "leader_count", "tech_staff_count", "teacher_devices", "leaders_in_pl",
-        "teachers_in_pl", "tech_staff_in_pl", "students_without_home_internet", "hotspots_loaned",
+        "k_district_year",
+        "district_code",
+        "school_year",
+        "district_name",
+        "isd_code",
+        "district_type",
+        "locale",
+        "county",
+        "student_count",
+        "student_devices",
+        "students_per_device",
+        "teacher_device_coverage_pct",
+        "aging_device_share_pct",
+        "take_home_share_pct",
+        "kbps_per_student",
+        "meets_bandwidth_target",
+        "wifi_classrooms_covered_pct",
+        "cost_per_mbps_usd",
+        "home_internet_gap_pct",
+        "hotspot_coverage_pct",
+        "leader_pl_rate_pct",
+        "teacher_pl_rate_pct",
+        "tech_staff_pl_rate_pct",
+        "pl_hours_face_to_face",
+        "pl_hours_online",
+        "pl_hours_blended",
+        "tpack_samr_participants",
+        "pln_leader_participants",
+        "oer_participants",
+        "cbe_participants",
+        "skill_assessment_participants",
+        "data_complete",
+        "has_enrollment",
+        "has_staffing",
+        "has_devices",
+        "has_connectivity",
+        "has_pl_participation",
+        "teacher_count",
+        "leader_count",
+        "tech_staff_count",
+        "teacher_devices",
+        "leaders_in_pl",
+        "teachers_in_pl",
+        "tech_staff_in_pl",
+        "students_without_home_internet",
+        "hotspots_loaned",
         # the connectivity benchmarks (issue 13)
-        "meets_short_term_bandwidth_goal", "meets_long_term_bandwidth_goal", "wan_bandwidth_mbps",
-        "wan_kbps_per_student", "meets_wan_goal", "above_affordable_cost", "affordable_bandwidth_mbps",
-        "affordable_kbps_per_student", "could_meet_goal_within_budget",
+        "meets_short_term_bandwidth_goal",
+        "meets_long_term_bandwidth_goal",
+        "wan_bandwidth_mbps",
+        "wan_kbps_per_student",
+        "meets_wan_goal",
+        "above_affordable_cost",
+        "affordable_bandwidth_mbps",
+        "affordable_kbps_per_student",
+        "could_meet_goal_within_budget",
     ],
     "state_year_metrics": [
-        "school_year", "student_count", "kbps_per_student", "meets_bandwidth_target", "data_complete",
-        "teacher_count", "districts_in_directory", "districts_reporting", "districts_complete",
-        "districts_with_bandwidth_data", "districts_meeting_bandwidth_target", *AREA_CONNECTIVITY_COLUMNS,
+        "school_year",
+        "student_count",
+        "kbps_per_student",
+        "meets_bandwidth_target",
+        "data_complete",
+        "teacher_count",
+        "districts_in_directory",
+        "districts_reporting",
+        "districts_complete",
+        "districts_with_bandwidth_data",
+        "districts_meeting_bandwidth_target",
+        *AREA_CONNECTIVITY_COLUMNS,
     ],
     "isd_year_metrics": [
-        "k_isd_year", "isd_code", "school_year", "isd_name", "student_count", "kbps_per_student",
-        "meets_bandwidth_target", "data_complete", "teacher_count", "districts_in_directory",
-        "districts_reporting", "districts_complete", "districts_with_bandwidth_data",
-        "districts_meeting_bandwidth_target", *AREA_CONNECTIVITY_COLUMNS,
+        "k_isd_year",
+        "isd_code",
+        "school_year",
+        "isd_name",
+        "student_count",
+        "kbps_per_student",
+        "meets_bandwidth_target",
+        "data_complete",
+        "teacher_count",
+        "districts_in_directory",
+        "districts_reporting",
+        "districts_complete",
+        "districts_with_bandwidth_data",
+        "districts_meeting_bandwidth_target",
+        *AREA_CONNECTIVITY_COLUMNS,
     ],
     "metric_values": [
-        "scope", "district_code", "school_year", "metric", "value", "previous_value", "change_from_previous_year",
-        "target", "comparison", "meets_target",
+        "scope",
+        "district_code",
+        "school_year",
+        "metric",
+        "value",
+        "previous_value",
+        "change_from_previous_year",
+        "target",
+        "comparison",
+        "meets_target",
     ],
     "submission_status": [
-        "k_submission", "district_code", "school_year", "family", "district_name", "district_type", "isd_code",
-        "status", "received", "published", "received_at", "file_name", "file_id", "rows_loaded", "rows_held_back",
-        "held_for", "deadline",
+        "k_submission",
+        "district_code",
+        "school_year",
+        "family",
+        "district_name",
+        "district_type",
+        "isd_code",
+        "status",
+        "received",
+        "published",
+        "received_at",
+        "file_name",
+        "file_id",
+        "rows_loaded",
+        "rows_held_back",
+        "held_for",
+        "deadline",
     ],
     "objective_progress": [
-        "objective_id", "metric", "school_year", "scope", "district_code", "value", "target", "meets_target",
+        "objective_id",
+        "metric",
+        "school_year",
+        "scope",
+        "district_code",
+        "value",
+        "target",
+        "meets_target",
         "change_from_previous_year",
     ],
     "objectives": [
-        "objective_id", "parent_id", "strategy_id", "strategy_title", "level", "objective_text", "sort_order",
-        "is_measured", "metrics", "unmeasured_reason",
+        "objective_id",
+        "parent_id",
+        "strategy_id",
+        "strategy_title",
+        "level",
+        "objective_text",
+        "sort_order",
+        "is_measured",
+        "metrics",
+        "unmeasured_reason",
     ],
     "dim_district_history": [
-        "k_district_version", "district_code", "district_name", "district_type", "isd_code", "county", "locale",
-        "data_contact_email", "valid_from_school_year", "valid_to_school_year", "is_current",
+        "k_district_version",
+        "district_code",
+        "district_name",
+        "district_type",
+        "isd_code",
+        "county",
+        "locale",
+        "data_contact_email",
+        "valid_from_school_year",
+        "valid_to_school_year",
+        "is_current",
     ],
 }
 
@@ -98,11 +242,19 @@ MART_COLUMNS = {
 def _small_district(con: duckdb.DuckDBPyConnection, code: str = "10001", seq: int = 10) -> None:
     """One district with all five families for 2024-25: 500 students, 400 Mbps (800 kbps)."""
     insert_rows(con, "enrollment", [enrollment(SY, code, "00101", 500)], received_seq=seq)
-    insert_rows(con, "staffing", [staffing(SY, code, teachers=20, building_leaders=2, district_leaders=1,
-                                           tech_staff=2)], received_seq=seq + 1)
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(SY, code, teachers=20, building_leaders=2, district_leaders=1, tech_staff=2)],
+        received_seq=seq + 1,
+    )
     insert_rows(con, "devices", [devices(SY, code, "00101", "chromebook", "student", 500)], received_seq=seq + 2)
-    insert_rows(con, "connectivity", [connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400,
-                                                   without_home_internet=20, hotspots=20)], received_seq=seq + 3)
+    insert_rows(
+        con,
+        "connectivity",
+        [connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400, without_home_internet=20, hotspots=20)],
+        received_seq=seq + 3,
+    )
     insert_rows(con, "pl_participation", [pl(SY, code, "T1", "teacher", "A1")], received_seq=seq + 4)
 
 
@@ -110,9 +262,16 @@ def _warehouse(path: Path, config_dir: Path = CONFIG_DIR) -> Path:
     create_warehouse(path, config_dir)
     con = duckdb.connect(str(path))
     try:
-        insert_rows(con, "districts", [district("10001", "Alpha Public Schools", "LEA", "50001"),
-                                       district("50001", "Washtenaw ISD", "ISD", "50001")],
-                    received_seq=1, effective_school_year=SY)
+        insert_rows(
+            con,
+            "districts",
+            [
+                district("10001", "Alpha Public Schools", "LEA", "50001"),
+                district("50001", "Washtenaw ISD", "ISD", "50001"),
+            ],
+            received_seq=1,
+            effective_school_year=SY,
+        )
         _small_district(con)
     finally:
         con.close()
@@ -130,8 +289,10 @@ def _config_with(tmp_path: Path, edit) -> Path:
 
 def _opens_in_another_process(db_path: Path) -> subprocess.CompletedProcess:
     """Open the file read-write from a separate process (DuckDB allows one writer)."""
-    code = ("import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
-            "con.execute('select count(*) from information_schema.tables').fetchall(); con.close()")
+    code = (
+        "import duckdb, sys; con = duckdb.connect(sys.argv[1]); "
+        "con.execute('select count(*) from information_schema.tables').fetchall(); con.close()"
+    )
     return subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True, text=True, timeout=120)
 
 
@@ -173,12 +334,16 @@ def test_build_succeeds_and_reports_every_node(built):
 
 def test_targets_come_from_config_not_sql(built):
     db, _ = built
-    row = one(db, "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
-                  " where district_code = '10001'")
+    row = one(
+        db,
+        "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
+        " where district_code = '10001'",
+    )
     assert row["kbps_per_student"] == pytest.approx(400 * 1000 / 500)  # 800 kbps
     assert row["meets_bandwidth_target"] is True  # against the configured 500, not 1000
-    target = one(db, "select target, comparison from marts.metric_values where metric = 'kbps_per_student'"
-                     " and scope = 'state'")
+    target = one(
+        db, "select target, comparison from marts.metric_values where metric = 'kbps_per_student' and scope = 'state'"
+    )
     assert target == {"target": 500.0, "comparison": ">="}
 
 
@@ -187,8 +352,11 @@ def test_models_land_in_schemas_named_staging_intermediate_marts(built):
     schemas = {r["schema_name"] for r in query(db, "select schema_name from information_schema.schemata")}
     assert set(MODEL_SCHEMAS) <= schemas
     assert not [s for s in schemas if s.startswith("main_")]
-    tables = query(db, "select table_schema, table_name, table_type from information_schema.tables"
-                       " where table_schema in ('staging', 'intermediate', 'marts')")
+    tables = query(
+        db,
+        "select table_schema, table_name, table_type from information_schema.tables"
+        " where table_schema in ('staging', 'intermediate', 'marts')",
+    )
     files = _model_files()
     assert sorted(t["table_name"] for t in tables) == sorted(files)
     for t in tables:
@@ -216,9 +384,15 @@ def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
         spec = models[mart]
         assert spec["config"]["contract"]["enforced"] is True, mart
         declared = {c["name"]: c["data_type"] for c in spec["columns"]}  # KeyError: a column without a type
-        built_columns = {r["column_name"]: r["data_type"] for r in query(
-            db, "select column_name, data_type from information_schema.columns"
-                " where table_schema = 'marts' and table_name = ?", [mart])}
+        built_columns = {
+            r["column_name"]: r["data_type"]
+            for r in query(
+                db,
+                "select column_name, data_type from information_schema.columns"
+                " where table_schema = 'marts' and table_name = ?",
+                [mart],
+            )
+        }
         assert set(required) <= set(built_columns), (mart, set(required) - set(built_columns))
         assert set(declared) == set(built_columns), mart
         for column, data_type in declared.items():
@@ -227,9 +401,14 @@ def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
 
 def test_metric_columns_have_the_architecture_types(built):
     db, _ = built
-    types = {r["column_name"]: r["data_type"] for r in query(
-        db, "select column_name, data_type from information_schema.columns"
-            " where table_schema = 'marts' and table_name = 'district_year_metrics'")}
+    types = {
+        r["column_name"]: r["data_type"]
+        for r in query(
+            db,
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = 'marts' and table_name = 'district_year_metrics'",
+        )
+    }
     assert types["student_count"] == types["tpack_samr_participants"] == types["leaders_in_pl"] == "BIGINT"
     assert types["students_per_device"] == types["pl_hours_online"] == types["kbps_per_student"] == "DOUBLE"
     assert types["meets_bandwidth_target"] == types["data_complete"] == types["has_devices"] == "BOOLEAN"
@@ -242,9 +421,15 @@ def test_every_model_and_column_is_described(built):
         assert name in models, f"{name} has no YAML entry"
         spec = models[name]
         assert (spec.get("description") or "").strip(), f"{name} has no description"
-        built_columns = [r["column_name"] for r in query(
-            db, "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
-                " order by ordinal_position", [path.parent.name, name])]
+        built_columns = [
+            r["column_name"]
+            for r in query(
+                db,
+                "select column_name from information_schema.columns where table_schema = ? and table_name = ?"
+                " order by ordinal_position",
+                [path.parent.name, name],
+            )
+        ]
         described = {c["name"]: (c.get("description") or "").strip() for c in spec.get("columns", [])}
         assert set(described) == set(built_columns), (name, set(built_columns) ^ set(described))
         assert all(described.values()), (name, [c for c, d in described.items() if not d])
@@ -260,8 +445,10 @@ def test_every_source_table_and_column_is_described(built):
     for schema, source in sources.items():
         assert source["description"].strip()
         tables = {t["name"]: t for t in source["tables"]}
-        built_tables = {r["table_name"] for r in query(
-            db, "select table_name from information_schema.tables where table_schema = ?", [schema])}
+        built_tables = {
+            r["table_name"]
+            for r in query(db, "select table_name from information_schema.tables where table_schema = ?", [schema])
+        }
         if schema == "audit":  # the pipeline's record: dbt reads some of its tables
             assert set(tables) <= built_tables, schema
         else:
@@ -269,9 +456,14 @@ def test_every_source_table_and_column_is_described(built):
         for name, table in tables.items():
             assert table["description"].strip(), name
             columns = {c["name"]: c["description"].strip() for c in table["columns"]}
-            built_columns = {r["column_name"] for r in query(
-                db, "select column_name from information_schema.columns where table_schema = ?"
-                    " and table_name = ?", [schema, name])}
+            built_columns = {
+                r["column_name"]
+                for r in query(
+                    db,
+                    "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+                    [schema, name],
+                )
+            }
             assert set(columns) == built_columns, (schema, name)
             assert all(columns.values()), (schema, name)
 
@@ -288,8 +480,14 @@ def test_rates_over_100_are_warn_severity_tests(built):
     _, summary = built
     rate_tests = [t for t in summary.tests if re.search(r"_pct.*100", t.name)]
     names = " ".join(t.name for t in rate_tests)
-    for metric in ("teacher_device_coverage_pct", "home_internet_gap_pct", "hotspot_coverage_pct",
-                   "leader_pl_rate_pct", "teacher_pl_rate_pct", "tech_staff_pl_rate_pct"):
+    for metric in (
+        "teacher_device_coverage_pct",
+        "home_internet_gap_pct",
+        "hotspot_coverage_pct",
+        "leader_pl_rate_pct",
+        "teacher_pl_rate_pct",
+        "tech_staff_pl_rate_pct",
+    ):
         assert metric in names, metric
     assert all(t.severity == "warn" and t.rule == "rate_over_100" for t in rate_tests)
     assert summary.node("assert_published_districts_are_in_the_directory").severity == "warn"
@@ -325,8 +523,9 @@ def test_sql_is_lower_case_and_staging_is_source_then_renamed():
     for name, path in _model_files().items():
         if name.startswith("stg_"):
             code = path.read_text()
-            assert "with source as" in code and "renamed as" in code and code.rstrip().endswith(
-                "select * from renamed"), name
+            assert (
+                "with source as" in code and "renamed as" in code and code.rstrip().endswith("select * from renamed")
+            ), name
 
 
 # ---- failures and the file lock ---------------------------------------------------------------
@@ -338,10 +537,15 @@ def test_failing_data_test_raises_dbt_build_failed_naming_the_node(tmp_path):
     try:
         # a second, different staffing row for the district in the same file: the
         # validation stage should have blocked it; the data test must stop the build
-        insert_rows(con, "staffing", [staffing(SY, "10001", teachers=20, building_leaders=2, district_leaders=1,
-                                               tech_staff=2),
-                                      staffing(SY, "10001", teachers=99, building_leaders=2, district_leaders=1,
-                                               tech_staff=2)], received_seq=50)
+        insert_rows(
+            con,
+            "staffing",
+            [
+                staffing(SY, "10001", teachers=20, building_leaders=2, district_leaders=1, tech_staff=2),
+                staffing(SY, "10001", teachers=99, building_leaders=2, district_leaders=1, tech_staff=2),
+            ],
+            received_seq=50,
+        )
     finally:
         con.close()
 
@@ -415,12 +619,14 @@ def test_the_file_is_released_in_this_process_before_it_is_renamed(tmp_path):
     fresh = duckdb.connect(str(work))  # a new file at the old path, as the next night's work copy
     try:
         fresh.execute("create table next_night as select 1 as marker")
-        assert fresh.execute("select count(*) from information_schema.schemata where schema_name = 'marts'"
-                             ).fetchall() == [(0,)], "the connection reached the renamed file, not the new one"
+        assert fresh.execute(
+            "select count(*) from information_schema.schemata where schema_name = 'marts'"
+        ).fetchall() == [(0,)], "the connection reached the renamed file, not the new one"
     finally:
         fresh.close()
-    assert one(published, "select count(*) as n from information_schema.tables where table_name = 'next_night'"
-               ) == {"n": 0}
+    assert one(published, "select count(*) as n from information_schema.tables where table_name = 'next_night'") == {
+        "n": 0
+    }
 
 
 def _partial_parse_file(db_path: Path) -> Path:
@@ -444,9 +650,12 @@ def test_dbt_parses_only_what_changed_keeping_its_target_beside_the_warehouse(tm
 
     # a model changed: dbt re-parses it, and the build has it
     model = project / "models" / "marts" / "objectives.sql"
-    model.write_text(model.read_text().replace(
-        "cast(catalog.objective_text as varchar) as objective_text",
-        "cast(upper(catalog.objective_text) as varchar) as objective_text"))
+    model.write_text(
+        model.read_text().replace(
+            "cast(catalog.objective_text as varchar) as objective_text",
+            "cast(upper(catalog.objective_text) as varchar) as objective_text",
+        )
+    )
     third = run_dbt_build(db_path, project_dir=project, incremental=True)
     assert third.mode == "full" and "dbt project" in third.reason
     assert saved.read_bytes() != parsed[1]
@@ -490,8 +699,9 @@ def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path
     assert _partial_parse_file(first).read_bytes() == parsed
     # each build read and wrote its own file
     for db_path, students in ((first, 500), (second, 700)):
-        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'"
-                   ) == {"student_count": students}
+        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'") == {
+            "student_count": students
+        }
 
 
 class _FullParses(logging.Handler):
@@ -517,7 +727,9 @@ def full_parses():
     logger.setLevel(level)
 
 
-def test_with_a_parse_cache_a_new_warehouse_starts_from_the_manifest_another_one_saved(tmp_path, monkeypatch, full_parses):
+def test_with_a_parse_cache_a_new_warehouse_starts_from_the_manifest_another_one_saved(
+    tmp_path, monkeypatch, full_parses
+):
     for folder in ("a", "b", "c", "d"):
         (tmp_path / folder).mkdir()
     monkeypatch.delenv("ROADMAP_DBT_PARSE_CACHE", raising=False)
@@ -542,8 +754,9 @@ def test_with_a_parse_cache_a_new_warehouse_starts_from_the_manifest_another_one
     assert full_parses.count == 1  # started from the first file's manifest
     # each build read and wrote its own file
     for db_path, students in ((first, 500), (second, 700)):
-        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'"
-                   ) == {"student_count": students}
+        assert one(db_path, "select student_count from marts.district_year_metrics where district_code = '10001'") == {
+            "student_count": students
+        }
 
     # a manifest in the cache that cannot be read: parsed again from scratch, the build stands
     entry = next((tmp_path / "cache").glob("*/partial_parse.msgpack"))
@@ -565,8 +778,13 @@ def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
         "assert summary.mode == 'up to date', summary.mode\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported for no build'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(db_path)], capture_output=True, text=True, timeout=300,
-                            cwd=Path(__file__).resolve().parent.parent)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(db_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
 
 
@@ -582,8 +800,9 @@ def test_reference_flattens_the_catalog_in_document_order():
     con = duckdb.connect()
     load_reference(con, CONFIG_DIR)
     load_reference(con, CONFIG_DIR)  # rewriting is idempotent
-    rows = con.execute("select objective_id, parent_id, strategy_id, level, sort_order"
-                       " from reference.objectives order by sort_order").fetchall()
+    rows = con.execute(
+        "select objective_id, parent_id, strategy_id, level, sort_order from reference.objectives order by sort_order"
+    ).fetchall()
     assert rows[:5] == [
         ("G4", None, None, "goal", 1),
         ("G4.S1", "G4", "G4.S1", "strategy", 2),
@@ -592,8 +811,9 @@ def test_reference_flattens_the_catalog_in_document_order():
         ("G4.S1.B.a", "G4.S1.B", "G4.S1", "sub_objective", 5),
     ]
     assert con.execute("select count(*) from reference.objective_metrics").fetchall() == [(26,)]
-    target = con.execute("select comparison, target from reference.metric_targets"
-                         " where metric = 'students_per_device'").fetchall()
+    target = con.execute(
+        "select comparison, target from reference.metric_targets where metric = 'students_per_device'"
+    ).fetchall()
     assert target == [("<=", 1.0)]
     families = con.execute("select source_families from reference.metrics where metric = 'data_complete'")
     assert families.fetchall() == [("enrollment, staffing, devices, connectivity, pl_participation",)]
@@ -612,14 +832,16 @@ def test_reference_rejects_an_unknown_mapped_metric(tmp_path):
     with pytest.raises(ValueError, match="G4.S1.A is mapped to unknown metric 'leader_happiness'"):
         load_reference(con, config_dir)
     # nothing was written
-    assert con.execute("select count(*) from information_schema.tables where table_schema = 'reference'"
-                       ).fetchall() == [(0,)]
+    assert con.execute(
+        "select count(*) from information_schema.tables where table_schema = 'reference'"
+    ).fetchall() == [(0,)]
     con.close()
 
 
 def test_reference_rejects_a_target_for_an_unknown_metric(tmp_path):
-    config_dir = _config_with(tmp_path, lambda m: m["targets"].update(
-        {"joy_pct": {"comparison": ">=", "target": 1, "source": "x"}}))
+    config_dir = _config_with(
+        tmp_path, lambda m: m["targets"].update({"joy_pct": {"comparison": ">=", "target": 1, "source": "x"}})
+    )
     with pytest.raises(ValueError, match="unknown metric 'joy_pct'"):
         read_reference(config_dir)
 
@@ -646,8 +868,10 @@ def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(t
     def prefect_bridge(signum, frame):
         raise TerminationSignal(signal=signum)
 
-    on_term, expected = {"roadmap nightly": (stopping.stop, stopping.Stopped),
-                         "a Prefect flow run": (prefect_bridge, TerminationSignal)}[handler]
+    on_term, expected = {
+        "roadmap nightly": (stopping.stop, stopping.Stopped),
+        "a Prefect flow run": (prefect_bridge, TerminationSignal),
+    }[handler]
 
     db_path = _warehouse(tmp_path / "warehouse.duckdb", _config_with(tmp_path, lambda metrics: None))
 

@@ -139,8 +139,15 @@ def test_every_figure_is_its_marts_value_or_withheld_and_small_ones_always_are(w
                 assert float(row[metric]) == pytest.approx(float(rec[metric]))
     assert small > 100 and complementary > 5
     tiny = out[(BIRCH, LATEST)]
-    for metric in ("student_count", "kbps_per_student", "home_internet_gap_pct", "leader_pl_rate_pct",
-                   "teacher_pl_rate_pct", "hotspot_coverage_pct", "meets_bandwidth_target"):
+    for metric in (
+        "student_count",
+        "kbps_per_student",
+        "home_internet_gap_pct",
+        "leader_pl_rate_pct",
+        "teacher_pl_rate_pct",
+        "hotspot_coverage_pct",
+        "meets_bandwidth_target",
+    ):
         assert tiny[metric] == "<10", metric
 
 
@@ -175,16 +182,24 @@ def test_missing_values_are_empty_not_zero_and_not_marked_suppressed(exported):
     assert "leader_pl_rate_pct" not in (row["suppressed_columns"] or "").split(";")
     assert row["has_pl_participation"] == "false"
     mv = read_csv(export_dir / "metric_values.csv")
-    r = next(x for x in mv if x["district_code"] == MISSING_PL and x["school_year"] == LATEST
-             and x["metric"] == "leader_pl_rate_pct")
+    r = next(
+        x
+        for x in mv
+        if x["district_code"] == MISSING_PL and x["school_year"] == LATEST and x["metric"] == "leader_pl_rate_pct"
+    )
     assert r["value"] == "" and r["change_from_previous_year"] == "" and r["meets_target"] == ""
 
 
 def test_change_from_last_year_is_withheld_when_either_year_is(exported):
     export_dir, _ = exported
     mv = read_csv(export_dir / "metric_values.csv")
-    tiny = [x for x in mv if x["district_code"] == BIRCH and x["school_year"] == LATEST
-            and x["metric"] in ("student_count", "kbps_per_student")]
+    tiny = [
+        x
+        for x in mv
+        if x["district_code"] == BIRCH
+        and x["school_year"] == LATEST
+        and x["metric"] in ("student_count", "kbps_per_student")
+    ]
     assert tiny and all(x["change_from_previous_year"] == "<10" and x["previous_value"] == "<10" for x in tiny)
     for x in mv:
         if x["value"] in WITHHELD or x["previous_value"] in WITHHELD:
@@ -207,7 +222,7 @@ def test_csv_export_neutralises_formula_injection(exported):
     export_dir, _ = exported
     for path in export_dir.glob("*.csv"):
         for r in read_csv(path):
-            for c, v in r.items():
+            for v in r.values():
                 if v and v.startswith(FORMULA_START):
                     float(v)  # only plain numbers may start with + or -
     rows = read_csv(export_dir / "district_year_metrics.csv")
@@ -227,7 +242,7 @@ def test_parquet_export_matches_suppressed_csv(warehouse, exported):
         rows_pq = table.to_pylist()
         assert list(rows_csv[0].keys()) == table.column_names, t
         assert len(rows_csv) == len(rows_pq)
-        for rc, rp in zip(rows_csv, rows_pq):
+        for rc, rp in zip(rows_csv, rows_pq, strict=True):
             suppressed = set((rp.get("suppressed_columns") or "").split(";")) - {""}
             for c in table.column_names:
                 text, value = rc[c], rp[c]
@@ -305,6 +320,6 @@ def test_exports_of_the_demo_warehouse_show_no_count_under_ten(demo_warehouse_pa
         for c in PEOPLE_COUNTS:
             if r[c] not in ("", *WITHHELD):
                 assert float(r[c]) >= 10, (c, r["district_code"])
-        for c, v in r.items():
+        for v in r.values():
             if v and v.startswith(FORMULA_START):
                 float(v)

@@ -31,7 +31,7 @@ import pytest
 from compat_clients import client_dir
 from flows.parquet_set import current_folder
 from flows.publish import STORAGE_VERSION, storage_version
-from test_crash_safety import copy_files, generated, prefect_api_url, run_nightly  # noqa: F401  (fixtures)
+from test_crash_safety import copy_files, run_nightly
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def in_a_fresh_process(warehouse: Path) -> list:
 
 
 @pytest.fixture(scope="module")
-def first_night(generated, prefect_api_url, tmp_path_factory):  # noqa: F811
+def first_night(generated, prefect_api_url, tmp_path_factory):
     """A project folder whose warehouse the real pipeline published from the first half
     of the landing files (the tests copy it and publish the rest as the next night)."""
     source, order = generated
@@ -90,15 +90,15 @@ def first_night(generated, prefect_api_url, tmp_path_factory):  # noqa: F811
     return project
 
 
-def next_night(project: Path, generated, prefect_api_url):  # noqa: F811
+def next_night(project: Path, generated, prefect_api_url):
     source, order = generated
     landing = project / "data" / "landing"
-    copy_files(order[len(order) // 2:], source, landing)
+    copy_files(order[len(order) // 2 :], source, landing)
     return run_nightly(landing, project / "data" / "warehouse" / "roadmap.duckdb", prefect_api_url)
 
 
 def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
-    first_night, generated, prefect_api_url, tmp_path, monkeypatch  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path, monkeypatch
 ):
     from sqlalchemy import create_engine, text
 
@@ -163,7 +163,9 @@ def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
 
     # the file, the shell and the Parquet set all name the new night
     result = subprocess.run(
-        [str(ROADMAP), "sql", "--warehouse", str(warehouse), "-c", "SELECT 1"], capture_output=True, text=True,
+        [str(ROADMAP), "sql", "--warehouse", str(warehouse), "-c", "SELECT 1"],
+        capture_output=True,
+        text=True,
         timeout=120,
     )
     assert result.returncode == 0 and f"night: run {night2[0]}" in result.stderr, result.stderr
@@ -173,7 +175,7 @@ def test_long_lived_clients_configured_as_the_guide_says_see_the_next_night(
 
 
 def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_run(
-    first_night, generated, prefect_api_url, tmp_path  # noqa: F811
+    first_night, generated, prefect_api_url, tmp_path
 ):
     project = tmp_path / "project"
     shutil.copytree(first_night, project, symlinks=True)
@@ -196,9 +198,15 @@ def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_ru
     assert storage_version(warehouse) == "v2.0.0"
     runs_before = in_a_fresh_process_rows(warehouse, "select run_id from audit.runs order by run_id")
     refused = subprocess.run(
-        [str(client_dir("1.4") / "bin" / "python"), "-c",
-         "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True)", str(warehouse)],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(client_dir("1.4") / "bin" / "python"),
+            "-c",
+            "import duckdb, sys; duckdb.connect(sys.argv[1], read_only=True)",
+            str(warehouse),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert refused.returncode != 0 and "version number" in refused.stderr  # the problem of issue 14
 
@@ -209,10 +217,16 @@ def test_a_warehouse_in_another_storage_version_is_converted_once_by_the_next_ru
     runs_after = in_a_fresh_process_rows(warehouse, "select run_id from audit.runs order by run_id")
     assert runs_after[:-1] == runs_before and len(runs_after) == len(runs_before) + 1
     opened = subprocess.run(
-        [str(client_dir("1.4") / "bin" / "python"), "-c",
-         "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-         "print(c.execute('select count(*) from marts.district_year_metrics').fetchall()[0][0])", str(warehouse)],
-        capture_output=True, text=True, timeout=60,
+        [
+            str(client_dir("1.4") / "bin" / "python"),
+            "-c",
+            "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(c.execute('select count(*) from marts.district_year_metrics').fetchall()[0][0])",
+            str(warehouse),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert opened.returncode == 0 and int(opened.stdout) > 0, opened.stderr
     assert current_folder(warehouse) is not None  # and the Parquet set is back
@@ -224,6 +238,8 @@ def in_a_fresh_process_rows(warehouse: Path, sql: str) -> list:
         "con = duckdb.connect(sys.argv[1], read_only=True)\n"
         "print(json.dumps([list(map(str, r)) for r in con.execute(sys.argv[2]).fetchall()]))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(warehouse), sql], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(warehouse), sql], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)

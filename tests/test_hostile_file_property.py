@@ -26,8 +26,12 @@ from test_containment import write_good_night
 pytestmark = pytest.mark.slow
 
 HEADERS = {
-    "districts": DIRECTORY_HEADER, "enrollment": ENROLLMENT, "staffing": STAFFING, "devices": DEVICES,
-    "connectivity": CONNECTIVITY, "pl_participation": PL,
+    "districts": DIRECTORY_HEADER,
+    "enrollment": ENROLLMENT,
+    "staffing": STAFFING,
+    "devices": DEVICES,
+    "connectivity": CONNECTIVITY,
+    "pl_participation": PL,
 }
 METRICS = (
     "student_count, student_devices, students_per_device, teacher_device_coverage_pct, aging_device_share_pct, "
@@ -36,21 +40,79 @@ METRICS = (
 )
 
 WEIRD_TEXT = [
-    "", " ", "\u0085", "\u2028", "\u2029", "\r", "\n", '"', '""', "=cmd|' /C calc'!A0", "-0", "+1", "1e9",
-    "\uff11\uff12", "\u0661\u0662", "\u00a0", "\ufeff", "\x00", "NaN", "inf", "9223372036854775808",
-    "99999999999", "5000000000000000000", "-1", "0.5", "2024-25", "2030-31", "\uff12\uff10\uff12\uff14-\uff12\uff15",
-    "01030", "1030", "\uff10\uff11\uff10\uff13\uff10", "99999", "x" * 5000, "2024-13-45", "2025-02-30",
+    "",
+    " ",
+    "\u0085",
+    "\u2028",
+    "\u2029",
+    "\r",
+    "\n",
+    '"',
+    '""',
+    "=cmd|' /C calc'!A0",
+    "-0",
+    "+1",
+    "1e9",
+    "\uff11\uff12",
+    "\u0661\u0662",
+    "\u00a0",
+    "\ufeff",
+    "\x00",
+    "NaN",
+    "inf",
+    "9223372036854775808",
+    "99999999999",
+    "5000000000000000000",
+    "-1",
+    "0.5",
+    "2024-25",
+    "2030-31",
+    "\uff12\uff10\uff12\uff14-\uff12\uff15",
+    "01030",
+    "1030",
+    "\uff10\uff11\uff10\uff13\uff10",
+    "99999",
+    "x" * 5000,
+    "2024-13-45",
+    "2025-02-30",
 ]
 GOOD_VALUES = {
-    "school_year": "2024-25", "district_code": "01030", "building_code": "00301", "building_name": "Cedar",
-    "student_count": "150", "teacher_count": "10", "building_leader_count": "1", "district_leader_count": "1",
-    "tech_staff_count": "1", "device_type": "laptop", "user_group": "student", "device_count": "100",
-    "devices_over_5_years": "10", "take_home_count": "5", "internet_bandwidth_mbps": "200", "wan_bandwidth_mbps": "",
-    "wifi_classrooms_covered_pct": "90", "monthly_internet_cost_usd": "300", "erate_discount_pct": "",
-    "students_without_home_internet": "5", "hotspots_loaned": "2", "educator_id": "E1", "role": "teacher",
-    "activity_id": "A1", "activity_title": "Intro", "activity_kind": "course", "provider": "REMC",
-    "format": "online", "framework": "TPACK", "hours": "2", "completed_on": "2024-09-01", "district_name": "Cedar",
-    "district_type": "LEA", "isd_code": "01000", "county": "Alcona", "locale": "rural",
+    "school_year": "2024-25",
+    "district_code": "01030",
+    "building_code": "00301",
+    "building_name": "Cedar",
+    "student_count": "150",
+    "teacher_count": "10",
+    "building_leader_count": "1",
+    "district_leader_count": "1",
+    "tech_staff_count": "1",
+    "device_type": "laptop",
+    "user_group": "student",
+    "device_count": "100",
+    "devices_over_5_years": "10",
+    "take_home_count": "5",
+    "internet_bandwidth_mbps": "200",
+    "wan_bandwidth_mbps": "",
+    "wifi_classrooms_covered_pct": "90",
+    "monthly_internet_cost_usd": "300",
+    "erate_discount_pct": "",
+    "students_without_home_internet": "5",
+    "hotspots_loaned": "2",
+    "educator_id": "E1",
+    "role": "teacher",
+    "activity_id": "A1",
+    "activity_title": "Intro",
+    "activity_kind": "course",
+    "provider": "REMC",
+    "format": "online",
+    "framework": "TPACK",
+    "hours": "2",
+    "completed_on": "2024-09-01",
+    "district_name": "Cedar",
+    "district_type": "LEA",
+    "isd_code": "01000",
+    "county": "Alcona",
+    "locale": "rural",
     "data_contact_email": "data@cedar.example.org",
 }
 
@@ -66,11 +128,22 @@ def hostile_files(draw):
     family = draw(st.sampled_from(sorted(HEADERS)))
     columns = HEADERS[family].split(",")
     kind = draw(st.sampled_from(["rows", "rows", "rows", "bytes", "header"]))
-    name = draw(st.sampled_from([
-        f"{family}_2024-25_01030.csv", f"{family}_2024-25.csv", f"{family}_2024-25_{'y' * 200}.csv",
-        f".{family}_2024-25.csv", f"{family}_2030-31_01030.csv", f"{family}_1999-00.csv", "readme.txt",
-        f"{family}_2024\uff0d25.csv", f"{family}_2024-25_\u2028.csv", f"{family.upper()}_2024-25.CSV",
-    ]))
+    name = draw(
+        st.sampled_from(
+            [
+                f"{family}_2024-25_01030.csv",
+                f"{family}_2024-25.csv",
+                f"{family}_2024-25_{'y' * 200}.csv",
+                f".{family}_2024-25.csv",
+                f"{family}_2030-31_01030.csv",
+                f"{family}_1999-00.csv",
+                "readme.txt",
+                f"{family}_2024\uff0d25.csv",
+                f"{family}_2024-25_\u2028.csv",
+                f"{family.upper()}_2024-25.CSV",
+            ]
+        )
+    )
     if kind == "bytes":
         data = draw(st.binary(max_size=300))
     else:
@@ -116,8 +189,11 @@ def baseline(prefect_server, tmp_path_factory):
     return landing.path, warehouse, _district_figures(warehouse)
 
 
-@settings(max_examples=24 if os.environ.get("ROADMAP_TEST_EXTENDED") == "1" else 8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=24 if os.environ.get("ROADMAP_TEST_EXTENDED") == "1" else 8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(hostile=hostile_files())
 def test_any_single_landing_file_leaves_the_night_running_and_the_other_figures_as_they_were(
     baseline, tmp_path_factory, hostile
@@ -145,7 +221,8 @@ def test_any_single_landing_file_leaves_the_night_running_and_the_other_figures_
         # by its bytes: the hostile file may replace a good file of the same name (a district
         # sending its file again), whose record stays
         on_record = con.execute(
-            "select count(*) from audit.files where file_id = ? and file_name = ?", [hashlib.sha256(data).hexdigest(), name]
+            "select count(*) from audit.files where file_id = ? and file_name = ?",
+            [hashlib.sha256(data).hexdigest(), name],
         ).fetchall()[0][0]
     finally:
         con.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import resource
 import subprocess
 import sys
 import textwrap
@@ -114,7 +113,8 @@ def file_status(con, file_name: str):
 
 def rows_from(con, family: str, file_name: str, select: str = "select *") -> list[tuple]:
     return con.execute(
-        f"{select} from raw.{family} where _file_id in (select file_id from audit.files where file_name = ?) order by _line",
+        f"{select} from raw.{family} "
+        "where _file_id in (select file_id from audit.files where file_name = ?) order by _line",
         [file_name],
     ).fetchall()
 
@@ -125,25 +125,55 @@ WHOLE_FILE_REFUSED = [
     # corpus file, landing name, rule, line, what the message must say
     ("empty_file.csv", "staffing_2024-25_01020.csv", "empty_file", None, ["empty", "header row"]),
     ("header_only.csv", "staffing_2024-25_01020.csv", "empty_file", None, ["header row but no data rows"]),
-    ("binary_data.csv", "staffing_2024-25_01020.csv", "unreadable_file", None, ["binary data", "export the data as CSV"]),
+    (
+        "binary_data.csv",
+        "staffing_2024-25_01020.csv",
+        "unreadable_file",
+        None,
+        ["binary data", "export the data as CSV"],
+    ),
     ("semicolon_delimiter.csv", "staffing_2024-25_01020.csv", "wrong_delimiter", 1, ["semicolons", "comma delimited"]),
     ("tab_delimiter.csv", "staffing_2024-25_01020.csv", "wrong_delimiter", 1, ["tabs", "comma delimited"]),
-    ("cp1252_encoding.csv", "enrollment_2024-25_01020.csv", "encoding_not_utf8", 3,
-     ["not UTF-8", "line 3", "Windows-1252", "save it as CSV UTF-8"]),
+    (
+        "cp1252_encoding.csv",
+        "enrollment_2024-25_01020.csv",
+        "encoding_not_utf8",
+        3,
+        ["not UTF-8", "line 3", "Windows-1252", "save it as CSV UTF-8"],
+    ),
     ("utf16_with_bom.csv", "staffing_2024-25_01020.csv", "encoding_not_utf8", None, ["UTF-16", "CSV UTF-8"]),
-    ("utf16_without_bom.csv", "staffing_2024-25_01020.csv", "encoding_not_utf8", None,
-     ["UTF-16", "without a byte-order mark", "CSV UTF-8"]),
-    ("duplicate_header_names.csv", "staffing_2024-25_01020.csv", "duplicate_column_name", 1,
-     ["teacher_count more than once", "keep one column"]),
-    ("missing_required_columns.csv", "staffing_2024-25_01020.csv", "missing_required_column", 1,
-     ["building_leader_count", "district_leader_count", "tech_staff_count"]),
+    (
+        "utf16_without_bom.csv",
+        "staffing_2024-25_01020.csv",
+        "encoding_not_utf8",
+        None,
+        ["UTF-16", "without a byte-order mark", "CSV UTF-8"],
+    ),
+    (
+        "duplicate_header_names.csv",
+        "staffing_2024-25_01020.csv",
+        "duplicate_column_name",
+        1,
+        ["teacher_count more than once", "keep one column"],
+    ),
+    (
+        "missing_required_columns.csv",
+        "staffing_2024-25_01020.csv",
+        "missing_required_column",
+        1,
+        ["building_leader_count", "district_leader_count", "tech_staff_count"],
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    "corpus_file,landing_name,rule,line,says", WHOLE_FILE_REFUSED, ids=[c[0].removesuffix(".csv") for c in WHOLE_FILE_REFUSED]
+    "corpus_file,landing_name,rule,line,says",
+    WHOLE_FILE_REFUSED,
+    ids=[c[0].removesuffix(".csv") for c in WHOLE_FILE_REFUSED],
 )
-def test_unusable_file_is_refused_whole_with_an_actionable_message(landing, tmp_path, corpus_file, landing_name, rule, line, says):
+def test_unusable_file_is_refused_whole_with_an_actionable_message(
+    landing, tmp_path, corpus_file, landing_name, rule, line, says
+):
     con, loaded = ingest_beside_good_file(landing, tmp_path, {landing_name: corpus(corpus_file)})
     (issue,) = file_issues(con, landing_name)
     assert (issue["rule"], issue["severity"], issue["line"]) == (rule, "error", line)
@@ -160,18 +190,30 @@ def test_unusable_file_is_refused_whole_with_an_actionable_message(landing, tmp_
 
 BAD_VALUES = [
     # corpus file, landing name, [(line, column, value)], what the message must say
-    ("thousands_separators.csv", "staffing_2024-25_01020.csv", [(2, "teacher_count", "1,000")],
-     "whole number written with digits only (no thousands separators, units or text, e.g. 1000 not 1,000"),
-    ("units_in_numbers.csv", "connectivity_2024-25_01020.csv",
-     [(2, "internet_bandwidth_mbps", "500 Mbps"), (2, "monthly_internet_cost_usd", "$400")],
-     "number written with digits only (no thousands separators, units or text, e.g. 1000 not 1,000 or 1000 Mbps)"),
-    ("dates_in_other_formats.csv", "pl_participation_2024-25_01020.csv",
-     [(2, "completed_on", "09/01/2024"), (3, "completed_on", "2024/09/01"), (4, "completed_on", "1 Sep 2024")],
-     "must be a date written YYYY-MM-DD"),
+    (
+        "thousands_separators.csv",
+        "staffing_2024-25_01020.csv",
+        [(2, "teacher_count", "1,000")],
+        "whole number written with digits only (no thousands separators, units or text, e.g. 1000 not 1,000",
+    ),
+    (
+        "units_in_numbers.csv",
+        "connectivity_2024-25_01020.csv",
+        [(2, "internet_bandwidth_mbps", "500 Mbps"), (2, "monthly_internet_cost_usd", "$400")],
+        "number written with digits only (no thousands separators, units or text, e.g. 1000 not 1,000 or 1000 Mbps)",
+    ),
+    (
+        "dates_in_other_formats.csv",
+        "pl_participation_2024-25_01020.csv",
+        [(2, "completed_on", "09/01/2024"), (3, "completed_on", "2024/09/01"), (4, "completed_on", "1 Sep 2024")],
+        "must be a date written YYYY-MM-DD",
+    ),
 ]
 
 
-@pytest.mark.parametrize("corpus_file,landing_name,bad,says", BAD_VALUES, ids=[c[0].removesuffix(".csv") for c in BAD_VALUES])
+@pytest.mark.parametrize(
+    "corpus_file,landing_name,bad,says", BAD_VALUES, ids=[c[0].removesuffix(".csv") for c in BAD_VALUES]
+)
 def test_numbers_and_dates_written_otherwise_are_bad_type_saying_how_to_write_them(
     landing, tmp_path, corpus_file, landing_name, bad, says
 ):
@@ -212,7 +254,9 @@ STAFFING_ROWS = "select district_code, teacher_count, tech_staff_count, _line"
     ],
     ids=lambda v: v.removesuffix(".csv") if isinstance(v, str) and v.endswith(".csv") else "",
 )
-def test_harmless_layout_variations_load_with_their_line_numbers(landing, tmp_path, corpus_file, expected_lines, warning):
+def test_harmless_layout_variations_load_with_their_line_numbers(
+    landing, tmp_path, corpus_file, expected_lines, warning
+):
     name = "staffing_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus(corpus_file)})
     assert rows_from(con, "staffing", name, STAFFING_ROWS) == [
@@ -232,11 +276,7 @@ def test_harmless_layout_variations_load_with_their_line_numbers(landing, tmp_pa
 @pytest.mark.parametrize("commas", [1, 3, 1_000_000])
 def test_empty_fields_beyond_the_header_load_with_a_warning_naming_the_first_line(landing, tmp_path, commas):
     name = "staffing_2024-25_01020.csv"
-    content = (
-        f"{STAFFING}\n"
-        "2024-25,01020,20,2,1,1" + "," * commas + "\n"
-        '"2024-25","01700",8,0,0,0,,\n'
-    )
+    content = f"{STAFFING}\n2024-25,01020,20,2,1,1" + "," * commas + '\n"2024-25","01700",8,0,0,0,,\n'
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: content.encode()})
     assert rows_from(con, "staffing", name, STAFFING_ROWS) == [("01020", 20, 1, 2), ("01700", 8, 0, 3)]
     (issue,) = file_issues(con, name)
@@ -278,13 +318,20 @@ def test_empty_lines_in_the_middle_do_not_shift_line_numbers(landing, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "corpus_file,found", [("too_many_fields.csv", "Found: 7"), ("too_few_fields.csv", "Found: 4")], ids=["too_many", "too_few"]
+    "corpus_file,found",
+    [("too_many_fields.csv", "Found: 7"), ("too_few_fields.csv", "Found: 4")],
+    ids=["too_many", "too_few"],
 )
 def test_row_with_wrong_number_of_fields_holds_back_only_its_district(landing, tmp_path, corpus_file, found):
     name = "staffing_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus(corpus_file)})
     (issue,) = file_issues(con, name)
-    assert (issue["rule"], issue["severity"], issue["line"], issue["district_code"]) == ("malformed_row", "error", 3, "01020")
+    assert (issue["rule"], issue["severity"], issue["line"], issue["district_code"]) == (
+        "malformed_row",
+        "error",
+        3,
+        "01020",
+    )
     assert issue["value"] == corpus(corpus_file).decode().splitlines()[2]
     assert found in issue["message"] and "number of fields" in issue["message"]
     # 01700's row in the same file loads; 01020 has nothing in raw from it
@@ -300,7 +347,9 @@ def test_row_with_wrong_number_of_fields_holds_back_only_its_district(landing, t
     ],
     ids=["unattributable_row", "unclosed_quote"],
 )
-def test_malformed_row_without_a_readable_district_holds_back_the_whole_file(landing, tmp_path, corpus_file, line, says):
+def test_malformed_row_without_a_readable_district_holds_back_the_whole_file(
+    landing, tmp_path, corpus_file, line, says
+):
     name = "staffing_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus(corpus_file)})
     found = {i["rule"]: i for i in file_issues(con, name)}
@@ -320,7 +369,10 @@ def test_file_names_matching_no_family_are_reported_and_not_loaded(landing, tmp_
     content = (STAFFING + "\n2024-25,01020,20,2,1,1\n").encode()
     names = ["laptops_2024-25.csv", "staffing_2024.csv", "staffing_2024-26.csv", "staffing_2024-25.xlsx", "staffing"]
     con, _ = ingest_beside_good_file(
-        landing, tmp_path, {n: content.replace(b"20,2", f"2{i},2".encode()) for i, n in enumerate(names)}, families={"staffing"}
+        landing,
+        tmp_path,
+        {n: content.replace(b"20,2", f"2{i},2".encode()) for i, n in enumerate(names)},
+        families={"staffing"},
     )
     for name in names:
         (issue,) = file_issues(con, name)
@@ -335,7 +387,7 @@ def test_file_names_matching_no_family_are_reported_and_not_loaded(landing, tmp_
 
 def _write_huge_field_file(path: Path, size: int = 50 * 1024 * 1024) -> None:
     with path.open("wb") as fh:
-        fh.write(f"{ENROLLMENT}\n2024-25,01020,00201,\"".encode())
+        fh.write(f'{ENROLLMENT}\n2024-25,01020,00201,"'.encode())
         block = b"A" * (1024 * 1024)
         for _ in range(size // len(block)):
             fh.write(block)
@@ -356,7 +408,9 @@ def test_a_50_mb_field_is_refused_quickly_for_its_district_only(landing, tmp_pat
     assert "longer than 8 MB" in issue["message"]
     assert len(issue["value"]) <= 200
     assert rows_from(con, "enrollment", name, "select district_code, student_count, _line") == [("01700", 90, 3)]
-    assert con.execute(f"{select} from raw.enrollment where district_code = '01010' order by _line").fetchall() == expected
+    assert (
+        con.execute(f"{select} from raw.enrollment where district_code = '01010' order by _line").fetchall() == expected
+    )
     con.close()
     # the giant value was not copied into the warehouse (only the archive keeps the file)
     assert (tmp_path / "wh.duckdb").stat().st_size < 20 * 1024 * 1024
@@ -380,9 +434,14 @@ def test_reading_a_50_mb_field_keeps_memory_bounded(tmp_path):
         """
     )
     started = time.monotonic()
-    out = subprocess.run(
-        [sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
-    ).stdout.strip().splitlines()[-1].split()
+    out = (
+        subprocess.run(
+            [sys.executable, "-c", script, str(path)], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+        .split()
+    )
     elapsed = time.monotonic() - started
     rows, rules, before_mb, after_mb = int(out[0]), out[1], int(out[-2]), int(out[-1])
     assert rows == 1 and "malformed_row" in rules
@@ -413,8 +472,12 @@ def test_symbolic_links_and_folders_are_never_followed_nor_read(landing, tmp_pat
     (folder / "staffing_2024-25_01020.csv").write_text(f"{STAFFING}\n2024-25,01020,{marker[:2]},2,1,1\n")
 
     con, loaded = ingest_beside_good_file(landing, tmp_path, {}, families={"enrollment", "staffing"})
-    links = ["enrollment_2024-25_01020.csv", "staffing_2024-25_linked_folder.csv", "staffing_2024-25_pipe.csv",
-             "staffing_2024-25_dangling.csv"]
+    links = [
+        "enrollment_2024-25_01020.csv",
+        "staffing_2024-25_linked_folder.csv",
+        "staffing_2024-25_pipe.csv",
+        "staffing_2024-25_dangling.csv",
+    ]
     for name in links + ["staffing_2024-25_folder.csv"]:
         (issue,) = file_issues(con, name)
         kind = "a folder" if name == "staffing_2024-25_folder.csv" else "a symbolic link"
@@ -486,24 +549,36 @@ def test_spreadsheet_formula_text_is_stored_verbatim_as_plain_text(landing, tmp_
     )
     assert [i for i in issues(con) if i["severity"] == "error"] == []
     assert con.execute(
-        "select district_code, district_name, county from raw.districts where district_code in ('01020', '01700') order by 1"
+        "select district_code, district_name, county from raw.districts "
+        "where district_code in ('01020', '01700') order by 1"
     ).fetchall() == [("01020", FORMULAS[0], "@SUM(1)"), ("01700", FORMULAS[1], "Alcona")]
-    assert [r[0] for r in con.execute(
-        "select building_name from raw.enrollment where district_code = '01020' order by _line"
-    ).fetchall()] == FORMULAS
+    assert [
+        r[0]
+        for r in con.execute(
+            "select building_name from raw.enrollment where district_code = '01020' order by _line"
+        ).fetchall()
+    ] == FORMULAS
     pl = con.execute(
-        "select activity_id, activity_title, educator_key from raw.pl_participation where district_code = '01020' order by _line"
+        "select activity_id, activity_title, educator_key from raw.pl_participation "
+        "where district_code = '01020' order by _line"
     ).fetchall()
     assert [(a, t) for a, t, _ in pl] == [("@SUM(1)", FORMULAS[0]), ("-2+3", FORMULAS[1])]
     assert all(re.fullmatch(r"[0-9a-f]{64}", k) for _, _, k in pl)  # educator IDs, even formulas, are hashed
-    types = dict(con.execute(
-        "select column_name, data_type from information_schema.columns where table_schema = 'raw' "
-        "and column_name in ('district_name', 'building_name', 'activity_title', 'activity_id', 'county')"
-    ).fetchall())
+    types = dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns where table_schema = 'raw' "
+            "and column_name in ('district_name', 'building_name', 'activity_title', 'activity_id', 'county')"
+        ).fetchall()
+    )
     assert set(types.values()) == {"VARCHAR"}
 
 
-SQL_TEXTS = ["'); drop table raw.enrollment; --", '" or 1=1', "x'; delete from audit.files; --", "Robert'); DROP TABLE Students;--"]
+SQL_TEXTS = [
+    "'); drop table raw.enrollment; --",
+    '" or 1=1',
+    "x'; delete from audit.files; --",
+    "Robert'); DROP TABLE Students;--",
+]
 
 
 def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_nothing(landing, tmp_path):
@@ -518,27 +593,47 @@ def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_noth
         },
         directory=corpus("sql_text_districts.csv"),
     )
-    tables = {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()}
+    tables = {
+        r[0]
+        for r in con.execute("select table_name from information_schema.tables where table_schema = 'raw'").fetchall()
+    }
     assert tables >= {"districts", "enrollment", "staffing", "devices", "connectivity", "pl_participation"}
-    audit_tables = {r[0] for r in con.execute("select table_name from information_schema.tables where table_schema = 'audit'").fetchall()}
+    audit_tables = {
+        r[0]
+        for r in con.execute("select table_name from information_schema.tables where table_schema = 'audit'").fetchall()
+    }
     assert audit_tables >= {"runs", "files", "issues", "quarantine_rows", "load_counts", "validation_results"}
     counts = {t: con.execute(f"select count(*) from raw.{t}").fetchall()[0][0] for t in sorted(tables)}
     assert counts == {
-        "districts": 4, "enrollment": 2 + 3, "staffing": 1 + 1, "devices": 0, "connectivity": 0, "pl_participation": 1 + 2,
+        "districts": 4,
+        "enrollment": 2 + 3,
+        "staffing": 1 + 1,
+        "devices": 0,
+        "connectivity": 0,
+        "pl_participation": 1 + 2,
     }
     assert con.execute("select count(*) from audit.files").fetchall() == [(1 + 3 + 3,)]  # directory, good, hostile
     assert con.execute(
-        "select district_code, district_name, county from raw.districts where district_code in ('01020', '01700') order by 1"
+        "select district_code, district_name, county from raw.districts "
+        "where district_code in ('01020', '01700') order by 1"
     ).fetchall() == [("01020", SQL_TEXTS[0], SQL_TEXTS[1]), ("01700", SQL_TEXTS[3], SQL_TEXTS[2])]
-    assert [r[0] for r in con.execute(
-        "select building_name from raw.enrollment where district_code = '01020' order by _line"
-    ).fetchall()] == SQL_TEXTS[:3]
+    assert [
+        r[0]
+        for r in con.execute(
+            "select building_name from raw.enrollment where district_code = '01020' order by _line"
+        ).fetchall()
+    ] == SQL_TEXTS[:3]
     assert con.execute(
         "select activity_id, activity_title from raw.pl_participation where district_code = '01020' order by _line"
     ).fetchall() == [(SQL_TEXTS[1], SQL_TEXTS[2]), (SQL_TEXTS[3], SQL_TEXTS[0])]
     # in a code column it is a bad code: quarantined, the text kept verbatim in the issue
     (bad,) = [i for i in file_issues(con, "enrollment_2024-25_01020.csv") if i["severity"] == "error"]
-    assert (bad["rule"], bad["line"], bad["district_code"], bad["value"]) == ("bad_code_format", 5, "01700", SQL_TEXTS[0])
+    assert (bad["rule"], bad["line"], bad["district_code"], bad["value"]) == (
+        "bad_code_format",
+        5,
+        "01700",
+        SQL_TEXTS[0],
+    )
     assert rows_from(con, "staffing", sql_name, STAFFING_ROWS) == [("01020", 20, 1, 2)]
     assert file_status(con, sql_name) == ("loaded", 1, 0)
 

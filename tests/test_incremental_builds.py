@@ -36,8 +36,13 @@ from flows.transform import run_dbt_build
 REPO = Path(__file__).resolve().parent.parent
 YEARS = ["2022-23", "2023-24", "2024-25", "2025-26"]
 FAMILIES = ["enrollment", "staffing", "devices", "connectivity", "pl_participation"]
-HEADERS = {"enrollment": ENROLLMENT, "staffing": STAFFING, "devices": DEVICES, "connectivity": CONNECTIVITY,
-           "pl_participation": PL}
+HEADERS = {
+    "enrollment": ENROLLMENT,
+    "staffing": STAFFING,
+    "devices": DEVICES,
+    "connectivity": CONNECTIVITY,
+    "pl_participation": PL,
+}
 # district -> (name, type); ISDs name themselves as their ISD
 DISTRICTS = {
     "01000": ("Alpha ISD", "ISD"),
@@ -49,8 +54,10 @@ DISTRICTS = {
     "02030": ("Dune Valley Schools", "LEA"),
 }
 ISDS = ["01000", "02000"]
-MODEL_TABLES = "select table_schema, table_name from information_schema.tables" \
-               " where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' order by all"
+MODEL_TABLES = (
+    "select table_schema, table_name from information_schema.tables"
+    " where table_schema in ('intermediate', 'marts') and table_type = 'BASE TABLE' order by all"
+)
 
 
 def relations(warehouse: Path) -> dict[str, list[tuple]]:
@@ -76,7 +83,7 @@ def differences(left: dict, right: dict) -> str:
         only_left, only_right = sorted(set(rows) - set(other)), sorted(set(other) - set(rows))
         lines.append(f"{name}: {len(only_left)} row(s) only in the first, {len(only_right)} only in the second")
         for row in only_left[:3] + only_right[:3]:
-            lines.append("  " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row)))
+            lines.append("  " + ", ".join(f"{c}={v!r}" for c, v in zip(columns, row, strict=True)))
     return "\n".join(lines)
 
 
@@ -94,7 +101,8 @@ def loaded_sources(warehouse: Path, run_id: str) -> set[str]:
     try:
         rows = con.execute(
             "select distinct f.family from audit.load_counts c join audit.files f using (file_id)"
-            " where c.run_id = ? and c.rows_loaded > 0", [run_id]
+            " where c.run_id = ? and c.rows_loaded > 0",
+            [run_id],
         ).fetchall()
         return {f"raw.{r[0]}" for r in rows}
     finally:
@@ -111,15 +119,32 @@ def small_warehouse(path: Path) -> Path:
     create_warehouse(path)
     con = duckdb.connect(str(path))
     try:
-        insert_rows(con, "districts", [district("10001", "Alpha Public Schools", "LEA", "50001"),
-                                       district("10002", "Beta Public Schools", "LEA", "50001"),
-                                       district("50001", "Washtenaw ISD", "ISD", "50001")],
-                    received_seq=1, effective_school_year=SY)
-        insert_rows(con, "enrollment", [enrollment(SY, "10001", "00101", 500), enrollment(SY, "10002", "00201", 300)],
-                    received_seq=2)
-        insert_rows(con, "connectivity", [
-            connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400, without_home_internet=20, hotspots=10)
-            for code in ("10001", "10002")], received_seq=3)
+        insert_rows(
+            con,
+            "districts",
+            [
+                district("10001", "Alpha Public Schools", "LEA", "50001"),
+                district("10002", "Beta Public Schools", "LEA", "50001"),
+                district("50001", "Washtenaw ISD", "ISD", "50001"),
+            ],
+            received_seq=1,
+            effective_school_year=SY,
+        )
+        insert_rows(
+            con,
+            "enrollment",
+            [enrollment(SY, "10001", "00101", 500), enrollment(SY, "10002", "00201", 300)],
+            received_seq=2,
+        )
+        insert_rows(
+            con,
+            "connectivity",
+            [
+                connectivity(SY, code, mbps=400, wifi_pct=100, monthly_cost=400, without_home_internet=20, hotspots=10)
+                for code in ("10001", "10002")
+            ],
+            received_seq=3,
+        )
     finally:
         con.close()
     first = run_dbt_build(path)
@@ -149,8 +174,12 @@ def test_changed_sources_rebuild_what_depends_on_them_and_nothing_else(tmp_path)
     (config_dir / "metrics.yml").write_text(yaml.safe_dump(metrics, sort_keys=False))
     con = duckdb.connect(str(db_path))
     try:  # 10002 resubmits its connectivity; the bandwidth target changed in config
-        insert_rows(con, "connectivity", [connectivity(SY, "10002", mbps=600, wifi_pct=90, monthly_cost=500,
-                                                       without_home_internet=30, hotspots=30)], received_seq=4)
+        insert_rows(
+            con,
+            "connectivity",
+            [connectivity(SY, "10002", mbps=600, wifi_pct=90, monthly_cost=500, without_home_internet=30, hotspots=30)],
+            received_seq=4,
+        )
         load_reference(con, config_dir)
     finally:
         con.close()
@@ -160,15 +189,32 @@ def test_changed_sources_rebuild_what_depends_on_them_and_nothing_else(tmp_path)
     assert "raw.connectivity" in summary.reason and "reference.metric_targets" in summary.reason
     assert "raw.enrollment" not in summary.reason and "reference.objectives" not in summary.reason
     built = {n.name for n in summary.models}
-    assert {"stg_raw__connectivity", "int_connectivity__district_years", "stg_reference__metric_targets",
-            "district_year_metrics", "state_year_metrics", "metric_values", "objective_progress"} <= built
+    assert {
+        "stg_raw__connectivity",
+        "int_connectivity__district_years",
+        "stg_reference__metric_targets",
+        "district_year_metrics",
+        "state_year_metrics",
+        "metric_values",
+        "objective_progress",
+    } <= built
     # nothing that reads only unchanged sources
-    assert not built & {"stg_raw__enrollment", "int_enrollment__district_years", "int_pl_participation__district_years",
-                        "int_districts__history", "dim_district_history", "objectives", "stg_reference__objectives"}
+    assert not built & {
+        "stg_raw__enrollment",
+        "int_enrollment__district_years",
+        "int_pl_participation__district_years",
+        "int_districts__history",
+        "dim_district_history",
+        "objectives",
+        "stg_reference__objectives",
+    }
     tested = {n.attached_to for n in summary.tests if n.attached_to}
     assert "district_year_metrics" in tested and "dim_district_history" not in tested
-    row = one(db_path, "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
-                       " where district_code = '10002'")
+    row = one(
+        db_path,
+        "select kbps_per_student, meets_bandwidth_target from marts.district_year_metrics"
+        " where district_code = '10002'",
+    )
     assert row == {"kbps_per_student": 2000.0, "meets_bandwidth_target": True}  # 600 Mbps x 1000 / 300 >= 1500
 
     rebuilt = tmp_path / "rebuilt" / "roadmap.duckdb"
@@ -220,30 +266,67 @@ class Nights:
             return [[year, code, *(str(r.randint(0, n)) for n in (60, 5, 4, 5))]]
         if family == "devices":
             out = []
-            for device_type, group in r.sample([("chromebook", "student"), ("laptop", "student"),
-                                                ("tablet", "teacher"), ("laptop", "teacher"),
-                                                ("hotspot", "student"), ("desktop", "staff")], r.randint(1, 4)):
+            for device_type, group in r.sample(
+                [
+                    ("chromebook", "student"),
+                    ("laptop", "student"),
+                    ("tablet", "teacher"),
+                    ("laptop", "teacher"),
+                    ("hotspot", "student"),
+                    ("desktop", "staff"),
+                ],
+                r.randint(1, 4),
+            ):
                 count = r.randint(0, 600)
-                out.append([year, code, buildings[0], device_type, group, str(count), str(r.randint(0, count)),
-                            str(r.randint(0, count))])
+                out.append(
+                    [
+                        year,
+                        code,
+                        buildings[0],
+                        device_type,
+                        group,
+                        str(count),
+                        str(r.randint(0, count)),
+                        str(r.randint(0, count)),
+                    ]
+                )
             return out
         if family == "connectivity":
-            return [[year, code, f"{r.randint(10, 3000)}.{r.randint(0, 9)}", r.choice(["", "1000"]),
-                     f"{r.randint(0, 100)}", f"{r.randint(0, 9000)}.{r.randint(0, 99):02d}",
-                     r.choice(["", "40", "85"]), str(r.randint(0, 120)), str(r.randint(0, 120))]]
+            return [
+                [
+                    year,
+                    code,
+                    f"{r.randint(10, 3000)}.{r.randint(0, 9)}",
+                    r.choice(["", "1000"]),
+                    f"{r.randint(0, 100)}",
+                    f"{r.randint(0, 9000)}.{r.randint(0, 99):02d}",
+                    r.choice(["", "40", "85"]),
+                    str(r.randint(0, 120)),
+                    str(r.randint(0, 120)),
+                ]
+            ]
         # pl_participation: a few educators, some with several records
         out = []
         for _ in range(r.randint(1, 7)):
-            role = r.choice(["teacher", "teacher", "building_leader", "district_leader", "tech_staff",
-                             "support_staff"])
+            role = r.choice(["teacher", "teacher", "building_leader", "district_leader", "tech_staff", "support_staff"])
             educator = f"{role[:2].upper()}{r.randint(1, 4)}"
             activity = r.randint(1, 5)
-            out.append([year, code, educator, role, f"A{activity}", f"Activity {activity}",
-                        r.choice(["course", "workshop", "pln_meeting", "coaching", "skill_assessment"]),
-                        r.choice(["REMC", "ISD", "MACUL"]), r.choice(["face_to_face", "online", "blended"]),
-                        r.choice(["TPACK", "SAMR", "OER", "CBE", "none"]),
-                        r.choice(["0.25", "0.5", "1", "1.5", "2.75", "3", "12.1", "40"]),
-                        f"{start + r.choice([0, 1])}-{r.choice(['03', '05', '09', '11'])}-{r.randint(1, 28):02d}"])
+            out.append(
+                [
+                    year,
+                    code,
+                    educator,
+                    role,
+                    f"A{activity}",
+                    f"Activity {activity}",
+                    r.choice(["course", "workshop", "pln_meeting", "coaching", "skill_assessment"]),
+                    r.choice(["REMC", "ISD", "MACUL"]),
+                    r.choice(["face_to_face", "online", "blended"]),
+                    r.choice(["TPACK", "SAMR", "OER", "CBE", "none"]),
+                    r.choice(["0.25", "0.5", "1", "1.5", "2.75", "3", "12.1", "40"]),
+                    f"{start + r.choice([0, 1])}-{r.choice(['03', '05', '09', '11'])}-{r.randint(1, 28):02d}",
+                ]
+            )
         return out
 
     def write(self, family: str, year: str, codes: list[str], file_name: str, rows=None) -> None:
@@ -271,8 +354,13 @@ class Nights:
         (family, year, code), rows = self.rng.choice(sorted(self.sent.items()))
         rows = [list(cells) for cells in rows]
         line = self.rng.randrange(len(rows))
-        numeric = {"enrollment": [4], "staffing": [2, 3, 4, 5], "devices": [5], "connectivity": [2, 7, 8],
-                   "pl_participation": [10]}[family]
+        numeric = {
+            "enrollment": [4],
+            "staffing": [2, 3, 4, 5],
+            "devices": [5],
+            "connectivity": [2, 7, 8],
+            "pl_participation": [10],
+        }[family]
         column = self.rng.choice(numeric)
         if family == "devices":  # keep the counts below it valid
             rows[line][5] = str(int(rows[line][5]) + self.rng.randint(1, 50))
@@ -321,8 +409,16 @@ class Nights:
             for _ in range(self.rng.randint(2, 4)):
                 self.statewide()
             return
-        actions = [self.statewide, self.district_resubmission, self.district_resubmission, self.corrected_value,
-                   self.corrected_value, self.directory, self.blocked_file, self.changed_target]
+        actions = [
+            self.statewide,
+            self.district_resubmission,
+            self.district_resubmission,
+            self.corrected_value,
+            self.corrected_value,
+            self.directory,
+            self.blocked_file,
+            self.changed_target,
+        ]
         for _ in range(self.rng.choice([0, 1, 1, 2, 3])):  # 0: a night with nothing new
             self.rng.choice(actions)()
 
@@ -349,8 +445,12 @@ def test_incremental_nights_give_the_marts_of_a_full_rebuild(seed, prefect_serve
         before = len(nights.log)
         nights.night(number)
         what = "; ".join(nights.log[before:]) or "nothing new"
-        summary = nightly(landing_dir=str(nights.landing.path), warehouse=str(warehouse),
-                          config_file=str(nights.config_file), with_report=False)
+        summary = nightly(
+            landing_dir=str(nights.landing.path),
+            warehouse=str(warehouse),
+            config_file=str(nights.config_file),
+            with_report=False,
+        )
         assert summary.status == "succeeded", what
 
         (mode, reason, selected) = builds(warehouse)[-1]
@@ -373,7 +473,8 @@ def test_incremental_nights_give_the_marts_of_a_full_rebuild(seed, prefect_serve
         assert full.mode == "full" and full.models
         incremental_tables, full_tables = relations(warehouse), relations(rebuilt)
         assert incremental_tables == full_tables, (
-            f"night {number} ({what}), incremental vs full rebuild:\n" + differences(incremental_tables, full_tables))
+            f"night {number} ({what}), incremental vs full rebuild:\n" + differences(incremental_tables, full_tables)
+        )
     # the sequence exercised the incremental path, not only full builds
     assert "incremental" in modes, (modes, nights.log)
 
@@ -382,8 +483,12 @@ def test_incremental_nights_give_the_marts_of_a_full_rebuild(seed, prefect_serve
     settings["run"]["incremental_builds"] = False
     nights.config_file.write_text(yaml.safe_dump(settings, sort_keys=False))
     published = relations(warehouse)
-    summary = nightly(landing_dir=str(nights.landing.path), warehouse=str(warehouse),
-                      config_file=str(nights.config_file), with_report=False)
+    summary = nightly(
+        landing_dir=str(nights.landing.path),
+        warehouse=str(warehouse),
+        config_file=str(nights.config_file),
+        with_report=False,
+    )
     assert summary.status == "succeeded" and summary.files_new == 0
     assert builds(warehouse)[-1][:2] == ("full", "full build asked for")
     assert relations(warehouse) == published, differences(published, relations(warehouse))

@@ -62,26 +62,104 @@ def test_line_numbers_point_at_the_physical_line_even_after_quoted_newlines(land
 BLOCKING_CASES = [
     # (rule, file name, header, bad row for district 01020, column reported)
     ("bad_type", "staffing_2024-25.csv", STAFFING, '2024-25,01020,"1,000",2,1,1', "teacher_count"),
-    ("bad_type", "connectivity_2024-25.csv", CONNECTIVITY, "2024-25,01020,500 Mbps,,90,400,50,10,5", "internet_bandwidth_mbps"),
+    (
+        "bad_type",
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        "2024-25,01020,500 Mbps,,90,400,50,10,5",
+        "internet_bandwidth_mbps",
+    ),
     ("out_of_range", "staffing_2024-25.csv", STAFFING, "2024-25,01020,-3,2,1,1", "teacher_count"),
-    ("out_of_range", "connectivity_2024-25.csv", CONNECTIVITY, "2024-25,01020,0,,90,400,50,10,5", "internet_bandwidth_mbps"),
-    ("out_of_range", "connectivity_2024-25.csv", CONNECTIVITY, "2024-25,01020,500,,120,400,50,10,5", "wifi_classrooms_covered_pct"),
-    ("out_of_range", "connectivity_2024-25.csv", CONNECTIVITY, "2024-25,01020,500,,90,400,95,10,5", "erate_discount_pct"),
+    (
+        "out_of_range",
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        "2024-25,01020,0,,90,400,50,10,5",
+        "internet_bandwidth_mbps",
+    ),
+    (
+        "out_of_range",
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        "2024-25,01020,500,,120,400,50,10,5",
+        "wifi_classrooms_covered_pct",
+    ),
+    (
+        "out_of_range",
+        "connectivity_2024-25.csv",
+        CONNECTIVITY,
+        "2024-25,01020,500,,90,400,95,10,5",
+        "erate_discount_pct",
+    ),
     ("required_value_missing", "staffing_2024-25.csv", STAFFING, "2024-25,01020,,2,1,1", "teacher_count"),
     ("school_year_mismatch", "staffing_2024-25.csv", STAFFING, "2023-24,01020,20,2,1,1", "school_year"),
     ("unknown_district", "staffing_2024-25.csv", STAFFING, "2024-25,09999,20,2,1,1", "district_code"),
     ("bad_code_format", "staffing_2024-25.csv", STAFFING, "2024-25,1020,20,2,1,1", "district_code"),
     ("value_not_allowed", "devices_2024-25.csv", DEVICES, "2024-25,01020,00201,toaster,student,10,0,0", "device_type"),
     ("value_not_allowed", "devices_2024-25.csv", DEVICES, "2024-25,01020,00201,laptop,parents,10,0,0", "user_group"),
-    ("count_exceeds_device_count", "devices_2024-25.csv", DEVICES, "2024-25,01020,00201,laptop,student,10,11,0", "devices_over_5_years"),
-    ("count_exceeds_device_count", "devices_2024-25.csv", DEVICES, "2024-25,01020,00201,laptop,student,10,0,12", "take_home_count"),
-    ("building_not_in_enrollment", "devices_2024-25.csv", DEVICES, "2024-25,01020,00999,laptop,student,10,0,0", "building_code"),
-    ("out_of_range", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,0,2024-09-01", "hours"),
-    ("out_of_range", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,41,2024-09-01", "hours"),
-    ("date_outside_school_year", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,2025-07-01", "completed_on"),
-    ("bad_type", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,09/01/2024", "completed_on"),
-    ("bad_type", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,2025-02-30", "completed_on"),
-    ("value_not_allowed", "pl_participation_2024-25.csv", PL, "2024-25,01020,E9,principal,A1,Intro,course,REMC,online,TPACK,2,2024-09-01", "role"),
+    (
+        "count_exceeds_device_count",
+        "devices_2024-25.csv",
+        DEVICES,
+        "2024-25,01020,00201,laptop,student,10,11,0",
+        "devices_over_5_years",
+    ),
+    (
+        "count_exceeds_device_count",
+        "devices_2024-25.csv",
+        DEVICES,
+        "2024-25,01020,00201,laptop,student,10,0,12",
+        "take_home_count",
+    ),
+    (
+        "building_not_in_enrollment",
+        "devices_2024-25.csv",
+        DEVICES,
+        "2024-25,01020,00999,laptop,student,10,0,0",
+        "building_code",
+    ),
+    (
+        "out_of_range",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,0,2024-09-01",
+        "hours",
+    ),
+    (
+        "out_of_range",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,41,2024-09-01",
+        "hours",
+    ),
+    (
+        "date_outside_school_year",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,2025-07-01",
+        "completed_on",
+    ),
+    (
+        "bad_type",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,09/01/2024",
+        "completed_on",
+    ),
+    (
+        "bad_type",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,teacher,A1,Intro,course,REMC,online,TPACK,2,2025-02-30",
+        "completed_on",
+    ),
+    (
+        "value_not_allowed",
+        "pl_participation_2024-25.csv",
+        PL,
+        "2024-25,01020,E9,principal,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+        "role",
+    ),
 ]
 
 GOOD_ROWS = {
@@ -92,7 +170,9 @@ GOOD_ROWS = {
 }
 
 
-@pytest.mark.parametrize("rule,name,header,bad_row,column", BLOCKING_CASES, ids=[f"{c[0]}-{c[4]}" for c in BLOCKING_CASES])
+@pytest.mark.parametrize(
+    "rule,name,header,bad_row,column", BLOCKING_CASES, ids=[f"{c[0]}-{c[4]}" for c in BLOCKING_CASES]
+)
 def test_blocking_error_holds_back_only_that_districts_rows(landing, tmp_path, rule, name, header, bad_row, column):
     landing.directory()
     landing.csv("enrollment_2024-25.csv", ENROLLMENT, GOOD_ENROLLMENT)
@@ -108,8 +188,12 @@ def test_blocking_error_holds_back_only_that_districts_rows(landing, tmp_path, r
     # the other district's rows are in raw, the bad district's are not
     loaded_districts = {r[0] for r in rows_of(con, f"select distinct district_code from raw.{family}")}
     assert loaded_districts == {"01010"}
-    quarantined = rows_of(con, "select district_code, line, row_json from audit.quarantine_rows where file_id in "
-                          "(select file_id from audit.files where file_name = ?)", [name])
+    quarantined = rows_of(
+        con,
+        "select district_code, line, row_json from audit.quarantine_rows where file_id in "
+        "(select file_id from audit.files where file_name = ?)",
+        [name],
+    )
     assert [(q[0], q[1]) for q in quarantined] == [(bad_district, 3)]
     status = rows_of(con, "select status, rows_loaded, rows_quarantined from audit.files where file_name = ?", [name])
     assert status == [("partially_loaded", 1, 1)]
@@ -118,7 +202,9 @@ def test_blocking_error_holds_back_only_that_districts_rows(landing, tmp_path, r
 
 def test_key_duplicated_with_different_values_blocks_the_district(landing, tmp_path):
     landing.directory()
-    landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1", "2024-25,01020,21,2,1,1"])
+    landing.csv(
+        "staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1", "2024-25,01020,21,2,1,1"]
+    )
     con, _, _ = run_ingestion(landing.path, tmp_path / "wh.duckdb")
     found = [(i["rule"], i["line"], i["district_code"]) for i in issues(con) if i["severity"] == "error"]
     assert found == [("duplicate_key_conflict", 3, "01020"), ("duplicate_key_conflict", 4, "01020")]
@@ -147,7 +233,10 @@ def test_warnings_are_recorded_and_the_rows_load(landing, tmp_path):
         ("exact_duplicate_row", 3, "warning"),
         ("extra_column", 1, "warning"),
     ]
-    assert rows_of(con, "select district_code, teacher_count from raw.staffing order by 1") == [("01010", 30), ("01020", 20)]
+    assert rows_of(con, "select district_code, teacher_count from raw.staffing order by 1") == [
+        ("01010", 30),
+        ("01020", 20),
+    ]
     # the PL record is counted once: the first line is kept
     assert rows_of(con, "select activity_title, hours, _line from raw.pl_participation") == [("Intro", 2.0, 2)]
 
@@ -164,7 +253,9 @@ def test_file_not_in_utf8_is_rejected_with_its_line(landing, tmp_path):
     assert issue["rule"] == "encoding_not_utf8" and issue["line"] == 2
     assert "UTF-8" in issue["message"]
     assert rows_of(con, "select count(*) from raw.enrollment") == [(0,)]
-    assert rows_of(con, "select status from audit.files where file_name = 'enrollment_2024-25_01010.csv'") == [("rejected",)]
+    assert rows_of(con, "select status from audit.files where file_name = 'enrollment_2024-25_01010.csv'") == [
+        ("rejected",)
+    ]
 
 
 def test_missing_required_column_rejects_the_whole_file(landing, tmp_path):
@@ -221,10 +312,14 @@ def test_educator_id_is_replaced_by_its_keyed_hash_before_it_is_written(landing,
     from flows.pseudonymize import hmac_hex
 
     landing.directory()
-    landing.csv("pl_participation_2024-25.csv", PL, [
-        "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
-        "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",
-    ])
+    landing.csv(
+        "pl_participation_2024-25.csv",
+        PL,
+        [
+            "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+            "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",
+        ],
+    )
     db = tmp_path / "wh.duckdb"
     con, _, _ = run_ingestion(landing.path, db, key=b"k1")
     assert rows_of(con, "select educator_key from raw.pl_participation") == [(hmac_hex(b"k1", "01010", "STAFF-4711"),)]
@@ -236,7 +331,9 @@ def test_educator_id_is_replaced_by_its_keyed_hash_before_it_is_written(landing,
 
 def test_pl_files_wait_when_no_pseudonym_key_is_set(landing, tmp_path):
     landing.directory()
-    landing.csv("pl_participation_2024-25.csv", PL, ["2024-25,01010,E1,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01"])
+    landing.csv(
+        "pl_participation_2024-25.csv", PL, ["2024-25,01010,E1,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01"]
+    )
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
     db = tmp_path / "wh.duckdb"
     con, _, note = run_ingestion(landing.path, db, key=None)
@@ -256,10 +353,17 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
     from flows import validate
 
     suite = validate.load_suite_dict("staffing")
-    broken = dict(suite, expectations=suite["expectations"] + [
-        {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "no_such_column"},
-         "meta": {"rule": "required_value_missing", "severity": "error", "message": "x"}}
-    ])
+    broken = dict(
+        suite,
+        expectations=suite["expectations"]
+        + [
+            {
+                "type": "expect_column_values_to_not_be_null",
+                "kwargs": {"column": "no_such_column"},
+                "meta": {"rule": "required_value_missing", "severity": "error", "message": "x"},
+            }
+        ],
+    )
     original = validate.load_suite_dict
     monkeypatch.setattr(
         validate, "load_suite_dict", lambda name, *args: broken if name == "staffing" else original(name, *args)
@@ -298,7 +402,9 @@ def test_committed_suites_match_the_file_families():
 
     for name, family in FAMILIES.items():
         committed = json.loads(suite_path(name).read_text())
-        assert committed == build_suite_dict(family), f"expectations/{name}.json is stale: run python -m flows.validate --write-suites"
+        assert committed == build_suite_dict(family), (
+            f"expectations/{name}.json is stale: run python -m flows.validate --write-suites"
+        )
 
 
 def test_hmac_in_duckdb_equals_the_standard_library():
@@ -306,9 +412,16 @@ def test_hmac_in_duckdb_equals_the_standard_library():
 
     from flows.pseudonymize import hmac_hex, pseudonymize_table
 
-    for key in (b"short", b"x" * 64, b"a much longer key than one sha-256 block of sixty-four bytes, to be hashed first"):
+    for key in (
+        b"short",
+        b"x" * 64,
+        b"a much longer key than one sha-256 block of sixty-four bytes, to be hashed first",
+    ):
         con = duckdb.connect()
-        con.execute("create temp table t as select * from (values ('01010', 'E-1'), ('99999', 'Ñoño 7')) v(district_code, educator_id)")
+        con.execute(
+            "create temp table t as select * "
+            "from (values ('01010', 'E-1'), ('99999', 'Ñoño 7')) v(district_code, educator_id)"
+        )
         pseudonymize_table(con, "t", key)
         assert con.execute("select educator_key from t").fetchall() == [
             (hmac_hex(key, "01010", "E-1"),),

@@ -54,7 +54,11 @@ def test_a_command_or_option_the_doc_does_not_name_is_reported():
     run.add_argument("-q", "--quiet-mode")
     sub.add_parser("other")
     doc = "| `roadmap run [--landing-dir X]` | ... |\n"  # not --landing: a longer option
-    assert undocumented(parser, doc) == ["roadmap run --landing", "roadmap run -q/--quiet-mode", "roadmap other: no row"]
+    assert undocumented(parser, doc) == [
+        "roadmap run --landing",
+        "roadmap run -q/--quiet-mode",
+        "roadmap other: no row",
+    ]
     doc = doc.replace("X]", "X] [--landing DIR] [-q]") + "| `roadmap other` | |"
     assert undocumented(parser, doc) == []
 
@@ -65,8 +69,8 @@ def test_a_command_or_option_the_doc_does_not_name_is_reported():
 def _documented_columns(heading: str) -> list[str]:
     """The column names in the first cell of each row of the table under `heading`."""
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text()
-    section = text[text.index(heading):]
-    section = section[:section.index("\n### ", 1)]
+    section = text[text.index(heading) :]
+    section = section[: section.index("\n### ", 1)]
     names = []
     for line in section.splitlines():
         if line.startswith("| ") and not line.startswith(("| column", "|---")):

@@ -15,14 +15,12 @@ import hashlib
 import logging
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from landing_files import run_ingestion
-from test_crash_safety import prefect_api_url  # noqa: F401  (fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,8 +101,11 @@ def _sqlalchemy_read_only(path: Path):
     return execute, close
 
 
-@pytest.mark.parametrize("open_read_only", [_duckdb_read_only, _attach_read_only, _sqlalchemy_read_only],
-                         ids=["duckdb_read_only", "attach_read_only", "sqlalchemy_read_only"])
+@pytest.mark.parametrize(
+    "open_read_only",
+    [_duckdb_read_only, _attach_read_only, _sqlalchemy_read_only],
+    ids=["duckdb_read_only", "attach_read_only", "sqlalchemy_read_only"],
+)
 def test_the_documented_read_only_connections_cannot_change_the_published_warehouse(published, open_read_only):
     before = sha256_file(published)
     execute, close = open_read_only(published)
@@ -135,14 +136,18 @@ def _every_text_of(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> 
 
 def test_the_key_and_raw_educator_ids_never_reach_the_run_record_the_logs_or_the_warehouse(landing, tmp_path, caplog):
     landing.directory()
-    landing.csv("pl_participation_2024-25.csv", PL, [
-        "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
-        "2024-25,01010,STAFF-DUP-5,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
-        "2024-25,01010,STAFF-DUP-5,teacher,A1,Intro again,course,REMC,online,TPACK,3,2024-09-01",  # counted once
-        "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,2,2024-09-02",
-        "2024-25,01020,STAFF-QUAR-1,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",  # quarantined
-        "2024-25,01700,STAFF-MALFORMED-9,teacher,A3,Too,many,fields,here,TPACK,2,2024-09-03,x",  # malformed
-    ])
+    landing.csv(
+        "pl_participation_2024-25.csv",
+        PL,
+        [
+            "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+            "2024-25,01010,STAFF-DUP-5,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+            "2024-25,01010,STAFF-DUP-5,teacher,A1,Intro again,course,REMC,online,TPACK,3,2024-09-01",  # counted once
+            "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,2,2024-09-02",
+            "2024-25,01020,STAFF-QUAR-1,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",  # quarantined
+            "2024-25,01700,STAFF-MALFORMED-9,teacher,A3,Too,many,fields,here,TPACK,2,2024-09-03,x",  # malformed
+        ],
+    )
     # a PL file sent with semicolons and no header row: its first line is data
     landing.write(
         "pl_participation_2024-25_01700.csv",
@@ -157,7 +162,9 @@ def test_the_key_and_raw_educator_ids_never_reach_the_run_record_the_logs_or_the
     assert con.execute("select count(*) from raw.pl_participation").fetchall() == [(2,)]
     recorded = _every_text_of(con, ("raw", "audit", "reference"))
     con.close()
-    stored = db.read_bytes() + (db.with_name(db.name + ".wal").read_bytes() if db.with_name(db.name + ".wal").exists() else b"")
+    stored = db.read_bytes() + (
+        db.with_name(db.name + ".wal").read_bytes() if db.with_name(db.name + ".wal").exists() else b""
+    )
     for secret in [KEY, *EDUCATOR_IDS]:
         assert secret not in recorded, f"{secret} is in a warehouse table"
         assert secret.encode() not in stored, f"{secret} is in the warehouse file"
@@ -168,11 +175,21 @@ def test_the_key_and_raw_educator_ids_never_reach_the_run_record_the_logs_or_the
 
 
 def test_data_the_demo_key_file_and_the_env_file_are_ignored_by_git():
-    paths = [".env", "data/.pseudonym_key", "data/warehouse/roadmap.duckdb", "data/landing/pl_participation_2024-25.csv",
-             "data/archive/ab/x.csv", "data/reports/index.html", "elsewhere/roadmap.duckdb.building", ".pseudonym_key"]
+    paths = [
+        ".env",
+        "data/.pseudonym_key",
+        "data/warehouse/roadmap.duckdb",
+        "data/landing/pl_participation_2024-25.csv",
+        "data/archive/ab/x.csv",
+        "data/reports/index.html",
+        "elsewhere/roadmap.duckdb.building",
+        ".pseudonym_key",
+    ]
     ignored = subprocess.run(["git", "check-ignore", *paths], cwd=REPO, capture_output=True, text=True).stdout.split()
     assert sorted(ignored) == sorted(paths)
-    assert subprocess.run(["git", "ls-files", "data"], cwd=REPO, capture_output=True, text=True, check=True).stdout == ""
+    assert (
+        subprocess.run(["git", "ls-files", "data"], cwd=REPO, capture_output=True, text=True, check=True).stdout == ""
+    )
 
 
 KEY_ASSIGNMENT = re.compile(
@@ -181,7 +198,12 @@ KEY_ASSIGNMENT = re.compile(
 
 
 def test_no_tracked_file_holds_a_key_like_secret():
-    for leak in (f"ROADMAP_PSEUDONYM_KEY={KEY}", f"pseudonym_key: '{KEY}'", f'"api_token": "{KEY}"', f"export SECRET_KEY={KEY}"):
+    for leak in (
+        f"ROADMAP_PSEUDONYM_KEY={KEY}",
+        f"pseudonym_key: '{KEY}'",
+        f'"api_token": "{KEY}"',
+        f"export SECRET_KEY={KEY}",
+    ):
         assert KEY_ASSIGNMENT.search(leak), leak  # the pattern catches the usual ways of writing one down
     for fine in ("ROADMAP_PSEUDONYM_KEY=", "ROADMAP_PSEUDONYM_KEY=$(cat data/.pseudonym_key)", f"--hash=sha256:{KEY}"):
         assert not KEY_ASSIGNMENT.search(fine), fine
@@ -202,15 +224,21 @@ def test_the_nightly_command_prints_and_publishes_no_key_and_no_raw_educator_id(
 
     landing.directory()
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1"])
-    landing.csv("pl_participation_2024-25.csv", PL, [
-        "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
-        "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,2,2024-09-02",
-        "2024-25,01020,STAFF-QUAR-1,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",
-        "2024-25,01700,STAFF-MALFORMED-9,teacher,A3,Too,many,fields,here,TPACK,2,2024-09-03,x",
-    ])
+    landing.csv(
+        "pl_participation_2024-25.csv",
+        PL,
+        [
+            "2024-25,01010,STAFF-4711,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01",
+            "2024-25,01020,STAFF-0815,teacher,A2,More,workshop,ISTE,blended,SAMR,2,2024-09-02",
+            "2024-25,01020,STAFF-QUAR-1,teacher,A2,More,workshop,ISTE,blended,SAMR,-1,2024-09-02",
+            "2024-25,01700,STAFF-MALFORMED-9,teacher,A3,Too,many,fields,here,TPACK,2,2024-09-03,x",
+        ],
+    )
     warehouse = tmp_path / "warehouse" / "roadmap.duckdb"
     result = run_nightly(
-        landing.path, warehouse, prefect_api_url,
+        landing.path,
+        warehouse,
+        prefect_api_url,
         env={"ROADMAP_PSEUDONYM_KEY": KEY, "ROADMAP_ALERT_TO": "state-data-office@example.org"},
     )
     assert result.returncode == 0, result.output[-3000:]
@@ -248,7 +276,9 @@ def decoded_outbox(outbox: Path) -> str:
 def query_all_text(warehouse: Path) -> str:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        schemas = tuple(r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall())
+        schemas = tuple(
+            r[0] for r in con.execute("select distinct table_schema from information_schema.tables").fetchall()
+        )
         return _every_text_of(con, schemas)
     finally:
         con.close()

@@ -21,11 +21,33 @@ import pytest
 import yaml
 
 try:
-    from dbt_fixtures import (CONFIG_DIR, connectivity, create_warehouse, devices, district, enrollment,
-                              insert_rows, one, pl, query, staffing)
+    from dbt_fixtures import (
+        CONFIG_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (CONFIG_DIR, connectivity, create_warehouse, devices, district, enrollment,
-                                    insert_rows, one, pl, query, staffing)
+    from tests.dbt_fixtures import (
+        CONFIG_DIR,
+        connectivity,
+        create_warehouse,
+        devices,
+        district,
+        enrollment,
+        insert_rows,
+        one,
+        pl,
+        query,
+        staffing,
+    )
 
 from flows.transform import DbtBuildSummary, run_dbt_build
 
@@ -59,82 +81,164 @@ def _directory(con: duckdb.DuckDBPyConnection) -> None:
 
 def _year_2023_24(con: duckdb.DuckDBPyConnection) -> None:
     # 10001: everything
-    insert_rows(con, "enrollment", [enrollment(Y1, "10001", "00101", 300),
-                                    enrollment(Y1, "10001", "00102", 200)], received_seq=10)
-    insert_rows(con, "staffing", [staffing(Y1, "10001", teachers=40, building_leaders=4, district_leaders=2,
-                                           tech_staff=5)], received_seq=11)
-    insert_rows(con, "devices", [
-        devices(Y1, "10001", "00101", "chromebook", "student", 400, over_5_years=100, take_home=300),
-        devices(Y1, "10001", "00102", "tablet", "student", 100),
-        devices(Y1, "10001", "00102", "laptop", "teacher", 30, over_5_years=10, take_home=20),
-        devices(Y1, "10001", "00101", "desktop", "shared", 20, over_5_years=20),
-        devices(Y1, "10001", "00101", "hotspot", "student", 50, take_home=50),  # not a computing device
-        devices(Y1, "10001", "00101", "interactive_display", "teacher", 10, over_5_years=5),  # nor this
-    ], received_seq=12)
-    insert_rows(con, "connectivity", [connectivity(Y1, "10001", mbps=400, wifi_pct=90, monthly_cost=1200,
-                                                   without_home_internet=50, hotspots=40)], received_seq=13)
-    insert_rows(con, "pl_participation", [
-        pl(Y1, "10001", "T1", "teacher", "A1", fmt="online", framework="TPACK", hours=5),
-        pl(Y1, "10001", "T1", "teacher", "A2", fmt="online", framework="OER", hours=3),  # same teacher again
-        pl(Y1, "10001", "T2", "teacher", "A3", kind="workshop", fmt="face_to_face", framework="SAMR", hours=6),
-        pl(Y1, "10001", "L1", "building_leader", "A4", kind="pln_meeting", fmt="face_to_face", hours=2),
-        pl(Y1, "10001", "L2", "district_leader", "A5", fmt="blended", framework="CBE", hours=4),
-        pl(Y1, "10001", "S1", "tech_staff", "A6", kind="skill_assessment", fmt="online", hours=1),
-    ], received_seq=14)
+    insert_rows(
+        con,
+        "enrollment",
+        [enrollment(Y1, "10001", "00101", 300), enrollment(Y1, "10001", "00102", 200)],
+        received_seq=10,
+    )
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(Y1, "10001", teachers=40, building_leaders=4, district_leaders=2, tech_staff=5)],
+        received_seq=11,
+    )
+    insert_rows(
+        con,
+        "devices",
+        [
+            devices(Y1, "10001", "00101", "chromebook", "student", 400, over_5_years=100, take_home=300),
+            devices(Y1, "10001", "00102", "tablet", "student", 100),
+            devices(Y1, "10001", "00102", "laptop", "teacher", 30, over_5_years=10, take_home=20),
+            devices(Y1, "10001", "00101", "desktop", "shared", 20, over_5_years=20),
+            devices(Y1, "10001", "00101", "hotspot", "student", 50, take_home=50),  # not a computing device
+            devices(Y1, "10001", "00101", "interactive_display", "teacher", 10, over_5_years=5),  # nor this
+        ],
+        received_seq=12,
+    )
+    insert_rows(
+        con,
+        "connectivity",
+        [connectivity(Y1, "10001", mbps=400, wifi_pct=90, monthly_cost=1200, without_home_internet=50, hotspots=40)],
+        received_seq=13,
+    )
+    insert_rows(
+        con,
+        "pl_participation",
+        [
+            pl(Y1, "10001", "T1", "teacher", "A1", fmt="online", framework="TPACK", hours=5),
+            pl(Y1, "10001", "T1", "teacher", "A2", fmt="online", framework="OER", hours=3),  # same teacher again
+            pl(Y1, "10001", "T2", "teacher", "A3", kind="workshop", fmt="face_to_face", framework="SAMR", hours=6),
+            pl(Y1, "10001", "L1", "building_leader", "A4", kind="pln_meeting", fmt="face_to_face", hours=2),
+            pl(Y1, "10001", "L2", "district_leader", "A5", fmt="blended", framework="CBE", hours=4),
+            pl(Y1, "10001", "S1", "tech_staff", "A6", kind="skill_assessment", fmt="online", hours=1),
+        ],
+        received_seq=14,
+    )
     # 10002: no devices, no PL
     insert_rows(con, "enrollment", [enrollment(Y1, "10002", "00201", 1000)], received_seq=15)
-    insert_rows(con, "staffing", [staffing(Y1, "10002", teachers=50, building_leaders=3, district_leaders=1,
-                                           tech_staff=2)], received_seq=16)
-    insert_rows(con, "connectivity", [connectivity(Y1, "10002", mbps=2000, wifi_pct=100, monthly_cost=2000,
-                                                   without_home_internet=100, hotspots=100)], received_seq=17)
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(Y1, "10002", teachers=50, building_leaders=3, district_leaders=1, tech_staff=2)],
+        received_seq=16,
+    )
+    insert_rows(
+        con,
+        "connectivity",
+        [
+            connectivity(
+                Y1, "10002", mbps=2000, wifi_pct=100, monthly_cost=2000, without_home_internet=100, hotspots=100
+            )
+        ],
+        received_seq=17,
+    )
     # 10004: enrollment only
     insert_rows(con, "enrollment", [enrollment(Y1, "10004", "00401", 100)], received_seq=18)
 
 
 def _year_2024_25(con: duckdb.DuckDBPyConnection) -> None:
     # 10001: everything; its devices file is resubmitted with fewer rows
-    insert_rows(con, "enrollment", [enrollment(Y2, "10001", "00101", 330),
-                                    enrollment(Y2, "10001", "00102", 220)], received_seq=30)
-    insert_rows(con, "staffing", [staffing(Y2, "10001", teachers=44, building_leaders=4, district_leaders=2,
-                                           tech_staff=5)], received_seq=31)
-    insert_rows(con, "devices", [
-        devices(Y2, "10001", "00101", "chromebook", "student", 400),
-        devices(Y2, "10001", "00102", "tablet", "student", 100),
-        devices(Y2, "10001", "00102", "laptop", "teacher", 40),
-    ], received_seq=32)
-    insert_rows(con, "connectivity", [connectivity(Y2, "10001", mbps=660, wifi_pct=95, monthly_cost=1320,
-                                                   without_home_internet=55, hotspots=55)], received_seq=33)
-    insert_rows(con, "pl_participation", [
-        pl(Y2, "10001", "T1", "teacher", "B1", fmt="online", framework="TPACK", hours=2),
-        pl(Y2, "10001", "T3", "teacher", "B2", fmt="online", hours=2),
-        pl(Y2, "10001", "T4", "teacher", "B3", fmt="face_to_face", hours=1),
-        pl(Y2, "10001", "L1", "building_leader", "B4", kind="pln_meeting", fmt="face_to_face", hours=1),
-    ], received_seq=34)
+    insert_rows(
+        con,
+        "enrollment",
+        [enrollment(Y2, "10001", "00101", 330), enrollment(Y2, "10001", "00102", 220)],
+        received_seq=30,
+    )
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(Y2, "10001", teachers=44, building_leaders=4, district_leaders=2, tech_staff=5)],
+        received_seq=31,
+    )
+    insert_rows(
+        con,
+        "devices",
+        [
+            devices(Y2, "10001", "00101", "chromebook", "student", 400),
+            devices(Y2, "10001", "00102", "tablet", "student", 100),
+            devices(Y2, "10001", "00102", "laptop", "teacher", 40),
+        ],
+        received_seq=32,
+    )
+    insert_rows(
+        con,
+        "connectivity",
+        [connectivity(Y2, "10001", mbps=660, wifi_pct=95, monthly_cost=1320, without_home_internet=55, hotspots=55)],
+        received_seq=33,
+    )
+    insert_rows(
+        con,
+        "pl_participation",
+        [
+            pl(Y2, "10001", "T1", "teacher", "B1", fmt="online", framework="TPACK", hours=2),
+            pl(Y2, "10001", "T3", "teacher", "B2", fmt="online", hours=2),
+            pl(Y2, "10001", "T4", "teacher", "B3", fmt="face_to_face", hours=1),
+            pl(Y2, "10001", "L1", "building_leader", "B4", kind="pln_meeting", fmt="face_to_face", hours=1),
+        ],
+        received_seq=34,
+    )
     # 10002: every family, but zero denominators: no staff, only hotspots, nobody without home internet
     insert_rows(con, "enrollment", [enrollment(Y2, "10002", "00201", 1000)], received_seq=35)
-    insert_rows(con, "staffing", [staffing(Y2, "10002", teachers=0, building_leaders=0, district_leaders=0,
-                                           tech_staff=0)], received_seq=36)
-    insert_rows(con, "devices", [devices(Y2, "10002", "00201", "hotspot", "student", 30, take_home=30)],
-                received_seq=37)
-    insert_rows(con, "connectivity", [connectivity(Y2, "10002", mbps=500, wifi_pct=80, monthly_cost=1000,
-                                                   without_home_internet=0, hotspots=0)], received_seq=38)
-    insert_rows(con, "pl_participation", [pl(Y2, "10002", "E1", "support_staff", "C1", hours=1)],
-                received_seq=44)
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(Y2, "10002", teachers=0, building_leaders=0, district_leaders=0, tech_staff=0)],
+        received_seq=36,
+    )
+    insert_rows(
+        con, "devices", [devices(Y2, "10002", "00201", "hotspot", "student", 30, take_home=30)], received_seq=37
+    )
+    insert_rows(
+        con,
+        "connectivity",
+        [connectivity(Y2, "10002", mbps=500, wifi_pct=80, monthly_cost=1000, without_home_internet=0, hotspots=0)],
+        received_seq=38,
+    )
+    insert_rows(con, "pl_participation", [pl(Y2, "10002", "E1", "support_staff", "C1", hours=1)], received_seq=44)
     # 10003: connectivity only
-    insert_rows(con, "connectivity", [connectivity(Y2, "10003", mbps=100, wifi_pct=50, monthly_cost=500,
-                                                   without_home_internet=10, hotspots=5)], received_seq=39)
+    insert_rows(
+        con,
+        "connectivity",
+        [connectivity(Y2, "10003", mbps=100, wifi_pct=50, monthly_cost=500, without_home_internet=10, hotspots=5)],
+        received_seq=39,
+    )
     # 10001 resubmits devices: one row replaces the three rows of file 32
-    insert_rows(con, "devices", [
-        devices(Y2, "10001", "00101", "chromebook", "student", 600, over_5_years=60, take_home=600),
-    ], received_seq=40)
+    insert_rows(
+        con,
+        "devices",
+        [
+            devices(Y2, "10001", "00101", "chromebook", "student", 600, over_5_years=60, take_home=600),
+        ],
+        received_seq=40,
+    )
     # 10005: staffing and PL; more leaders in PL than on staff (a warning, not an error)
-    insert_rows(con, "staffing", [staffing(Y2, "10005", teachers=10, building_leaders=1, district_leaders=1,
-                                           tech_staff=1)], received_seq=41)
-    insert_rows(con, "pl_participation", [
-        pl(Y2, "10005", "L1", "building_leader", "D1", kind="pln_meeting", fmt="face_to_face", hours=1),
-        pl(Y2, "10005", "L2", "building_leader", "D2", kind="pln_meeting", fmt="face_to_face", hours=1),
-        pl(Y2, "10005", "L3", "district_leader", "D3", fmt="online", hours=1),
-    ], received_seq=42)
+    insert_rows(
+        con,
+        "staffing",
+        [staffing(Y2, "10005", teachers=10, building_leaders=1, district_leaders=1, tech_staff=1)],
+        received_seq=41,
+    )
+    insert_rows(
+        con,
+        "pl_participation",
+        [
+            pl(Y2, "10005", "L1", "building_leader", "D1", kind="pln_meeting", fmt="face_to_face", hours=1),
+            pl(Y2, "10005", "L2", "building_leader", "D2", kind="pln_meeting", fmt="face_to_face", hours=1),
+            pl(Y2, "10005", "L3", "district_leader", "D3", fmt="online", hours=1),
+        ],
+        received_seq=42,
+    )
     # 10004 is not in the 2024-25 directory: its file reaches raw but no mart
     insert_rows(con, "enrollment", [enrollment(Y2, "10004", "00401", 90)], received_seq=43)
 
@@ -162,8 +266,11 @@ def db(built) -> Path:
 
 
 def district_row(db: Path, district_code: str, school_year: str) -> dict:
-    return one(db, "select * from marts.district_year_metrics where district_code = ? and school_year = ?",
-               [district_code, school_year])
+    return one(
+        db,
+        "select * from marts.district_year_metrics where district_code = ? and school_year = ?",
+        [district_code, school_year],
+    )
 
 
 def state_row(db: Path, school_year: str) -> dict:
@@ -171,8 +278,12 @@ def state_row(db: Path, school_year: str) -> dict:
 
 
 def metric_value(db: Path, scope: str, district_code: str | None, metric: str, school_year: str) -> dict:
-    return one(db, "select * from marts.metric_values where scope = ? and district_code is not distinct from ?"
-                   " and metric = ? and school_year = ?", [scope, district_code, metric, school_year])
+    return one(
+        db,
+        "select * from marts.metric_values where scope = ? and district_code is not distinct from ?"
+        " and metric = ? and school_year = ?",
+        [scope, district_code, metric, school_year],
+    )
 
 
 # ---- district metrics -------------------------------------------------------------------
@@ -234,17 +345,31 @@ def test_pl_hours_and_participants(db):
 def test_data_complete_needs_all_five_families(db):
     assert district_row(db, "10001", Y1)["data_complete"] is True
     beta = district_row(db, "10002", Y1)  # no devices, no PL
-    assert (beta["has_enrollment"], beta["has_staffing"], beta["has_devices"],
-            beta["has_connectivity"], beta["has_pl_participation"]) == (True, True, False, True, False)
+    assert (
+        beta["has_enrollment"],
+        beta["has_staffing"],
+        beta["has_devices"],
+        beta["has_connectivity"],
+        beta["has_pl_participation"],
+    ) == (True, True, False, True, False)
     assert beta["data_complete"] is False
     assert district_row(db, "10002", Y2)["data_complete"] is True
 
 
 def test_metrics_are_null_when_a_needed_family_is_missing(db):
     beta = district_row(db, "10002", Y1)  # enrollment, staffing, connectivity; no devices, no PL
-    for metric in ("student_devices", "students_per_device", "teacher_device_coverage_pct",
-                   "aging_device_share_pct", "take_home_share_pct", "teacher_pl_rate_pct", "leader_pl_rate_pct",
-                   "pl_hours_online", "tpack_samr_participants", "skill_assessment_participants"):
+    for metric in (
+        "student_devices",
+        "students_per_device",
+        "teacher_device_coverage_pct",
+        "aging_device_share_pct",
+        "take_home_share_pct",
+        "teacher_pl_rate_pct",
+        "leader_pl_rate_pct",
+        "pl_hours_online",
+        "tpack_samr_participants",
+        "skill_assessment_participants",
+    ):
         assert beta[metric] is None, metric
     gamma = district_row(db, "10003", Y2)  # connectivity only: no enrollment -> no per-student figure
     assert gamma["student_count"] is None
@@ -285,8 +410,12 @@ def test_latest_submission_replaces_district_rows(db):
     assert row["teacher_device_coverage_pct"] == 0  # 0 / 44: a known 0, not null
     assert row["aging_device_share_pct"] == approx(100 * 60 / 600)
     assert row["take_home_share_pct"] == approx(100 * 600 / 600)
-    published = query(db, "select distinct received_seq from intermediate.int_devices__published"
-                          " where district_code = '10001' and school_year = ?", [Y2])
+    published = query(
+        db,
+        "select distinct received_seq from intermediate.int_devices__published"
+        " where district_code = '10001' and school_year = ?",
+        [Y2],
+    )
     assert published == [{"received_seq": 40}]
 
 
@@ -306,9 +435,12 @@ def test_rates_are_not_capped_and_over_100_is_a_warning(built):
 def test_district_that_moved_isd_shows_the_isd_of_each_year(db):
     assert district_row(db, "10002", Y1)["isd_code"] == "50001"
     assert district_row(db, "10002", Y2)["isd_code"] == "50002"
-    versions = query(db, "select isd_code, valid_from_school_year, valid_to_school_year, is_current"
-                         " from marts.dim_district_history where district_code = '10002'"
-                         " order by valid_from_school_year")
+    versions = query(
+        db,
+        "select isd_code, valid_from_school_year, valid_to_school_year, is_current"
+        " from marts.dim_district_history where district_code = '10002'"
+        " order by valid_from_school_year",
+    )
     assert versions == [
         {"isd_code": "50001", "valid_from_school_year": Y1, "valid_to_school_year": Y1, "is_current": False},
         {"isd_code": "50002", "valid_from_school_year": Y2, "valid_to_school_year": None, "is_current": True},
@@ -334,8 +466,10 @@ def test_district_absent_from_a_later_directory_ends(db):
     delta = one(db, "select * from marts.dim_district_history where district_code = '10004'")
     assert delta["valid_to_school_year"] == Y1 and delta["is_current"] is False
     assert district_row(db, "10004", Y1)["student_count"] == 100
-    assert query(db, "select * from marts.district_year_metrics where district_code = '10004'"
-                     " and school_year = ?", [Y2]) == []
+    assert (
+        query(db, "select * from marts.district_year_metrics where district_code = '10004' and school_year = ?", [Y2])
+        == []
+    )
 
 
 def test_data_of_a_district_outside_the_directory_is_a_warning(built):
@@ -346,14 +480,22 @@ def test_data_of_a_district_outside_the_directory_is_a_warning(built):
 
 
 def test_rows_are_the_directory_in_effect_for_every_year_on_record(db):
-    rows = query(db, "select school_year, count(*) as districts from marts.district_year_metrics"
-                     " group by school_year order by school_year")
+    rows = query(
+        db,
+        "select school_year, count(*) as districts from marts.district_year_metrics"
+        " group by school_year order by school_year",
+    )
     # 2021-22 precedes the first directory and uses it (6 districts); 2024-25: 10004 out, 10005 in
-    assert rows == [{"school_year": "2021-22", "districts": 6}, {"school_year": Y1, "districts": 6},
-                    {"school_year": Y2, "districts": 6}]
+    assert rows == [
+        {"school_year": "2021-22", "districts": 6},
+        {"school_year": Y1, "districts": 6},
+        {"school_year": Y2, "districts": 6},
+    ]
     assert district_row(db, "10005", Y2)["district_name"] == "Epsilon Schools"
-    assert query(db, "select * from marts.district_year_metrics where district_code = '10005'"
-                     " and school_year = ?", [Y1]) == []
+    assert (
+        query(db, "select * from marts.district_year_metrics where district_code = '10005' and school_year = ?", [Y1])
+        == []
+    )
 
 
 # ---- state figures ------------------------------------------------------------------------
@@ -410,7 +552,8 @@ def test_change_from_previous_year_is_value_minus_previous_value(db):
     assert spd["change_from_previous_year"] == approx(550 / 600 - 500 / 500)
     state = metric_value(db, "state", None, "kbps_per_student", Y2)
     assert state["change_from_previous_year"] == approx(
-        (660 + 500) * 1000 / (550 + 1000) - (400 + 2000) * 1000 / (500 + 1000))
+        (660 + 500) * 1000 / (550 + 1000) - (400 + 2000) * 1000 / (500 + 1000)
+    )
 
 
 def test_change_is_null_when_either_year_is_unknown(db):
@@ -433,8 +576,11 @@ def test_metric_values_cover_every_metric_of_the_spec_for_every_district_and_the
     catalog = yaml.safe_load((CONFIG_DIR / "metrics.yml").read_text())["metrics"]
     metrics = {r["metric"] for r in query(db, "select distinct metric from marts.metric_values")}
     assert metrics == set(catalog)
-    counts = one(db, "select count(*) filter (where scope = 'district') as district_rows,"
-                     " count(*) filter (where scope = 'state') as state_rows from marts.metric_values")
+    counts = one(
+        db,
+        "select count(*) filter (where scope = 'district') as district_rows,"
+        " count(*) filter (where scope = 'state') as state_rows from marts.metric_values",
+    )
     # 3 school years x 6 districts in the directory x 24 metrics; 3 x 24 for the state
     assert counts == {"district_rows": 3 * 6 * len(catalog), "state_rows": 3 * len(catalog)}
 
@@ -444,29 +590,41 @@ def test_metric_values_cover_every_metric_of_the_spec_for_every_district_and_the
 
 def test_objective_progress_has_state_and_district_rows_with_targets_from_config(db):
     targets = yaml.safe_load((CONFIG_DIR / "metrics.yml").read_text())["targets"]
-    state = one(db, "select * from marts.objective_progress where objective_id = 'G4.S3.A'"
-                    " and metric = 'kbps_per_student' and scope = 'state' and school_year = ?", [Y2])
+    state = one(
+        db,
+        "select * from marts.objective_progress where objective_id = 'G4.S3.A'"
+        " and metric = 'kbps_per_student' and scope = 'state' and school_year = ?",
+        [Y2],
+    )
     assert state["district_code"] is None
     assert state["value"] == approx(1160 * 1000 / 1550)
     assert state["target"] == targets["kbps_per_student"]["target"]
     assert state["meets_target"] is False
-    district = one(db, "select * from marts.objective_progress where objective_id = 'G4.S1.D'"
-                       " and metric = 'students_per_device' and district_code = '10001' and school_year = ?",
-                   [Y2])
+    district = one(
+        db,
+        "select * from marts.objective_progress where objective_id = 'G4.S1.D'"
+        " and metric = 'students_per_device' and district_code = '10001' and school_year = ?",
+        [Y2],
+    )
     assert district["scope"] == "district"
     assert district["target"] == targets["students_per_device"]["target"]  # <= 1.0
     assert district["meets_target"] is True  # 550 / 600 = 0.92
     assert district["change_from_previous_year"] == approx(550 / 600 - 1.0)
-    untargeted = one(db, "select * from marts.objective_progress where objective_id = 'G4.S4.A.a'"
-                         " and metric = 'pl_hours_online' and district_code = '10001' and school_year = ?", [Y2])
+    untargeted = one(
+        db,
+        "select * from marts.objective_progress where objective_id = 'G4.S4.A.a'"
+        " and metric = 'pl_hours_online' and district_code = '10001' and school_year = ?",
+        [Y2],
+    )
     assert untargeted["value"] == approx(4) and untargeted["target"] is None and untargeted["meets_target"] is None
 
 
 def test_objective_progress_rows_per_objective_metric(db):
     config = yaml.safe_load((CONFIG_DIR / "metrics.yml").read_text())
     pairs = sum(len(m) for m in config["objective_metrics"].values())
-    rows = one(db, "select count(*) as n, count(distinct objective_id || metric) as pairs"
-                   " from marts.objective_progress")
+    rows = one(
+        db, "select count(*) as n, count(distinct objective_id || metric) as pairs from marts.objective_progress"
+    )
     # per objective x metric: 3 years x (6 districts + the state)
     assert rows == {"n": pairs * 3 * 7, "pairs": pairs}
 

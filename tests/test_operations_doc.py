@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-from pathlib import Path
 
 from rehearsal import OPERATOR_COMMANDS, OPERATOR_ENVIRONMENT, REPO
 
@@ -44,8 +43,12 @@ def test_every_command_of_the_walk_is_run_by_the_rehearsal():
     names = [re.match(r"export (\w+)=", line).group(1) for line in exported]
     assert sorted(names) == sorted(OPERATOR_ENVIRONMENT)
     # the services of the walk start the same commands
-    starts = [line.split("=", 1)[1] for block in _blocks(section, "ini") for line in _lines(block)
-              if line.startswith("ExecStart=")]
+    starts = [
+        line.split("=", 1)[1]
+        for block in _blocks(section, "ini")
+        for line in _lines(block)
+        if line.startswith("ExecStart=")
+    ]
     assert len(starts) == 2
     for start in starts:
         assert start.removeprefix("/opt/roadmap-warehouse/.venv/bin/") in known, start
@@ -55,8 +58,11 @@ def test_every_command_of_the_walk_is_run_by_the_rehearsal():
 
 
 def test_the_rehearsal_runs_every_operator_command():
-    files = [REPO / "tests" / "rehearsal.py", REPO / "tests" / "rehearsal_site.py",
-             *sorted((REPO / "tests").glob("test_rehearsal_*.py"))]
+    files = [
+        REPO / "tests" / "rehearsal.py",
+        REPO / "tests" / "rehearsal_site.py",
+        *sorted((REPO / "tests").glob("test_rehearsal_*.py")),
+    ]
     source = "".join(f.read_text() for f in files)
     for name in OPERATOR_COMMANDS:
         if name == "setup":

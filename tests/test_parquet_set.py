@@ -25,7 +25,6 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from flows import audit
 from flows.parquet_set import CURRENT, KEEP, MANIFEST, current_folder, write_for
@@ -36,7 +35,7 @@ def latest_publish(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
-        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
+        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0], strict=True))
     finally:
         con.close()
 
@@ -52,9 +51,12 @@ def test_the_parquet_set_of_a_pipeline_built_warehouse_is_its_marts(demo_warehou
 
     con = duckdb.connect(str(demo_warehouse_path), read_only=True)
     try:
-        marts = [r[0] for r in con.execute(
-            "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
-        ).fetchall()]
+        marts = [
+            r[0]
+            for r in con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts' order by 1"
+            ).fetchall()
+        ]
         assert len(marts) >= 6 and sorted(manifest["tables"]) == marts
         for mart in marts:
             path = folder / manifest["tables"][mart]["file"]
@@ -63,7 +65,10 @@ def test_the_parquet_set_of_a_pipeline_built_warehouse_is_its_marts(demo_warehou
                 expected = expected.read_all()
             table = pq.read_table(path)
             assert table.schema.names == expected.schema.names, mart
-            key = lambda row: json.dumps(row, default=str, sort_keys=True)  # noqa: E731
+
+            def key(row):
+                return json.dumps(row, default=str, sort_keys=True)
+
             assert sorted(table.to_pylist(), key=key) == sorted(expected.to_pylist(), key=key), mart
             frame = pd.read_parquet(path)  # as the guide reads it
             assert len(frame) == published["mart_rows"][mart] > 0 and list(frame.columns) == table.schema.names
@@ -187,7 +192,9 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
     stop = tmp_path / "stop"
     reader = subprocess.Popen(
         [sys.executable, "-c", READER, str(warehouse.parent / "parquet" / CURRENT), str(stop)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         for n in range(1, 13):
@@ -203,7 +210,10 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
         out, err = reader.communicate(timeout=120)
     assert reader.returncode == 0, err[-3000:]
     result = json.loads(out)
-    print(f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, {result['gone']} pruned under it")
+    print(
+        f"reader: {len(result['seen'])} complete sets read, nights {sorted(set(result['seen']))}, "
+        f"{result['gone']} pruned under it"
+    )
     assert result["bad"] == [], result["bad"][:5]
     assert len(result["seen"]) >= 20 and len(set(result["seen"])) >= 3, result
     assert result["seen"] == sorted(result["seen"])  # never back to an older night

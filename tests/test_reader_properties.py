@@ -17,7 +17,6 @@ import io
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -26,8 +25,14 @@ from flows.read_csv import read_landing_file
 
 ENROLLMENT = FAMILIES["enrollment"]
 COLUMNS = list(ENROLLMENT.column_names)
-FILE_LEVEL_RULES = {"empty_file", "unreadable_file", "encoding_not_utf8", "wrong_delimiter", "duplicate_column_name",
-                    "missing_required_column"}
+FILE_LEVEL_RULES = {
+    "empty_file",
+    "unreadable_file",
+    "encoding_not_utf8",
+    "wrong_delimiter",
+    "duplicate_column_name",
+    "missing_required_column",
+}
 ROW_RULES = {"malformed_row", "extra_column"}
 
 SETTINGS = settings(
@@ -36,7 +41,9 @@ SETTINGS = settings(
 
 # Text a district might put in a cell: anything but NUL (a NUL byte marks a binary file)
 # and lone surrogates (not encodable). Weighted towards the characters CSV cares about.
-special = st.sampled_from([",", '"', "\n", "\r\n", "\r", " ", "\t", "0", "00", "\u00a0", "\u3000", "é", "😀", "'", "=", ";"])
+special = st.sampled_from(
+    [",", '"', "\n", "\r\n", "\r", " ", "\t", "0", "00", "\u00a0", "\u3000", "é", "😀", "'", "=", ";"]
+)
 cell_text = st.lists(
     st.one_of(special, st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")), max_size=12
 ).map("".join)
@@ -79,9 +86,24 @@ def expected_value(text: str) -> str | None:
     bom=st.booleans(),
     quoting=st.sampled_from([csv.QUOTE_MINIMAL, csv.QUOTE_ALL]),
 )
-@example(rows=[["2024-25", "01010", "00101", 'A "quoted", name\nover two lines', "007"]], lineterminator="\n", bom=False, quoting=csv.QUOTE_MINIMAL)
-@example(rows=[["", " ", "\t", "\u3000", ""], [" 01010 ", "x", "y", "z", "0"]], lineterminator="\r\n", bom=True, quoting=csv.QUOTE_ALL)
-@example(rows=[["a", "b", "c", "d\n\ne", "f"], ["g", "h", "i", "j", "k"]], lineterminator="\n", bom=False, quoting=csv.QUOTE_MINIMAL)
+@example(
+    rows=[["2024-25", "01010", "00101", 'A "quoted", name\nover two lines', "007"]],
+    lineterminator="\n",
+    bom=False,
+    quoting=csv.QUOTE_MINIMAL,
+)
+@example(
+    rows=[["", " ", "\t", "\u3000", ""], [" 01010 ", "x", "y", "z", "0"]],
+    lineterminator="\r\n",
+    bom=True,
+    quoting=csv.QUOTE_ALL,
+)
+@example(
+    rows=[["a", "b", "c", "d\n\ne", "f"], ["g", "h", "i", "j", "k"]],
+    lineterminator="\n",
+    bom=False,
+    quoting=csv.QUOTE_MINIMAL,
+)
 def test_values_written_by_the_csv_module_read_back_trimmed_with_their_physical_lines(
     tmp_path, rows, lineterminator, bom, quoting
 ):
@@ -94,7 +116,7 @@ def test_values_written_by_the_csv_module_read_back_trimmed_with_their_physical_
     result, got = read(path)
     expected = [
         (start, *(expected_value(v) for v in row))
-        for start, row in zip(starts, rows)
+        for start, row in zip(starts, rows, strict=True)
         if any(expected_value(v) for v in row)  # a row of empty cells is a blank line
     ]
     if not expected:
@@ -106,8 +128,27 @@ def test_values_written_by_the_csv_module_read_back_trimmed_with_their_physical_
 
 # Byte soup weighted towards what trips CSV parsers and decoders.
 byte_tokens = st.sampled_from(
-    [b",", b'"', b"\n", b"\r", b"\r\n", b" ", b"\t", b";", b"\x00", b"\xff", b"\xef\xbb\xbf", b"\xc3", b"\xa9",
-     b"\xfe\xff", b"01010", b"2024-25", b"abc", b"\\", b"''"]
+    [
+        b",",
+        b'"',
+        b"\n",
+        b"\r",
+        b"\r\n",
+        b" ",
+        b"\t",
+        b";",
+        b"\x00",
+        b"\xff",
+        b"\xef\xbb\xbf",
+        b"\xc3",
+        b"\xa9",
+        b"\xfe\xff",
+        b"01010",
+        b"2024-25",
+        b"abc",
+        b"\\",
+        b"''",
+    ]
 )
 soups = st.one_of(
     st.binary(max_size=400),
@@ -139,6 +180,7 @@ def test_arbitrary_bytes_never_crash_the_reader(tmp_path, data):
 
 def header_variants(names: list[str]):
     """Each name with random case and padding, maybe quoted; a random order; maybe a BOM."""
+
     def decorate(name: str):
         return st.tuples(
             st.lists(st.booleans(), min_size=len(name), max_size=len(name)),
@@ -146,10 +188,8 @@ def header_variants(names: list[str]):
             st.sampled_from(["", " ", "\t "]),
             st.booleans(),
         ).map(
-            lambda t: (
-                ('"{}"' if t[3] else "{}").format(
-                    t[1] + "".join(c.upper() if up else c.lower() for c, up in zip(name, t[0])) + t[2]
-                )
+            lambda t: ('"{}"' if t[3] else "{}").format(
+                t[1] + "".join(c.upper() if up else c.lower() for c, up in zip(name, t[0], strict=True)) + t[2]
             )
         )
 
@@ -161,13 +201,23 @@ def header_variants(names: list[str]):
 def test_header_case_padding_quoting_and_order_do_not_change_what_is_read(tmp_path, variant):
     order, decorated, bom = variant
     rows = [
-        {"school_year": "2024-25", "district_code": "01010", "building_code": "00101", "building_name": "A, b", "student_count": "300"},
-        {"school_year": "2024-25", "district_code": "01020", "building_code": "00201", "building_name": "C\nd", "student_count": "7"},
+        {
+            "school_year": "2024-25",
+            "district_code": "01010",
+            "building_code": "00101",
+            "building_name": "A, b",
+            "student_count": "300",
+        },
+        {
+            "school_year": "2024-25",
+            "district_code": "01020",
+            "building_code": "00201",
+            "building_name": "C\nd",
+            "student_count": "7",
+        },
     ]
     header = ",".join(decorated[i] for i in order)
-    body = "".join(
-        ",".join('"' + row[COLUMNS[i]].replace('"', '""') + '"' for i in order) + "\n" for row in rows
-    )
+    body = "".join(",".join('"' + row[COLUMNS[i]].replace('"', '""') + '"' for i in order) + "\n" for row in rows)
     path = tmp_path / "enrollment_2024-25.csv"
     path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + (header + "\n" + body).encode())
     result, got = read(path)

@@ -8,7 +8,6 @@ import signal
 
 import pytest
 
-from rehearsal_site import mail, site_factory  # noqa: F401 (the fixtures)
 from rehearsal_site import (
     check_published_and_alerted,
     check_recovered,

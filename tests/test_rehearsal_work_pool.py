@@ -9,7 +9,6 @@ import signal
 import pytest
 
 from rehearsal import REPO, Process
-from rehearsal_site import mail, site_factory  # noqa: F401 (the fixtures)
 from rehearsal_site import (
     TERMINAL,
     check_published_and_alerted,

@@ -181,7 +181,7 @@ def _rows(warehouse: Path, sql: str, params=None) -> list[dict]:
     try:
         cur = con.execute(sql, params or [])
         cols = [d[0] for d in cur.description]
-        return [dict(zip(cols, r)) for r in cur.fetchall()]
+        return [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
     finally:
         con.close()
 
@@ -191,8 +191,10 @@ def page_cells(page: str) -> dict[str, list[str]]:
     district, change, Michigan, target, meets]} (visible text)."""
     out = {}
     for m in re.finditer(r'<tr data-metric="([^"]+)">(.*?)</tr>', page, re.S):
-        out[m.group(1)] = [_html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
-                           for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(2), re.S)]
+        out[m.group(1)] = [
+            _html.unescape(re.sub(r"<[^>]+>", "", c)).strip()
+            for c in re.findall(r"<td[^>]*>(.*?)</td>", m.group(2), re.S)
+        ]
     return out
 
 
@@ -210,7 +212,7 @@ def test_report_is_one_html_file_named_for_the_school_year(report):
 
 
 def test_the_review_says_which_year_it_shows_and_why(html):
-    reason = visible_text(html[html.index('id="year-reason"'):].split("</p>")[0] + "</p>")
+    reason = visible_text(html[html.index('id="year-reason"') :].split("</p>")[0] + "</p>")
     assert f"This review shows {LATEST}" in reason
     assert "substantially complete" in reason and "submitted all five yearly files" in reason
     assert re.search(r"\d+ of the 18 districts in its directory \(\d+%\)", reason)
@@ -219,12 +221,14 @@ def test_the_review_says_which_year_it_shows_and_why(html):
 def test_default_year_passes_over_a_later_year_still_being_collected():
     import pandas as pd
 
-    years = pd.DataFrame({
-        "school_year": ["2022-23", "2023-24", "2024-25", "2025-26", "2030-31"],
-        "districts_in_directory": [900, 900, 900, 900, 900],
-        "districts_complete": [880, 870, 860, 12, 0],
-        "districts_reporting": [890, 890, 890, 40, 1],
-    })
+    years = pd.DataFrame(
+        {
+            "school_year": ["2022-23", "2023-24", "2024-25", "2025-26", "2030-31"],
+            "districts_in_directory": [900, 900, 900, 900, 900],
+            "districts_complete": [880, 870, 860, 12, 0],
+            "districts_reporting": [890, 890, 890, 40, 1],
+        }
+    )
     choice = choose_school_year(years, None, 0.5)
     assert choice.school_year == "2024-25"
     assert choice.shown_years == ["2022-23", "2023-24", "2024-25"]
@@ -257,9 +261,9 @@ def test_report_opens_offline_with_plotly_inlined_once(html):
     assert html.count("Plotly.newPlot(") > 0
     assert html.count("plotly.js v") <= 2  # the bundle's own banner
     assert len(re.findall(r"<script\b", html)) == html.count("Plotly.newPlot(") + 1
-    assert not re.search(r'<script[^>]+src=', html)
+    assert not re.search(r"<script[^>]+src=", html)
     bundle_start = html.index("<script>")
-    rest = html[:bundle_start] + html[html.index("</script>", bundle_start):]
+    rest = html[:bundle_start] + html[html.index("</script>", bundle_start) :]
     assert not re.search(r"<link\b", rest)
     assert "@import" not in rest and "@font-face" not in rest
     assert not re.search(r"(src|href)=\"https?://", rest)
@@ -277,7 +281,9 @@ def test_report_prints_with_page_breaks_between_strategies(html):
 def test_every_strategy_section_is_in_the_report(html):
     text = visible_text(html)
     for s in _goal4()["strategies"]:
-        assert f'<section class="strategy" id="{s["id"].lower().replace(".", "-")}" data-strategy-id="{s["id"]}"' in html
+        assert (
+            f'<section class="strategy" id="{s["id"].lower().replace(".", "-")}" data-strategy-id="{s["id"]}"' in html
+        )
         assert _squash(s["title"]) in text
 
 
@@ -332,27 +338,37 @@ def test_box_statistics_are_those_of_the_published_figures_only(report, html, wa
     """Each box is the quartiles of exactly the figures the district pages publish:
     withheld figures weigh nothing in any chart."""
     units = _units()
-    groups = {r["district_code"]: r for r in _rows(
-        warehouse, "SELECT district_code, locale, district_type FROM marts.district_year_metrics "
-                   "WHERE school_year = ?", [LATEST])}
+    groups = {
+        r["district_code"]: r
+        for r in _rows(
+            warehouse,
+            "SELECT district_code, locale, district_type FROM marts.district_year_metrics WHERE school_year = ?",
+            [LATEST],
+        )
+    }
     sections = _metric_sections(html)
     checked = 0
-    for (oid, metric), block in sections.items():
+    for (_oid, metric), block in sections.items():
         if units.get(metric) == "boolean":
             continue
         published = _published_values(report, metric)
         (dist,) = [f for f in plotly_figures(block) if "Districts" in json.dumps(f["layout"].get("title", ""))]
-        for trace, key in zip(dist["data"], ("locale", "district_type")):
+        for trace, key in zip(dist["data"], ("locale", "district_type"), strict=True):
             cats = _decode(trace["x"])
             for i, cat in enumerate(cats):
                 label, n = re.match(r"(.*) \((\d+)\)$", cat).groups()
-                members = [v for c, v in published.items()
-                           if (groups[c][key] or "unknown") in (label, label.split(" ")[0])]
+                members = [
+                    v for c, v in published.items() if (groups[c][key] or "unknown") in (label, label.split(" ")[0])
+                ]
                 assert int(n) == len(members), (metric, cat)
                 # shown values are rounded: compare within the display precision
                 tol = 0.51 * 10 ** -{"percent": 1, "ratio": 2, "usd": 2}.get(units[metric], 0) * 2
                 for stat, q in (("lowerfence", 0), ("q1", 25), ("median", 50), ("q3", 75), ("upperfence", 100)):
-                    assert _decode(trace[stat])[i] == pytest.approx(np.percentile(members, q), abs=tol), (metric, cat, stat)
+                    assert _decode(trace[stat])[i] == pytest.approx(np.percentile(members, q), abs=tol), (
+                        metric,
+                        cat,
+                        stat,
+                    )
                 checked += 1
     assert checked > 20
 
@@ -391,12 +407,21 @@ def test_no_count_under_ten_is_shown(report, html):
 
 def test_rates_built_on_small_counts_are_suppressed_on_district_pages(report, warehouse):
     page = (report.district_pages_dir / f"{BIRCH}.html").read_text(encoding="utf-8")
-    row = _rows(warehouse, "SELECT * FROM marts.district_year_metrics WHERE district_code = ? AND school_year = ?",
-                [BIRCH, LATEST])[0]
+    row = _rows(
+        warehouse,
+        "SELECT * FROM marts.district_year_metrics WHERE district_code = ? AND school_year = ?",
+        [BIRCH, LATEST],
+    )[0]
     assert row["student_count"] < 10 and row["leader_count"] < 10
     cells = page_cells(page)
-    for metric in ("student_count", "kbps_per_student", "leader_pl_rate_pct", "home_internet_gap_pct",
-                   "teacher_pl_rate_pct", "students_per_device"):
+    for metric in (
+        "student_count",
+        "kbps_per_student",
+        "leader_pl_rate_pct",
+        "home_internet_gap_pct",
+        "teacher_pl_rate_pct",
+        "students_per_device",
+    ):
         assert cells[metric][2] == "<10", (metric, cells[metric])
         assert cells[metric][3] == "<10", (metric, cells[metric])  # the change too
     assert f"{row['kbps_per_student']:,.0f} kbps" not in visible_text(page)
@@ -421,7 +446,7 @@ def test_missing_figure_is_shown_as_no_data_not_zero(report, html):
     for metric in ("leader_pl_rate_pct", "teacher_pl_rate_pct", "pl_hours_online", "oer_participants"):
         assert cells[metric][2] == "no data", (metric, cells[metric])
     assert "PL participation" in visible_text(page)
-    dq = html[html.index('id="data-quality"'):]
+    dq = html[html.index('id="data-quality"') :]
     dq_text = visible_text(dq[: dq.index("</section>")])
     assert NAMES[MISSING_PL] in dq_text and "PL participation" in dq_text
     assert "never" in visible_text(html) and "not zero" in dq_text
@@ -430,7 +455,7 @@ def test_missing_figure_is_shown_as_no_data_not_zero(report, html):
 def test_a_district_with_no_file_at_all_is_listed_as_such(warehouse, tmp_path):
     r = build_report(warehouse, tmp_path, YEARS[0], config_dir=CONFIG)
     doc = r.html_path.read_text(encoding="utf-8")
-    table = doc[doc.index('id="incomplete-table"'):]
+    table = doc[doc.index('id="incomplete-table"') :]
     table = visible_text(table[: table.index("</table>")])
     assert NAMES[NO_FILES] in table and "no file at all" in table
     page = visible_text((r.district_pages_dir / f"{NO_FILES}.html").read_text(encoding="utf-8"))
@@ -446,12 +471,12 @@ def test_quarantined_submissions_are_listed_in_the_data_quality_section(html, wa
         [LATEST],
     )
     assert errors
-    table = html[html.index('id="quarantine-table"'):]
+    table = html[html.index('id="quarantine-table"') :]
     table = visible_text(table[: table.index("</table>")])
     for e in errors:
         assert e["district_name"] in table
     assert "count_exceeds_device_count" in table and "an earlier submission" in table
-    files = html[html.index('id="file-errors-table"'):]
+    files = html[html.index('id="file-errors-table"') :]
     assert "encoding_not_utf8" in visible_text(files[: files.index("</table>")])
     assert "extra_column" not in table  # warnings are not quarantine
 
@@ -459,16 +484,16 @@ def test_quarantined_submissions_are_listed_in_the_data_quality_section(html, wa
 def test_gap_analysis_lists_the_published_districts_furthest_from_each_target(report, html):
     published = _published_values(report, "kbps_per_student")
     short = sorted((v, c) for c, v in published.items() if v < 1000)
-    gap = html[html.index('<table class="gap-table" data-metric="kbps_per_student"'):]
+    gap = html[html.index('<table class="gap-table" data-metric="kbps_per_student"') :]
     gap = gap[: gap.index("</table>")]
     codes = re.findall(r'<a href="districts/[^"]+">[^<]+</a> <span class="muted">([0-9]+)</span>', gap)
     assert codes and codes == [c for _, c in short][: len(codes)]
     assert BIRCH not in codes  # withheld figures are never ranked
-    assert 'data-objective-id="G4.S3.B.a"' in html[html.index('id="gap-analysis"') - 60:]
+    assert 'data-objective-id="G4.S3.B.a"' in html[html.index('id="gap-analysis"') - 60 :]
 
 
 def test_recognition_states_its_criterion_and_ranks_by_gap_closed(report, html, tmp_path, warehouse):
-    rec = html[html.index('id="recognition"'):]
+    rec = html[html.index('id="recognition"') :]
     rec = rec[: rec.index("</section>")]
     text = visible_text(rec)
     assert "Criterion" in text and "last year's gap minus this year's" in text
@@ -477,15 +502,20 @@ def test_recognition_states_its_criterion_and_ranks_by_gap_closed(report, html, 
     eligible_now = _published_values(report, "kbps_per_student").keys()
     before_report = build_report(warehouse, tmp_path, YEARS[1], config_dir=CONFIG)
     eligible_before = _published_values(before_report, "kbps_per_student").keys()
-    value = {(r["district_code"], r["school_year"]): r["value"] for r in _rows(
-        warehouse, "SELECT district_code, school_year, value FROM marts.metric_values "
-                   "WHERE scope = 'district' AND metric = 'kbps_per_student'")}
+    value = {
+        (r["district_code"], r["school_year"]): r["value"]
+        for r in _rows(
+            warehouse,
+            "SELECT district_code, school_year, value FROM marts.metric_values "
+            "WHERE scope = 'district' AND metric = 'kbps_per_student'",
+        )
+    }
     improvement = {
         c: max(1000 - value[(c, YEARS[1])], 0) - max(1000 - value[(c, LATEST)], 0)
         for c in eligible_now & eligible_before
     }
     expected = [c for c, imp in sorted(improvement.items(), key=lambda kv: (-kv[1], kv[0])) if imp > 0]
-    table = rec[rec.index('data-metric="kbps_per_student"'):]
+    table = rec[rec.index('data-metric="kbps_per_student"') :]
     table = table[: table.index("</table>")]
     codes = re.findall(r'<a href="districts/[^"]+">[^<]+</a> <span class="muted">([0-9]+)</span>', table)
     assert codes and codes == expected[:10]
@@ -493,14 +523,18 @@ def test_recognition_states_its_criterion_and_ranks_by_gap_closed(report, html, 
 
 
 def test_national_benchmarks_give_context_in_the_introduction(html):
-    intro = html[html.index('id="introduction"'):]
+    intro = html[html.index('id="introduction"') :]
     intro = visible_text(intro[: intro.index("</section>")])
     assert "1 Mbps per student" in intro and "100 kbps" in intro and "74 %" in intro
 
 
 def test_district_pages_are_self_contained_and_linked_from_the_report(report, html, warehouse):
-    codes = [r["district_code"] for r in _rows(
-        warehouse, "SELECT district_code FROM marts.district_year_metrics WHERE school_year = ?", [LATEST])]
+    codes = [
+        r["district_code"]
+        for r in _rows(
+            warehouse, "SELECT district_code FROM marts.district_year_metrics WHERE school_year = ?", [LATEST]
+        )
+    ]
     assert sorted(p.stem for p in report.district_pages) == sorted(codes)
     for code in codes:
         assert f'href="districts/{LATEST}/{code}.html"' in html
@@ -565,8 +599,11 @@ def test_district_pages_are_written_again_only_when_their_content_changed(wareho
     again = build_report(warehouse, out, config_dir=CONFIG)
     assert (again.pages_written, again.pages_unchanged, again.pages_removed) == (0, 18, 0)
     assert _page_bytes(again.district_pages_dir) == before
-    assert all(p.stat().st_mtime_ns == stamps[p.name] for p in again.district_pages_dir.glob("*.html")
-               if p.name != "index.html")
+    assert all(
+        p.stat().st_mtime_ns == stamps[p.name]
+        for p in again.district_pages_dir.glob("*.html")
+        if p.name != "index.html"
+    )
 
     # a page deleted by hand comes back; a page of a district that is gone goes
     (first.district_pages_dir / f"{BIRCH}.html").unlink()
@@ -600,9 +637,8 @@ def test_district_pages_are_written_again_only_when_their_content_changed(wareho
 def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, tmp_path, prefect_server):
     """One district's corrected PL file, loaded by the real nightly flow: the next review
     writes that district's page only, and every page is the same as a full build's."""
-    from landing_files import PL, Landing
-
     from flows.nightly import nightly
+    from landing_files import PL, Landing
 
     root = tmp_path / "copy"
     shutil.copytree(report_warehouse.landing.parent, root)
@@ -612,8 +648,11 @@ def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, t
     before = _page_bytes(first.district_pages_dir)
 
     # 01010 resubmits its PL file with one more hour for one teacher
-    rows = [r for r in (root / "landing" / f"pl_participation_{LATEST}.csv").read_text().splitlines()[1:]
-            if r.split(",")[1] == "01010"]
+    rows = [
+        r
+        for r in (root / "landing" / f"pl_participation_{LATEST}.csv").read_text().splitlines()[1:]
+        if r.split(",")[1] == "01010"
+    ]
     first_row = rows[0].split(",")
     first_row[10] = str(float(first_row[10]) + 1)
     rows[0] = ",".join(first_row)
@@ -633,23 +672,31 @@ def test_a_corrected_file_rewrites_only_the_pages_it_changes(report_warehouse, t
 def test_a_later_year_with_a_few_rows_does_not_become_the_reviews_year(report_warehouse, tmp_path, prefect_server):
     """A file for the next school year from two districts, loaded by the real nightly flow
     with its review: the review stays on the last complete year and says why."""
-    from landing_files import ENROLLMENT, Landing
-
     from flows.nightly import nightly
+    from landing_files import ENROLLMENT, Landing
 
     root = tmp_path / "copy"
     shutil.copytree(report_warehouse.landing.parent, root)
     later = f"{int(LATEST[:4]) + 1}-{(int(LATEST[:4]) + 2) % 100:02d}"
-    Landing(root / "landing").csv(f"enrollment_{later}.csv", ENROLLMENT, [
-        f"{later},50010,01001,Building 01001,1200", f"{later},33010,01001,Building 01001,1900",
-    ], mtime=1_900_000_000)
+    Landing(root / "landing").csv(
+        f"enrollment_{later}.csv",
+        ENROLLMENT,
+        [
+            f"{later},50010,01001,Building 01001,1200",
+            f"{later},33010,01001,Building 01001,1900",
+        ],
+        mtime=1_900_000_000,
+    )
     cfg = tmp_path / "config"
     shutil.copytree(CONFIG, cfg)
     roadmap = yaml.safe_load((cfg / "roadmap.yml").read_text())
     roadmap["paths"]["reports_dir"] = str(tmp_path / "reports")
     (cfg / "roadmap.yml").write_text(yaml.safe_dump(roadmap))
-    summary = nightly(landing_dir=str(root / "landing"), warehouse=str(root / "warehouse" / "roadmap.duckdb"),
-                      config_file=str(cfg / "roadmap.yml"))
+    summary = nightly(
+        landing_dir=str(root / "landing"),
+        warehouse=str(root / "warehouse" / "roadmap.duckdb"),
+        config_file=str(cfg / "roadmap.yml"),
+    )
     assert summary.status == "succeeded" and summary.report
     # the nightly run's review is the last complete year's
     assert Path(summary.report).name == f"annual_review_{LATEST}.html"
@@ -668,9 +715,18 @@ def test_a_later_year_with_a_few_rows_does_not_become_the_reviews_year(report_wa
 
 def _chromium(*args: str, profile: Path, timeout: int = 120) -> subprocess.CompletedProcess:
     cmd = [
-        str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={profile}", "--virtual-time-budget=10000", *args,
+        str(CHROMIUM),
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--virtual-time-budget=10000",
+        *args,
     ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -698,8 +754,13 @@ def test_report_renders_in_headless_chromium(report, tmp_path):
     assert drawn == measured
     assert dom.count('class="main-svg"') >= 2 * sum(len(v) for v in _measured().values())
 
-    for marker in ('class="gap-table"', 'class="recognition-table"', 'id="incomplete-table"',
-                   'id="quarantine-table"', 'id="district-index"'):
+    for marker in (
+        'class="gap-table"',
+        'class="recognition-table"',
+        'id="incomplete-table"',
+        'id="quarantine-table"',
+        'id="district-index"',
+    ):
         assert marker in dom, marker
 
     cells = count_cells(dom)

@@ -50,15 +50,26 @@ def test_roadmap_serve_registers_the_nightly_deployment_with_the_configured_cron
     monkeypatch.setattr(flows.serve, "_start", lambda runner: asyncio.run(runner.start(run_once=True)))
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
-        rc = main(["serve", "--config", str(config), "--landing", str(tmp_path / "landing"),
-                   "--warehouse", str(tmp_path / "wh" / "roadmap.duckdb")])
+        rc = main(
+            [
+                "serve",
+                "--config",
+                str(config),
+                "--landing",
+                str(tmp_path / "landing"),
+                "--warehouse",
+                str(tmp_path / "wh" / "roadmap.duckdb"),
+            ]
+        )
     finally:
         signal.signal(signal.SIGTERM, sigterm)  # the runner installs its own handler
     assert rc == 0
 
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name("roadmap-nightly/nightly")
-    assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [("30 3 * * 1-5", "America/Chicago")]
+    assert [(s.schedule.cron, s.schedule.timezone) for s in deployment.schedules] == [
+        ("30 3 * * 1-5", "America/Chicago")
+    ]
     assert deployment.entrypoint == "flows.nightly.nightly"
     assert deployment.parameters["warehouse"] == str(tmp_path / "wh" / "roadmap.duckdb")
     assert deployment.parameters["landing_dir"] == str(tmp_path / "landing")
@@ -87,7 +98,10 @@ def test_a_broken_schedule_in_the_config_is_reported_by_name(tmp_path):
     from flows.serve import schedule_of
     from flows.settings import ConfigError, load_settings
 
-    for cron, tz, word in [("0 2 * *", "America/Detroit", "schedule.cron"), ("0 2 * * *", "Mars/Olympus", "schedule.timezone")]:
+    for cron, tz, word in [
+        ("0 2 * *", "America/Detroit", "schedule.cron"),
+        ("0 2 * * *", "Mars/Olympus", "schedule.timezone"),
+    ]:
         settings = load_settings(_config_with_schedule(tmp_path, cron, tz))
         with pytest.raises(ConfigError, match=word):
             schedule_of(settings)
@@ -156,8 +170,8 @@ def test_the_nightly_deployment_refuses_to_run_without_alert_settings(prefect_se
     same message; `roadmap nightly` by hand does not need them."""
     from prefect import flow
 
-    from flows.nightly import _under_deployment
     from flows.alerts import require_alert_settings
+    from flows.nightly import _under_deployment
     from flows.settings import ConfigError, load_settings
 
     monkeypatch.delenv("ROADMAP_ALERT_FROM", raising=False)

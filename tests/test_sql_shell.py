@@ -22,7 +22,6 @@ import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,7 +34,11 @@ ROADMAP = Path(sys.executable).parent / "roadmap"  # the console script the proj
 def roadmap_sql(warehouse: Path, *args: str, stdin: str | None = None, cwd: Path | None = None):
     return subprocess.run(
         [str(ROADMAP), "sql", "--warehouse", str(warehouse), *args],
-        input=stdin if stdin is not None else "", capture_output=True, text=True, timeout=120, cwd=cwd,
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
     )
 
 
@@ -47,14 +50,16 @@ def latest_publish(warehouse: Path) -> dict:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         cur = con.execute("select * from audit.published order by publish_seq desc limit 1")
-        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0]))
+        return dict(zip([d[0] for d in cur.description], cur.fetchall()[0], strict=True))
     finally:
         con.close()
 
 
 def test_one_command_shows_the_night_on_stderr_and_a_table_on_stdout(demo_warehouse_path):
     result = roadmap_sql(
-        demo_warehouse_path, "-c", "SELECT school_year, student_count FROM marts.state_year_metrics ORDER BY school_year"
+        demo_warehouse_path,
+        "-c",
+        "SELECT school_year, student_count FROM marts.state_year_metrics ORDER BY school_year",
     )
     assert result.returncode == 0, result.stderr
     published = latest_publish(demo_warehouse_path)
@@ -63,7 +68,9 @@ def test_one_command_shows_the_night_on_stderr_and_a_table_on_stdout(demo_wareho
     assert "night:" not in result.stdout
     con = duckdb.connect(str(demo_warehouse_path), read_only=True)
     try:
-        rows = con.execute("SELECT school_year, student_count FROM marts.state_year_metrics ORDER BY school_year").fetchall()
+        rows = con.execute(
+            "SELECT school_year, student_count FROM marts.state_year_metrics ORDER BY school_year"
+        ).fetchall()
     finally:
         con.close()
     for year, count in rows:
@@ -85,7 +92,7 @@ def test_csv_gives_every_row_of_the_query(demo_warehouse_path):
     assert rows[0] == header
     assert len(rows) - 1 == len(expected)
     value = header.index("value")
-    for got, want in zip(rows[1:], expected):
+    for got, want in zip(rows[1:], expected, strict=True):
         assert got[header.index("district_code")] == (want[header.index("district_code")] or "")
         assert (float(got[value]) if got[value] else None) == want[value]
 
@@ -115,7 +122,8 @@ def test_a_script_on_stdin_runs_multi_line_statements_and_stops_at_the_first_err
 
 def test_pragma_call_explain_and_summarize_show_their_results(demo_warehouse_path):
     result = roadmap_sql(
-        demo_warehouse_path, "-c",
+        demo_warehouse_path,
+        "-c",
         "PRAGMA version; CALL pragma_version(); EXPLAIN SELECT * FROM marts.objectives; SET threads = 1; "
         "SUMMARIZE marts.objectives;",
     )
@@ -147,7 +155,8 @@ def test_writes_are_refused_with_a_hint_and_the_file_is_unchanged(demo_warehouse
     # what an analyst may do: temp tables and exports
     out = tmp_path / "trend.csv"
     result = roadmap_sql(
-        demo_warehouse_path, "-c",
+        demo_warehouse_path,
+        "-c",
         "CREATE TEMP TABLE t AS SELECT school_year, student_count FROM marts.state_year_metrics; "
         f"COPY t TO '{out}' (HEADER); SELECT count(*) AS n FROM t;",
     )
@@ -195,11 +204,16 @@ def test_the_open_shell_holds_no_write_lock(demo_warehouse_path, tmp_path):
         term.type("SELECT count(*) AS n FROM marts.objectives;")
         term.expect("roadmap> ")
         probe = subprocess.run(
-            [sys.executable, "-c",
-             "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-             "print(c.execute('select count(*) from marts.objectives').fetchall()[0][0])",
-             str(demo_warehouse_path)],
-            capture_output=True, text=True, timeout=60,
+            [
+                sys.executable,
+                "-c",
+                "import duckdb, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+                "print(c.execute('select count(*) from marts.objectives').fetchall()[0][0])",
+                str(demo_warehouse_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert probe.returncode == 0, probe.stderr
         assert int(probe.stdout) > 0
@@ -216,7 +230,9 @@ def test_without_a_warehouse_it_says_what_to_do_and_exits_2(tmp_path):
 def test_a_warehouse_published_before_audit_published_still_names_its_run(tmp_path):
     old = tmp_path / "old.duckdb"
     con = duckdb.connect(str(old))
-    con.execute("create schema audit; create table audit.runs (run_id varchar, status varchar, finished_at timestamptz)")
+    con.execute(
+        "create schema audit; create table audit.runs (run_id varchar, status varchar, finished_at timestamptz)"
+    )
     con.execute("insert into audit.runs values ('20250101T070000Z-abc123', 'succeeded', '2025-01-01 07:01:00+00')")
     con.close()
     result = roadmap_sql(old, "-c", "SELECT 1")
@@ -235,9 +251,14 @@ def _escape_string(value: str) -> str:
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(value=LITERAL_TEXT, name=LITERAL_TEXT.filter(lambda s: s.strip(" \n\t")),
-       comment=LITERAL_TEXT.filter(lambda s: "*/" not in s and "/*" not in s), split=st.integers(0, 200),
-       escape=st.booleans(), nested=st.booleans())
+@given(
+    value=LITERAL_TEXT,
+    name=LITERAL_TEXT.filter(lambda s: s.strip(" \n\t")),
+    comment=LITERAL_TEXT.filter(lambda s: "*/" not in s and "/*" not in s),
+    split=st.integers(0, 200),
+    escape=st.booleans(),
+    nested=st.booleans(),
+)
 def test_a_statement_ends_only_at_a_semicolon_outside_strings_identifiers_and_comments(
     value, name, comment, split, escape, nested
 ):

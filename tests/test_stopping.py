@@ -12,11 +12,12 @@ import time
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from prefect.exceptions import TerminationSignal
 
 from flows import stopping
 from flows.nightly import Stopwatch
-from prefect.exceptions import TerminationSignal
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -87,6 +88,7 @@ def test_whatever_stage_swallows_the_stop_no_later_stage_starts(swallowed_at, st
             started.append(i)
             if i == swallowed_at:
                 SignalledInAFinaliser()
+
         run.__name__ = f"stage{i}"
         return as_stage(run)
 
@@ -107,14 +109,21 @@ def test_whatever_stage_swallows_the_stop_no_later_stage_starts(swallowed_at, st
 def test_a_stop_while_the_mail_server_trickles_ends_the_alert_stage_at_once(handlers, tmp_path, monkeypatch):
     """The alert stage waits on a server that never finishes its greeting, with deadlines
     of minutes: the stop, even swallowed, ends the wait within a second."""
-    from flows.alerts.smtp import Deadlines, connect
     from flows.alerts.config import SmtpSettings
+    from flows.alerts.smtp import Deadlines, connect
     from mail_server import TricklingServer
 
     trickle = TricklingServer(interval=0.5).start()
     try:
-        smtp = SmtpSettings(host="127.0.0.1", port=trickle.port, starttls=False, user=None, password=None,
-                            sender="roadmap@mi.example.gov", timeout_seconds=30)
+        smtp = SmtpSettings(
+            host="127.0.0.1",
+            port=trickle.port,
+            starttls=False,
+            user=None,
+            password=None,
+            sender="roadmap@mi.example.gov",
+            timeout_seconds=30,
+        )
         deadlines = Deadlines(600, 600)
         threading.Timer(1.0, stopping._record, args=(stopping.Stopped(signal.SIGTERM), signal.SIGTERM)).start()
         started = time.monotonic()
@@ -130,7 +139,8 @@ def test_the_command_exits_within_its_grace_even_if_something_hangs_after_the_st
     """Something waits forever at exit (a thread joined by a library's exit handler): the
     console command still ends, exit 143, and says where each thread was."""
     script = tmp_path / "hangs.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import atexit, os, signal, threading, time
         from flows import stopping
         stopping.reset(exit_after=2)
@@ -141,10 +151,17 @@ def test_the_command_exits_within_its_grace_even_if_something_hangs_after_the_st
             time.sleep(30)
         except stopping.Stopped:
             print("stopped", flush=True)
-    """))
+    """)
+    )
     started = time.monotonic()
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60, cwd=REPO,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert out.returncode == 128 + signal.SIGTERM, out.stderr
     assert time.monotonic() - started < 30
     assert out.stdout.strip() == "stopped"

@@ -53,7 +53,8 @@ def _status(warehouse: Path) -> dict[tuple[str, str], tuple]:
     try:
         rows = con.execute(
             "select district_code, family, status, received, published, file_name, held_for, deadline "
-            "from marts.submission_status where school_year = ?", [SY]
+            "from marts.submission_status where school_year = ?",
+            [SY],
         ).fetchall()
         reminders = con.execute("select district_code, family, deadline from audit.reminders order by all").fetchall()
     finally:
@@ -62,8 +63,9 @@ def _status(warehouse: Path) -> dict[tuple[str, str], tuple]:
 
 
 @pytest.mark.slow
-def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_sent_them(prefect_server, landing, tmp_path, mail,
-                                                                                        monkeypatch):
+def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_sent_them(
+    prefect_server, landing, tmp_path, mail, monkeypatch
+):
     """01010 sends all five files, 01020 sends enrollment, a staffing file held back for a
     bad value and an unreadable devices file,
     01000 (the ISD) sends nothing, 01700 has no data contact. Before the reminder window
@@ -79,8 +81,11 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     landing.csv(f"staffing_{SY}_01010.csv", STAFFING, [f"{SY},01010,30,3,2,1"])
     landing.csv(f"devices_{SY}_01010.csv", DEVICES, [f"{SY},01010,00101,laptop,student,100,10,5"])
     landing.csv(f"connectivity_{SY}_01010.csv", CONNECTIVITY, [f"{SY},01010,600,1000,95,500,60,40,20"])
-    landing.csv(f"pl_participation_{SY}_01010.csv", PL,
-                [f"{SY},01010,E1,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01"])
+    landing.csv(
+        f"pl_participation_{SY}_01010.csv",
+        PL,
+        [f"{SY},01010,E1,teacher,A1,Intro,course,REMC,online,TPACK,2,2024-09-01"],
+    )
     landing.csv(f"enrollment_{SY}_01020.csv", ENROLLMENT, [f"{SY},01020,00201,Bay Harbor K-12,400"])
     landing.csv(f"staffing_{SY}_01020.csv", STAFFING, [f"{SY},01020,twenty,2,1,1"])
     landing.write(f"devices_{SY}_01020.csv", (REPO / "tests/corpus/binary_data.csv").read_bytes())  # held back whole
@@ -95,7 +100,8 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     # the mart, by hand: 4 districts x 5 families
     assert len(status) == 20
     assert {f: s[0] for (d, f), s in status.items() if d == "01010"} == dict.fromkeys(
-        ["enrollment", "staffing", "devices", "connectivity", "pl_participation"], "published")
+        ["enrollment", "staffing", "devices", "connectivity", "pl_participation"], "published"
+    )
     assert status[("01020", "enrollment")][:4] == ("published", True, True, f"enrollment_{SY}_01020.csv")
     assert status[("01020", "staffing")][:5] == ("held_back", True, False, f"staffing_{SY}_01020.csv", "bad_type")
     assert status[("01020", "devices")][:5] == ("held_back", True, False, f"devices_{SY}_01020.csv", "unreadable_file")
@@ -105,7 +111,10 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     (state,) = mail.to(STATE_TO)
     text = state.text()
     assert "SUBMISSIONS (as of 2025-09-15" in text
-    assert "01000 Alpha ISD (due 2025-10-15): missing connectivity, devices, enrollment, pl_participation, staffing" in text
+    assert (
+        "01000 Alpha ISD (due 2025-10-15): missing connectivity, devices, enrollment, pl_participation, staffing"
+        in text
+    )
     assert "held back devices (unreadable_file), staffing (bad_type)" in text
     assert "01010 Alcona" not in text.split("SUBMISSIONS")[1]
     mail.received.clear()
@@ -157,8 +166,15 @@ def test_collection_config_is_checked_with_messages_that_say_what_to_fix(tmp_pat
     from flows.collection import deadlines, today
     from flows.settings import ConfigError, load_settings
 
-    good = load_settings(_config(tmp_path / "a", {"remind_days_before": 7, "deadlines": {
-        "2025-26": {"default": "2026-10-15", "pl_participation": "2026-07-31"}}}))
+    good = load_settings(
+        _config(
+            tmp_path / "a",
+            {
+                "remind_days_before": 7,
+                "deadlines": {"2025-26": {"default": "2026-10-15", "pl_participation": "2026-07-31"}},
+            },
+        )
+    )
     got = {(d.school_year, d.family): (d.deadline, d.remind_days_before) for d in deadlines(good)}
     assert got[("2025-26", "pl_participation")] == (dt.date(2026, 7, 31), 7)
     assert got[("2025-26", "devices")] == (dt.date(2026, 10, 15), 7) and len(got) == 5

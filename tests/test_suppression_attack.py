@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import html as _html
 import re
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,19 @@ def _determined(A: np.ndarray) -> np.ndarray:
 # ----------------------------------------------------------------------- the exports
 
 
+def _add_equation(
+    equations: list[np.ndarray], unknown: dict[tuple[str, str], int], terms: list[tuple[tuple[str, str], float]]
+) -> None:
+    """One linear relation over the withheld counts (`unknown`: key -> column); relations
+    over published counts only add nothing."""
+    row = np.zeros(len(unknown))
+    for key, coef in terms:
+        if key in unknown:
+            row[unknown[key]] += coef
+    if row.any():
+        equations.append(row)
+
+
 def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
     out, _ = published
     districts = read_csv(out / "exports" / "district_year_metrics.csv")
@@ -123,21 +137,15 @@ def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
                 unknown[("state", c)] = len(unknown)
         hidden_seen += len(unknown)
         equations: list[np.ndarray] = []
-
-        def equation(terms: list[tuple[tuple[str, str], float]]) -> None:
-            row = np.zeros(len(unknown))
-            for key, coef in terms:
-                if key in unknown:
-                    row[unknown[key]] += coef
-            if row.any():
-                equations.append(row)
+        equation = partial(_add_equation, equations, unknown)  # equation(terms), this year's
 
         for c in PEOPLE_COUNTS:
             # the state total and every group total a view would publish
             totals = [("the state", rows, srow[c])]
             for g in GROUPINGS:
-                gt = group_totals[(group_totals["grouping"] == g) & (group_totals["school_year"] == sy)
-                                  & (group_totals["count"] == c)]
+                gt = group_totals[
+                    (group_totals["grouping"] == g) & (group_totals["school_year"] == sy) & (group_totals["count"] == c)
+                ]
                 for t in gt.itertuples():
                     members = [r for r in rows if (r[g] or "").lstrip("'") == t.group_value]
                     totals.append((f"{g} {t.group_value}", members, "np" if t.status else str(t.value)))
@@ -161,15 +169,18 @@ def test_no_withheld_count_comes_back_from_the_exports(published, group_totals):
             both = [r for r in rows if r[num] != "" and r[den] != ""]
             q = ratio.known / scale
             if num in PEOPLE_COUNTS and den in PEOPLE_COUNTS:
-                equation([((r["district_code"], num), 1.0) for r in both]
-                         + [((r["district_code"], den), -q) for r in both])
+                equation(
+                    [((r["district_code"], num), 1.0) for r in both] + [((r["district_code"], den), -q) for r in both]
+                )
             else:
                 people = num if num in PEOPLE_COUNTS else den
                 equation([((r["district_code"], people), 1.0) for r in both])
         A = np.array(equations) if equations else np.zeros((0, len(unknown)))
         found = _determined(A)
         names = {i: k for k, i in unknown.items()}
-        assert not found.any(), f"{sy}: recoverable from the totals and ratios: {[names[i] for i in np.flatnonzero(found)]}"
+        assert not found.any(), (
+            f"{sy}: recoverable from the totals and ratios: {[names[i] for i in np.flatnonzero(found)]}"
+        )
     assert attacks > 100 and hidden_seen > 100
 
 
@@ -195,17 +206,6 @@ def test_no_withheld_figure_comes_back_from_a_change_from_last_year(published):
 # ------------------------------------------------------------------------ the review
 
 
-def _district_attributes(review_html: str) -> dict[str, dict[str, str]]:
-    table = review_html[review_html.index('<table id="district-index">'):]
-    table = table[: table.index("</table>")]
-    out = {}
-    for row in re.findall(r"<tr><td>(.*?)</tr>", table, re.S):
-        cells = [_html.unescape(re.sub(r"<[^>]+>", "", c)).strip() for c in re.findall(r"<td>(.*?)</td>", "<td>" + row, re.S)]
-        code = re.search(r'<span class="muted">([^<]+)</span>', row).group(1)
-        out[code] = {"district_type": cells[1], "locale": cells[2], "isd": cells[4]}
-    return out
-
-
 def _page_counts(page: str) -> dict[str, str]:
     out = {}
     for m in re.finditer(r'<tr data-metric="([^"]+)">(.*?)</tr>', page, re.S):
@@ -221,13 +221,14 @@ def test_no_withheld_count_comes_back_from_the_review(published):
     The state total minus the districts shown never gives a withheld one back."""
     _, review = published
     doc = review.html_path.read_text(encoding="utf-8")
-    attrs = _district_attributes(doc)
     pages = {p.stem: _page_counts(p.read_text(encoding="utf-8")) for p in review.district_pages}
     assert pages[BIRCH]["student_count"] == "<10"
     state: dict[str, str] = {}
     big = re.search(r'<div class="big" data-count="true">([^<]+)</div><div class="lbl">students enrolled', doc)
     state["student_count"] = _html.unescape(big.group(1)).replace(",", "")
-    for m in re.finditer(r'<div class="metric" data-metric="([^"]+)">.*?Michigan [0-9-]+: <b[^>]*>([^<]+)</b>', doc, re.S):
+    for m in re.finditer(
+        r'<div class="metric" data-metric="([^"]+)">.*?Michigan [0-9-]+: <b[^>]*>([^<]+)</b>', doc, re.S
+    ):
         if m.group(1) in PEOPLE_COUNTS:
             state[m.group(1)] = _html.unescape(m.group(2)).replace(",", "")
     assert len(state) >= 3
@@ -249,17 +250,21 @@ def test_no_withheld_count_comes_back_from_the_review(published):
 def problems(draw):
     n_parts = draw(st.integers(2, 24))
     small = st.integers(0, 9)
-    values = draw(st.lists(st.one_of(small, small, st.integers(10, 40), st.integers(41, 900)),
-                           min_size=n_parts, max_size=n_parts))
+    values = draw(
+        st.lists(st.one_of(small, small, st.integers(10, 40), st.integers(41, 900)), min_size=n_parts, max_size=n_parts)
+    )
     n_groupings = draw(st.integers(0, 3))
     groupings = [
         draw(st.lists(st.integers(0, draw(st.integers(0, 4))), min_size=n_parts, max_size=n_parts))
         for _ in range(n_groupings)
     ]
-    ratio = draw(st.none() | st.tuples(
-        st.lists(st.booleans(), min_size=n_parts, max_size=n_parts),
-        st.floats(0.05, 3.0, allow_nan=False),
-    ))
+    ratio = draw(
+        st.none()
+        | st.tuples(
+            st.lists(st.booleans(), min_size=n_parts, max_size=n_parts),
+            st.floats(0.05, 3.0, allow_nan=False),
+        )
+    )
     return values, groupings, ratio
 
 
@@ -295,9 +300,14 @@ def _build(values, groupings, ratio):
         fam.append(f)
         plain.append(f != "ratio")
     p = complementary.Problem(
-        value=value, primary=primary, m_relation=np.array(m_rel), m_cell=np.array(m_cell),
-        m_coef=np.array(m_coef), m_total=np.array(m_total),
-        r_family=pd.factorize(pd.Series(fam))[0].astype(np.int64), r_plain=np.array(plain),
+        value=value,
+        primary=primary,
+        m_relation=np.array(m_rel),
+        m_cell=np.array(m_cell),
+        m_coef=np.array(m_coef),
+        m_total=np.array(m_total),
+        r_family=pd.factorize(pd.Series(fam))[0].astype(np.int64),
+        r_plain=np.array(plain),
     )
     return p, rel
 
@@ -314,19 +324,20 @@ def test_complementary_suppression_leaves_nothing_recoverable(problem):
     assert (status[~p.primary & hidden] == complementary.COMPLEMENTARY).all()
     # no subtraction from a published total gives a withheld part back, or narrows one
     # under the threshold (the markers say which withheld parts are under it)
-    for f, total, members, coefs in rel:
+    for f, total, members, _coefs in rel:
         if f == "ratio" or hidden[total]:
             continue
-        texts = ["<10" if status[i] == complementary.PRIMARY else "np" if hidden[i] else str(p.value[i])
-                 for i in members]
+        texts = [
+            "<10" if status[i] == complementary.PRIMARY else "np" if hidden[i] else str(p.value[i]) for i in members
+        ]
         _subtraction_attack(p.value[total], [Cell(t) for t in texts], f"relation {f}")
     # and no combination of the published relations pins a withheld cell
     unknown = np.flatnonzero(hidden)
     col = {c: k for k, c in enumerate(unknown)}
     A = []
-    for f, total, members, coefs in rel:
+    for _f, total, members, coefs in rel:
         row = np.zeros(len(unknown))
-        for c, a in [(total, -1.0), *zip(members, coefs)]:
+        for c, a in [(total, -1.0), *zip(members, coefs, strict=True)]:
             if c in col:
                 row[col[c]] += a
         if row.any():

@@ -20,10 +20,7 @@ from flows import load as load_module
 from flows import validate as v
 from flows.db import run, scalar
 from landing_files import run_ingestion
-
-from test_ingestion import *  # noqa: F401,F403  (the hand-written cases, run again under the comparison)
-
-
+from test_ingestion import *  # noqa: F403  (the hand-written cases, run again under the comparison)
 
 # ------------------------------------------------------------------ the reference
 
@@ -62,7 +59,9 @@ def _reference_validate_table(con, table, family, known, batch_rows=500_000):
     for b in range(n_batches):
         df = con.execute(f"select * exclude (_batch) from {checked} where _batch = ? order by _file, _line", [b]).df()
         rows += len(df)
-        result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(suite, result_format="COMPLETE")
+        result = batch_definition.get_batch(batch_parameters={"dataframe": df}).validate(
+            suite, result_format="COMPLETE"
+        )
         for res in result.results:
             cfg = res.expectation_config
             s = summary.setdefault(v._identity(cfg.type, dict(cfg.kwargs), cfg.meta), v._blank_summary(res))
@@ -71,7 +70,11 @@ def _reference_validate_table(con, table, family, known, batch_rows=500_000):
     if any(s["raised_exception"] for s in summary.values()):
         raise v.ValidationCouldNotRun("reference: " + "; ".join(str(s["exception_message"]) for s in summary.values()))
     frames = [f for f in frames if len(f)]
-    issues = pd.concat(frames, ignore_index=True)[v.ROW_ISSUE_COLUMNS] if frames else pd.DataFrame(columns=v.ROW_ISSUE_COLUMNS)
+    issues = (
+        pd.concat(frames, ignore_index=True)[v.ROW_ISSUE_COLUMNS]
+        if frames
+        else pd.DataFrame(columns=v.ROW_ISSUE_COLUMNS)
+    )
     return v.ValidationOutcome(row_issues=issues, results=list(summary.values()), rows_validated=rows)
 
 
@@ -118,7 +121,10 @@ def _summaries(results: list[dict]) -> list[tuple]:
         t[1] += int(s["unexpected_count"])
         t[2] += int(s["element_count"])
     return sorted(
-        ((k[0], k[1], k[2], k[3], success, k[4], unexpected, elements) for k, (success, unexpected, elements) in totals.items()),
+        (
+            (k[0], k[1], k[2], k[3], success, k[4], unexpected, elements)
+            for k, (success, unexpected, elements) in totals.items()
+        ),
         key=repr,
     )
 
@@ -170,7 +176,10 @@ def test_generated_files_with_many_defects_validate_as_row_by_row(tmp_path, monk
     generate_landing(tmp_path / "landing", districts=districts, years=2, defects=0.3)
     con, loaded, _ = run_ingestion(tmp_path / "landing", tmp_path / "wh.duckdb")
     assert comparison.files > 10  # every file that could be read (a few are unreadable on purpose)
-    assert comparison.issues > 20 and comparison.failed_expectations > 5, (comparison.issues, comparison.failed_expectations)
+    assert comparison.issues > 20 and comparison.failed_expectations > 5, (
+        comparison.issues,
+        comparison.failed_expectations,
+    )
     # the summaries stored: element_count is the file's row count, unexpected_count counts rows
     rows = con.execute(
         """

@@ -78,7 +78,9 @@ def test_the_published_warehouse_is_in_the_storage_version_the_1x_clients_read(d
     assert storage_version(demo_warehouse_path) == STORAGE_VERSION
     con = duckdb.connect(str(demo_warehouse_path), read_only=True)
     try:
-        recorded = con.execute("select storage_version from audit.published order by publish_seq desc limit 1").fetchall()
+        recorded = con.execute(
+            "select storage_version from audit.published order by publish_seq desc limit 1"
+        ).fetchall()
     finally:
         con.close()
     assert recorded == [(STORAGE_VERSION,)]
@@ -118,7 +120,10 @@ def test_the_duckdb_1x_command_line_reads_every_mart(demo_warehouse_path, versio
     script = "".join(f"SELECT '{n}' AS mart, count(*) AS n FROM marts.\"{n}\";\n" for n in marts)
     result = subprocess.run(
         [str(cli), "-readonly", "-csv", "-noheader", str(demo_warehouse_path)],
-        input=script, capture_output=True, text=True, timeout=120,
+        input=script,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     got = dict(line.split(",") for line in result.stdout.split())

@@ -21,7 +21,7 @@ def send_after_failure(settings) -> None:
 
     try:
         send_pending(settings)
-    except Exception as exc:  # noqa: BLE001 - reported, not raised
+    except Exception as exc:  # reported, not raised
         logging.getLogger("roadmap.alerts").error("could not send the alert e-mails: %s: %s", type(exc).__name__, exc)
 
 

@@ -27,11 +27,12 @@ import random
 import re
 import sys
 import unicodedata
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -44,8 +45,17 @@ STATE = "state"
 DISTRICT = "district"
 
 ATTACHMENT_COLUMNS = (
-    "file_name", "family", "school_year", "district_code", "line", "rule", "severity",
-    "column_name", "value", "message", "held_back",
+    "file_name",
+    "family",
+    "school_year",
+    "district_code",
+    "line",
+    "rule",
+    "severity",
+    "column_name",
+    "value",
+    "message",
+    "held_back",
 )
 # the held-back rows, one CSV per family: these columns, then the family's own columns
 HELD_BACK_COLUMNS = ("file_name", "line", "issues_on_this_row")
@@ -111,7 +121,7 @@ def header_safe(text: str) -> str:
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> list[dict]:
     cur = con.execute(sql, list(params))
     names = [d[0] for d in cur.description]
-    return [dict(zip(names, r)) for r in cur.fetchall()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _table_exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -179,9 +189,10 @@ def latest_directory(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
 def _rule_summaries(con, run_id: str, scope: _Scope, example_rows: int) -> dict[str | None, list[dict]]:
     """Per key: the rules with their counts, up to three distinct messages (what to do)
     and the first `example_rows` issues of each as examples."""
-    rules = _by_key(_rows(
-        con,
-        f"""
+    rules = _by_key(
+        _rows(
+            con,
+            f"""
         select {scope.key()} as _key, rule, severity, count(*) as n, count(distinct district_code) as districts,
                count(distinct file_name) as files,
                list(distinct message order by message)[1:3] as messages,
@@ -190,8 +201,9 @@ def _rule_summaries(con, run_id: str, scope: _Scope, example_rows: int) -> dict[
         group by _key, rule, severity
         order by _key, severity, n desc, rule
         """,
-        [run_id, *scope.params],
-    ))
+            [run_id, *scope.params],
+        )
+    )
     examples = _rows(
         con,
         f"""
@@ -243,9 +255,10 @@ def _state_files(con, run_id: str) -> list[dict]:
 
 def _district_files(con, run_id: str, scope: _Scope) -> dict[str | None, list[dict]]:
     """Per district: the files it had issues in, with its own rows and counts only."""
-    return _by_key(_rows(
-        con,
-        f"""
+    return _by_key(
+        _rows(
+            con,
+            f"""
         with counts as (
             select district_code, file_id, any_value(file_name) as file_name, any_value(family) as family,
                    any_value(school_year) as school_year,
@@ -267,8 +280,9 @@ def _district_files(con, run_id: str, scope: _Scope) -> dict[str | None, list[di
         left join audit.files f on f.file_id = c.file_id
         order by _key, 2, c.file_id
         """,
-        [run_id, *scope.params, run_id, *scope.params],
-    ))
+            [run_id, *scope.params, run_id, *scope.params],
+        )
+    )
 
 
 def _attachment_rows(con, run_id: str, scope: _Scope, limit: int) -> dict[str | None, tuple[list[list[str]], int]]:
@@ -280,21 +294,21 @@ def _attachment_rows(con, run_id: str, scope: _Scope, limit: int) -> dict[str | 
             select distinct file_id, line, district_code from audit.quarantine_rows where run_id = ?{scope.where()}
         ),
         numbered as (
-            select {scope.key('i.')} as _key,
+            select {scope.key("i.")} as _key,
                    i.file_name, i.family, i.school_year, i.district_code, i.line, i.rule, i.severity,
                    i.column_name, i.value, i.message,
                    case when h.file_id is not null then 'yes' when i.severity = 'error' then 'yes' else 'no' end
                        as held_back,
                    row_number() over (
-                       partition by {scope.key('i.')}
+                       partition by {scope.key("i.")}
                        order by i.severity, i.file_name nulls last, i.line nulls first, i.rule, i.column_name,
                                 i.district_code, i.value, i.message
                    ) as rn,
-                   count(*) over (partition by {scope.key('i.')}) as total
+                   count(*) over (partition by {scope.key("i.")}) as total
             from audit.issues i
             left join held h
               on h.file_id = i.file_id and h.line = i.line and h.district_code is not distinct from i.district_code
-            where i.run_id = ?{scope.where('i.')}
+            where i.run_id = ?{scope.where("i.")}
         )
         select _key, total, file_name, family, school_year, district_code, line, rule, severity,
                column_name, value, message, held_back
@@ -327,7 +341,9 @@ def _family_columns(key_lists: list[list[str]]) -> list[str]:
     return out
 
 
-def _held_back(con, run_id: str, scope: _Scope, limit: int) -> dict[str | None, list[tuple[str, list[str], list[list[str]], int]]]:
+def _held_back(
+    con, run_id: str, scope: _Scope, limit: int
+) -> dict[str | None, list[tuple[str, list[str], list[list[str]], int]]]:
     """Per key: the rows held back in quarantine, one table per family, each row with the
     columns of its family as that key's districts sent them (CSV-safe), the file and line,
     and the issues found on that row. {key: [(family, header, rows, total rows of the family)]}."""
@@ -357,23 +373,31 @@ def _held_back(con, run_id: str, scope: _Scope, limit: int) -> dict[str | None, 
                 from audit.issues where run_id = ? and line is not null{scope.where()} group by all
             ),
             numbered as (
-                select {scope.key('q.')} as _key, coalesce(f.file_name, q.file_id) as file_name, q.line,
+                select {scope.key("q.")} as _key, coalesce(f.file_name, q.file_id) as file_name, q.line,
                        coalesce(i.issues, ?) as issues,
                        json_extract_string(q.row_json, ?::varchar[]) as vals,
                        row_number() over (
-                           partition by {scope.key('q.')}
+                           partition by {scope.key("q.")}
                            order by coalesce(f.file_name, q.file_id), q.line, q.file_id, q.district_code
                        ) as rn
                 from audit.quarantine_rows q
                 left join audit.files f on f.file_id = q.file_id
                 left join issues i on i.file_id = q.file_id and i.line = q.line
                      and i.district_code is not distinct from q.district_code
-                where q.run_id = ? and q.family = ?{scope.where('q.')}
+                where q.run_id = ? and q.family = ?{scope.where("q.")}
             )
             select _key, file_name, line, issues, vals from numbered where rn <= ? order by _key, rn
             """,
-            [run_id, *scope.params, HELD_BACK_WITHOUT_ISSUE, ['$."' + c + '"' for c in family_columns],
-             run_id, family, *scope.params, limit],
+            [
+                run_id,
+                *scope.params,
+                HELD_BACK_WITHOUT_ISSUE,
+                ['$."' + c + '"' for c in family_columns],
+                run_id,
+                family,
+                *scope.params,
+                limit,
+            ],
         ).fetchall()
         for key, file_name, line, issues, vals in found:
             wanted = columns[(key, family)]
@@ -398,7 +422,7 @@ class _Facts:
     files: dict
 
     @classmethod
-    def read(cls, con, run_id: str, scope: _Scope, options: AlertOptions) -> "_Facts":
+    def read(cls, con, run_id: str, scope: _Scope, options: AlertOptions) -> _Facts:
         return cls(
             rules=_rule_summaries(con, run_id, scope, options.example_rows),
             attachments=_attachment_rows(con, run_id, scope, options.max_attachment_rows),
@@ -416,8 +440,11 @@ class _Facts:
             files.append((name, csv_bytes(family_rows, header)))
             held.append({"family": family, "file": name, "rows": len(family_rows), "total": family_total})
         info = {
-            "issues_file": files[0][0], "attachment_rows": len(rows), "attachment_total": total,
-            "held_back_files": held, "held_back_total": sum(h["total"] for h in held),
+            "issues_file": files[0][0],
+            "attachment_rows": len(rows),
+            "attachment_total": total,
+            "held_back_files": held,
+            "held_back_total": sum(h["total"] for h in held),
         }
         return files, info
 
@@ -430,8 +457,16 @@ def _render(name: str, **context) -> tuple[str, str]:
 
 
 def build_message(
-    *, run_id: str, alert_id: str, smtp: SmtpSettings, recipients: list[str], subject: str, text: str, html: str,
-    attachment: tuple[str, bytes] | None = None, attachments: Sequence[tuple[str, bytes]] = (),
+    *,
+    run_id: str,
+    alert_id: str,
+    smtp: SmtpSettings,
+    recipients: list[str],
+    subject: str,
+    text: str,
+    html: str,
+    attachment: tuple[str, bytes] | None = None,
+    attachments: Sequence[tuple[str, bytes]] = (),
 ) -> EmailMessage:
     msg = EmailMessage()
     msg["Subject"] = header_safe(subject)
@@ -441,7 +476,9 @@ def build_message(
         msg["Reply-To"] = smtp.reply_to
     msg["To"] = ", ".join(recipients)
     msg["Date"] = formatdate(localtime=True)
-    msg["Message-ID"] = f"<{run_id}.{alert_id}@{smtp.message_domain}>"  # stable: a resend is recognisable as the same mail
+    msg["Message-ID"] = (
+        f"<{run_id}.{alert_id}@{smtp.message_domain}>"  # stable: a resend is recognisable as the same mail
+    )
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Roadmap-Run-Id"] = run_id
     msg["X-Roadmap-Alert-Id"] = alert_id
@@ -483,8 +520,10 @@ def _fold_cached(name: str, value: str) -> bytes:
 
 
 def _header(name: str, value: str, plain: re.Pattern = _PLAIN_TEXT) -> bytes:
-    if len(name) + 2 + len(value) <= _POLICY.max_line_length and "=?" not in value and all(
-        plain.match(v) for v in (value.split(", ") if plain is _PLAIN_ADDRESS else [value])
+    if (
+        len(name) + 2 + len(value) <= _POLICY.max_line_length
+        and "=?" not in value
+        and all(plain.match(v) for v in (value.split(", ") if plain is _PLAIN_ADDRESS else [value]))
     ):
         return f"{name}: {value}\n".encode("ascii")
     return _fold(name, value)
@@ -495,10 +534,13 @@ def _multipart_header(subtype: str) -> bytes:
     return _fold("Content-Type", f'multipart/{subtype}; boundary="{_BOUNDARY_SHAPE}"')
 
 
-def _text_part(content: str, subtype: str, *, cte: str | None = None, filename: str | None = None,
-               mime_version: bool = True) -> bytes:
+def _text_part(
+    content: str, subtype: str, *, cte: str | None = None, filename: str | None = None, mime_version: bool = True
+) -> bytes:
     cte, payload = email.contentmanager._encode_text(content, "utf-8", cte, _POLICY)
-    head = _fold_cached("Content-Type", f'text/{subtype}; charset="utf-8"') + _fold_cached("Content-Transfer-Encoding", cte)
+    head = _fold_cached("Content-Type", f'text/{subtype}; charset="utf-8"') + _fold_cached(
+        "Content-Transfer-Encoding", cte
+    )
     if filename is not None:
         head += _header("Content-Disposition", f'attachment; filename="{filename}"')
     if mime_version:
@@ -511,7 +553,7 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
     """(its Content-Type header, its body) with a boundary found in none of the parts."""
     text = b"\n".join(parts)
     # as email.generator makes it, without compiling a pattern for each message
-    boundary = "=" * 15 + "%019d" % random.randrange(sys.maxsize) + "=="
+    boundary = "=" * 15 + f"{random.randrange(sys.maxsize):019d}" + "=="
     if b"--" + boundary.encode() in text:  # (never seen) let the email package find one that is not
         boundary = email.generator.Generator._make_boundary(text.decode("ascii", "surrogateescape"))
     if len(boundary) != len(_BOUNDARY_SHAPE):  # the rare retry makes a longer one: fold it afresh
@@ -524,20 +566,40 @@ def _multipart(subtype: str, parts: list[bytes]) -> tuple[bytes, bytes]:
 
 
 def message_bytes(
-    *, run_id: str, alert_id: str, smtp: SmtpSettings, recipients: list[str], subject: str, text: str, html: str,
+    *,
+    run_id: str,
+    alert_id: str,
+    smtp: SmtpSettings,
+    recipients: list[str],
+    subject: str,
+    text: str,
+    html: str,
     attachments: Sequence[tuple[str, bytes]],
 ) -> bytes:
     """The bytes of `build_message(...)` (with attachments), written directly."""
     sender = smtp.sender or f"roadmap-warehouse@{smtp.message_domain}"
     message_id = f"<{run_id}.{alert_id}@{smtp.message_domain}>"
     plain = (
-        attachments and all(_PLAIN_FILENAME.match(name) for name, _ in attachments)
+        attachments
+        and all(_PLAIN_FILENAME.match(name) for name, _ in attachments)
         and all(_PLAIN_ADDRESS.match(a) for a in [sender, *recipients, *([smtp.reply_to] if smtp.reply_to else [])])
-        and _PLAIN_ID.match(message_id) and _PLAIN_TEXT.match(run_id) and _PLAIN_TEXT.match(alert_id)
+        and _PLAIN_ID.match(message_id)
+        and _PLAIN_TEXT.match(run_id)
+        and _PLAIN_TEXT.match(alert_id)
     )
     if not plain:
-        return bytes(build_message(run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=recipients, subject=subject,
-                                   text=text, html=html, attachments=attachments))
+        return bytes(
+            build_message(
+                run_id=run_id,
+                alert_id=alert_id,
+                smtp=smtp,
+                recipients=recipients,
+                subject=subject,
+                text=text,
+                html=html,
+                attachments=attachments,
+            )
+        )
     head = [
         _header("Subject", header_safe(subject)),
         _fold_cached("From", sender),
@@ -577,8 +639,13 @@ def _when(value: dt.datetime | None) -> str:
 
 
 def compose_run_alerts(
-    con: duckdb.DuckDBPyConnection, run_id: str, smtp: SmtpSettings, options: AlertOptions,
-    *, chunk_districts: int = DISTRICT_CHUNK, as_of: dt.date | None = None,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    smtp: SmtpSettings,
+    options: AlertOptions,
+    *,
+    chunk_districts: int = DISTRICT_CHUNK,
+    as_of: dt.date | None = None,
 ) -> Iterator[Alert]:
     """The messages of one run, one at a time (none when the run had no issue): the
     state's first, then each district's in the order of their codes. The facts of
@@ -630,8 +697,8 @@ def compose_run_alerts(
     unattributed = _rows(
         con,
         """
-        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity, any_value(message) as message,
-               count(*) as n
+        select coalesce(file_name, '(checks after loading)') as file_name, rule, severity,
+               any_value(message) as message, count(*) as n
         from audit.issues where run_id = ? and district_code is null
         group by all order by severity, file_name, rule
         """,
@@ -667,19 +734,35 @@ def compose_run_alerts(
         )
         recipients = list(smtp.state_recipients)
         yield Alert(
-            "state", STATE, None, recipients, header_safe(subject),
+            "state",
+            STATE,
+            None,
+            recipients,
+            header_safe(subject),
             message_bytes(
-                run_id=run_id, alert_id="state", smtp=smtp, recipients=recipients, subject=subject, text=text,
-                html=html, attachments=files,
+                run_id=run_id,
+                alert_id="state",
+                smtp=smtp,
+                recipients=recipients,
+                subject=subject,
+                text=text,
+                html=html,
+                attachments=files,
             ),
         )
         del context, text, html, files
 
     # ------------------------------------------------------------ district messages
     told = [d for d in district_list if d["contact"]]
-    held = dict(con.execute(
-        "select district_code, count(*) from audit.quarantine_rows where run_id = ? group by all", [run_id]
-    ).fetchall()) if told else {}
+    held = (
+        dict(
+            con.execute(
+                "select district_code, count(*) from audit.quarantine_rows where run_id = ? group by all", [run_id]
+            ).fetchall()
+        )
+        if told
+        else {}
+    )
     for chunk in _chunks(told, held, max(1, int(chunk_districts)), options.max_attachment_rows):
         facts = _Facts.read(con, run_id, _Scope([d["district_code"] for d in chunk]), options)
         for d in chunk:
@@ -703,10 +786,20 @@ def compose_run_alerts(
             )
             alert_id = "district-" + safe_id(code)
             yield Alert(
-                alert_id, DISTRICT, code, [d["contact"]], header_safe(subject),
+                alert_id,
+                DISTRICT,
+                code,
+                [d["contact"]],
+                header_safe(subject),
                 message_bytes(
-                    run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[d["contact"]], subject=subject,
-                    text=text, html=html, attachments=files,
+                    run_id=run_id,
+                    alert_id=alert_id,
+                    smtp=smtp,
+                    recipients=[d["contact"]],
+                    subject=subject,
+                    text=text,
+                    html=html,
+                    attachments=files,
                 ),
                 _contact(smtp),
             )
@@ -723,8 +816,12 @@ def _outstanding(con, as_of: dt.date | None) -> dict | None:
     rows = outstanding_districts(con, as_of)
     if not rows:
         return None
-    return {"as_of": f"{as_of:%Y-%m-%d}", "rows": rows, "total": int(rows[0]["districts"]),
-            "overdue": sum(1 for r in rows if r["overdue"])}
+    return {
+        "as_of": f"{as_of:%Y-%m-%d}",
+        "rows": rows,
+        "total": int(rows[0]["districts"]),
+        "overdue": sum(1 for r in rows if r["overdue"]),
+    }
 
 
 def _chunks(districts: list[dict], held: dict, most: int, limit: int) -> Iterator[list[dict]]:
@@ -743,19 +840,40 @@ def _chunks(districts: list[dict], held: dict, most: int, limit: int) -> Iterato
 
 
 def compose_failure_alert(
-    run_id: str, error: str, smtp: SmtpSettings, options: AlertOptions, *, warehouse: str, started: dt.datetime | None = None
+    run_id: str,
+    error: str,
+    smtp: SmtpSettings,
+    options: AlertOptions,
+    *,
+    warehouse: str,
+    started: dt.datetime | None = None,
 ) -> Alert | None:
     """The message to the state recipients when a run itself failed."""
     if not smtp.state_recipients:
         return None
     text, html = _render(
-        "failed_run", run_id=run_id, started=_when(started), prefix=options.subject_prefix,
-        error=smtp.redact(error), warehouse=warehouse,
+        "failed_run",
+        run_id=run_id,
+        started=_when(started),
+        prefix=options.subject_prefix,
+        error=smtp.redact(error),
+        warehouse=warehouse,
     )
     subject = f"{options.subject_prefix} nightly run {run_id} FAILED"
     recipients = list(smtp.state_recipients)
     return Alert(
-        "run-failed", STATE, None, recipients, header_safe(subject),
-        build_message(run_id=run_id, alert_id="run-failed", smtp=smtp, recipients=recipients, subject=subject,
-                      text=text, html=html),
+        "run-failed",
+        STATE,
+        None,
+        recipients,
+        header_safe(subject),
+        build_message(
+            run_id=run_id,
+            alert_id="run-failed",
+            smtp=smtp,
+            recipients=recipients,
+            subject=subject,
+            text=text,
+            html=html,
+        ),
     )

@@ -55,7 +55,7 @@ class SmtpSettings:
         return (self.sender or "").rpartition("@")[2] or "roadmap-warehouse.invalid"
 
     @classmethod
-    def from_settings(cls, settings: Settings, environ: dict[str, str] | None = None) -> "SmtpSettings":
+    def from_settings(cls, settings: Settings, environ: dict[str, str] | None = None) -> SmtpSettings:
         """The environment's server settings, with sender, state recipients and contact
         from `alerts:` of the config where the environment does not set them."""
         env = dict(os.environ if environ is None else environ)
@@ -73,9 +73,13 @@ class SmtpSettings:
             )
         email = str(contact.get("email") or "").strip() or None
         if email and not valid_address(email):
-            raise ConfigError(f"alerts.state_contact.email in {settings.config_file} is not an e-mail address: {email!r}")
+            raise ConfigError(
+                f"alerts.state_contact.email in {settings.config_file} is not an e-mail address: {email!r}"
+            )
         if base.sender and not valid_address(base.sender):
-            raise ConfigError(f"the alert sender {base.sender!r} (ROADMAP_ALERT_FROM or alerts.sender) is not an e-mail address")
+            raise ConfigError(
+                f"the alert sender {base.sender!r} (ROADMAP_ALERT_FROM or alerts.sender) is not an e-mail address"
+            )
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
             raise ConfigError(f"alerts.enabled in {settings.config_file} must be true or false, not {enabled!r}")
@@ -87,7 +91,7 @@ class SmtpSettings:
         )
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None) -> "SmtpSettings":
+    def from_env(cls, environ: dict[str, str] | None = None) -> SmtpSettings:
         env = os.environ if environ is None else environ
         starttls_text = env.get("ROADMAP_SMTP_STARTTLS", "").strip().lower()
         if starttls_text not in TRUE | FALSE:
@@ -154,14 +158,16 @@ class AlertOptions:
     stage_deadline_seconds: float = 900.0
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "AlertOptions":
+    def from_settings(cls, settings: Settings) -> AlertOptions:
         raw = settings.section("alerts")
         try:
             return cls(
                 subject_prefix=str(raw.get("subject_prefix", cls.subject_prefix)).strip(),
                 example_rows=max(0, int(raw.get("example_rows", cls.example_rows))),
                 send_retries=max(0, int(raw.get("send_retries", cls.send_retries))),
-                send_retry_delay_seconds=max(0.0, float(raw.get("send_retry_delay_seconds", cls.send_retry_delay_seconds))),
+                send_retry_delay_seconds=max(
+                    0.0, float(raw.get("send_retry_delay_seconds", cls.send_retry_delay_seconds))
+                ),
                 max_attachment_rows=max(1, int(raw.get("max_attachment_rows", cls.max_attachment_rows))),
                 smtp_session_deadline_seconds=_positive(
                     raw, "smtp_session_deadline_seconds", cls.smtp_session_deadline_seconds, settings
@@ -178,7 +184,9 @@ def _positive(raw: dict, name: str, default: float, settings: Settings) -> float
     except (TypeError, ValueError):
         value = float("nan")
     if not 0 < value < float("inf"):
-        raise ConfigError(f"alerts.{name} in {settings.config_file} must be a number of seconds above 0, not {raw.get(name)!r}")
+        raise ConfigError(
+            f"alerts.{name} in {settings.config_file} must be a number of seconds above 0, not {raw.get(name)!r}"
+        )
     return value
 
 

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import duckdb
 
@@ -82,11 +82,19 @@ def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts:
     queued: list[QueuedAlert] = []
     batch: list[tuple[str, bytes, dict]] = []
     for a in alerts:
-        batch.append((
-            a.alert_id, a.message if isinstance(a.message, bytes) else bytes(a.message),
-            {"scope": a.scope, "district_code": a.district_code, "recipients": a.recipients, "subject": a.subject,
-             "state_contact": a.state_contact},
-        ))
+        batch.append(
+            (
+                a.alert_id,
+                a.message if isinstance(a.message, bytes) else bytes(a.message),
+                {
+                    "scope": a.scope,
+                    "district_code": a.district_code,
+                    "recipients": a.recipients,
+                    "subject": a.subject,
+                    "state_contact": a.state_contact,
+                },
+            )
+        )
         queued.append(QueuedAlert(a.alert_id, a.scope, a.district_code, tuple(a.recipients), a.subject))
         del a
         if len(batch) >= QUEUE_BATCH:
@@ -107,9 +115,15 @@ def _record(con: duckdb.DuckDBPyConnection, outbox: Outbox, run_id: str, alerts:
                        unnest(?::varchar[]) as subject
             )
             """,
-            [run_id, dt.datetime.now(dt.timezone.utc),
-             [q.alert_id for q in queued], [q.scope for q in queued], [q.district_code for q in queued],
-             [", ".join(q.recipients) for q in queued], [q.subject for q in queued]],
+            [
+                run_id,
+                dt.datetime.now(dt.UTC),
+                [q.alert_id for q in queued],
+                [q.scope for q in queued],
+                [q.district_code for q in queued],
+                [", ".join(q.recipients) for q in queued],
+                [q.subject for q in queued],
+            ],
         )
     return queued
 
@@ -126,16 +140,26 @@ def queue_run_alerts(
         return []
     from ..collection import today
 
-    alerts = _record(con, Outbox(settings.outbox_dir), run_id,
-                     compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings), as_of=today(settings)))
+    alerts = _record(
+        con,
+        Outbox(settings.outbox_dir),
+        run_id,
+        compose_run_alerts(con, run_id, smtp, AlertOptions.from_settings(settings), as_of=today(settings)),
+    )
     if not alerts:
         return []
     if not smtp.state_recipients:
-        _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): no data-quality report for the state is queued")
+        _log().warning(
+            "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): "
+            "no data-quality report for the state is queued"
+        )
     districts = sum(1 for a in alerts if a.scope == "district")
     _log().info(
         "queued %d alert e-mail(s) in %s: %s%d to districts",
-        len(alerts), settings.outbox_dir, "1 to the state, " if any(a.scope == "state" for a in alerts) else "", districts,
+        len(alerts),
+        settings.outbox_dir,
+        "1 to the state, " if any(a.scope == "state" for a in alerts) else "",
+        districts,
     )
     return alerts
 
@@ -152,11 +176,19 @@ def queue_failure_alert(
             return None
         started = con.execute("select started_at from audit.runs where run_id = ?", [run_id]).fetchall()
         alert = compose_failure_alert(
-            run_id, error, smtp, AlertOptions.from_settings(settings), warehouse=str(settings.warehouse),
+            run_id,
+            error,
+            smtp,
+            AlertOptions.from_settings(settings),
+            warehouse=str(settings.warehouse),
             started=started[0][0] if started else None,
         )
         if alert is None:
-            _log().warning("no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): nobody is told by e-mail that run %s failed", run_id)
+            _log().warning(
+                "no state recipients (ROADMAP_ALERT_TO or alerts.state_recipients): "
+                "nobody is told by e-mail that run %s failed",
+                run_id,
+            )
             return None
         (queued,) = _record(con, Outbox(settings.outbox_dir), run_id, [alert])
         return queued
@@ -198,12 +230,18 @@ def sync_statuses(con: duckdb.DuckDBPyConnection, outbox_dir, *, current_run_id:
     for msg in list(outbox.messages(PENDING)):
         if (msg.run_id, msg.alert_id) in known or msg.run_id == current_run_id:
             continue
-        outbox.move(msg, DISCARDED, discarded_at=now_iso(),
-                    last_error="queued by a run that never published; that run's work is redone")
+        outbox.move(
+            msg,
+            DISCARDED,
+            discarded_at=now_iso(),
+            last_error="queued by a run that never published; that run's work is redone",
+        )
         discarded += 1
     if discarded:
         _log().warning(
-            "discarded %d queued e-mail(s) of run(s) that never published (moved to %s/discarded)", discarded, outbox_dir
+            "discarded %d queued e-mail(s) of run(s) that never published (moved to %s/discarded)",
+            discarded,
+            outbox_dir,
         )
         changed[DISCARDED] = discarded
     return changed

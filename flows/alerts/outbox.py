@@ -26,10 +26,10 @@ import json
 import os
 import re
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
 
 PENDING, SENT, FAILED, DISCARDED = "pending", "sent", "failed", "discarded"
 STATES = (SENT, FAILED, PENDING, DISCARDED)  # lookup order: a sent copy wins over anything else
@@ -48,7 +48,7 @@ def _check_name(value: str, what: str) -> str:
 
 
 def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -69,7 +69,7 @@ def _write_synced(path: Path, data: bytes) -> None:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -153,10 +153,19 @@ class Outbox:
         files: list[tuple[Path, Path, bytes]] = []  # (temporary, final, content), sidecar before .eml
         for alert_id, eml, meta in messages:
             path = self.path(PENDING, run_id, alert_id)
-            meta = {"run_id": run_id, "alert_id": alert_id, "created_at": created, "attempts": 0,
-                    "last_error": None, "sent_at": None, **meta}
-            for final, data in ((path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode()),
-                                (path, eml)):
+            meta = {
+                "run_id": run_id,
+                "alert_id": alert_id,
+                "created_at": created,
+                "attempts": 0,
+                "last_error": None,
+                "sent_at": None,
+                **meta,
+            }
+            for final, data in (
+                (path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode()),
+                (path, eml),
+            ):
                 files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final, data))
         _write_batch(files)
         return len(files) // 2
@@ -171,8 +180,13 @@ class Outbox:
         for msg, changes in updates:
             msg.meta.update(changes)
             final = msg.sidecar
-            files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final,
-                          json.dumps(msg.meta, indent=2, default=str).encode()))
+            files.append(
+                (
+                    final.with_name(f".{final.name}.{os.getpid()}.tmp"),
+                    final,
+                    json.dumps(msg.meta, indent=2, default=str).encode(),
+                )
+            )
         _write_batch(files)
 
     def move(self, msg: OutboxMessage, state: str, **changes) -> OutboxMessage:
@@ -203,7 +217,7 @@ class Outbox:
             if path.exists():
                 meta = self._read_meta(path)
                 if state == SENT and not meta.get("sent_at"):
-                    meta["sent_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.timezone.utc).isoformat()
+                    meta["sent_at"] = dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC).isoformat()
                 return OutboxMessage(run_id, alert_id, state, path, meta)
         return None
 

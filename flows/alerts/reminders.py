@@ -29,7 +29,11 @@ def reminder_alert_id(school_year: str, deadline: dt.date, district_code: str) -
 
 
 def queue_reminders(
-    con: duckdb.DuckDBPyConnection, settings: Settings, run_id: str, *, smtp: SmtpSettings | None = None,
+    con: duckdb.DuckDBPyConnection,
+    settings: Settings,
+    run_id: str,
+    *,
+    smtp: SmtpSettings | None = None,
     as_of: dt.date | None = None,
 ) -> int:
     """Queue the reminders due today (work copy of the warehouse, after the build:
@@ -40,7 +44,8 @@ def queue_reminders(
     if not smtp.enabled:
         return 0
     exists = con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_status'"
+        "select count(*) from information_schema.tables "
+        "where table_schema = 'marts' and table_name = 'submission_status'"
     ).fetchone()[0]
     if not exists:
         return 0
@@ -56,36 +61,67 @@ def queue_reminders(
             skipped.append(d["district_code"])
             continue
         alert_id = reminder_alert_id(d["school_year"], d["deadline"], d["district_code"])
-        families = [{"family": f, "file_name": f"{f}_{d['school_year']}_{d['district_code']}.csv"} for f in d["families"]]
-        subject = (f"{options.subject_prefix} reminder: {len(families)} file(s) for {d['school_year']} due "
-                   f"{d['deadline']:%Y-%m-%d} ({d['district_code']})")
+        families = [
+            {"family": f, "file_name": f"{f}_{d['school_year']}_{d['district_code']}.csv"} for f in d["families"]
+        ]
+        subject = (
+            f"{options.subject_prefix} reminder: {len(families)} file(s) for {d['school_year']} due "
+            f"{d['deadline']:%Y-%m-%d} ({d['district_code']})"
+        )
         context = dict(
-            subject=subject, district_name=d["district_name"] or d["district_code"], district_code=d["district_code"],
-            school_year=d["school_year"], deadline=f"{d['deadline']:%Y-%m-%d}", today=f"{as_of:%Y-%m-%d}",
-            days_left=(d["deadline"] - as_of).days, families=families, contact=_contact(smtp),
+            subject=subject,
+            district_name=d["district_name"] or d["district_code"],
+            district_code=d["district_code"],
+            school_year=d["school_year"],
+            deadline=f"{d['deadline']:%Y-%m-%d}",
+            today=f"{as_of:%Y-%m-%d}",
+            days_left=(d["deadline"] - as_of).days,
+            families=families,
+            contact=_contact(smtp),
         )
         text, html = _render("reminder", **context)
-        message = build_message(run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[email], subject=subject,
-                                text=text, html=html)
-        alerts.append(Alert(alert_id, REMINDER, d["district_code"], [email], header_safe(subject), bytes(message),
-                            state_contact=_contact(smtp)))
-        ledger += [(d["district_code"], d["school_year"], f, d["deadline"], run_id, alert_id, email) for f in d["families"]]
+        message = build_message(
+            run_id=run_id, alert_id=alert_id, smtp=smtp, recipients=[email], subject=subject, text=text, html=html
+        )
+        alerts.append(
+            Alert(
+                alert_id,
+                REMINDER,
+                d["district_code"],
+                [email],
+                header_safe(subject),
+                bytes(message),
+                state_contact=_contact(smtp),
+            )
+        )
+        ledger += [
+            (d["district_code"], d["school_year"], f, d["deadline"], run_id, alert_id, email) for f in d["families"]
+        ]
     if skipped:
-        log.warning("%d district(s) owe files but have no usable data_contact_email in the directory: no reminder "
-                    "(%s)", len(skipped), ", ".join(skipped[:10]))
+        log.warning(
+            "%d district(s) owe files but have no usable data_contact_email in the directory: no reminder (%s)",
+            len(skipped),
+            ", ".join(skipped[:10]),
+        )
     if not alerts:
         return 0
     ensure_alerts_table(con)
     run(con, REMINDERS_DDL)
-    frame = pd.DataFrame(ledger, columns=["district_code", "school_year", "family", "deadline", "run_id", "alert_id",
-                                          "recipient"], dtype="object")
+    frame = pd.DataFrame(
+        ledger,
+        columns=["district_code", "school_year", "family", "deadline", "run_id", "alert_id", "recipient"],
+        dtype="object",
+    )
     # the ledger and audit.alerts together or not at all (mail queued without its audit.alerts row is
     # discarded by the next run's sync_statuses, and queued again by it)
     run(con, "begin transaction")
     try:
         with registered(con, "_reminders", frame):
-            run(con, "insert into audit.reminders select district_code, school_year, family, cast(deadline as date), "
-                     "run_id, alert_id, recipient, now() from _reminders")
+            run(
+                con,
+                "insert into audit.reminders select district_code, school_year, family, cast(deadline as date), "
+                "run_id, alert_id, recipient, now() from _reminders",
+            )
         _record(con, Outbox(settings.outbox_dir), run_id, alerts)
         run(con, "commit")
     except BaseException:

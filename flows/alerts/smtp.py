@@ -22,19 +22,19 @@ progress; what is not sent by then stays pending for the next run.
 
 from __future__ import annotations
 
+import contextlib
 import email
 import email.message
 import email.policy
 import html
-import contextlib
 import smtplib
 import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import duckdb
 
@@ -144,8 +144,10 @@ class Deadlines:
         return self.remaining() <= 0
 
     def stage_text(self) -> str:
-        return (f"the alert stage reached its deadline of {self.stage_seconds:g} s (alerts.stage_deadline_seconds); "
-                "what is not sent goes out with the next run")
+        return (
+            f"the alert stage reached its deadline of {self.stage_seconds:g} s (alerts.stage_deadline_seconds); "
+            "what is not sent goes out with the next run"
+        )
 
     @contextlib.contextmanager
     def step(self, client: smtplib.SMTP, what: str):
@@ -170,7 +172,8 @@ class Deadlines:
                     raise DeadlineExceeded(f"{what}: {self.stage_text()}", stage=True) from exc
                 raise DeadlineExceeded(
                     f"{what} took longer than {self.step_seconds:g} s (alerts.smtp_session_deadline_seconds): "
-                    "the mail server answers too slowly", stage=False,
+                    "the mail server answers too slowly",
+                    stage=False,
                 ) from exc
             raise
         else:
@@ -207,7 +210,7 @@ def published_alerts(warehouse: Path, run_ids: set[str]) -> set[tuple[str, str]]
         rows = con.execute(
             f"""
             select a.run_id, a.alert_id from audit.alerts a
-            where a.run_id in ({', '.join('?' * len(ids))})
+            where a.run_id in ({", ".join("?" * len(ids))})
               and exists (select 1 from audit.runs r where r.run_id = a.run_id)
             """,
             ids,
@@ -297,7 +300,12 @@ class _Sender:
         except smtplib.SMTPRecipientsRefused as exc:
             codes = [code for code, _ in exc.recipients.values()]
             if codes and all(code >= 500 for code in codes):
-                self._move(m, FAILED, attempts=attempts, last_error=self.smtp.redact(f"every recipient refused: {exc.recipients}"))
+                self._move(
+                    m,
+                    FAILED,
+                    attempts=attempts,
+                    last_error=self.smtp.redact(f"every recipient refused: {exc.recipients}"),
+                )
                 self.delivery.failed += 1
                 return
             raise
@@ -309,7 +317,9 @@ class _Sender:
             raise
         except smtplib.SMTPSenderRefused as exc:
             if exc.smtp_code >= 500:
-                raise MailConfigError(f"the server refused the sender {exc.sender!r}: check ROADMAP_ALERT_FROM") from None
+                raise MailConfigError(
+                    f"the server refused the sender {exc.sender!r}: check ROADMAP_ALERT_FROM"
+                ) from None
             raise
         note = self.smtp.redact(f"refused by the server: {refused}") if refused else None
         self._move(m, SENT, sent_at=now_iso(), attempts=attempts, last_error=note)
@@ -319,7 +329,9 @@ class _Sender:
         try:
             self.outbox.move(m, state, **changes)
         except OSError as exc:
-            raise OutboxWriteError(f"{m.eml} was handled by the mail server but could not be moved to {state}/: {exc}") from exc
+            raise OutboxWriteError(
+                f"{m.eml} was handled by the mail server but could not be moved to {state}/: {exc}"
+            ) from exc
 
     def note_failure(self, todo: list[OutboxMessage], error: str | None) -> None:
         self.outbox.update_many((m, {"attempts": m.attempts + 1, "last_error": error}) for m in todo)
@@ -426,8 +438,13 @@ def _send_locked(
         except (smtplib.SMTPException, OSError) as exc:
             error, failure = _error_text(exc, smtp), exc
             if not _transient(exc):
-                log.error("mail server %s:%s refused the session: %s; %d alert e-mail(s) stay pending",
-                          smtp.host, smtp.port, error, len(todo))
+                log.error(
+                    "mail server %s:%s refused the session: %s; %d alert e-mail(s) stay pending",
+                    smtp.host,
+                    smtp.port,
+                    error,
+                    len(todo),
+                )
                 sender.note_failure(todo, error)
                 sender.delivery.error = error
                 break
@@ -469,20 +486,29 @@ def _send_locked(
             log.warning(
                 "mail server %s:%s unreachable after %d attempt(s) (%s): %d alert e-mail(s) stay pending "
                 "and go out with the next run",
-                smtp.host, smtp.port, attempt + 1, error, len(todo),
+                smtp.host,
+                smtp.port,
+                attempt + 1,
+                error,
+                len(todo),
             )
             sender.delivery.error = error
             if isinstance(failure, DeadlineExceeded):
                 sender.delivery.deadline = error
             break
-        delay = options.send_retry_delay_seconds * (2 ** attempt)
+        delay = options.send_retry_delay_seconds * (2**attempt)
         if delay >= deadlines.remaining():
             _stopped_by_deadline(sender.delivery, deadlines.stage_text(), smtp, todo, log, last_error=error)
             break
         attempt += 1
         log.warning(
-            "mail server %s:%s: %s; retry %d of %d in %.1f s", smtp.host, smtp.port, error, attempt,
-            options.send_retries, delay,
+            "mail server %s:%s: %s; retry %d of %d in %.1f s",
+            smtp.host,
+            smtp.port,
+            error,
+            attempt,
+            options.send_retries,
+            delay,
         )
         sleep(delay)
     sender.delivery.pending += len(todo)
@@ -495,7 +521,11 @@ def _stopped_by_deadline(
     delivery: Delivery, text: str, smtp: SmtpSettings, todo: list, log, last_error: str | None = None
 ) -> None:
     log.warning(
-        "mail server %s:%s: %s; %d alert e-mail(s) stay pending%s", smtp.host, smtp.port, text, len(todo),
+        "mail server %s:%s: %s; %d alert e-mail(s) stay pending%s",
+        smtp.host,
+        smtp.port,
+        text,
+        len(todo),
         f" (last error: {last_error})" if last_error else "",
     )
     delivery.error = text if not last_error else f"{last_error}; {text}"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from html import escape as html_escape
 import os
 import re
 import time
 from dataclasses import dataclass, field
+from html import escape as html_escape
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +142,7 @@ def _cell(text: str, *, status: int = 0, count: bool = False, n: int = 10) -> di
 
 
 def value_cell(v, unit: str, status: int, n: int) -> dict:
-    return _cell(fmt_value(v, unit, int(status or 0), n), status=int(status or 0),
-                 count=unit in PEOPLE_UNITS, n=n)
+    return _cell(fmt_value(v, unit, int(status or 0), n), status=int(status or 0), count=unit in PEOPLE_UNITS, n=n)
 
 
 def change_cell(v, unit: str, status: int, n: int) -> dict:
@@ -194,9 +193,7 @@ def choose_school_year(years: pd.DataFrame, requested: str | None, min_share: fl
     pct = f"{100 * min_share:.0f}%"
     if requested:
         if requested not in by_year:
-            raise ValueError(
-                f"school year {requested} is not on record; years on record: {', '.join(on_record)}"
-            )
+            raise ValueError(f"school year {requested} is not on record; years on record: {', '.join(on_record)}")
         sy = requested
         reason = f"This review shows {sy}, the year requested: {describe(by_year[sy])}."
         requested_flag = True
@@ -219,9 +216,11 @@ def choose_school_year(years: pd.DataFrame, requested: str | None, min_share: fl
         requested_flag = False
     later = [y for y in on_record if y > sy]
     if later and not requested_flag:
-        reason += " Later years on record are not complete enough yet: " + "; ".join(
-            f"{y} ({describe(by_year[y])})" for y in later
-        ) + "."
+        reason += (
+            " Later years on record are not complete enough yet: "
+            + "; ".join(f"{y} ({describe(by_year[y])})" for y in later)
+            + "."
+        )
     shown = [y for y in on_record if y <= sy]
     return YearChoice(sy, reason, requested_flag, shown, later)
 
@@ -246,9 +245,7 @@ def build_report(
     try:
         queries.prepare(con, cfg.min_cell_size, cfg.groupings)
         seconds["suppression"] = time.perf_counter() - started
-        choice = choose_school_year(
-            queries.years_on_record(con), school_year, cfg.default_year_min_complete_share
-        )
+        choice = choose_school_year(queries.years_on_record(con), school_year, cfg.default_year_min_complete_share)
         t = time.perf_counter()
         data = _collect(con, cfg, choice)
         data["submissions"] = submission_status(con, choice.school_year, submissions_as_of(Path(config_dir)))
@@ -262,9 +259,7 @@ def build_report(
     return result
 
 
-def build_nightly_report(
-    warehouse: Path, reports_dir: Path, *, config_dir: Path = Path("config")
-) -> ReportResult:
+def build_nightly_report(warehouse: Path, reports_dir: Path, *, config_dir: Path = Path("config")) -> ReportResult:
     """The review the nightly run keeps up to date: the default school year (latest
     with substantially complete data), only the district pages whose content changed.
     Reads the published warehouse only; meant to run after the alerts are sent."""
@@ -290,16 +285,15 @@ def _collect(con, cfg: ReportConfig, choice: YearChoice) -> dict[str, Any]:
     numeric = [m for m in measured if not cfg.metric(m).is_boolean]
     boolean = [m for m in measured if cfg.metric(m).is_boolean]
     gap_metrics = [m.name for m in cfg.target_metrics if not m.is_boolean and m.name in known_metrics]
-    all_metrics = [m for m in cfg.metrics if m in known_metrics] + [
-        m for m in known_metrics if m not in cfg.metrics
-    ]
+    all_metrics = [m for m in cfg.metrics if m in known_metrics] + [m for m in known_metrics if m not in cfg.metrics]
 
     trend_rows: dict[str, list[dict]] = {}
     for t in trends:
         trend_rows.setdefault(t["metric"], []).append(t)
     # the metrics of the district pages' small charts: those with a target
     series_metrics = [
-        m for m in all_metrics
+        m
+        for m in all_metrics
         if not cfg.metric(m).is_boolean and _metric_target(cfg.metric(m), trend_rows.get(m, []))[0] is not None
     ]
     return dict(
@@ -370,9 +364,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     pages_dir = out_dir / "districts" / sy
     pages_dir.mkdir(parents=True, exist_ok=True)
     districts: pd.DataFrame = data["districts"]
-    page_href = {
-        str(c): f"districts/{sy}/{page_name(c)}" for c in districts["district_code"]
-    }
+    page_href = {str(c): f"districts/{sy}/{page_name(c)}" for c in districts["district_code"]}
     report_name = f"annual_review_{sy}.html"
 
     trends_by_metric: dict[str, list[dict]] = {}
@@ -417,18 +409,33 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
                 metric_objectives.setdefault(m, []).append(o["objective_id"])
                 if m not in blocks:
                     blocks[m] = _metric_block(
-                        m, cfg, summary.get(m, {}), trends_by_metric.get(m, []),
-                        dist_by_metric.get(m, []), shares_by_metric.get(m, []), years, sy, has_prev,
+                        m,
+                        cfg,
+                        summary.get(m, {}),
+                        trends_by_metric.get(m, []),
+                        dist_by_metric.get(m, []),
+                        shares_by_metric.get(m, []),
+                        years,
+                        sy,
+                        has_prev,
                     )
                 # each occurrence gets its own chart elements (plotly div ids are unique)
-                item["metrics"].append({
-                    **blocks[m],
-                    "objective": o["objective_id"],
-                    "trend_html": Markup(charts.figure_html(
-                        blocks[m]["trend_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-trend")),
-                    "dist_html": Markup(charts.figure_html(
-                        blocks[m]["dist_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-spread")),
-                })
+                item["metrics"].append(
+                    {
+                        **blocks[m],
+                        "objective": o["objective_id"],
+                        "trend_html": Markup(
+                            charts.figure_html(
+                                blocks[m]["trend_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-trend"
+                            )
+                        ),
+                        "dist_html": Markup(
+                            charts.figure_html(
+                                blocks[m]["dist_fig"], f"chart-{_anchor(o['objective_id'])}-{_anchor(m)}-spread"
+                            )
+                        ),
+                    }
+                )
             if not metrics:
                 unmeasured.append({**item, "strategy": sid})
             if o["objective_id"] == "G4.S3.B.a":
@@ -480,7 +487,10 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
                         "value": value_cell(r["value"], meta.unit, 0, n),
                         "shortfall": _cell(fmt_value(r["shortfall"], meta.unit)),
                         "change": change_cell(
-                            r.get("change_from_previous_year"), meta.unit, r.get("change_status") or 0, n,
+                            r.get("change_from_previous_year"),
+                            meta.unit,
+                            r.get("change_status") or 0,
+                            n,
                         ),
                     }
                     for r in rows
@@ -513,7 +523,8 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
                         "current": value_cell(r["value"], meta.unit, 0, n),
                         "improvement": _cell(fmt_value(r["improvement"], meta.unit)),
                         "closed": _cell(
-                            NO_DATA if r.get("share_of_gap_closed") is None
+                            NO_DATA
+                            if r.get("share_of_gap_closed") is None
                             else f"{max(0.0, 100 * r['share_of_gap_closed']):.0f}%"
                         ),
                         "meets_now": r.get("shortfall") == 0,
@@ -526,8 +537,11 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     # ---- districts: index, incomplete data (column-wise)
     d = districts.copy()
     d["district_code"] = d["district_code"].astype(str)
-    has = np.column_stack([d[f"has_{f}"].fillna(False).astype(bool).to_numpy() for f in FAMILIES]) \
-        if len(d) else np.zeros((0, len(FAMILIES)), bool)
+    has = (
+        np.column_stack([d[f"has_{f}"].fillna(False).astype(bool).to_numpy() for f in FAMILIES])
+        if len(d)
+        else np.zeros((0, len(FAMILIES)), bool)
+    )
     labels = np.array([FAMILY_LABELS[f] for f in FAMILIES], dtype=object)
     d["_missing"] = [", ".join(labels[~row]) for row in has]
     d["_nothing"] = ~has.any(axis=1) if len(d) else []
@@ -547,8 +561,22 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         )
     quarantine = [q for qs in quarantine_by_district.values() for q in qs]
     d["_quarantined"] = d["district_code"].isin(set(quarantine_by_district))
-    rec = _records(d[["district_code", "district_name", "district_type", "locale", "county", "_isd",
-                      "_complete", "_quarantined", "_missing", "_nothing"]])
+    rec = _records(
+        d[
+            [
+                "district_code",
+                "district_name",
+                "district_type",
+                "locale",
+                "county",
+                "_isd",
+                "_complete",
+                "_quarantined",
+                "_missing",
+                "_nothing",
+            ]
+        ]
+    )
     index_rows = [
         {
             "district": district_link(r["district_code"], r["district_name"]),
@@ -573,20 +601,27 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         if not r["_complete"]
     ]
 
-    isd_codes = dict(zip(d["district_code"], d["isd_code"]))
+    isd_codes = dict(zip(d["district_code"], d["isd_code"], strict=True))
     for r in index_rows:
         r["isd_code"] = isd_codes.get(str(r["district"]["code"]))
-    index_rows_html = Markup(_district_rows_html(
-        index_rows, lambda c: page_href.get(str(c)), quarantine=True,
-        isd_href=lambda c: f"isds/{sy}/{page_name(c)}"))
-    index_page_rows_html = Markup(_district_rows_html(
-        index_rows, lambda c: page_name(c), quarantine=False,
-        isd_href=lambda c: f"../../isds/{sy}/{page_name(c)}"))
-    incomplete_html = Markup("".join(
-        f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td><td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
-        f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
-        for r in incomplete
-    ))
+    index_rows_html = Markup(
+        _district_rows_html(
+            index_rows, lambda c: page_href.get(str(c)), quarantine=True, isd_href=lambda c: f"isds/{sy}/{page_name(c)}"
+        )
+    )
+    index_page_rows_html = Markup(
+        _district_rows_html(
+            index_rows, lambda c: page_name(c), quarantine=False, isd_href=lambda c: f"../../isds/{sy}/{page_name(c)}"
+        )
+    )
+    incomplete_html = Markup(
+        "".join(
+            f"<tr><td>{_dlink(r['district'], r['district']['href'])}</td>"
+            f"<td>{_e(r['type'])}</td><td>{_e(r['isd'])}</td>"
+            f"<td>{'<b>no file at all</b>: ' if r['nothing'] else ''}{_e(r['missing'])}</td></tr>"
+            for r in incomplete
+        )
+    )
 
     env = _env()
     common = dict(
@@ -615,12 +650,17 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     conn_current = next((r for r in conn_rows if r["school_year"] == sy), None)
     conn_by_year = {r["school_year"]: r for r in conn_rows}
     conn_charts = [
-        Markup(charts.figure_html(
-            charts.trend_figure(
-                years, [conn_by_year.get(y, {}).get(key) for y in years], label=label, unit="percent",
-            ),
-            f"chart-connectivity-{_anchor(key)}",
-        ))
+        Markup(
+            charts.figure_html(
+                charts.trend_figure(
+                    years,
+                    [conn_by_year.get(y, {}).get(key) for y in years],
+                    label=label,
+                    unit="percent",
+                ),
+                f"chart-connectivity-{_anchor(key)}",
+            )
+        )
         for key, label in (
             ("long_students_pct", "Students in districts meeting 1 Mbps per student"),
             ("long_districts_pct", "Districts meeting 1 Mbps per student"),
@@ -664,8 +704,12 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     targets = {m: _metric_target(cfg.metric(m), trends_by_metric.get(m, [])) for m in data["all_metrics"]}
     state_rows = pd.DataFrame(
         [
-            {"metric": t["metric"], "school_year": t["school_year"], "state_value": t["state_value"],
-             "state_status": int(t.get("state_status") or 0)}
+            {
+                "metric": t["metric"],
+                "school_year": t["school_year"],
+                "state_value": t["state_value"],
+                "state_status": int(t.get("state_status") or 0),
+            }
             for t in data["trends"]
         ],
         columns=["metric", "school_year", "state_value", "state_status"],
@@ -682,9 +726,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         metrics=data["all_metrics"],
         metric_objectives=metric_objectives,
         targets=targets,
-        target_texts={
-            m: target_text(cfg.metric(m), *targets[m], district=True) for m in data["all_metrics"]
-        },
+        target_texts={m: target_text(cfg.metric(m), *targets[m], district=True) for m in data["all_metrics"]},
         quarantine_by_district=quarantine_by_district,
         titles=_titles(n),
         nodata_title=NO_DATA_TITLE,
@@ -704,7 +746,8 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     t2 = time.perf_counter()
     state_now = {
         t["metric"]: (t["state_value"], int(t.get("state_status") or 0))
-        for t in data["trends"] if t["school_year"] == sy
+        for t in data["trends"]
+        if t["school_year"] == sy
     }
     isd_stats = write_isd_pages(
         env,
@@ -816,10 +859,13 @@ def _headline(cur: dict, summary: dict[str, dict], cfg: ReportConfig, n: int) ->
             t = f" (target {target_text(meta, meta.target, meta.comparison)})" if meta.has_target else ""
             cards.append({"big": fmt_value(cur.get(m), meta.unit, st, n), "lbl": f"{meta.label}, Michigan{t}"})
     if "student_count" in cur:
-        cards.append({
-            "big": count_cell(cur.get("student_count"), n, int(cur.get("_st__student_count") or 0))["text"],
-            "lbl": "students enrolled (districts reporting)", "count": True,
-        })
+        cards.append(
+            {
+                "big": count_cell(cur.get("student_count"), n, int(cur.get("_st__student_count") or 0))["text"],
+                "lbl": "students enrolled (districts reporting)",
+                "count": True,
+            }
+        )
     return cards
 
 
@@ -828,21 +874,31 @@ def _dist_table(stats: list[dict], unit: str) -> list[dict]:
     for key, title in (("locale", "Locale"), ("district_type", "District type")):
         for r in charts._box_groups(stats, key, charts.LOCALE_ORDER if key == "locale" else charts.TYPE_ORDER):
             k = int(r.get("n") or 0)
-            rows.append({
-                "grouping": title,
-                "group": charts.TYPE_LABELS.get(str(r["group_value"]), r["group_value"])
-                if key == "district_type" else r["group_value"],
-                "n": k,
-                "withheld": int(r.get("withheld") or 0),
-                "no_data": int(r.get("no_data") or 0),
-                **{s: fmt_value(r[s], unit) if k else "—" for s in ("min", "q1", "median", "q3", "max")},
-            })
+            rows.append(
+                {
+                    "grouping": title,
+                    "group": charts.TYPE_LABELS.get(str(r["group_value"]), r["group_value"])
+                    if key == "district_type"
+                    else r["group_value"],
+                    "n": k,
+                    "withheld": int(r.get("withheld") or 0),
+                    "no_data": int(r.get("no_data") or 0),
+                    **{s: fmt_value(r[s], unit) if k else "—" for s in ("min", "q1", "median", "q3", "max")},
+                }
+            )
     return rows
 
 
 def _metric_block(
-    m: str, cfg: ReportConfig, s: dict, trend_rows: list[dict], dist_rows: list[dict],
-    share_rows: list[dict], years: list[str], sy: str, has_prev: bool,
+    m: str,
+    cfg: ReportConfig,
+    s: dict,
+    trend_rows: list[dict],
+    dist_rows: list[dict],
+    share_rows: list[dict],
+    years: list[str],
+    sy: str,
+    has_prev: bool,
 ) -> dict:
     n = cfg.min_cell_size
     meta = cfg.metric(m)
@@ -855,20 +911,15 @@ def _metric_block(
 
     if meta.is_boolean:
         values = [
-            None if by_year.get(y, {}).get("district_mean") is None
-            else 100.0 * float(by_year[y]["district_mean"])
+            None if by_year.get(y, {}).get("district_mean") is None else 100.0 * float(by_year[y]["district_mean"])
             for y in years
         ]
         trend = charts.trend_figure(years, values, label=meta.label, unit=meta.unit, boolean_share=True)
         dist = charts.share_by_group_figure(share_rows, label=meta.label)
-        note = (
-            "Counts are of districts with a published figure. The state line is the share of them "
-            "that meet it."
-        )
+        note = "Counts are of districts with a published figure. The state line is the share of them that meet it."
     else:
         values = [
-            None if by_year.get(y, {}).get("state_status") else by_year.get(y, {}).get("state_value")
-            for y in years
+            None if by_year.get(y, {}).get("state_status") else by_year.get(y, {}).get("state_value") for y in years
         ]
         trend = charts.trend_figure(
             years, values, label=meta.label, unit=meta.unit, target=target, comparison=comparison
@@ -883,7 +934,7 @@ def _metric_block(
             parts.append(f"{withheld:,} not shown because their figure is withheld ({marker(n)} or np).")
         if no_data:
             parts.append(f"{no_data:,} not shown because they have no data for {sy}.")
-        missing_years = [y for y, v in zip(years, values) if v is None]
+        missing_years = [y for y, v in zip(years, values, strict=True) if v is None]
         if missing_years:
             parts.append("No state figure for " + ", ".join(missing_years) + ".")
         note = " ".join(parts)
@@ -916,6 +967,10 @@ def _metric_block(
 
 
 __all__ = [
-    "ReportResult", "YearChoice", "build_report", "build_nightly_report", "choose_school_year",
+    "ReportResult",
+    "YearChoice",
+    "build_report",
+    "build_nightly_report",
+    "choose_school_year",
     "previous_school_year",
 ]

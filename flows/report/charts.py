@@ -22,7 +22,8 @@ from __future__ import annotations
 import html
 import json
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .suppression import decimals, fmt_value, quantize
 
@@ -78,16 +79,26 @@ def _two_panels(width: int, height: int, title: str, y_axis: dict) -> dict:
     gap = 0.05
     left, right = [0.0, (1 - gap) / 2], [(1 + gap) / 2, 1.0]
     layout = _layout(
-        width, height, title,
+        width,
+        height,
+        title,
         xaxis={"domain": left, "anchor": "y"},
         xaxis2={"domain": right, "anchor": "y2"},
         yaxis={"domain": [0.0, 1.0], "anchor": "x", **y_axis},
         yaxis2={"domain": [0.0, 1.0], "anchor": "x2", "matches": "y", "showticklabels": False},
     )
     layout["annotations"] = [
-        {"text": text, "x": sum(dom) / 2, "y": 1.0, "xref": "paper", "yref": "paper",
-         "xanchor": "center", "yanchor": "bottom", "showarrow": False,
-         "font": {"size": 11, "color": "#444"}}
+        {
+            "text": text,
+            "x": sum(dom) / 2,
+            "y": 1.0,
+            "xref": "paper",
+            "yref": "paper",
+            "xanchor": "center",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": 11, "color": "#444"},
+        }
         for text, dom in (("By locale", left), ("By district type", right))
     ]
     return layout
@@ -102,9 +113,15 @@ def _hline(y: float, line: dict, axes: Sequence[tuple[str, str]] = (("x", "y"),)
 
 def y_title(label: str, unit: str) -> str:
     suffix = {
-        "percent": "%", "kbps": "kbps", "usd": "USD", "hours": "hours",
-        "ratio": "ratio", "educators": "educators", "students": "students",
-        "devices": "devices", "boolean": "% of districts",
+        "percent": "%",
+        "kbps": "kbps",
+        "usd": "USD",
+        "hours": "hours",
+        "ratio": "ratio",
+        "educators": "educators",
+        "students": "students",
+        "devices": "devices",
+        "boolean": "% of districts",
     }.get(unit, "")
     return suffix
 
@@ -141,17 +158,26 @@ def trend_figure(
     if boolean_share:
         y_axis["range"] = [0, 105]
     layout = _layout(
-        *TREND_SIZE, title,
+        *TREND_SIZE,
+        title,
         xaxis={"type": "category", "categoryorder": "array", "categoryarray": list(years)},
         yaxis=y_axis,
     )
     if target is not None and not boolean_share:
         layout["shapes"] = _hline(float(target), {"color": RED, "dash": "dash", "width": 1.5})
-        layout["annotations"] = [{
-            "text": f"target {_SIGN.get(comparison or '', '')} {fmt_value(target, unit)}",
-            "x": 0, "xref": "x domain", "xanchor": "left", "y": float(target), "yref": "y",
-            "yanchor": "bottom", "showarrow": False, "font": {"color": RED, "size": 10},
-        }]
+        layout["annotations"] = [
+            {
+                "text": f"target {_SIGN.get(comparison or '', '')} {fmt_value(target, unit)}",
+                "x": 0,
+                "xref": "x domain",
+                "xanchor": "left",
+                "y": float(target),
+                "yref": "y",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"color": RED, "size": 10},
+            }
+        ]
     return {"data": [trace], "layout": layout}
 
 
@@ -182,37 +208,46 @@ def distribution_figure(
         groups = [r for r in _box_groups(stats, key, order) if int(r.get("n") or 0) > 0]
         cats = [f"{labels.get(str(r['group_value']), r['group_value'])} ({int(r['n'])})" for r in groups]
 
-        def q(name: str) -> list[float]:
-            return [quantize(float(r[name]), decimals(unit)) for r in groups]
-
-        traces.append({
-            "type": "box",
-            "x": cats,
-            "q1": q("q1"), "median": q("median"), "q3": q("q3"),
-            "lowerfence": q("min"), "upperfence": q("max"), "mean": q("mean"),
-            "boxpoints": False,
-            "line": {"color": NAVY, "width": 1.2},
-            "fillcolor": "rgba(42,127,143,0.18)",
-            "customdata": [
-                [int(r["n"])] + [fmt_value(r[k], unit) for k in ("min", "q1", "median", "q3", "max")]
-                for r in groups
-            ],
-            "hovertemplate": (
-                "%{x}<br>min %{customdata[1]} · Q1 %{customdata[2]} · median %{customdata[3]}"
-                " · Q3 %{customdata[4]} · max %{customdata[5]}<extra></extra>"
-            ),
-            "name": key,
-            "xaxis": f"x{suffix}",
-            "yaxis": f"y{suffix}",
-        })
+        q = {
+            name: [quantize(float(r[name]), decimals(unit)) for r in groups]
+            for name in ("q1", "median", "q3", "min", "max", "mean")
+        }
+        traces.append(
+            {
+                "type": "box",
+                "x": cats,
+                "q1": q["q1"],
+                "median": q["median"],
+                "q3": q["q3"],
+                "lowerfence": q["min"],
+                "upperfence": q["max"],
+                "mean": q["mean"],
+                "boxpoints": False,
+                "line": {"color": NAVY, "width": 1.2},
+                "fillcolor": "rgba(42,127,143,0.18)",
+                "customdata": [
+                    [int(r["n"])] + [fmt_value(r[k], unit) for k in ("min", "q1", "median", "q3", "max")]
+                    for r in groups
+                ],
+                "hovertemplate": (
+                    "%{x}<br>min %{customdata[1]} · Q1 %{customdata[2]} · median %{customdata[3]}"
+                    " · Q3 %{customdata[4]} · max %{customdata[5]}<extra></extra>"
+                ),
+                "name": key,
+                "xaxis": f"x{suffix}",
+                "yaxis": f"y{suffix}",
+            }
+        )
         axes[f"xaxis{suffix}"] = {"type": "category", "categoryorder": "array", "categoryarray": cats}
-    layout = _two_panels(*DIST_SIZE, "Districts (number with a published figure)",
-                         {"title": {"text": y_title(label, unit)}})
+    layout = _two_panels(
+        *DIST_SIZE, "Districts (number with a published figure)", {"title": {"text": y_title(label, unit)}}
+    )
     for name, extra in axes.items():
         layout[name].update(extra)
     if target is not None:
-        layout["shapes"] = _hline(float(target), {"color": RED, "dash": "dash", "width": 1.2},
-                                  (("x", "y"), ("x2", "y2")))
+        layout["shapes"] = _hline(
+            float(target), {"color": RED, "dash": "dash", "width": 1.2}, (("x", "y"), ("x2", "y2"))
+        )
     return {"data": traces, "layout": layout}
 
 
@@ -233,15 +268,24 @@ def share_by_group_figure(groups: Sequence[dict], *, label: str) -> Figure:
             n, m = int(r["districts_with_data"] or 0), int(r["districts_meeting"] or 0)
             shares.append(quantize(100.0 * m / n, 1) if n else None)
             text.append(f"{m} of {n}")
-        traces.append({
-            "type": "bar",
-            "x": [labels.get(x, x) for x in names], "y": shares, "text": text, "textposition": "outside",
-            "marker": {"color": TEAL},
-            "hovertemplate": "%{x}: %{text} districts<extra></extra>",
-            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}",
-        })
-    layout = _two_panels(*DIST_SIZE, "Share of districts with data that meet it",
-                         {"range": [0, 115], "title": {"text": "% of districts"}})
+        traces.append(
+            {
+                "type": "bar",
+                "x": [labels.get(x, x) for x in names],
+                "y": shares,
+                "text": text,
+                "textposition": "outside",
+                "marker": {"color": TEAL},
+                "hovertemplate": "%{x}: %{text} districts<extra></extra>",
+                "xaxis": f"x{suffix}",
+                "yaxis": f"y{suffix}",
+            }
+        )
+    layout = _two_panels(
+        *DIST_SIZE,
+        "Share of districts with data that meet it",
+        {"range": [0, 115], "title": {"text": "% of districts"}},
+    )
     return {"data": traces, "layout": layout}
 
 
@@ -316,9 +360,8 @@ def svg_trend(
         f"{html.escape(_short(hi, unit))}</text>",
     ]
     parts.extend(
-        f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">'
-        f"{html.escape(str(yr)[2:])}</text>"
-        for x, yr in zip(xs, years)
+        f'<text x="{x:.1f}" y="{height - 6}" text-anchor="middle" class="spark-axis">{html.escape(str(yr)[2:])}</text>'
+        for x, yr in zip(xs, years, strict=True)
     )
     if target is not None:
         ty = base - (float(target) - lo) * k
@@ -327,7 +370,7 @@ def svg_trend(
             f'stroke="{RED}" stroke-dasharray="2,3" stroke-width="1.2"/>'
         )
     for series, color, dash, r in ((state, GREY, ' stroke-dasharray="4,3"', 2.2), (district, NAVY, "", 3.0)):
-        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series)]
+        pts = [None if v is None else f"{x:.1f},{base - (v - lo) * k:.1f}" for x, v in zip(xs, series, strict=True)]
         run: list[str] = []
         for pt in pts + [None]:
             if pt is not None:

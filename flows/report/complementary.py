@@ -75,7 +75,7 @@ class Problem:
     r_plain: np.ndarray
 
     @classmethod
-    def from_frames(cls, cells: pd.DataFrame, members: pd.DataFrame, relations: pd.DataFrame) -> "Problem":
+    def from_frames(cls, cells: pd.DataFrame, members: pd.DataFrame, relations: pd.DataFrame) -> Problem:
         """cells indexed 0..N-1, relations indexed 0..R-1 (``family`` may be any hashable)."""
         fam = pd.factorize(relations["family"])[0] if len(relations) else np.zeros(0, dtype=np.int64)
         return cls(
@@ -109,9 +109,7 @@ def suppress(problem: Problem, min_cell_size: int, *, max_rounds: int = 1000) ->
     part = ~p.m_total
     v = p.value[p.m_cell]
     plain_entry = p.r_plain[p.m_relation]
-    tier = np.where(
-        p.m_total, 1, np.where(plain_entry & (v < big), 2, 0)
-    ).astype(np.int64)
+    tier = np.where(p.m_total, 1, np.where(plain_entry & (v < big), 2, 0)).astype(np.int64)
     for _ in range(max_rounds):
         _per_relation(p, hidden, big, tier, v, part)
         recoverable = determined(p, hidden)
@@ -137,15 +135,9 @@ def _per_relation(p: Problem, hidden: np.ndarray, big: int, tier, v, part) -> No
         h = hidden[p.m_cell]
         n_hidden = np.bincount(p.m_relation, weights=h, minlength=R)
         total_hidden = np.bincount(p.m_relation, weights=h & p.m_total, minlength=R) > 0
-        hidden_primary_part = np.bincount(
-            p.m_relation, weights=h & part & p.primary[p.m_cell], minlength=R
-        ) > 0
-        protector = np.bincount(
-            p.m_relation, weights=h & part & ~p.primary[p.m_cell] & (v >= big), minlength=R
-        ) > 0
-        need = ~total_hidden & (
-            (n_hidden == 1) | (p.r_plain & hidden_primary_part & ~protector)
-        )
+        hidden_primary_part = np.bincount(p.m_relation, weights=h & part & p.primary[p.m_cell], minlength=R) > 0
+        protector = np.bincount(p.m_relation, weights=h & part & ~p.primary[p.m_cell] & (v >= big), minlength=R) > 0
+        need = ~total_hidden & ((n_hidden == 1) | (p.r_plain & hidden_primary_part & ~protector))
         if not need.any():
             return
         # a candidate that also sits in other relations in need protects them at once
@@ -154,9 +146,7 @@ def _per_relation(p: Problem, hidden: np.ndarray, big: int, tier, v, part) -> No
         cand = np.flatnonzero(need[p.m_relation] & ~h)
         if not len(cand):  # pragma: no cover - a needy relation always has its total
             raise RuntimeError("complementary suppression found no candidate")
-        _, best = _first_per_group(
-            p.m_relation[cand], [tier[cand], -helps[p.m_cell[cand]], v[cand], p.m_cell[cand]]
-        )
+        _, best = _first_per_group(p.m_relation[cand], [tier[cand], -helps[p.m_cell[cand]], v[cand], p.m_cell[cand]])
         hidden[p.m_cell[cand[best]]] = True
 
 
@@ -373,7 +363,7 @@ class _System:
         if len(hb):
             # block part: a_b = r_b . (e_i - H c) / ||r_b||^2
             for j in range(len(cells)):
-                lam[j] += np.bincount(
-                    self.b_of[hb], weights=self.r_i[hb] * w[j, hb], minlength=self.n_r
-                ) / np.where(self.norm2 > 0, self.norm2, 1.0)
+                lam[j] += np.bincount(self.b_of[hb], weights=self.r_i[hb] * w[j, hb], minlength=self.n_r) / np.where(
+                    self.norm2 > 0, self.norm2, 1.0
+                )
         return lam

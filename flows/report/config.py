@@ -109,9 +109,7 @@ def load_config(config_dir: Path) -> ReportConfig:
 
     return ReportConfig(
         metrics=metrics,
-        objective_metrics={
-            k: tuple(v or ()) for k, v in (metrics_yml.get("objective_metrics") or {}).items()
-        },
+        objective_metrics={k: tuple(v or ()) for k, v in (metrics_yml.get("objective_metrics") or {}).items()},
         unmeasured=dict(metrics_yml.get("unmeasured") or {}),
         goal=dict(goal_yml.get("goal") or {}),
         min_cell_size=min_cell,
@@ -119,12 +117,14 @@ def load_config(config_dir: Path) -> ReportConfig:
         groupings=tuple(groupings),
         default_year_min_complete_share=share,
         benchmarks={
-            str(k): dict(v) for k, v in (metrics_yml.get("connectivity_benchmarks") or {}).items()
+            str(k): dict(v)
+            for k, v in (metrics_yml.get("connectivity_benchmarks") or {}).items()
             if isinstance(v, dict)
         },
         national_context=tuple(
             (_squash(c.get("text")), _squash(c.get("source")) or None)
-            for c in (metrics_yml.get("national_context") or []) if isinstance(c, dict) and c.get("text")
+            for c in (metrics_yml.get("national_context") or [])
+            if isinstance(c, dict) and c.get("text")
         ),
     )
 

@@ -83,9 +83,11 @@ def rows(figures: pd.DataFrame, isd_code: str | None, years: list[str]) -> list[
     None) or of one ISD."""
     if figures is None or figures.empty:
         return []
-    f = figures[figures["is_state"]] if isd_code is None else figures[
-        (~figures["is_state"]) & (figures["isd_code"] == isd_code)
-    ]
+    f = (
+        figures[figures["is_state"]]
+        if isd_code is None
+        else figures[(~figures["is_state"]) & (figures["isd_code"] == isd_code)]
+    )
     by_year = {r["school_year"]: r for r in f.astype(object).where(f.notna(), None).to_dict("records")}
     out = []
     for y in years:
@@ -93,27 +95,31 @@ def rows(figures: pd.DataFrame, isd_code: str | None, years: list[str]) -> list[
         if r is None:
             continue
         bw, wan, cost = r["districts_with_bandwidth"], r["districts_with_wan"], r["districts_with_cost"]
-        out.append({
-            "school_year": y,
-            "districts_with_bandwidth": int(bw or 0),
-            "districts_withheld": int(r["districts_bandwidth_withheld"] or 0),
-            "short_districts": _of(r["districts_short"], bw),
-            "short_students": _students(r["students_short"], r["students_with_bandwidth"]),
-            "long_districts": _of(r["districts_long"], bw),
-            "long_students": _students(r["students_long"], r["students_with_bandwidth"]),
-            "wan": _of(r["districts_wan"], wan) if wan else "not reported",
-            "cost_q1": fmt_value(r["cost_q1"], "usd"),
-            "cost_median": fmt_value(r["cost_median"], "usd"),
-            "cost_q3": fmt_value(r["cost_q3"], "usd"),
-            "above_cost": _of(r["districts_above_cost"], cost),
-            "below_long": int(r["districts_below_long"] or 0),
-            "could_meet": int(r["districts_could_meet"] or 0),
-            # raw figures for charts and tests
-            "short_districts_pct": None if not bw else 100.0 * float(r["districts_short"] or 0) / float(bw),
-            "long_districts_pct": None if not bw else 100.0 * float(r["districts_long"] or 0) / float(bw),
-            "short_students_pct": None if not r["students_with_bandwidth"]
-            else 100.0 * float(r["students_short"] or 0) / float(r["students_with_bandwidth"]),
-            "long_students_pct": None if not r["students_with_bandwidth"]
-            else 100.0 * float(r["students_long"] or 0) / float(r["students_with_bandwidth"]),
-        })
+        out.append(
+            {
+                "school_year": y,
+                "districts_with_bandwidth": int(bw or 0),
+                "districts_withheld": int(r["districts_bandwidth_withheld"] or 0),
+                "short_districts": _of(r["districts_short"], bw),
+                "short_students": _students(r["students_short"], r["students_with_bandwidth"]),
+                "long_districts": _of(r["districts_long"], bw),
+                "long_students": _students(r["students_long"], r["students_with_bandwidth"]),
+                "wan": _of(r["districts_wan"], wan) if wan else "not reported",
+                "cost_q1": fmt_value(r["cost_q1"], "usd"),
+                "cost_median": fmt_value(r["cost_median"], "usd"),
+                "cost_q3": fmt_value(r["cost_q3"], "usd"),
+                "above_cost": _of(r["districts_above_cost"], cost),
+                "below_long": int(r["districts_below_long"] or 0),
+                "could_meet": int(r["districts_could_meet"] or 0),
+                # raw figures for charts and tests
+                "short_districts_pct": None if not bw else 100.0 * float(r["districts_short"] or 0) / float(bw),
+                "long_districts_pct": None if not bw else 100.0 * float(r["districts_long"] or 0) / float(bw),
+                "short_students_pct": None
+                if not r["students_with_bandwidth"]
+                else 100.0 * float(r["students_short"] or 0) / float(r["students_with_bandwidth"]),
+                "long_students_pct": None
+                if not r["students_with_bandwidth"]
+                else 100.0 * float(r["students_long"] or 0) / float(r["students_with_bandwidth"]),
+            }
+        )
     return out

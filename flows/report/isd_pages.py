@@ -13,9 +13,10 @@ is that of every other figure of the review: an ISD's figure is published only w
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -41,8 +42,9 @@ def _write(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def _cell(value: Any, unit: str, status: int, n: int, titles: dict[int, str], nodata_title: str,
-          count: bool = False) -> dict:
+def _cell(
+    value: Any, unit: str, status: int, n: int, titles: dict[int, str], nodata_title: str, count: bool = False
+) -> dict:
     status = int(status or 0)
     if status:
         return {"text": status_marker(status, n), "cls": "supp", "title": titles[status], "count": count}
@@ -97,19 +99,20 @@ def write_isd_pages(
     # ISD figures: (isd, metric) -> (value, status)
     fig: dict[tuple[str, str], tuple[Any, int]] = {
         (str(c), m): (v, int(s or 0))
-        for c, m, v, s in zip(isd_figures["isd_code"], isd_figures["metric"], isd_figures["value"],
-                              isd_figures["status"])
+        for c, m, v, s in zip(
+            isd_figures["isd_code"], isd_figures["metric"], isd_figures["value"], isd_figures["status"], strict=True
+        )
     }
     # the districts' figures of the year: (district, metric) -> (value, status)
     cur = history[history["school_year"] == sy]
     dist_fig: dict[tuple[str, str], tuple[Any, int]] = {
         (str(c), m): (v, int(s or 0))
-        for c, m, v, s in zip(cur["district_code"], cur["metric"], cur["value"], cur["status"])
+        for c, m, v, s in zip(cur["district_code"], cur["metric"], cur["value"], cur["status"], strict=True)
     }
     side_metrics = [m for m in SIDE_BY_SIDE_FIRST if m in metrics] + [
-        m for m in metrics
-        if m not in SIDE_BY_SIDE_FIRST and targets.get(m, (None, None))[0] is not None
-        and not cfg.metric(m).is_boolean
+        m
+        for m in metrics
+        if m not in SIDE_BY_SIDE_FIRST and targets.get(m, (None, None))[0] is not None and not cfg.metric(m).is_boolean
     ]
     by_isd: dict[str, list[dict]] = {}
     drec = districts.astype(object).where(districts.notna(), None).to_dict("records")
@@ -128,14 +131,16 @@ def write_isd_pages(
             sv, ss = state.get(m, (None, 0))
             target, comparison = targets.get(m, (None, None))
             count = meta.unit in ("students", "educators")
-            rows.append({
-                "metric": m,
-                "label": meta.label,
-                "isd": _cell(v, meta.unit, s, n, titles, nodata_title, count),
-                "state": _cell(sv, meta.unit, ss, n, titles, nodata_title, count),
-                "target": target_texts.get(m, "none set"),
-                "meets": _meets(v, s, target, comparison),
-            })
+            rows.append(
+                {
+                    "metric": m,
+                    "label": meta.label,
+                    "isd": _cell(v, meta.unit, s, n, titles, nodata_title, count),
+                    "state": _cell(sv, meta.unit, ss, n, titles, nodata_title, count),
+                    "target": target_texts.get(m, "none set"),
+                    "meets": _meets(v, s, target, comparison),
+                }
+            )
         members = [
             {
                 "code": d["district_code"],
@@ -144,8 +149,13 @@ def write_isd_pages(
                 "type": d.get("district_type"),
                 "complete": bool(d.get("data_complete")),
                 "cells": [
-                    _cell(*_value_status(dist_fig, str(d["district_code"]), m, cfg.metric(m).unit), n, titles,
-                          nodata_title, cfg.metric(m).unit in ("students", "educators"))
+                    _cell(
+                        *_value_status(dist_fig, str(d["district_code"]), m, cfg.metric(m).unit),
+                        n,
+                        titles,
+                        nodata_title,
+                        cfg.metric(m).unit in ("students", "educators"),
+                    )
                     for m in side_metrics
                 ],
             }
@@ -153,9 +163,12 @@ def write_isd_pages(
         ]
         page = template.render(
             **common,
-            isd={"code": code, "name": isd.get("isd_name") or f"ISD {code}",
-                 "districts": int(isd.get("districts_in_directory") or 0),
-                 "complete": int(isd.get("districts_complete") or 0)},
+            isd={
+                "code": code,
+                "name": isd.get("isd_name") or f"ISD {code}",
+                "districts": int(isd.get("districts_in_directory") or 0),
+                "complete": int(isd.get("districts_complete") or 0),
+            },
             report_href=report_href,
             index_href="index.html",
             rows=rows,
@@ -177,8 +190,12 @@ def write_isd_pages(
             **common,
             report_href=report_href,
             isds=[
-                {"code": str(r["isd_code"]), "name": r.get("isd_name") or f"ISD {r['isd_code']}",
-                 "href": page_name(r["isd_code"]), "districts": int(r.get("districts_in_directory") or 0)}
+                {
+                    "code": str(r["isd_code"]),
+                    "name": r.get("isd_name") or f"ISD {r['isd_code']}",
+                    "href": page_name(r["isd_code"]),
+                    "districts": int(r.get("districts_in_directory") or 0),
+                }
                 for r in isds.astype(object).where(isds.notna(), None).to_dict("records")
             ],
         ),
@@ -189,8 +206,11 @@ def write_isd_pages(
 def isd_links(isds: pd.DataFrame, sy: str) -> list[dict[str, str]]:
     """The ISD pages as the review links them (relative to the review)."""
     return [
-        {"code": str(r["isd_code"]), "name": r.get("isd_name") or f"ISD {r['isd_code']}",
-         "href": f"isds/{sy}/{page_name(r['isd_code'])}"}
+        {
+            "code": str(r["isd_code"]),
+            "name": r.get("isd_name") or f"ISD {r['isd_code']}",
+            "href": f"isds/{sy}/{page_name(r['isd_code'])}",
+        }
         for r in isds.astype(object).where(isds.notna(), None).to_dict("records")
     ]
 

@@ -135,13 +135,14 @@ def _digests(codes: np.ndarray, hashes: np.ndarray, prefix: bytes) -> dict[str, 
     cuts = np.flatnonzero(codes[1:] != codes[:-1]) + 1
     starts = np.concatenate([[0], cuts])
     out = {}
-    for start, chunk in zip(starts, np.split(hashes, cuts)):
+    for start, chunk in zip(starts, np.split(hashes, cuts), strict=True):
         out[str(codes[start])] = hashlib.sha256(prefix + chunk.tobytes()).hexdigest()
     return out
 
 
-def _td(text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, n: int = 10,
-        titles: dict[int, str]) -> str:
+def _td(
+    text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, n: int = 10, titles: dict[int, str]
+) -> str:
     cls = ["num"]
     title = ""
     if status:
@@ -190,25 +191,37 @@ def write_district_pages(
         mm: Metric = cfg.metric(m)
         target, comparison = targets.get(m, (None, None))
         meta[m] = _MetricMeta(
-            name=m, label=mm.label, unit=mm.unit, digits=decimals(mm.unit), is_boolean=mm.is_boolean,
-            target=target, comparison=comparison, target_text=target_texts[m],
+            name=m,
+            label=mm.label,
+            unit=mm.unit,
+            digits=decimals(mm.unit),
+            is_boolean=mm.is_boolean,
+            target=target,
+            comparison=comparison,
+            target_text=target_texts[m],
             objectives=", ".join(metric_objectives.get(m, [])),
             spark=target is not None and not mm.is_boolean,
         )
 
     # ---- every input rounded as shown (columns as numpy arrays: no per-cell pandas work)
     metric_cat = pd.Categorical(history["metric"].to_numpy(dtype=object), categories=list(meta))
-    h = pd.DataFrame({
-        "district_code": history["district_code"].to_numpy(dtype=object),
-        "school_year": history["school_year"].to_numpy(dtype=object),
-        "metric": metric_cat,
-        "value": history["value"].to_numpy(dtype="float64", na_value=np.nan),
-        "status": history["status"].fillna(0).to_numpy(dtype=np.int8),
-        "change_from_previous_year": history["change_from_previous_year"].to_numpy(dtype="float64", na_value=np.nan),
-        "change_status": history["change_status"].fillna(0).to_numpy(dtype=np.int8),
-        "meets_target": history["meets_target"].astype("object").where(history["meets_target"].notna(), None)
-        .to_numpy(dtype=object),
-    })
+    h = pd.DataFrame(
+        {
+            "district_code": history["district_code"].to_numpy(dtype=object),
+            "school_year": history["school_year"].to_numpy(dtype=object),
+            "metric": metric_cat,
+            "value": history["value"].to_numpy(dtype="float64", na_value=np.nan),
+            "status": history["status"].fillna(0).to_numpy(dtype=np.int8),
+            "change_from_previous_year": history["change_from_previous_year"].to_numpy(
+                dtype="float64", na_value=np.nan
+            ),
+            "change_status": history["change_status"].fillna(0).to_numpy(dtype=np.int8),
+            "meets_target": history["meets_target"]
+            .astype("object")
+            .where(history["meets_target"].notna(), None)
+            .to_numpy(dtype=object),
+        }
+    )
     h = h[metric_cat.codes >= 0]
     digits = pd.Series(np.array([x.digits for x in meta.values()])[h["metric"].cat.codes.to_numpy()], index=h.index)
     h["value"] = _quantize_frame(h, "value", digits)
@@ -218,9 +231,7 @@ def write_district_pages(
     h["metric"] = h["metric"].astype(object)
 
     st = state[state["metric"].isin(meta)].copy()
-    st["state_value"] = _quantize_frame(
-        st, "state_value", st["metric"].map({m: x.digits for m, x in meta.items()})
-    )
+    st["state_value"] = _quantize_frame(st, "state_value", st["metric"].map({m: x.digits for m, x in meta.items()}))
     state_of = {(r.metric, r.school_year): (r.state_value, int(r.state_status or 0)) for r in st.itertuples()}
 
     # ---- what every page shares
@@ -230,8 +241,14 @@ def write_district_pages(
         if x.unit in TOTAL_UNITS:
             state_cells[m] = f'<td class="num muted" title="{html.escape(NO_STATE_TOTAL)}">—</td>'
         else:
-            state_cells[m] = _td(fmt_value(None if np.isnan(v) else v, x.unit, s, n), status=s,
-                                 nodata_title=nodata_title, n=n, titles=titles)
+            state_cells[m] = _td(
+                fmt_value(None if np.isnan(v) else v, x.unit, s, n),
+                status=s,
+                nodata_title=nodata_title,
+                n=n,
+                titles=titles,
+            )
+
     def published(m: str, y: str) -> float | None:
         v, s = state_of.get((m, y), (np.nan, 0))
         return None if s or np.isnan(v) else float(v)
@@ -259,27 +276,37 @@ def write_district_pages(
     attr_cols = [c for c in dd.columns if c != "_file"]
     q_rows = [
         {"district_code": code, **{k: str(v) for k, v in q.items() if k != "district"}}
-        for code, qs in quarantine_by_district.items() for q in qs
+        for code, qs in quarantine_by_district.items()
+        for q in qs
     ]
     parts_codes = [dd["district_code"].astype(str).to_numpy(), h["district_code"].astype(str).to_numpy()]
     parts_hashes = [
         _row_hashes(dd.astype({c: "object" for c in attr_cols}), attr_cols),
-        _row_hashes(h, ["district_code", "school_year", "metric", "value", "status",
-                        "change_from_previous_year", "change_status", "meets_target"]),
+        _row_hashes(
+            h,
+            [
+                "district_code",
+                "school_year",
+                "metric",
+                "value",
+                "status",
+                "change_from_previous_year",
+                "change_status",
+                "meets_target",
+            ],
+        ),
     ]
     if q_rows:
         qf = pd.DataFrame(q_rows).fillna("")
         parts_codes.append(qf["district_code"].astype(str).to_numpy())
         parts_hashes.append(_row_hashes(qf, list(qf.columns)))
-    fingerprints = _digests(
-        np.concatenate(parts_codes).astype(object), np.concatenate(parts_hashes), prefix
-    )
+    fingerprints = _digests(np.concatenate(parts_codes).astype(object), np.concatenate(parts_hashes), prefix)
 
     manifest = _load_manifest(pages_dir)
     stats = PageStats()
     current: dict[str, str] = {}
     todo = []
-    for code, fname in zip(dd["district_code"].astype(str), dd["_file"]):
+    for code, fname in zip(dd["district_code"].astype(str), dd["_file"], strict=True):
         fp = fingerprints[code]
         current[fname] = fp
         path = pages_dir / fname
@@ -294,15 +321,45 @@ def write_district_pages(
             stats.removed += 1
 
     if todo:
-        _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, cfg, common,
-                      report_name, has_prev, quarantine_by_district, titles, nodata_title)
+        _render_pages(
+            env,
+            pages_dir,
+            todo,
+            dd,
+            h,
+            meta,
+            state_cells,
+            state_series,
+            cfg,
+            common,
+            report_name,
+            has_prev,
+            quarantine_by_district,
+            titles,
+            nodata_title,
+        )
         stats.written = len(todo)
     _write(pages_dir / MANIFEST, json.dumps({"format": MANIFEST_FORMAT, "pages": current}, indent=0, sort_keys=True))
     return stats
 
 
-def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, cfg, common, report_name,
-                  has_prev, quarantine_by_district, titles, nodata_title) -> None:
+def _render_pages(
+    env,
+    pages_dir,
+    todo,
+    dd,
+    h,
+    meta,
+    state_cells,
+    state_series,
+    cfg,
+    common,
+    report_name,
+    has_prev,
+    quarantine_by_district,
+    titles,
+    nodata_title,
+) -> None:
     from .build import FAMILIES, FAMILY_LABELS
 
     n = cfg.min_cell_size
@@ -315,8 +372,7 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
     # what a metric's row shares on every page, escaped once
     esc = html.escape
     withheld_td = {
-        st: f'<td class="num supp" title="{esc(titles[st])}">{esc(status_marker(st, n))}</td>'
-        for st in titles
+        st: f'<td class="num supp" title="{esc(titles[st])}">{esc(status_marker(st, n))}</td>' for st in titles
     }
     withheld_count_td = {
         st: f'<td class="num supp" title="{esc(titles[st])}" data-count="true">{esc(status_marker(st, n))}</td>'
@@ -334,9 +390,14 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
     # one table row per district x metric of the year, formatted in one pass
     row_html: dict[str, list[str]] = {}
     for code, m, v, s, c, cs, meets in zip(
-        cur["district_code"].astype(str).to_numpy(dtype=object), cur["metric"].to_numpy(dtype=object),
-        cur["value"].to_numpy(), cur["status"].to_numpy(), cur["change_from_previous_year"].to_numpy(),
-        cur["change_status"].to_numpy(), cur["meets_target"].to_numpy(dtype=object),
+        cur["district_code"].astype(str).to_numpy(dtype=object),
+        cur["metric"].to_numpy(dtype=object),
+        cur["value"].to_numpy(),
+        cur["status"].to_numpy(),
+        cur["change_from_previous_year"].to_numpy(),
+        cur["change_status"].to_numpy(),
+        cur["meets_target"].to_numpy(dtype=object),
+        strict=True,
     ):
         x = meta[m]
         s, cs = int(s), int(cs)
@@ -372,8 +433,12 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
     series: dict[tuple[str, str], dict[str, float | None]] = {}
     sp = sub[sub["metric"].isin(spark_metrics).to_numpy()]
     for code, m, y, v, s in zip(
-        sp["district_code"].astype(str).to_numpy(dtype=object), sp["metric"].to_numpy(dtype=object),
-        sp["school_year"].to_numpy(dtype=object), sp["value"].to_numpy(), sp["status"].to_numpy(),
+        sp["district_code"].astype(str).to_numpy(dtype=object),
+        sp["metric"].to_numpy(dtype=object),
+        sp["school_year"].to_numpy(dtype=object),
+        sp["value"].to_numpy(),
+        sp["status"].to_numpy(),
+        strict=True,
     ):
         series.setdefault((code, m), {})[y] = None if (s or v != v) else float(v)
 
@@ -386,9 +451,13 @@ def _render_pages(env, pages_dir, todo, dd, h, meta, state_cells, state_series, 
         for m in spark_metrics:
             x = meta[m]
             got = series.get((code, m), {})
-            sparks.append(Markup(charts.svg_trend(
-                years, [got.get(y) for y in years], state_series[m], unit=x.unit, target=x.target, title=x.label
-            )))
+            sparks.append(
+                Markup(
+                    charts.svg_trend(
+                        years, [got.get(y) for y in years], state_series[m], unit=x.unit, target=x.target, title=x.label
+                    )
+                )
+            )
         missing = [FAMILY_LABELS[f] for f in FAMILIES if d.get(f"has_{f}") is not True]
         page = template.render(
             **common,

@@ -24,14 +24,15 @@ complementary, ``flows.report.suppression``) and kept in the temporary table
 ``<10``), and the totals of every grouping of ``privacy.groupings`` with their status
 in ``report_group_suppression`` (grouping, group_value, school_year, count, value,
 status: what a view of ISD or locale totals may publish). Every query joins them, so
-withheld values are turned into NULL (with their status) before any row reaches Python. The suppressed long table of metric values is
-built once, as the temporary table ``report_mv``.
+withheld values are turned into NULL (with their status) before any row reaches Python.
+The suppressed long table of metric values is built once, as the temporary table
+``report_mv``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import duckdb
 import pandas as pd
@@ -114,10 +115,7 @@ def prepare(con, min_cell_size: int, groupings: Iterable[str] = suppression.DEFA
             ["scope", "district_code", "school_year"]
             + [f"CAST({_q(c)} AS TINYINT) AS {_q(c)}" for c in suppression.FIGURES]
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {SUPPRESSION_TABLE} AS "
-            f"SELECT {cols} FROM _report_suppression_frame"
-        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {SUPPRESSION_TABLE} AS SELECT {cols} FROM _report_suppression_frame")
     finally:
         con.unregister("_report_suppression_frame")
     # the totals of every grouping with their status, for views that publish them (ISD)
@@ -177,8 +175,8 @@ def safe_long_sql(table: str, columns: Iterable[str]) -> str:
                 AND NOT (x._prev_value IS NULL AND x._pst = 0) AS _csup
         FROM (
             SELECT t.*, {prev_value} AS _prev_value,
-                   {_status_case('t.metric', 'f')} AS _st,
-                   {_status_case('t.metric', 'fp')} AS _pst
+                   {_status_case("t.metric", "f")} AS _st,
+                   {_status_case("t.metric", "fp")} AS _pst
             FROM {table} AS t
             {prev_join}
             LEFT JOIN {SUPPRESSION_TABLE} AS f
@@ -192,8 +190,16 @@ def safe_long_sql(table: str, columns: Iterable[str]) -> str:
 
 
 _MV_COLS = (
-    "scope", "district_code", "school_year", "metric", "value", "previous_value",
-    "change_from_previous_year", "target", "comparison", "meets_target",
+    "scope",
+    "district_code",
+    "school_year",
+    "metric",
+    "value",
+    "previous_value",
+    "change_from_previous_year",
+    "target",
+    "comparison",
+    "meets_target",
 )
 
 
@@ -281,9 +287,7 @@ def metric_summary(con, school_year: str) -> pd.DataFrame:
 
 
 def objective_metric_map(con) -> pd.DataFrame:
-    return _fetch(
-        con, "SELECT DISTINCT objective_id, metric FROM marts.objective_progress ORDER BY 1, 2"
-    )
+    return _fetch(con, "SELECT DISTINCT objective_id, metric FROM marts.objective_progress ORDER BY 1, 2")
 
 
 def metric_trends(con, school_years: list[str]) -> pd.DataFrame:
@@ -388,7 +392,7 @@ def gap_analysis(con, school_year: str, metrics: Iterable[str], limit: int) -> p
                    CASE WHEN mv._csup THEN NULL ELSE mv.change_from_previous_year END
                        AS change_from_previous_year,
                    mv._cst AS change_status,
-                   {_shortfall('mv.value', 'mv.target', 'mv.comparison')} AS shortfall
+                   {_shortfall("mv.value", "mv.target", "mv.comparison")} AS shortfall
             FROM {MV_TABLE} AS mv
             JOIN marts.district_year_metrics AS d
               ON d.district_code = mv.district_code AND d.school_year = mv.school_year
@@ -416,7 +420,7 @@ def published_counts(con, school_year: str, metrics: Iterable[str]) -> pd.DataFr
         con,
         f"""
         SELECT metric, count(*) AS districts_published,
-               count(*) FILTER (WHERE {_shortfall('value')} > 0) AS districts_short
+               count(*) FILTER (WHERE {_shortfall("value")} > 0) AS districts_short
         FROM {MV_TABLE}
         WHERE scope = 'district' AND school_year = ? AND NOT _sup AND value IS NOT NULL
           AND target IS NOT NULL AND metric IN {_in_list(metrics)}
@@ -426,9 +430,7 @@ def published_counts(con, school_year: str, metrics: Iterable[str]) -> pd.DataFr
     )
 
 
-def most_improved(
-    con, school_year: str, previous_year: str, metrics: Iterable[str], limit: int
-) -> pd.DataFrame:
+def most_improved(con, school_year: str, previous_year: str, metrics: Iterable[str], limit: int) -> pd.DataFrame:
     """G4.S1.E: per metric, districts ranked by how much of their shortfall from the
     target they closed since last year (shortfall last year minus shortfall this year,
     in the metric's unit; going beyond the target earns nothing more). Only districts
@@ -439,8 +441,8 @@ def most_improved(
         WITH pair AS (
             SELECT c.metric, c.district_code, p.value AS previous_value, c.value,
                    c.target, c.comparison,
-                   {_shortfall('p.value', 'c.target', 'c.comparison')} AS previous_shortfall,
-                   {_shortfall('c.value', 'c.target', 'c.comparison')} AS shortfall
+                   {_shortfall("p.value", "c.target", "c.comparison")} AS previous_shortfall,
+                   {_shortfall("c.value", "c.target", "c.comparison")} AS shortfall
             FROM {MV_TABLE} AS c
             JOIN {MV_TABLE} AS p
               ON p.scope = 'district' AND p.metric = c.metric
@@ -473,9 +475,7 @@ def most_improved(
     )
 
 
-def eligible_for_recognition(
-    con, school_year: str, previous_year: str, metrics: Iterable[str]
-) -> pd.DataFrame:
+def eligible_for_recognition(con, school_year: str, previous_year: str, metrics: Iterable[str]) -> pd.DataFrame:
     """Per metric: districts with an unsuppressed figure in both years."""
     return _fetch(
         con,
@@ -664,8 +664,9 @@ def export_view_sql(con, table: str) -> tuple[str, list[tuple[str, str]], list[s
             if c == "value":
                 flags.append((c, "t._st"))
             elif c == "meets_target":
-                flags.append((c, "CASE WHEN t.target IS NOT NULL THEN t._st ELSE 0 END"
-                                 if "target" in names else "t._st"))
+                flags.append(
+                    (c, "CASE WHEN t.target IS NOT NULL THEN t._st ELSE 0 END" if "target" in names else "t._st")
+                )
             elif c == "previous_value":
                 flags.append((c, "t._pst"))
             elif c == "change_from_previous_year":
@@ -683,10 +684,7 @@ def export_view_sql(con, table: str) -> tuple[str, list[tuple[str, str]], list[s
                 " AND f.district_code = t.district_code AND f.school_year = t.school_year"
             )
         elif "school_year" in names:
-            joins = (
-                f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'state'"
-                " AND f.school_year = t.school_year"
-            )
+            joins = f" LEFT JOIN {SUPPRESSION_TABLE} AS f ON f.scope = 'state' AND f.school_year = t.school_year"
         else:
             joins = None
         for c in names:
@@ -855,11 +853,11 @@ def isd_figures(con, school_year: str, metrics: Iterable[str]) -> pd.DataFrame:
         ),
         long AS (
             SELECT isd_code, school_year, metric, value
-            FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN ({', '.join(map(_q, wanted))}))
+            FROM wide UNPIVOT INCLUDE NULLS (value FOR metric IN ({", ".join(map(_q, wanted))}))
         )
         SELECT long.isd_code, long.metric,
-               {_status_case('long.metric', 'f')} AS status,
-               CASE WHEN {_status_case('long.metric', 'f')} > 0 THEN NULL ELSE long.value END AS value
+               {_status_case("long.metric", "f")} AS status,
+               CASE WHEN {_status_case("long.metric", "f")} > 0 THEN NULL ELSE long.value END AS value
         FROM long
         LEFT JOIN {SUPPRESSION_TABLE} AS f
                ON f.scope = 'isd' AND f.district_code = long.isd_code AND f.school_year = long.school_year

@@ -10,9 +10,12 @@ from pathlib import Path
 
 
 def _exists(con) -> bool:
-    return bool(con.execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts' and table_name = 'submission_status'"
-    ).fetchone()[0])
+    return bool(
+        con.execute(
+            "select count(*) from information_schema.tables "
+            "where table_schema = 'marts' and table_name = 'submission_status'"
+        ).fetchone()[0]
+    )
 
 
 def as_of(config_dir: Path) -> dt.date:
@@ -50,9 +53,10 @@ def submission_status(con, school_year: str, when: dt.date) -> dict | None:
     names = [d[0] for d in cur.description]
     years: dict[str, dict] = {}
     for row in cur.fetchall():
-        r = dict(zip(names, row))
-        y = years.setdefault(r["school_year"], {"school_year": r["school_year"], "deadline": r["deadline"],
-                                                "families": []})
+        r = dict(zip(names, row, strict=True))
+        y = years.setdefault(
+            r["school_year"], {"school_year": r["school_year"], "deadline": r["deadline"], "families": []}
+        )
         y["families"].append(r)
     outstanding = outstanding_districts(con, when)
     return {

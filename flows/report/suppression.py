@@ -36,8 +36,9 @@ The SQL that reads the marts lives in ``flows.report.queries``.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -256,13 +257,15 @@ def protect(
         key = d_key * max(len(labels), 1) + gcode
         uniq, inverse = np.unique(key, return_inverse=True)
         totals = np.bincount(inverse, weights=dc["value"].to_numpy(), minlength=len(uniq))
-        frame = pd.DataFrame({
-            "grouping": g,
-            "group_value": np.asarray(labels, dtype=object)[uniq % max(len(labels), 1)],
-            "school_year": year_codes.to_numpy()[(uniq // max(len(labels), 1)) // n_names],
-            "count": np.asarray(counts, dtype=object)[(uniq // max(len(labels), 1)) % n_names],
-            "value": totals,
-        })
+        frame = pd.DataFrame(
+            {
+                "grouping": g,
+                "group_value": np.asarray(labels, dtype=object)[uniq % max(len(labels), 1)],
+                "school_year": year_codes.to_numpy()[(uniq // max(len(labels), 1)) // n_names],
+                "count": np.asarray(counts, dtype=object)[(uniq // max(len(labels), 1)) % n_names],
+                "value": totals,
+            }
+        )
         groups_out.append((g, uniq, key, frame))
     ratio_rows = []
     for metric, (num, den, scale) in RATIOS.items():
@@ -284,7 +287,7 @@ def protect(
     value = np.empty(n_cells)
     value[:n_d] = dc["value"].to_numpy()
     value[n_d : n_d + n_s] = sc["value"].to_numpy()
-    for (_, _, _, frame), off in zip(groups_out, offsets):
+    for (_, _, _, frame), off in zip(groups_out, offsets, strict=True):
         value[off : off + len(frame)] = frame["value"].to_numpy()
     value[ratio_offset:] = np.inf  # a state ratio is withheld last
     primary = np.zeros(n_cells, dtype=bool)
@@ -293,7 +296,7 @@ def protect(
         # a state ratio built on a state count under the threshold is withheld from the start
         small = set(s_key[sc["value"].to_numpy() < n].tolist())
         r_year = year_codes.get_indexer(ratios["school_year"]).astype(np.int64)
-        for k, (num, den) in enumerate(zip(ratios["num"], ratios["den"])):
+        for k, (num, den) in enumerate(zip(ratios["num"], ratios["den"], strict=True)):
             primary[ratio_offset + k] = any(
                 c in PEOPLE_COUNTS and r_year[k] * n_names + counts.index(c) in small for c in (num, den)
             )
@@ -320,7 +323,7 @@ def protect(
 
     d_cells = np.arange(n_d)
     add(s_key, n_d + np.arange(n_s), d_key, d_cells, np.ones(n_d), "state", True)
-    for (g, uniq, key, _), off in zip(groups_out, offsets):
+    for (g, uniq, key, _), off in zip(groups_out, offsets, strict=True):
         add(uniq, off + np.arange(len(uniq)), key, d_cells, np.ones(n_d), g, True)
 
     if len(ratios):
@@ -345,10 +348,13 @@ def protect(
                 i_num, i_den = counts.index(r.num), counts.index(r.den)
                 out_num = np.flatnonzero(in_year & has_num & ~both)
                 out_den = np.flatnonzero(in_year & has_den & ~both)
-                pc = np.concatenate([
-                    [state_cell[year * n_names + i_num], state_cell[year * n_names + i_den]],
-                    grid[out_num, i_num], grid[out_den, i_den],
-                ])
+                pc = np.concatenate(
+                    [
+                        [state_cell[year * n_names + i_num], state_cell[year * n_names + i_den]],
+                        grid[out_num, i_num],
+                        grid[out_den, i_den],
+                    ]
+                )
                 cf = np.concatenate([[1.0, -q], np.full(len(out_num), -1.0), np.full(len(out_den), q)])
                 plain = False
             else:
@@ -359,7 +365,9 @@ def protect(
                 plain = True
             add([0], [ratio_offset + k], np.zeros(len(pc), np.int64), pc, cf, f"ratio:{r.metric}", plain)
 
-    cat = (lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.zeros(0, dt))  # noqa: E731
+    def cat(xs, dtype):
+        return np.concatenate(xs).astype(dtype) if xs else np.zeros(0, dtype)
+
     problem = complementary.Problem(
         value=value,
         primary=primary,
@@ -390,25 +398,30 @@ def protect(
     for tally, figure in TALLIES.items():
         district_flags[tally] = np.int8(VISIBLE)
         withheld_years = set(d["school_year"].to_numpy()[district_flags[figure].to_numpy() > 0])
-        state_flags[tally] = np.where(
-            s["school_year"].isin(withheld_years).to_numpy(), COMPLEMENTARY, VISIBLE
-        ).astype(np.int8)
+        state_flags[tally] = np.where(s["school_year"].isin(withheld_years).to_numpy(), COMPLEMENTARY, VISIBLE).astype(
+            np.int8
+        )
     district_flags.insert(0, "school_year", d["school_year"].to_numpy())
     district_flags.insert(0, "district_code", d["district_code"].to_numpy())
     state_flags.insert(0, "school_year", s["school_year"].to_numpy())
-    groups = pd.concat(
-        [frame.assign(status=status[off : off + len(frame)].astype(np.int8))
-         for (_, _, _, frame), off in zip(groups_out, offsets)],
-        ignore_index=True,
-    ) if groups_out else pd.DataFrame(
-        columns=["grouping", "group_value", "school_year", "count", "value", "status"]
+    groups = (
+        pd.concat(
+            [
+                frame.assign(status=status[off : off + len(frame)].astype(np.int8))
+                for (_, _, _, frame), off in zip(groups_out, offsets, strict=True)
+            ],
+            ignore_index=True,
+        )
+        if groups_out
+        else pd.DataFrame(columns=["grouping", "group_value", "school_year", "count", "value", "status"])
     )
     isd_flags = isd_status(d, district_flags, groups, n) if "isd_code" in d.columns else None
     return Suppression(district=district_flags, state=state_flags, groups=groups, min_cell_size=n, isd=isd_flags)
 
 
-def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd.DataFrame,
-               min_cell_size: int) -> pd.DataFrame:
+def isd_status(
+    districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd.DataFrame, min_cell_size: int
+) -> pd.DataFrame:
     """The status of every figure of an ISD (marts.isd_year_metrics: sums over its
     districts), per ISD and year, in bulk (one group-by):
 
@@ -438,7 +451,8 @@ def isd_status(districts: pd.DataFrame, district_flags: pd.DataFrame, groups: pd
         total = totals[c].to_numpy(dtype="float64", na_value=np.nan)
         if len(iso):
             g = iso[iso["count"] == c][["group_value", "school_year", "status"]].rename(
-                columns={"group_value": "isd_code"})
+                columns={"group_value": "isd_code"}
+            )
             st = out.merge(g, on=keys, how="left")["status"].fillna(VISIBLE).to_numpy(dtype=np.int8)
         else:
             st = np.where(any_withheld[c].to_numpy() > 0, COMPLEMENTARY, VISIBLE).astype(np.int8)
