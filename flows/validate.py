@@ -513,13 +513,13 @@ def validate_table(
         for g, group in enumerate(groups):
             combos = f"{table}__combos{g}"
             temp_tables.append(combos)
-            cols = ", ".join(group.columns)
+            cols = ", ".join(f"{group.value(c, 't')} as {c}" for c in group.columns)
             run(
                 con,
                 f"create or replace temp table {combos} as "
                 # the most frequent combination first: it pads shorter groups (below)
                 f"select cast(row_number() over (order by _n desc) - 1 as bigint) as _cid, * exclude (_n) "
-                f"from (select {cols}, count(*) as _n from {table} group by all)",
+                f"from (select {cols}, count(*) as _n from {table} t group by all)",
             )
             group.table = combos
             group.size = scalar(con, f"select count(*) from {combos}")
@@ -609,6 +609,16 @@ class _Group:
     table: str = ""
     size: int = 0
     select: str = ""
+    # columns of which only NULL or not matters (read by not-null expectations alone): their
+    # combinations hold `true` or NULL instead of the value, so a column of a million
+    # distinct educator keys is checked as two values
+    nullness: tuple[str, ...] = ()
+
+    def value(self, column: str, alias: str) -> str:
+        """The column as its combinations hold it, over the rows of `alias`."""
+        if column in self.nullness:
+            return f"(case when {alias}.{column} is null then null else true end)"
+        return f"{alias}.{column}"
 
 
 def _columns_read(e: dict) -> list[str]:
@@ -655,6 +665,18 @@ def _split_suite(
                 keep.append(g)
         groups = keep + [merged]
     groups.sort(key=lambda g: g.expectations[0])
+    from_derived = {c for d in derived.values() for c in d.sources}
+    for g in groups:
+        g.nullness = tuple(
+            c
+            for c in g.columns
+            if c not in from_derived
+            and all(
+                expectations[i]["type"] == "expect_column_values_to_not_be_null"
+                for i in g.expectations
+                if c in _columns_read(expectations[i])
+            )
+        )
     return groups, unresolved, unique
 
 
@@ -761,7 +783,7 @@ def _rows_of_combos(
             if (expectations[i].get("meta") or {}).get("column") in table_columns
         }
     )
-    match = " and ".join(f"t.{c} is not distinct from b.{c}" for c in group.columns)
+    match = " and ".join(f"{group.value(c, 't')} is not distinct from b.{c}" for c in group.columns)
     with registered(con, "_failing_combos", failing):
         rows = con.execute(
             f"""
