@@ -30,6 +30,7 @@ from pathlib import Path
 
 import duckdb
 
+from .db import scalar
 from .discover import Discovery, LandingFile, NotARegularFile, _not_a_file, sha256_of
 from .families import FAMILIES, parse_landing_name
 
@@ -158,7 +159,7 @@ def _copy_published(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[di
             r[0]: (r[1], r[2])
             for r in con.execute("select file_id, file_name, received_at from published.audit.files").fetchall()
         }
-        next_seq = con.execute("select coalesce(max(received_seq), 0) + 1 from published.audit.files").fetchone()[0]
+        next_seq = scalar(con, "select coalesce(max(received_seq), 0) + 1 from published.audit.files")
     except duckdb.Error as exc:
         raise UsageError(f"--warehouse {warehouse}: not a roadmap warehouse ({' '.join(str(exc).split())})") from None
     finally:

@@ -699,8 +699,8 @@ def _read_concatenated(
             f"from {_csv_scan(len(header), 'rejects', skip=0)}",
             [str(concat)],
         )
-        rows = side.execute("select count(*) from s").fetchone()[0]
-        rejected = side.execute("select count(*) from rejects").fetchone()[0] if _exists(side, "rejects") else 0
+        rows = scalar(side, "select count(*) from s")
+        rejected = scalar(side, "select count(*) from rejects") if _exists(side, "rejects") else 0
         scanned = side.sql("select * from s").to_arrow_table() if rows == first - 1 and not rejected else None
     except duckdb.Error:
         scanned = None  # read one by one below: each file's own problems are found there

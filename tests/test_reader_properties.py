@@ -223,3 +223,98 @@ def test_header_case_padding_quoting_and_order_do_not_change_what_is_read(tmp_pa
     result, got = read(path)
     assert [i.rule for i in result.issues] == []
     assert got == [(2, *rows[0].values()), (3, *rows[1].values())]
+
+
+# ------------------------------------------------- many files of a family in one read
+
+
+def read_batch(paths: list[Path], family=ENROLLMENT, work_dir: Path | None = None):
+    """read_landing_files over the files (index = position): per file its result and rows."""
+    from flows.read_csv import BatchFile, read_landing_files
+
+    con = duckdb.connect()
+    try:
+        batch = read_landing_files(
+            con, [BatchFile(i, p) for i, p in enumerate(paths)], family, "b", work_dir=work_dir or paths[0].parent
+        )
+        rows = con.execute(
+            f"select _file, _line, {', '.join(family.column_names)} from b order by _file, _line"
+        ).fetchall()
+        return [(batch.results[i], [r[1:] for r in rows if r[0] == i]) for i in range(len(paths))]
+    finally:
+        con.close()
+
+
+def _verdict(result):
+    return result.usable, result.row_count, [(i.rule, i.line, i.value, i.district_code) for i in result.issues]
+
+
+one_file = st.one_of(
+    # values the csv module writes (quotes, commas, line breaks, blank rows), either line ending
+    st.tuples(
+        st.lists(st.lists(cell_text, min_size=len(COLUMNS), max_size=len(COLUMNS)), min_size=1, max_size=5),
+        st.sampled_from(["\n", "\r\n"]),
+    ).map(lambda t: write_csv(t[0], COLUMNS, t[1])[0].encode("utf-8")),
+    # one-line rows of plain values, the shape districts mostly send
+    st.lists(
+        st.lists(st.sampled_from(["2024-25", "01010", " 00101 ", "x", "", "12", "é"]), min_size=5, max_size=5),
+        min_size=1,
+        max_size=5,
+    ).map(lambda rows: ("\n".join([",".join(COLUMNS), *(",".join(r) for r in rows)]) + "\n").encode()),
+    soups,
+)
+
+
+@SETTINGS
+@given(files=st.lists(one_file, min_size=1, max_size=6))
+@example(files=[(",".join(COLUMNS) + "\n2024-25,01010,00101,A,5\n").encode()] * 3)
+@example(files=[(",".join(COLUMNS) + "\n2024-25,01010,00101,A,5\n").encode(), (",".join(COLUMNS) + '\n"x\n').encode()])
+def test_files_read_together_give_what_each_gives_read_alone(tmp_path, files):
+    """The batch reader scans the data lines of many small files in one read; every file's
+    rows (with their physical lines), issues and verdict are those of reading it alone."""
+    paths = []
+    for i, data in enumerate(files):
+        path = tmp_path / f"enrollment_2024-25_{i:05d}.csv"
+        path.write_bytes(data)
+        paths.append(path)
+    together = read_batch(paths)
+    for path, (result, rows) in zip(paths, together, strict=True):
+        alone, alone_rows = read(path)
+        assert _verdict(result) == _verdict(alone), path.read_bytes()[:300]
+        assert rows == alone_rows, path.read_bytes()[:300]
+
+
+def test_small_files_of_one_header_are_read_in_one_scan(tmp_path, monkeypatch):
+    """A night of districts' own uploads: many one-line-row files cost one scan, not one
+    read each (a DuckDB result left half-fetched once made every such scan fall back)."""
+    import flows.read_csv as read_csv
+
+    paths = []
+    for i in range(40):
+        path = tmp_path / f"enrollment_2024-25_{10000 + i:05d}.csv"
+        path.write_text(
+            f"{','.join(COLUMNS)}\n2024-25,{10000 + i:05d},00101,A,{i + 1}\n2024-25,{10000 + i:05d},00102,B,3\n"
+        )
+        paths.append(path)
+
+    def one_by_one(*args, **kwargs):
+        raise AssertionError("a file was read on its own")
+
+    monkeypatch.setattr(read_csv, "read_landing_file", one_by_one)
+    together = read_batch(paths)
+    assert [r.row_count for r, _ in together] == [2] * 40
+    assert together[7][1] == [(2, "2024-25", "10007", "00101", "A", "8"), (3, "2024-25", "10007", "00102", "B", "3")]
+
+
+def test_product_code_never_leaves_a_duckdb_result_half_fetched():
+    """DuckDB 2 refuses the next statement on a connection whose last result was not
+    fetched to the end (`fetchone()` leaves it open): flows.db.scalar fetches it all."""
+    root = Path(__file__).resolve().parent.parent
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("flows", "bench")
+        for path in sorted((root / folder).rglob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if ".fetchone()" in line
+    ]
+    assert offenders == [], "use flows.db.scalar (or fetchall) instead of fetchone(): " + ", ".join(offenders)

@@ -12,7 +12,7 @@ import logging
 import duckdb
 import pandas as pd
 
-from ..db import registered, run
+from ..db import registered, run, scalar
 from ..settings import Settings
 from .compose import Alert, _contact, _render, build_message, header_safe, safe_id
 from .config import AlertOptions, SmtpSettings, valid_address
@@ -43,10 +43,11 @@ def queue_reminders(
     smtp = smtp or SmtpSettings.from_settings(settings)
     if not smtp.enabled:
         return 0
-    exists = con.execute(
+    exists = scalar(
+        con,
         "select count(*) from information_schema.tables "
-        "where table_schema = 'marts' and table_name = 'submission_status'"
-    ).fetchone()[0]
+        "where table_schema = 'marts' and table_name = 'submission_status'",
+    )
     if not exists:
         return 0
     as_of = as_of or today(settings)

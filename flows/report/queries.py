@@ -37,6 +37,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
+from ..db import scalar
 from . import suppression
 
 FAMILIES = ("enrollment", "staffing", "devices", "connectivity", "pl_participation")
@@ -568,7 +569,7 @@ def files_summary(con, school_year: str) -> pd.DataFrame:
 
 
 def last_file_received(con) -> object:
-    return con.execute("SELECT max(received_at) FROM audit.files").fetchone()[0]
+    return scalar(con, "SELECT max(received_at) FROM audit.files")
 
 
 def district_history(

@@ -8,13 +8,16 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+from ..db import scalar
+
 
 def _exists(con) -> bool:
     return bool(
-        con.execute(
+        scalar(
+            con,
             "select count(*) from information_schema.tables "
-            "where table_schema = 'marts' and table_name = 'submission_status'"
-        ).fetchone()[0]
+            "where table_schema = 'marts' and table_name = 'submission_status'",
+        )
     )
 
 
