@@ -43,7 +43,11 @@ def test_rehearsal_work_pool_deploy_from_prefect_yaml_and_a_process_worker(site_
     worker = Process(site.cmd("worker"), site.env, site.root / "worker-1.log", cwd=site.root)
     try:
         night = wait_completed_scheduled_run(site, stopped, [worker])
-        check_published_and_alerted(site, night)
+        # Prefect's process worker does not always stop at once: a SIGTERM that reaches it
+        # while it starts a run's process is honoured only after that run (seen under load);
+        # then the first run published the night's files, and the next one found nothing new
+        first = site.server.flow_run(killed["id"])
+        check_published_and_alerted(site, killed if first["state_type"] == "COMPLETED" else night)
     finally:
         worker.stop(signal.SIGTERM, wait=60)
     # the run stopped with its worker does not stay Running: it ended, or the next run
