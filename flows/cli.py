@@ -280,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.console = argv is None  # run as the `roadmap` command, not called by other code
-    if args.command in ("nightly", "serve"):
-        # SIGTERM and Ctrl-C stop a run cleanly (exit 143/130): deliverable even when the
-        # process that started this one had them blocked (the block is inherited)
+    if args.console or args.command in ("nightly", "serve"):
+        # SIGTERM and Ctrl-C stop a run cleanly (exit 143/130) and Ctrl-C drops a half-typed
+        # statement in `roadmap sql`: deliverable even when the process that started this
+        # one had them blocked (the block is inherited across exec)
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
     # before Prefect is imported: no telemetry from the temporary server (its SQLite
     # "database is locked" tracebacks), and time for it to start on a busy machine
