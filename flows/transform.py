@@ -354,10 +354,7 @@ def _seed_from_parse_cache(entry: Path | None, target: Path) -> None:
     saved = target / "partial_parse.msgpack"
     if entry is None or saved.exists() or not entry.is_file():
         return
-    target.mkdir(parents=True, exist_ok=True)
-    tmp = saved.with_name(f"{saved.name}.{os.getpid()}.tmp")
-    shutil.copyfile(entry, tmp)
-    os.replace(tmp, saved)
+    _copy_whole(entry, saved)
 
 
 def _save_to_parse_cache(entry: Path | None, target: Path) -> None:
@@ -367,12 +364,18 @@ def _save_to_parse_cache(entry: Path | None, target: Path) -> None:
     try:
         if entry.is_file() and entry.read_bytes() == saved.read_bytes():
             return
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = entry.with_name(f"{entry.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        shutil.copyfile(saved, tmp)
-        os.replace(tmp, entry)
+        _copy_whole(saved, entry)
     except OSError as exc:  # a cache: the build stands without it
         log.debug("could not save dbt's manifest in the parse cache %s: %s", entry, exc)
+
+
+def _copy_whole(source: Path, target: Path) -> None:
+    """Copy source to target so that readers of target see the old file or the whole new
+    one (another process may read or write the same cache entry at the same time)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    shutil.copyfile(source, tmp)
+    os.replace(tmp, target)
 
 
 @functools.cache
