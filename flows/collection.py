@@ -27,7 +27,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 
 from .db import run
-from .families import YEARLY_FAMILIES, is_school_year
+from .families import YEARLY_FAMILIES
+from .school_years import is_school_year
 from .settings import ConfigError, Settings
 
 TODAY_VARIABLE = "ROADMAP_TODAY"

@@ -10,15 +10,11 @@ from __future__ import annotations
 import duckdb
 
 from .db import run
-
-_PREVIOUS_YEAR = (
-    "(cast(left({sy}, 4) as integer) - 1)::varchar || '-' || "
-    "lpad((cast(left({sy}, 4) as integer) % 100)::varchar, 2, '0')"
-)
+from .school_years import previous_school_year_sql
 
 
 def _previous(sy: str) -> str:
-    return _PREVIOUS_YEAR.format(sy=sy)
+    return previous_school_year_sql(sy)
 
 
 def _swing_sql(raw_table: str, value_sql: str, rule: str, what: str) -> str:

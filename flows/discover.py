@@ -27,6 +27,7 @@ from pathlib import Path
 
 from .families import LandingName, parse_landing_name
 from .issues import Issue
+from .school_years import school_year_containing
 
 _READ_CHUNK = 4 * 1024 * 1024
 
@@ -205,6 +206,5 @@ def archive(files: list[LandingFile], archive_dir: Path) -> None:
 
 
 def received_school_year(when: dt.datetime) -> str:
-    """The school year a date falls in (July 1 to June 30)."""
-    start = when.year if when.month >= 7 else when.year - 1
-    return f"{start}-{(start + 1) % 100:02d}"
+    """The school year a file received at ``when`` counts for (July 1 to June 30)."""
+    return school_year_containing(when)

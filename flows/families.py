@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .school_years import is_school_year
+
 # Strictly ASCII: Python's \d (and str.isdigit) accept any Unicode digit (full-width,
 # Arabic-Indic, ...), which SQL casts do not; every pattern here spells out [0-9].
-SCHOOL_YEAR_RE = re.compile(r"^([0-9]{4})-([0-9]{2})$", re.ASCII)
 CODE_PATTERN = r"^[0-9]{5}$"
 # An address a mail relay takes in a header: printable ASCII, no space or line break
 # (the HTML5 definition of a valid e-mail address).
@@ -246,25 +247,3 @@ def parse_landing_name(file_name: str) -> LandingName | None:
             return None  # a year written otherwise (2025_26, full-width digits): not a name to guess at
         return LandingName(family, None, rest)
     return LandingName(family, year, suffix)
-
-
-def is_school_year(text: str) -> bool:
-    m = SCHOOL_YEAR_RE.fullmatch(text or "")
-    if not m:
-        return False
-    start = int(m.group(1))
-    return (start + 1) % 100 == int(m.group(2))
-
-
-def school_year_bounds(school_year: str) -> tuple[str, str]:
-    """2024-25 runs 2024-07-01 to 2025-06-30."""
-    start = int(school_year[:4])
-    return f"{start}-07-01", f"{start + 1}-06-30"
-
-
-def school_year_of(start_year: int) -> str:
-    return f"{start_year}-{(start_year + 1) % 100:02d}"
-
-
-def previous_school_year(school_year: str) -> str:
-    return school_year_of(int(school_year[:4]) - 1)

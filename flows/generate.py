@@ -56,10 +56,8 @@ from .families import (
     PROVIDERS,
     USER_GROUPS,
     YEARLY_FAMILIES,
-    is_school_year,
-    school_year_bounds,
-    school_year_of,
 )
+from .school_years import is_school_year, school_year_bounds, school_year_of
 
 __all__ = [
     "BLOCKING_RULES",

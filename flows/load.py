@@ -37,11 +37,12 @@ import pandas as pd
 from . import audit
 from .db import drop_quietly, registered, run, scalar
 from .discover import LandingFile, received_school_year
-from .families import FAMILIES, Family, is_school_year
+from .families import FAMILIES, Family
 from .issues import Issue
 from .pseudonymize import pseudonymize_table
 from .raw_schema import raw_columns
 from .read_csv import BatchFile, read_landing_files
+from .school_years import is_school_year
 from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
 
 log = logging.getLogger(__name__)

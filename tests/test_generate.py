@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name, school_year_bounds
+from flows.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name
 from flows.generate import (
     BLOCKING_RULES,
     HEAVY_WARNING_RULES,
@@ -34,6 +34,7 @@ from flows.generate import (
     generate_landing,
     run_from_args,
 )
+from flows.school_years import school_year_bounds
 
 SMALL = dict(districts=60, years=2)
 COMPUTING = ("chromebook", "laptop", "tablet", "desktop")

@@ -26,6 +26,7 @@ import plotly.offline
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 
+from ..school_years import previous_school_year
 from . import charts, connectivity, queries
 from .config import Metric, ReportConfig, catalog_from_config, load_config
 from .isd_pages import isd_links, write_isd_pages
@@ -95,14 +96,6 @@ class ReportResult:
 
 
 # ------------------------------------------------------------------------- helpers
-
-
-def previous_school_year(sy: str) -> str:
-    m = re.fullmatch(r"([0-9]{4})-([0-9]{2})", sy or "")
-    if not m:
-        raise ValueError(f"not a school year (YYYY-YY): {sy!r}")
-    start = int(m.group(1)) - 1
-    return f"{start}-{(start + 1) % 100:02d}"
 
 
 def _records(df: pd.DataFrame) -> list[dict[str, Any]]:

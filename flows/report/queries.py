@@ -38,6 +38,7 @@ import duckdb
 import pandas as pd
 
 from ..db import scalar
+from ..school_years import previous_school_year_sql
 from . import suppression
 
 FAMILIES = ("enrollment", "staffing", "devices", "connectivity", "pl_participation")
@@ -67,12 +68,6 @@ def _lit(value: str) -> str:
 def _in_list(values: Iterable[str]) -> str:
     vals = [_lit(v) for v in values]
     return "(" + ", ".join(vals) + ")" if vals else "(NULL)"
-
-
-def prev_school_year_sql(expr: str) -> str:
-    """SQL for the school year just before ``expr`` ('2024-25' -> '2023-24')."""
-    start = f"CAST(substr({expr}, 1, 4) AS INTEGER)"
-    return f"printf('%d-%02d', {start} - 1, {start} % 100)"
 
 
 def _fetch(con, sql: str, params: list | None = None) -> pd.DataFrame:
@@ -150,7 +145,7 @@ def safe_long_sql(table: str, columns: Iterable[str]) -> str:
     from ``report_suppression`` (see :func:`prepare`).
     """
     cols = set(columns)
-    prev_sy = prev_school_year_sql("t.school_year")
+    prev_sy = previous_school_year_sql("t.school_year")
     if "previous_value" in cols:
         prev_value, prev_join = "t.previous_value", ""
     else:
