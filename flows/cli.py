@@ -56,9 +56,9 @@ def cmd_nightly(args) -> int:
 
     from . import runlog, stopping
     from .nightly import current_run, nightly
-    from .publish import RunInProgress
     from .settings import ConfigError
     from .stopping import Stopped
+    from .warehouse.publish import RunInProgress
 
     current_run.__init__()  # nothing of an earlier run in this process
     # the console command exits at the latest GRACE_SECONDS after a stop; a caller in the
@@ -161,7 +161,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .runs import print_runs
+    from .warehouse.runs import print_runs
 
     settings = _settings(args)
     return print_runs(settings, limit=args.limit)
@@ -180,13 +180,13 @@ def cmd_sql(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .precheck import main as check_main
+    from .ingest.precheck import main as check_main
 
     return check_main(args.files, args.warehouse, args.format, args.config)
 
 
 def cmd_docs(args) -> int:
-    from .dbt_docs import build_dbt_docs
+    from .warehouse.dbt_docs import build_dbt_docs
 
     settings = _settings(args)
     out = Path(args.out).resolve() if args.out else settings.reports_dir.parent / "docs"

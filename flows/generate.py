@@ -45,7 +45,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from .families import (
+from .ingest.families import (
     ACTIVITY_KINDS,
     DEVICE_TYPES,
     FAMILIES,

@@ -3,7 +3,7 @@
     discover -> validate -> load -> transform -> publish -> report -> alert
 
 Everything up to publish happens in a work copy of the warehouse, under the run lock;
-the published warehouse changes only by the atomic swap at the end (flows/publish.py).
+the published warehouse changes only by the atomic swap at the end (flows/warehouse/publish.py).
 If anything fails before the swap, the published warehouse keeps its data and the run
 is recorded as failed in its `audit.runs`.
 """
@@ -24,11 +24,11 @@ from prefect.cache_policies import NONE as NO_CACHE
 from prefect.exceptions import MissingContextError
 from prefect.states import Completed
 
-from . import alerts, audit, cross_checks, stopping
-from .culprits import build_holding_back_culprits
-from .db import run, scalar
-from .discover import Discovery, archive, scan_landing
-from .load import (
+from . import alerts, stopping
+from .ingest import cross_checks
+from .ingest.culprits import build_holding_back_culprits
+from .ingest.discover import Discovery, archive, scan_landing
+from .ingest.load import (
     PROCESSING_ORDER,
     BatchItem,
     CheckedBatch,
@@ -44,9 +44,14 @@ from .load import (
     snapshot_buildings,
     waiting_files,
 )
+from .ingest.pseudonymize import MISSING_KEY_MESSAGE
+from .ingest.raw_schema import raw_ddl
 from .prefect_runs import mark_crashed
-from .pseudonymize import MISSING_KEY_MESSAGE
-from .publish import (
+from .runlog import Progress, RunLog
+from .settings import ConfigError, Settings, load_settings, pseudonym_key
+from .warehouse import audit
+from .warehouse.db import run, scalar
+from .warehouse.publish import (
     STORAGE_VERSION,
     RunInProgress,
     discard_work_copy,
@@ -54,9 +59,6 @@ from .publish import (
     publish_work_copy,
     warehouse_lock,
 )
-from .raw_schema import raw_ddl
-from .runlog import Progress, RunLog
-from .settings import ConfigError, Settings, load_settings, pseudonym_key
 
 
 @dataclass
@@ -225,8 +227,8 @@ def load(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext)
 def transform(work: Path, memory_limit: str, incremental: bool = True) -> None:
     """dbt build: staging, intermediate and marts models with their data tests; with
     `incremental`, only those downstream of the sources that changed since the last
-    build, none when nothing did (flows/transform.py)."""
-    from .transform import run_dbt_build
+    build, none when nothing did (flows/warehouse/transform.py)."""
+    from .warehouse.transform import run_dbt_build
 
     run_dbt_build(work, memory_limit=memory_limit, incremental=incremental)
 
@@ -268,7 +270,7 @@ def alert(settings: Settings, run_id: str) -> str:
 
 
 def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
-    from .reference import load_reference
+    from .warehouse.reference import load_reference
 
     for statement in raw_ddl():
         run(con, statement)

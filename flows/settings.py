@@ -17,7 +17,7 @@ DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
 CONFIG_FILE = "roadmap.yml"
-# read from the same folder as roadmap.yml (flows/reference.py, flows/report/config.py)
+# read from the same folder as roadmap.yml (flows/warehouse/reference.py, flows/report/config.py)
 SIBLING_FILES = ("metrics.yml", "roadmap_goal4.yml")
 
 
@@ -68,7 +68,7 @@ class Settings:
     @property
     def incremental_builds(self) -> bool:
         """dbt builds only what depends on the sources that changed since the last build
-        (flows/transform.py); false rebuilds every model every night."""
+        (flows/warehouse/transform.py); false rebuilds every model every night."""
         value = self.section("run").get("incremental_builds", True)
         if isinstance(value, str):
             return value.strip().lower() not in ("false", "no", "off", "0")

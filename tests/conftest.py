@@ -28,7 +28,7 @@ def _environment(monkeypatch, tmp_path_factory):
     # tests write landing files and run at once: no upload is in progress (the settle
     # time has tests of its own, tests/test_containment.py); subprocesses inherit it
     monkeypatch.setenv("ROADMAP_SETTLE_SECONDS", "0")
-    # the many small warehouses of a test run share dbt's parsed project (flows/transform.py,
+    # the many small warehouses of a test run share dbt's parsed project (flows/warehouse/transform.py,
     # ROADMAP_DBT_PARSE_CACHE): one cache for all xdist workers, beside their temp folders
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv(

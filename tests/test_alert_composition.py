@@ -16,9 +16,9 @@ import duckdb
 import pytest
 
 from alert_reference import compose_reference
-from flows import audit
 from flows.alerts import AlertOptions, SmtpSettings
 from flows.alerts.compose import compose_run_alerts
+from flows.warehouse import audit
 from landing_files import (
     CONNECTIVITY,
     DEVICES,

@@ -19,7 +19,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows import audit
 from flows.alerts import (
     AlertOptions,
     Outbox,
@@ -30,6 +29,7 @@ from flows.alerts import (
     sync_statuses,
 )
 from flows.settings import load_settings
+from flows.warehouse import audit
 from landing_files import run_ingestion
 from mail_server import MailServer, _free_port
 

@@ -250,7 +250,7 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
     then be the earlier one: received order is the order files arrive)."""
     import random
 
-    from flows.families import parse_landing_name
+    from flows.ingest.families import parse_landing_name
 
     rng = random.Random(seed)
     by_group: dict[tuple, list[Path]] = {}
@@ -299,15 +299,17 @@ def test_a_build_that_fails_on_new_data_holds_back_the_culprit_and_publishes_the
     finds the submission, holds it back with the build's message, and publishes the rest."""
     import shutil
 
-    import flows.transform
+    import flows.warehouse.transform
     from flows.nightly import nightly
 
     project = tmp_path / "dbt_project"
-    shutil.copytree(flows.transform.DEFAULT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(
+        flows.warehouse.transform.DEFAULT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
     (project / "tests" / "assert_no_poison_count.sql").write_text(
         "select district_code, school_year from {{ ref('district_year_metrics') }} where student_count = 7777\n"
     )
-    monkeypatch.setattr(flows.transform, "DEFAULT_PROJECT_DIR", project)
+    monkeypatch.setattr(flows.warehouse.transform, "DEFAULT_PROJECT_DIR", project)
 
     landing = Landing(tmp_path / "landing")
     write_good_night(landing)

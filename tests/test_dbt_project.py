@@ -48,8 +48,8 @@ except ModuleNotFoundError:  # tests/ imported as a package
         staffing,
     )
 
-from flows.reference import load_reference, read_reference
-from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
+from flows.warehouse.reference import load_reference, read_reference
+from flows.warehouse.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
 
 SY = "2024-25"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
@@ -499,7 +499,7 @@ def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():
     output = profile["outputs"][profile["target"]]
     assert output["type"] == "duckdb"
     assert output["path"] == "{{ env_var('ROADMAP_DBT_DB_PATH') }}"
-    # one connection for the whole build; flows.transform closes it afterwards
+    # one connection for the whole build; flows.warehouse.transform closes it afterwards
     # (test_the_file_is_released_in_this_process_before_it_is_renamed)
     assert output["keep_open"] is True
     assert output["threads"] in (1, 2)
@@ -705,7 +705,7 @@ def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path
 
 
 class _FullParses(logging.Handler):
-    """Counts dbt's "Unable to do partial parsing" lines: a parse from scratch (flows.transform
+    """Counts dbt's "Unable to do partial parsing" lines: a parse from scratch (flows.warehouse.transform
     passes dbt's lines on)."""
 
     def __init__(self):
@@ -718,7 +718,7 @@ class _FullParses(logging.Handler):
 
 @pytest.fixture
 def full_parses():
-    counter, logger = _FullParses(), logging.getLogger("flows.transform.dbt")
+    counter, logger = _FullParses(), logging.getLogger("flows.warehouse.transform.dbt")
     level = logger.level
     logger.addHandler(counter)
     logger.setLevel(logging.INFO)
@@ -772,7 +772,7 @@ def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
     code = (
         "import sys; from pathlib import Path\n"
         "import flows.cli, flows.nightly\n"
-        "from flows.transform import run_dbt_build\n"
+        "from flows.warehouse.transform import run_dbt_build\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported at start'\n"
         "summary = run_dbt_build(Path(sys.argv[1]), incremental=True)\n"
         "assert summary.mode == 'up to date', summary.mode\n"
@@ -884,7 +884,7 @@ def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(t
                 os.kill(os.getpid(), signal.SIGTERM)
 
     handler = StopAtFirstNode()
-    dbt_lines = logging.getLogger("flows.transform.dbt")  # dbt's own lines, outside a Prefect run
+    dbt_lines = logging.getLogger("flows.warehouse.transform.dbt")  # dbt's own lines, outside a Prefect run
     dbt_lines.addHandler(handler)
     level = dbt_lines.level
     dbt_lines.setLevel(logging.INFO)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from flows.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name
 from flows.generate import (
     BLOCKING_RULES,
     HEAVY_WARNING_RULES,
@@ -34,6 +33,7 @@ from flows.generate import (
     generate_landing,
     run_from_args,
 )
+from flows.ingest.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name
 from flows.school_years import school_year_bounds
 
 SMALL = dict(districts=60, years=2)

@@ -1,4 +1,4 @@
-"""Incremental nightly builds (flows/transform.py: plan_build): a night builds only the
+"""Incremental nightly builds (flows/warehouse/transform.py: plan_build): a night builds only the
 dbt models downstream of the sources that changed since the last build, and nothing
 when none did; the marts stay identical, row for row and column for column, to a full
 rebuild from the same raw.
@@ -30,8 +30,8 @@ try:
 except ModuleNotFoundError:  # tests/ imported as a package
     from tests.dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
 
-from flows.reference import load_reference
-from flows.transform import run_dbt_build
+from flows.warehouse.reference import load_reference
+from flows.warehouse.transform import run_dbt_build
 
 REPO = Path(__file__).resolve().parent.parent
 YEARS = ["2022-23", "2023-24", "2024-25", "2025-26"]

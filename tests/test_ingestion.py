@@ -309,7 +309,7 @@ def test_raw_files_are_kept_in_the_archive(landing, tmp_path):
 
 
 def test_educator_id_is_replaced_by_its_keyed_hash_before_it_is_written(landing, tmp_path):
-    from flows.pseudonymize import hmac_hex
+    from flows.ingest.pseudonymize import hmac_hex
 
     landing.directory()
     landing.csv(
@@ -350,7 +350,7 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
     """An expectation that could not run is neither a pass nor bad data: the file is
     held, not judged (nothing of it loads, it is not rejected), the run goes on, and the
     next run, with the checks working again, loads it in its received order."""
-    from flows import validate
+    from flows.ingest import validate
 
     suite = validate.load_suite_dict("staffing")
     broken = dict(
@@ -397,20 +397,20 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
 
 
 def test_committed_suites_match_the_file_families():
-    from flows.families import FAMILIES
-    from flows.validate import build_suite_dict, suite_path
+    from flows.ingest.families import FAMILIES
+    from flows.ingest.validate import build_suite_dict, suite_path
 
     for name, family in FAMILIES.items():
         committed = json.loads(suite_path(name).read_text())
         assert committed == build_suite_dict(family), (
-            f"expectations/{name}.json is stale: run python -m flows.validate --write-suites"
+            f"expectations/{name}.json is stale: run python -m flows.ingest.validate --write-suites"
         )
 
 
 def test_hmac_in_duckdb_equals_the_standard_library():
     import duckdb
 
-    from flows.pseudonymize import hmac_hex, pseudonymize_table
+    from flows.ingest.pseudonymize import hmac_hex, pseudonymize_table
 
     for key in (
         b"short",

@@ -49,7 +49,7 @@ except ModuleNotFoundError:  # tests/ imported as a package
         staffing,
     )
 
-from flows.transform import DbtBuildSummary, run_dbt_build
+from flows.warehouse.transform import DbtBuildSummary, run_dbt_build
 
 Y1, Y2 = "2023-24", "2024-25"
 approx = pytest.approx

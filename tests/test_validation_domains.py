@@ -1,4 +1,4 @@
-"""Validation on distinct values (flows.validate.validate_table) gives exactly what a
+"""Validation on distinct values (flows.ingest.validate.validate_table) gives exactly what a
 straightforward row-by-row Great Expectations validation of the whole file gives: the
 same issue rows and the same summary per expectation.
 
@@ -16,9 +16,9 @@ import math
 import pandas as pd
 import pytest
 
-from flows import load as load_module
-from flows import validate as v
-from flows.db import run, scalar
+from flows.ingest import load as load_module
+from flows.ingest import validate as v
+from flows.warehouse.db import run, scalar
 from landing_files import run_ingestion
 from test_ingestion import *  # noqa: F403  (the hand-written cases, run again under the comparison)
 

@@ -810,7 +810,7 @@ def _outstanding(con, as_of: dt.date | None) -> dict | None:
     collection deadline (marts.submission_status, as of the run), for the state's message."""
     if not _table_exists(con, "marts", "submission_status"):
         return None
-    from ..collection import outstanding_districts
+    from ..ingest.collection import outstanding_districts
 
     as_of = as_of or dt.date.today()
     rows = outstanding_districts(con, as_of)

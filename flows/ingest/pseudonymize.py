@@ -14,7 +14,7 @@ import hmac
 
 import duckdb
 
-from .db import run
+from ..warehouse.db import run
 
 _BLOCK = 64  # SHA-256 block size in bytes
 

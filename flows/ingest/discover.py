@@ -25,9 +25,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..school_years import school_year_containing
 from .families import LandingName, parse_landing_name
 from .issues import Issue
-from .school_years import school_year_containing
 
 _READ_CHUNK = 4 * 1024 * 1024
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import duckdb
 
-from .db import run
-from .school_years import previous_school_year_sql
+from ..school_years import previous_school_year_sql
+from ..warehouse.db import run
 
 
 def _previous(sy: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from .settings import Settings
+from ..settings import Settings
 
 RUNS_SQL = """
 select r.run_id, r.status, r.started_at, r.finished_at,
@@ -44,7 +44,7 @@ def recent_runs(con: duckdb.DuckDBPyConnection, limit: int = 20, outbox_dir: Pat
 def _alerts_from_outbox(con: duckdb.DuckDBPyConnection, rows: list[dict], outbox_dir: Path) -> None:
     """The published audit.alerts lags one run behind delivery (it is synced at the start
     of the next run): count each run's alerts by where the outbox has them now."""
-    from .alerts import live_status
+    from ..alerts import live_status
 
     if not rows:
         return

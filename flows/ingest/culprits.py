@@ -22,8 +22,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import audit
-from .db import registered, run
+from ..warehouse import audit
+from ..warehouse.db import registered, run
 from .families import FAMILIES
 from .issues import Issue
 

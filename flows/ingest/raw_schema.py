@@ -29,7 +29,7 @@ def raw_columns(family: Family) -> list[tuple[str, str]]:
 def raw_ddl() -> list[str]:
     """The raw tables, and the audit tables dbt reads as sources (submission tracking:
     marts.submission_status), so that a build never lacks a source."""
-    from .audit import AUDIT_DDL
+    from ..warehouse.audit import AUDIT_DDL
 
     statements = list(AUDIT_DDL) + ["create schema if not exists raw"]
     for family in FAMILIES.values():

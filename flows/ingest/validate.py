@@ -1,8 +1,8 @@
 """Validation of landing files with Great Expectations.
 
 The rules of DATA_SPEC section 1 live as Great Expectations suites in
-`expectations/<family>.json` (written from `flows/families.py` by
-`python -m flows.validate --write-suites`; a test keeps the two in step). Each
+`expectations/<family>.json` (written from `flows/ingest/families.py` by
+`python -m flows.ingest.validate --write-suites`; a test keeps the two in step). Each
 expectation carries in its `meta` the rule id, the severity and the message a district
 data contact reads.
 
@@ -37,7 +37,8 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from .db import drop_quietly, registered, run, scalar
+from ..settings import EXPECTATIONS_DIR
+from ..warehouse.db import drop_quietly, registered, run, scalar
 from .families import (
     CODE_PATTERN,
     EMAIL_PATTERN,
@@ -48,7 +49,6 @@ from .families import (
     Column,
     Family,
 )
-from .settings import EXPECTATIONS_DIR
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 log = logging.getLogger(__name__)
@@ -286,7 +286,9 @@ def write_suites(directory: Path = EXPECTATIONS_DIR) -> list[Path]:
 def load_suite_dict(family_name: str, directory: Path = EXPECTATIONS_DIR) -> dict:
     path = suite_path(family_name, directory)
     if not path.is_file():
-        raise FileNotFoundError(f"expectation suite {path} is missing: run `python -m flows.validate --write-suites`")
+        raise FileNotFoundError(
+            f"expectation suite {path} is missing: run `python -m flows.ingest.validate --write-suites`"
+        )
     return json.loads(path.read_text(encoding="utf-8"))
 
 
@@ -892,8 +894,10 @@ def _blank_summary(res) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.validate")
-    parser.add_argument("--write-suites", action="store_true", help="write expectations/*.json from flows/families.py")
+    parser = argparse.ArgumentParser(prog="python -m flows.ingest.validate")
+    parser.add_argument(
+        "--write-suites", action="store_true", help="write expectations/*.json from flows/ingest/families.py"
+    )
     args = parser.parse_args(argv)
     if args.write_suites:
         for path in write_suites():

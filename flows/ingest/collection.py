@@ -26,10 +26,10 @@ from zoneinfo import ZoneInfo
 
 import duckdb
 
-from .db import run
+from ..school_years import is_school_year
+from ..settings import ConfigError, Settings
+from ..warehouse.db import run
 from .families import YEARLY_FAMILIES
-from .school_years import is_school_year
-from .settings import ConfigError, Settings
 
 TODAY_VARIABLE = "ROADMAP_TODAY"
 
@@ -127,7 +127,7 @@ def read_deadlines(config_dir) -> list[Deadline]:
     """The deadlines of the roadmap.yml in `config_dir` (none when it has none)."""
     from pathlib import Path
 
-    from .settings import CONFIG_FILE, load_settings
+    from ..settings import CONFIG_FILE, load_settings
 
     path = Path(config_dir) / CONFIG_FILE
     if not path.is_file():
@@ -136,7 +136,7 @@ def read_deadlines(config_dir) -> list[Deadline]:
 
 
 def write_deadlines(con: duckdb.DuckDBPyConnection, rows: list[Deadline]) -> None:
-    """reference.collection_deadlines, rewritten (flows/reference.py load_reference)."""
+    """reference.collection_deadlines, rewritten (flows/warehouse/reference.py load_reference)."""
     run(con, "create schema if not exists reference")
     run(con, DEADLINES_DDL)
     if rows:

@@ -10,8 +10,8 @@ from typing import Any
 
 import duckdb
 
+from ..ingest.issues import Issue
 from .db import run
-from .issues import Issue
 
 AUDIT_DDL = [
     "create schema if not exists audit",

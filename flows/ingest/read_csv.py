@@ -22,7 +22,7 @@ from typing import Any
 
 import duckdb
 
-from .db import registered, run, scalar
+from ..warehouse.db import registered, run, scalar
 from .families import CODE_PATTERN, Family
 from .issues import Issue
 

@@ -11,7 +11,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .settings import DBT_PROJECT_DIR
+from ..settings import DBT_PROJECT_DIR
 from .transform import DB_PATH_ENV_VAR, _environment, _release_duckdb
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import duckdb
 
-from .db import scalar
+from ..warehouse.db import scalar
 from .discover import Discovery, LandingFile, NotARegularFile, _not_a_file, sha256_of
 from .families import FAMILIES, parse_landing_name
 
@@ -170,9 +170,9 @@ def _copy_published(con: duckdb.DuckDBPyConnection, warehouse: Path) -> tuple[di
 def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str | Path | None = None) -> CheckReport:
     """Judge `paths` as the next nightly run would (in the order given, as if received
     in that order), writing nothing anywhere."""
+    from ..nightly import ingest, prepare_schemas
+    from ..settings import load_settings, pseudonym_key
     from .load import RunContext
-    from .nightly import ingest, prepare_schemas
-    from .settings import load_settings, pseudonym_key
 
     if not paths:
         raise UsageError("name at least one file to check")

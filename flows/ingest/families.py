@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from .school_years import is_school_year
+from ..school_years import is_school_year
 
 # Strictly ASCII: Python's \d (and str.isdigit) accept any Unicode digit (full-width,
 # Arabic-Indic, ...), which SQL casts do not; every pattern here spells out [0-9].

@@ -34,15 +34,15 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from . import audit
-from .db import drop_quietly, registered, run, scalar
+from ..school_years import is_school_year
+from ..warehouse import audit
+from ..warehouse.db import drop_quietly, registered, run, scalar
 from .discover import LandingFile, received_school_year
 from .families import FAMILIES, Family
 from .issues import Issue
 from .pseudonymize import pseudonymize_table
 from .raw_schema import raw_columns
 from .read_csv import BatchFile, read_landing_files
-from .school_years import is_school_year
 from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ class RunContext:
     confirmed_directory_files: frozenset[str] = frozenset()  # sha256 of directory files the state confirmed
     earliest_school_year: str = "2000-01"
     # rules not checked: `roadmap check` without a warehouse cannot know the directory or
-    # the enrollment a row refers to (flows/precheck.py); the nightly run checks every rule
+    # the enrollment a row refers to (flows/ingest/precheck.py); the nightly run checks every rule
     unchecked_rules: frozenset[str] = frozenset()
 
     @property

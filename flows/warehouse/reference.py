@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import yaml
 
-from .families import YEARLY_FAMILIES
+from ..ingest.families import YEARLY_FAMILIES
 
 OBJECTIVE_CATALOG_FILE = "roadmap_goal4.yml"
 METRIC_CATALOG_FILE = "metrics.yml"
@@ -329,7 +329,7 @@ def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
     inconsistent. Opens no transaction itself; wrap the call in one for an
     all-or-nothing rewrite.
     """
-    from .collection import read_deadlines, write_deadlines
+    from ..ingest.collection import read_deadlines, write_deadlines
 
     data = read_reference(config_dir)
     collection = read_deadlines(config_dir)

@@ -57,11 +57,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from . import stopping
+from .. import stopping
+from ..settings import DBT_PROJECT_DIR
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt_project"
+DEFAULT_PROJECT_DIR = DBT_PROJECT_DIR
 DB_PATH_ENV_VAR = "ROADMAP_DBT_DB_PATH"
 MEMORY_LIMIT_ENV_VAR = "ROADMAP_DUCKDB_MEMORY_LIMIT"
 PARSE_CACHE_ENV_VAR = "ROADMAP_DBT_PARSE_CACHE"  # see "the shared parse cache" below
@@ -282,7 +283,7 @@ def _run_logger() -> logging.Logger | logging.LoggerAdapter:
 
         return get_run_logger()
     except Exception:  # outside a Prefect run
-        return logging.getLogger("flows.transform.dbt")
+        return logging.getLogger("flows.warehouse.transform.dbt")
 
 
 def _event_logger(logger):
@@ -443,7 +444,7 @@ def _release_duckdb(db_path: Path) -> None:
     if held:
         raise DbtBuildFailed(
             f"dbt build left {db_path} open in this process ({', '.join(held)}); it cannot be published safely. "
-            "This is a bug in flows/transform.py or dbt-duckdb: report it with the dbt-duckdb version."
+            "This is a bug in flows/warehouse/transform.py or dbt-duckdb: report it with the dbt-duckdb version."
         )
 
 

@@ -9,7 +9,7 @@ no writer beside readers, so the published file is never opened for writing. A r
    simply replaced) and does all its work there;
 3. when the load and `dbt build` (models and tests) succeeded, records the publish in
    `audit.published`, checkpoints and closes the work copy, writes the marts as Parquet
-   beside it (flows/parquet_set.py), flushes it to disk and renames it over the
+   beside it (flows/warehouse/parquet_set.py), flushes it to disk and renames it over the
    published file. The rename is atomic: a reader that opened the old file keeps
    reading the old file (its open handle still points to it), a reader that opens
    afterwards sees the new one, and nobody sees a half-built warehouse.
