@@ -275,7 +275,7 @@ def prepare_schemas(con: duckdb.DuckDBPyConnection, settings: Settings) -> None:
     for statement in raw_ddl():
         run(con, statement)
     audit.ensure_audit_schema(con)
-    load_reference(con, settings.config_dir)
+    load_reference(con, settings)  # the files parsed when the run started
 
 
 def ingest(

@@ -13,8 +13,10 @@ build (dbt reads these tables; no target is written in SQL).
 
 The configuration is checked before anything is written: every objective of the
 catalog must be mapped to metrics or listed as unmeasured with a reason, and every
-mapped or targeted metric must be in the metric catalog. A broken configuration
-raises ValueError and leaves the existing reference tables untouched.
+mapped or targeted metric must be in the metric catalog. An inconsistent configuration
+raises ValueError (a file that is not valid YAML, or holds an unknown top-level key:
+ConfigError, from flows/settings.py, which reads and parses the files) and leaves the
+existing reference tables untouched.
 """
 
 from __future__ import annotations
@@ -24,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import yaml
 
 from ..ingest.families import YEARLY_FAMILIES
+from ..settings import CATALOG_FILE, METRICS_FILE, ConfigFolder, Settings, load_settings, read_config_folder
 
-OBJECTIVE_CATALOG_FILE = "roadmap_goal4.yml"
-METRIC_CATALOG_FILE = "metrics.yml"
+OBJECTIVE_CATALOG_FILE = CATALOG_FILE
+METRIC_CATALOG_FILE = METRICS_FILE
 
 COMPARISONS = (">=", "<=")
 
@@ -124,16 +126,6 @@ def _text(value: Any) -> str:
     return " ".join(str(value).split()) if value is not None else ""
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ValueError(f"reference configuration {path} not found")
-    with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a YAML mapping at the top level")
-    return data
-
-
 def flatten_objectives(catalog: dict[str, Any]) -> list[ObjectiveRow]:
     """goal -> strategies -> objectives -> sub-objectives, in document order."""
     goal = catalog.get("goal")
@@ -177,11 +169,13 @@ def flatten_objectives(catalog: dict[str, Any]) -> list[ObjectiveRow]:
     return rows
 
 
-def read_reference(config_dir: Path) -> ReferenceData:
-    """Read and check config/roadmap_goal4.yml and config/metrics.yml."""
-    config_dir = Path(config_dir)
-    catalog = _read_yaml(config_dir / OBJECTIVE_CATALOG_FILE)
-    metric_config = _read_yaml(config_dir / METRIC_CATALOG_FILE)
+def read_reference(config_dir: Path | ConfigFolder) -> ReferenceData:
+    """Check config/roadmap_goal4.yml and config/metrics.yml: of the config folder
+    `config_dir`, or as parsed already (flows/settings.py reads and parses them)."""
+    config = config_dir if isinstance(config_dir, ConfigFolder) else read_config_folder(config_dir)
+    config_dir = config.folder
+    catalog = config.catalog
+    metric_config = config.metrics
 
     objectives = flatten_objectives(catalog)
     objective_ids = [o.objective_id for o in objectives]
@@ -322,17 +316,19 @@ def read_connectivity_benchmarks(
     return benchmarks, context
 
 
-def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path) -> None:
-    """(Re)write the reference schema from config_dir (see the module docstring).
+def load_reference(con: duckdb.DuckDBPyConnection, config_dir: Path | Settings) -> None:
+    """(Re)write the reference schema from config_dir (see the module docstring): a config
+    folder, or the settings of the run (whose files were parsed when it started).
 
     Raises ValueError, before writing anything, when the configuration is
     inconsistent. Opens no transaction itself; wrap the call in one for an
     all-or-nothing rewrite.
     """
-    from ..ingest.collection import read_deadlines, write_deadlines
+    from ..ingest.collection import deadlines, write_deadlines
 
-    data = read_reference(config_dir)
-    collection = read_deadlines(config_dir)
+    settings = config_dir if isinstance(config_dir, Settings) else load_settings(config_dir)
+    data = read_reference(settings.files or read_config_folder(settings.config_dir, settings_file=settings.config_file))
+    collection = deadlines(settings)
     inserts = {
         "objectives": (
             "insert into reference.objectives values (?, ?, ?, ?, ?, ?, ?)",
