@@ -16,11 +16,14 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# The product (pyproject.toml) and, beside it, the demo data generator (tools/pyproject.toml:
+# `roadmap generate`, `make demo`, bench/ and the tests use it; the runtime image does not
+# hold it). Both editable, from what requirements.lock installed: nothing is resolved.
+$(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e ./tools
 	$(BIN)/python -m pip check
 	@touch $@
 

@@ -106,7 +106,7 @@ def prefect_api_url(prefect_server) -> str:
 def generated(tmp_path_factory):
     """A small realistic landing folder (with defects), and its files in received order
     (one per test module: the crash-safety, fresh-nights and concurrent-readers tests)."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     source = tmp_path_factory.mktemp("generated") / "landing"
     manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
@@ -185,8 +185,8 @@ def _with_test_key(call):
 
 @pytest.fixture(scope="session")
 def demo_warehouse(prefect_server, tmp_path_factory):
-    from flows.generate import generate_landing
     from flows.nightly import nightly
+    from roadmap_demo_data.generate import generate_landing
 
     def build(root: Path):
         manifest = generate_landing(root / "landing", districts=150, years=3, seed=42, defects=0.03)

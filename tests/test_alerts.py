@@ -538,7 +538,7 @@ def test_every_district_message_counts_exactly_the_rows_its_attachments_list(tmp
     """On generated data with every kind of defect: for each district message, the rows
     it says are held back, the rows its held-back attachments list, and the total it
     names are the same number; each attachment row carries its family's columns."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     generate_landing(landing, districts=40, years=1, seed=7, defects=0.25, resubmissions=False)

@@ -89,7 +89,7 @@ def test_check_and_nightly_agree_on_the_hostile_corpus(tmp_path):
 
 @pytest.mark.slow
 def test_check_and_nightly_agree_on_generated_defects(tmp_path):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     manifest = generate_landing(

@@ -78,7 +78,7 @@ def test_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_two_nightly_runs_started_together_load_each_file_once(tmp_path):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     generate_landing(landing, districts=40, years=1, seed=3)

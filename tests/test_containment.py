@@ -266,8 +266,8 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
 
 @pytest.mark.parametrize("nights,seed", [(3, 1), pytest.param(4, 7, marks=pytest.mark.extended)])
 def test_files_split_over_nights_give_the_marts_of_one_night(prefect_server, tmp_path, nights, seed):
-    from flows.generate import generate_landing
     from flows.nightly import nightly
+    from roadmap_demo_data.generate import generate_landing
 
     source = tmp_path / "all"
     generate_landing(source, districts=24, years=2, seed=seed, defects=0.08)

@@ -169,7 +169,7 @@ def compare_with_row_by_row(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.parametrize("batch_rows,districts", [(None, 40), (401, 40)])  # files split over several GX runs
 def test_generated_files_with_many_defects_validate_as_row_by_row(tmp_path, monkeypatch, batch_rows, districts):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     comparison = Comparison(batch_rows)
     monkeypatch.setattr(load_module, "validate_table", comparison)
