@@ -26,24 +26,21 @@ from prefect.states import Completed
 
 from . import alerts, stopping
 from .ingest import cross_checks
-from .ingest.culprits import build_holding_back_culprits
-from .ingest.discover import Discovery, archive, scan_landing
-from .ingest.load import (
-    PROCESSING_ORDER,
+from .ingest import load as load_stage
+from .ingest import validate as validate_stage
+from .ingest.batches import (
     BatchItem,
     CheckedBatch,
     LoadedFile,
     RunContext,
-    check_batch,
     dependency_rechecks,
-    guard_directory,
-    load_batch,
     note_building_changes,
-    record_fault,
-    record_unrecognised,
     snapshot_buildings,
     waiting_files,
 )
+from .ingest.culprits import build_holding_back_culprits
+from .ingest.discover import Discovery, archive, scan_landing
+from .ingest.families import PROCESSING_ORDER
 from .ingest.pseudonymize import MISSING_KEY_MESSAGE
 from .ingest.raw_schema import raw_ddl
 from .prefect_runs import mark_crashed
@@ -196,8 +193,9 @@ def discover(con: duckdb.DuckDBPyConnection, settings: Settings) -> Discovery:
 
 @task(name="validate", cache_policy=NO_CACHE, task_run_name="validate {family}")
 def validate(con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem], ctx: RunContext) -> CheckedBatch:
-    """Read the family's files, pseudonymise educator IDs, run its Great Expectations suite."""
-    checked = check_batch(con, family, items, ctx)
+    """Read the family's files, pseudonymise educator IDs, run its Great Expectations suite
+    (flows/ingest/validate.py)."""
+    checked = validate_stage.validate_batch(con, family, items, ctx)
     _log().info(
         "%s: %d file(s), %d rows read, %d issue rows, %d file(s) held back whole, %d waiting",
         family,
@@ -212,8 +210,9 @@ def validate(con: duckdb.DuckDBPyConnection, family: str, items: list[BatchItem]
 
 @task(name="load", cache_policy=NO_CACHE, task_run_name="load {checked.family.name}")
 def load(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: RunContext) -> list[LoadedFile]:
-    """Accepted rows to raw, the rest to quarantine, everything to audit."""
-    loaded = load_batch(con, checked, ctx)
+    """Accepted rows to raw, the rest to quarantine, everything to audit
+    (flows/ingest/load.py)."""
+    loaded = load_stage.load_batch(con, checked, ctx)
     _log().info(
         "%s: %d rows loaded, %d quarantined",
         checked.family.name,
@@ -290,7 +289,7 @@ def ingest(
     check again because what they depend on changed."""
     clock = clock or Stopwatch()
     audit.record_issues(con, ctx.run_id, discovery.not_files)
-    results = record_unrecognised(con, [f for f in discovery.new_files if f.landing_name is None], ctx)
+    results = load_stage.record_unrecognised(con, [f for f in discovery.new_files if f.landing_name is None], ctx)
     new = [f for f in discovery.new_files if f.landing_name is not None]
     progress = Progress()
     try:
@@ -306,7 +305,7 @@ def ingest(
                 note_building_changes(con)
     finally:
         progress.done()
-    held_directories = {f.file_id: f for f in guard_directory(con, ctx)}
+    held_directories = {f.file_id: f for f in load_stage.guard_directory(con, ctx)}
     results = [held_directories.get(f.file_id, f) for f in results]
     cross_checks.check_after_load(con, ctx.run_id, settings.yoy_swing_threshold)
     notes = []
@@ -356,7 +355,7 @@ def _contained(
                     key,
                     traceback.format_exc(),
                 )
-                return record_fault(con, part, ctx, error)
+                return load_stage.record_fault(con, part, ctx, error)
             half = len(part) // 2
             return attempt(part[:half]) + attempt(part[half:])
 

@@ -64,7 +64,7 @@ def run_ingestion(
 ):
     """discover -> validate -> load into `db` (no dbt), as the flow does; returns
     (connection, loaded files, note)."""
-    from flows.ingest.load import RunContext
+    from flows.ingest.batches import RunContext
     from flows.nightly import discover, ingest, prepare_schemas
     from flows.settings import load_settings
     from flows.warehouse import audit

@@ -30,6 +30,7 @@ from ..school_years import is_school_year
 from ..settings import ConfigError, Settings
 from ..warehouse.db import run
 from .families import YEARLY_FAMILIES
+from .latest_submission import latest_directory_sql
 
 TODAY_VARIABLE = "ROADMAP_TODAY"
 
@@ -176,12 +177,8 @@ def due_reminders(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> list[dict]:
     not reminded before, with the district's data contact. One query."""
     run(con, REMINDERS_DDL)
     cur = con.execute(
-        """
-        with contacts as (
-            select district_code, district_name, data_contact_email
-            from raw.districts
-            qualify row_number() over (partition by district_code order by _received_seq desc, _line desc) = 1
-        )
+        f"""
+        with contacts as ({latest_directory_sql()})
         select s.district_code, c.district_name, c.data_contact_email, s.school_year, s.deadline,
                list(s.family order by s.family) as families
         from marts.submission_status s

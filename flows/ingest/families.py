@@ -43,6 +43,14 @@ FORMATS = ("face_to_face", "online", "blended")
 FRAMEWORKS = ("TPACK", "SAMR", "ISTE_Standards", "OER", "CBE", "none")
 
 
+# raw's SQL type of each kind of column (the others are VARCHAR: codes keep their
+# leading zeros, school years and text as written)
+_SQL_TYPES = {"integer": "BIGINT", "number": "DOUBLE", "date": "DATE"}
+
+# personal data: the landing column -> the column of its keyed hash (flows/ingest/pseudonymize.py)
+PSEUDONYMIZED = {"educator_id": "educator_key"}
+
+
 @dataclass(frozen=True)
 class Column:
     """One column of a landing file.
@@ -62,11 +70,23 @@ class Column:
 
     @property
     def sql_type(self) -> str:
-        return {
-            "integer": "BIGINT",
-            "number": "DOUBLE",
-            "date": "DATE",
-        }.get(self.kind, "VARCHAR")
+        """The column's type in raw.<family> (and so in staging)."""
+        return _SQL_TYPES.get(self.kind, "VARCHAR")
+
+    @property
+    def raw_name(self) -> str:
+        """The column's name from pseudonymisation on (the batch table after it, raw):
+        educator_id is replaced by its keyed hash, educator_key (DATA_SPEC section 4)."""
+        return PSEUDONYMIZED.get(self.name, self.name)
+
+    def raw_value_sql(self, text_sql: str) -> str:
+        """SQL turning the column's landing text (validated: it casts) into its raw value
+        of type `sql_type`."""
+        if self.kind == "number":
+            return f"cast({text_sql} as double) + 0.0"  # + 0.0: no negative zero ("-0" is 0)
+        if self.sql_type != "VARCHAR":
+            return f"cast({text_sql} as {self.sql_type.lower()})"
+        return text_sql
 
 
 @dataclass(frozen=True)
@@ -85,7 +105,7 @@ class Family:
 
     def column(self, name: str) -> Column:
         for c in self.columns:
-            if c.name == name:
+            if c.name == name or c.raw_name == name:
                 return c
         raise KeyError(name)
 
@@ -207,6 +227,10 @@ FAMILIES: dict[str, Family] = {
 }
 
 YEARLY_FAMILIES = tuple(name for name, f in FAMILIES.items() if f.yearly)
+
+# Families are validated and loaded in this order within a run, so that the directory and
+# the enrollment a later file is checked against are already loaded.
+PROCESSING_ORDER = ("districts", "enrollment", "staffing", "connectivity", "devices", "pl_participation")
 
 
 @dataclass(frozen=True)

@@ -1,342 +1,33 @@
-"""Validate and load the landing files of one family, all at once, into the work copy
-of the warehouse, applying DATA_SPEC section 2:
+"""The load stage: write what the validate stage (flows/ingest/validate.py) accepted of a
+batch into the work copy of the warehouse, all at once and set-based:
 
-- a blocking error keeps *that district's* rows of *that file* out of `raw`; they go to
-  `audit.quarantine_rows`, and each failing row to `audit.issues` with file, line,
-  rule and value. Its last good data stays the latest in `raw`, so it stays published;
-- a problem that cannot be tied to one district (an unreadable file, a missing
-  column, a row whose district cannot be read) holds back the whole file;
-- warnings are recorded and the rows load.
+- the accepted rows to `raw.<family>`, with their lineage (file, received order, line,
+  run);
+- the rows of every (file, district) with a blocking error to `audit.quarantine_rows`,
+  each failing row to `audit.issues` with file, line, rule and value;
+- `audit.files`, `audit.load_counts`, `audit.submissions` and
+  `audit.validation_results`: what happened to each file and submission.
 
-A batch is every new file of one family in the run, plus the files and (file,
-district) submissions that are checked again (see `rechecks`): one read, one
-validation, one insert, whatever the number of files. All row work happens in DuckDB;
-pandas only carries distinct values through Great Expectations.
-
-Some submissions wait instead of being judged for good, and are checked again by a
-later run (docs/DATA_SPEC.md, "Files that wait"):
-- rows held back only because something they refer to is not there yet (a district not
-  in the directory, a building not in that year's enrollment) are checked again when
-  that arrives, and a published submission is checked again when the enrollment it was
-  checked against changes, so files split over several nights give the marts of one;
-- whole files wait for what the pipeline needs to judge them: a school year that has
-  not begun, the pseudonym key, the state's confirmation of a directory change, or the
-  pipeline itself (a file it could not process: it is tried again, not judged).
+Also here: files that are recorded but never loaded (names matching no family, files
+the pipeline could not process) and the directory guard, which takes a directory file
+loaded in the run out again until the state confirms the change it makes.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import logging
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import duckdb
 import pandas as pd
 
-from ..school_years import is_school_year
 from ..warehouse import audit
 from ..warehouse.db import drop_quietly, registered, run, scalar
+from .batches import BatchItem, CheckedBatch, LoadedFile, RunContext, archived_file
 from .discover import LandingFile, received_school_year
-from .families import FAMILIES, Family
+from .expectations import ROW_ISSUE_COLUMNS
+from .families import FAMILIES, PROCESSING_ORDER, Family
 from .issues import Issue
-from .pseudonymize import pseudonymize_table
 from .raw_schema import raw_columns
-from .read_csv import BatchFile, read_landing_files
-from .validate import FILE_COLUMN, FILE_YEAR_COLUMN, ROW_ISSUE_COLUMNS, KnownCodes, validate_table
-
-log = logging.getLogger(__name__)
-
-# Families are processed in this order within a run, so that the directory and the
-# enrollment a later file is checked against are already loaded.
-PROCESSING_ORDER = ("districts", "enrollment", "staffing", "connectivity", "devices", "pl_participation")
-
-# Rules that hold rows back only until what they refer to arrives: checked again then.
-DEPENDENCY_RULES = ("unknown_district", "building_not_in_enrollment")
-
-# Why a whole file waits (audit.files.waiting_for).
-WAITING_FOR = ("future_school_year", "pseudonym_key", "directory_confirmation", "pipeline_fault")
-
-
-@dataclass
-class RunContext:
-    run_id: str
-    pseudonym_key: bytes | None
-    batch_rows: int = 500_000
-    received_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    work_dir: Path | None = None  # scratch space beside the warehouse
-    confirmed_directory_files: frozenset[str] = frozenset()  # sha256 of directory files the state confirmed
-    earliest_school_year: str = "2000-01"
-    # rules not checked: `roadmap check` without a warehouse cannot know the directory or
-    # the enrollment a row refers to (flows/ingest/precheck.py); the nightly run checks every rule
-    unchecked_rules: frozenset[str] = frozenset()
-
-    @property
-    def current_school_year(self) -> str:
-        return received_school_year(self.received_at)
-
-
-@dataclass
-class BatchItem:
-    """A file of a batch: whole (a new or waiting file), or only some of its districts
-    (a submission checked again)."""
-
-    file: LandingFile
-    districts: list[str] | None = None
-    previously_received: bool = False  # already in audit.files (waiting or checked again)
-
-    @property
-    def recheck(self) -> bool:
-        return self.districts is not None
-
-
-@dataclass
-class CheckedBatch:
-    family: Family
-    items: list[BatchItem]
-    table: str | None
-    file_issues: list[Issue]  # file-level issues, file fields set
-    row_issues: pd.DataFrame  # ROW_ISSUE_COLUMNS; `file` = index into items
-    results: list[dict]  # per file and expectation
-    rows_read: dict[int, int]
-    blocked_files: set[int]  # whole file held back for good
-    waiting: dict[int, str]  # whole file waits (index -> waiting_for)
-
-
-@dataclass
-class LoadedFile:
-    file_id: str
-    file_name: str
-    family: str | None
-    status: str
-    rows_read: int
-    rows_loaded: int
-    rows_quarantined: int
-    errors: int
-    warnings: int
-
-
-def ensure_known_codes(con: duckdb.DuckDBPyConnection) -> KnownCodes:
-    """Views of what rows are checked against: every district of any directory version,
-    and each year's buildings from the latest enrollment submission of each district."""
-    run(con, "create or replace temp view known_districts as select distinct district_code from raw.districts")
-    run(
-        con,
-        """
-        create or replace temp view known_buildings as
-        select school_year, district_code, building_code
-        from raw.enrollment
-        qualify _received_seq = max(_received_seq) over (partition by school_year, district_code)
-        """,
-    )
-    return KnownCodes("known_districts", "known_buildings")
-
-
-# ------------------------------------------------------------------------ validate
-
-
-def check_batch(
-    con: duckdb.DuckDBPyConnection, family_name: str, items: list[BatchItem], ctx: RunContext
-) -> CheckedBatch:
-    """Read, pseudonymise and validate the files of one family (nothing is written to
-    `raw` or `audit` yet)."""
-    family = FAMILIES[family_name]
-    table = f"batch_{family_name}"
-    file_issues: list[Issue] = []
-    waiting: dict[int, str] = {}
-    blocked: set[int] = set()
-    to_read: list[BatchFile] = []
-    for i, item in enumerate(items):
-        f = item.file
-        reason = _why_wait(f, family, ctx)
-        if reason == "out_of_range":
-            blocked.add(i)
-            file_issues.append(_school_year_out_of_range(f, ctx))
-        elif reason:
-            waiting[i] = reason
-            file_issues.extend(_waiting_issue(f, reason, ctx))
-        else:
-            to_read.append(BatchFile(i, f.archive_path or f.path))
-    read = read_landing_files(con, to_read, family, table, work_dir=_work_dir(ctx))
-    rows_read: dict[int, int] = {}
-    for b in to_read:
-        result = read.results[b.index]
-        f = items[b.index].file
-        file_issues.extend(_with_file(issue, f) for issue in result.issues)
-        malformed = sum(1 for issue in result.issues if issue.rule == "malformed_row")
-        rows_read[b.index] = result.row_count + malformed
-        if not result.usable:
-            blocked.add(b.index)
-    _keep_rechecked_districts(con, table, items)
-    _add_file_years(con, table, items)
-    if "educator_id" in family.column_names:
-        pseudonymize_table(con, table, ctx.pseudonym_key)  # the key is there: PL files wait without it
-    outcome = validate_table(con, table, family, ensure_known_codes(con), batch_rows=ctx.batch_rows)
-    if ctx.unchecked_rules and len(outcome.row_issues):
-        outcome.row_issues = outcome.row_issues[~outcome.row_issues["rule"].isin(ctx.unchecked_rules)].reset_index(
-            drop=True
-        )
-    _attribute_file_issues(con, items, file_issues, read.results)
-    blocked_rows = outcome.row_issues[outcome.row_issues["severity"] == "error"]
-    unattributable = set(blocked_rows.loc[blocked_rows["district_code"].isna(), "file"].astype(int))
-    for i, item in enumerate(items):
-        f = item.file
-        if i in blocked or i in waiting:
-            continue
-        mine = [issue for issue in file_issues if issue.file_id == f.file_id and issue.blocking]
-        if i in unattributable or any(not issue.district_code for issue in mine):
-            blocked.add(i)
-            file_issues.append(
-                _held_back(
-                    f,
-                    "a row with a blocking error has no readable district_code, so no "
-                    "district's rows of this file can be trusted",
-                )
-            )
-        elif family.name == "districts" and (mine or i in set(blocked_rows["file"].astype(int))):
-            blocked.add(i)
-            file_issues.append(
-                _held_back(f, "the directory is loaded whole or not at all, and rows of this file have blocking errors")
-            )
-    return CheckedBatch(
-        family=family,
-        items=items,
-        table=table,
-        file_issues=file_issues,
-        row_issues=outcome.row_issues,
-        results=outcome.results,
-        rows_read=rows_read,
-        blocked_files=blocked,
-        waiting=waiting,
-    )
-
-
-def _work_dir(ctx: RunContext) -> Path:
-    if ctx.work_dir is not None:
-        return ctx.work_dir
-    import tempfile
-
-    return Path(tempfile.gettempdir())
-
-
-def _why_wait(f: LandingFile, family: Family, ctx: RunContext) -> str | None:
-    """Why a whole file waits instead of being read now (None: read it)."""
-    if f.school_year and is_school_year(f.school_year):
-        if f.school_year > ctx.current_school_year:
-            return "future_school_year"
-        if f.school_year < ctx.earliest_school_year:
-            return "out_of_range"
-    if "educator_id" in family.column_names and ctx.pseudonym_key is None:
-        return "pseudonym_key"
-    return None
-
-
-def _school_year_out_of_range(f: LandingFile, ctx: RunContext) -> Issue:
-    return f.issue(
-        rule="school_year_out_of_range",
-        severity="error",
-        value=f.school_year,
-        message=f"the file name gives school year {f.school_year}, before {ctx.earliest_school_year}, the first "
-        "year this warehouse keeps: check the year in the file name and send the file again",
-    )
-
-
-def _waiting_issue(f: LandingFile, reason: str, ctx: RunContext) -> list[Issue]:
-    if reason == "future_school_year":
-        return [
-            f.issue(
-                rule="school_year_in_future",
-                severity="error",
-                value=f.school_year,
-                message=f"the file name gives school year {f.school_year}, after the current school year "
-                f"{ctx.current_school_year}: the file waits and is loaded when {f.school_year} begins (July 1). "
-                "If the year is wrong, rename the file and send it again.",
-            )
-        ]
-    return []  # pseudonym key: said once for the run (flows/nightly.py)
-
-
-def _keep_rechecked_districts(con: duckdb.DuckDBPyConnection, table: str, items: list[BatchItem]) -> None:
-    """A submission checked again is only the districts named: drop the file's other rows."""
-    wanted = [(i, d) for i, item in enumerate(items) if item.recheck for d in item.districts or []]
-    rechecked = [i for i, item in enumerate(items) if item.recheck]
-    if not rechecked:
-        return
-    with registered(con, "_recheck", pd.DataFrame(wanted or [(-1, "")], columns=["file", "district_code"])):
-        run(
-            con,
-            f"""
-            delete from {table}
-            where {FILE_COLUMN} in ({", ".join(map(str, rechecked))})
-              and ({FILE_COLUMN}, district_code) not in (select (file, district_code) from _recheck)
-            """,
-        )
-
-
-def _add_file_years(con: duckdb.DuckDBPyConnection, table: str, items: list[BatchItem]) -> None:
-    years = pd.DataFrame({"file": range(len(items)), "sy": [it.file.school_year for it in items]}, dtype="object")
-    with registered(con, "_file_years", years):
-        run(
-            con,
-            f"""
-            create or replace temp table {table} as
-            select t.*, cast(y.sy as varchar) as {FILE_YEAR_COLUMN}
-            from {table} t join _file_years y on y.file = t.{FILE_COLUMN}
-            order by t.{FILE_COLUMN}, t._line
-            """,
-        )
-
-
-def _attribute_file_issues(con, items: list[BatchItem], issues: list[Issue], results) -> None:
-    """A problem with a file as a whole (encoding, header, empty, a school year to come)
-    concerns the district the file is named for, when its name ends in a district code
-    of the directory (devices_2024-25_01010.csv): that district's contact is told."""
-    owners = _owners(con, items)
-    unusable = {items[i].file.file_id for i, r in results.items() if not r.usable}
-    for issue in issues:
-        owner = owners.get(issue.file_id)
-        if (
-            owner
-            and issue.district_code is None
-            and (
-                issue.file_id in unusable
-                or issue.rule in ("extra_column", "extra_fields", "school_year_in_future", "school_year_out_of_range")
-            )
-        ):
-            issue.district_code = owner
-
-
-def _owners(con: duckdb.DuckDBPyConnection, items: list[BatchItem]) -> dict[str, str]:
-    """file_id -> the district a file is named for (`<family>_<SY>_<code>.csv`, the code
-    a district of the directory)."""
-    suffixes = {it.file.landing_name.suffix for it in items if it.file.landing_name}
-    known = _known_districts(con, suffixes)
-    return {
-        it.file.file_id: it.file.landing_name.suffix
-        for it in items
-        if it.file.landing_name and it.file.landing_name.suffix in known
-    }
-
-
-def _known_districts(con: duckdb.DuckDBPyConnection, codes: set[str]) -> set[str]:
-    codes = {c for c in codes if c and len(c) == 5 and c.isascii() and c.isdigit()}
-    if not codes:
-        return set()
-    with registered(con, "_codes", pd.DataFrame({"district_code": sorted(codes)})):
-        return {
-            r[0]
-            for r in con.execute(
-                "select district_code from _codes where district_code in (select district_code from raw.districts)"
-            ).fetchall()
-        }
-
-
-def _held_back(f: LandingFile, why: str) -> Issue:
-    return f.issue(
-        rule="file_held_back",
-        severity="error",
-        message=f"{why}: the whole file is held back. Fix the rows listed and send the file again.",
-    )
+from .suites import FILE_COLUMN
+from .validate import file_owners
 
 
 def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[LoadedFile]:
@@ -365,7 +56,7 @@ def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Loa
     for file_id, name, seq in files:
         if file_id in ctx.confirmed_directory_files:
             continue
-        f = _archived_file(file_id, name, seq, None, 0, None)
+        f = archived_file(file_id, name, seq, None, 0, None)
         reasons = []
         dropped = con.execute(
             f"""
@@ -441,14 +132,6 @@ def guard_directory(con: duckdb.DuckDBPyConnection, ctx: RunContext) -> list[Loa
 def _first(codes: str, limit: int = 10) -> str:
     parts = (codes or "").split(", ")
     return ", ".join(parts[:limit]) + (f" and {len(parts) - limit} more" if len(parts) > limit else "")
-
-
-def _with_file(issue: Issue, f: LandingFile) -> Issue:
-    issue.file_id = f.file_id
-    issue.file_name = f.name
-    issue.family = f.family
-    issue.school_year = f.school_year
-    return issue
 
 
 # ---------------------------------------------------------------------------- load
@@ -633,7 +316,7 @@ def _replace_rechecked(con: duckdb.DuckDBPyConnection, family: Family) -> None:
 def _insert_raw(con: duckdb.DuckDBPyConnection, family: Family, table: str, accepted: str, run_id: str) -> None:
     select = []
     names = []
-    for name, sql_type in raw_columns(family):
+    for name, _ in raw_columns(family):
         if name in ("_file_id", "_received_seq", "_run_id"):
             continue
         names.append(name)
@@ -641,14 +324,8 @@ def _insert_raw(con: duckdb.DuckDBPyConnection, family: Family, table: str, acce
             select.append("t._line")
         elif name == "effective_school_year":
             select.append("b.effective_school_year")
-        elif sql_type == "BIGINT":
-            select.append(f"cast(t.{name} as bigint)")
-        elif sql_type == "DOUBLE":
-            select.append(f"cast(t.{name} as double) + 0.0")  # + 0.0: no negative zero ("-0" is 0)
-        elif sql_type == "DATE":
-            select.append(f"cast(t.{name} as date)")
-        else:
-            select.append(f"t.{name}")
+        else:  # a landing column: its type and cast are the family's (flows/ingest/families.py)
+            select.append(family.column(name).raw_value_sql(f"t.{name}"))
     run(
         con,
         f"""
@@ -796,110 +473,6 @@ def _record_files(con: duckdb.DuckDBPyConnection, checked: CheckedBatch, ctx: Ru
     return loaded_files
 
 
-# ------------------------------------------------------------------ what is checked
-
-
-def waiting_files(con: duckdb.DuckDBPyConnection, family_name: str, ctx: RunContext) -> list[BatchItem]:
-    """Files of the family that waited and can be judged now, in received order."""
-    rows = con.execute(
-        """
-        select file_id, file_name, school_year, received_seq, received_at, size_bytes, archive_path, waiting_for
-        from audit.files where status = 'waiting' and family = ? order by received_seq
-        """,
-        [family_name],
-    ).fetchall()
-    items = []
-    for file_id, name, school_year, seq, received_at, size, archive_path, waiting_for in rows:
-        ready = {
-            "future_school_year": bool(school_year) and school_year <= ctx.current_school_year,
-            "pseudonym_key": ctx.pseudonym_key is not None,
-            "directory_confirmation": file_id in ctx.confirmed_directory_files,
-            "pipeline_fault": True,
-        }.get(waiting_for, True)
-        if ready:
-            f = _archived_file(file_id, name, seq, received_at, size, archive_path)
-            items.append(BatchItem(f, previously_received=True))
-    return items
-
-
-def dependency_rechecks(con: duckdb.DuckDBPyConnection, family_name: str) -> list[BatchItem]:
-    """Submissions of the family to check again: held back for a district that is now in
-    the directory, or (devices) checked against a year's buildings that changed in this
-    run (temp table `_changed_buildings`, see `note_building_changes`)."""
-    conditions = [
-        "(s.status = 'held' and s.held_for like '%unknown_district%' "
-        "and s.district_code in (select district_code from raw.districts))"
-    ]
-    if family_name == "devices" and _exists(con, "_changed_buildings"):
-        conditions.append(
-            "((s.status = 'loaded' or s.held_for like '%building_not_in_enrollment%') "
-            "and (s.school_year, s.district_code) in (select (school_year, district_code) from _changed_buildings))"
-        )
-    rows = con.execute(
-        f"""
-        select f.file_id, f.file_name, f.received_seq, f.received_at, f.size_bytes, f.archive_path,
-               list(s.district_code order by s.district_code)
-        from audit.submissions s join audit.files f using (file_id)
-        where s.family = ? and f.status <> 'waiting' and ({" or ".join(conditions)})
-        group by all
-        order by f.received_seq
-        """,
-        [family_name],
-    ).fetchall()
-    return [
-        BatchItem(
-            _archived_file(file_id, name, seq, received_at, size, path),
-            districts=list(districts),
-            previously_received=True,
-        )
-        for file_id, name, seq, received_at, size, path, districts in rows
-    ]
-
-
-def _archived_file(file_id, name, seq, received_at, size, archive_path) -> LandingFile:
-    from .families import parse_landing_name
-
-    path = Path(archive_path) if archive_path else Path(name)
-    return LandingFile(
-        path=path,
-        name=name,
-        file_id=file_id,
-        size_bytes=int(size or 0),
-        mtime=0.0,
-        landing_name=parse_landing_name(name),
-        received_seq=int(seq),
-        archive_path=path,
-        received_at=received_at,
-    )
-
-
-def snapshot_buildings(con: duckdb.DuckDBPyConnection) -> None:
-    """The buildings of each year's latest enrollment, before this run loads enrollment."""
-    ensure_known_codes(con)
-    run(con, "create or replace temp table _buildings_before as select * from known_buildings")
-
-
-def note_building_changes(con: duckdb.DuckDBPyConnection) -> None:
-    """(school_year, district_code) whose latest enrollment names other buildings than
-    before this run's enrollment was loaded: their devices are checked again."""
-    ensure_known_codes(con)
-    run(
-        con,
-        """
-        create or replace temp table _changed_buildings as
-        select distinct school_year, district_code from (
-            (select * from known_buildings except select * from _buildings_before)
-            union all
-            (select * from _buildings_before except select * from known_buildings)
-        )
-        """,
-    )
-
-
-def _exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    return bool(scalar(con, "select count(*) from duckdb_tables() where table_name = ? and temporary", [name]))
-
-
 # ----------------------------------------------------------- files that are not loaded
 
 
@@ -1010,6 +583,6 @@ def _received(con: duckdb.DuckDBPyConnection, f: LandingFile) -> bool:
 
 
 def _attribute_owner(con: duckdb.DuckDBPyConnection, items: list[BatchItem], issues: list[Issue]) -> None:
-    owners = _owners(con, items)
+    owners = file_owners(con, items)
     for issue in issues:
         issue.district_code = issue.district_code or owners.get(issue.file_id)

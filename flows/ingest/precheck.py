@@ -172,7 +172,7 @@ def check_files(paths: list[Path], *, warehouse: Path | None = None, config: str
     in that order), writing nothing anywhere."""
     from ..nightly import ingest, prepare_schemas
     from ..settings import load_settings, pseudonym_key
-    from .load import RunContext
+    from .batches import RunContext
 
     if not paths:
         raise UsageError("name at least one file to check")

@@ -1,5 +1,6 @@
 """DDL of the pipeline-owned schemas `raw` (docs/ARCHITECTURE.md): one typed table per
-landing-file family, with the lineage columns every loaded row carries."""
+landing-file family, with the lineage columns every loaded row carries. Each column's
+name and type come from its definition in flows/ingest/families.py."""
 
 from __future__ import annotations
 
@@ -15,12 +16,7 @@ LINEAGE_COLUMNS = (
 
 def raw_columns(family: Family) -> list[tuple[str, str]]:
     """(name, SQL type) of raw.<family>, in table order."""
-    cols: list[tuple[str, str]] = []
-    for c in family.columns:
-        if c.name == "educator_id":
-            cols.append(("educator_key", "VARCHAR"))
-        else:
-            cols.append((c.name, c.sql_type))
+    cols = [(c.raw_name, c.sql_type) for c in family.columns]
     if family.name == "districts":
         cols.append(("effective_school_year", "VARCHAR"))
     return cols + list(LINEAGE_COLUMNS)

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import duckdb
 
+from .durable import fsync
+
 log = logging.getLogger("roadmap.publish")
 
 FOLDER = "parquet"
@@ -151,20 +153,12 @@ def _write_folder(con, folder: Path, row: dict, previous: dict | None, previous_
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     for path in tmp.iterdir():
-        _fsync(path)
-    _fsync(tmp)
+        fsync(path)
+    fsync(tmp)
     shutil.rmtree(folder, ignore_errors=True)  # an incomplete folder of the same run (cannot normally exist)
     os.replace(tmp, folder)
-    _fsync(folder.parent)
+    fsync(folder.parent)
     log.info("Parquet set %s: %d mart(s), %d unchanged (linked)", folder, len(entries), reused)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def point_current(warehouse: Path, folder: Path) -> None:
@@ -184,7 +178,7 @@ def point_current(warehouse: Path, folder: Path) -> None:
             shutil.rmtree(aside, ignore_errors=True)
             os.replace(link, aside)
         os.replace(tmp, link)
-        _fsync(base)
+        fsync(base)
     prune(warehouse)
 
 

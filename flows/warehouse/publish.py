@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import json
 import logging
 import os
@@ -37,6 +35,8 @@ import time
 from pathlib import Path
 
 import duckdb
+
+from .durable import exclusive_lock, replace_durably
 
 log = logging.getLogger("roadmap.publish")
 
@@ -77,66 +77,50 @@ def warehouse_lock(warehouse: Path, run_id: str, wait_seconds: float = 0.0, flow
     Exception) keeps its entry too, with `ended_at`, so it is recorded the same way; a
     run that ended normally or with an error (recorded by the run itself) empties it."""
     path = lock_path(warehouse)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    deadline = time.monotonic() + max(0.0, wait_seconds)
-    stop = threading.Event()
-    beat: threading.Thread | None = None
-    clean_end = False
-    try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                if _same_file(fd, path):
-                    break
-                # the lock file was deleted or replaced while we waited: lock the new one
-                fcntl.flock(fd, fcntl.LOCK_UN)
-                os.close(fd)
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-                continue
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-                if time.monotonic() >= deadline:
-                    holder = _read_holder(path)
-                    raise RunInProgress(
-                        f"another nightly run is using {warehouse} ({holder}); this run did nothing. "
-                        "Wait for it to finish, or check `roadmap runs`. The lock frees itself when that process ends."
-                    ) from None
-                time.sleep(0.5)
-        previous = _read_holder_info(fd)
-        started = _utc_now()
-        info = {
-            "run_id": run_id,
-            "pid": os.getpid(),
-            "flow_run_id": flow_run_id,
-            "started_at": started,
-            "heartbeat_at": started,
-        }
-        _write_holder(fd, info)
-        beat = threading.Thread(target=_heartbeat, args=(fd, info, stop), name="warehouse-lock-heartbeat", daemon=True)
-        beat.start()
+
+    def busy() -> RunInProgress:
+        return RunInProgress(
+            f"another nightly run is using {warehouse} ({_read_holder(path)}); this run did nothing. "
+            "Wait for it to finish, or check `roadmap runs`. The lock frees itself when that process ends."
+        )
+
+    with exclusive_lock(path, wait_seconds, busy, poll_seconds=0.5) as fd:
+        clean_end = False
         try:
-            yield previous
-        except Exception:
-            clean_end = True  # the run recorded its own failure
-            raise
-        else:
-            clean_end = True
+            previous = _read_holder_info(fd)
+            started = _utc_now()
+            info = {
+                "run_id": run_id,
+                "pid": os.getpid(),
+                "flow_run_id": flow_run_id,
+                "started_at": started,
+                "heartbeat_at": started,
+            }
+            _write_holder(fd, info)
+            stop = threading.Event()
+            beat = threading.Thread(
+                target=_heartbeat, args=(fd, info, stop), name="warehouse-lock-heartbeat", daemon=True
+            )
+            beat.start()
+            try:
+                yield previous
+            except Exception:
+                clean_end = True  # the run recorded its own failure
+                raise
+            else:
+                clean_end = True
+            finally:
+                stop.set()
+                beat.join(timeout=5)
+                if not clean_end:  # a signal ended the run: leave its entry for the next run to record
+                    with contextlib.suppress(OSError):
+                        _write_holder(fd, {**info, "heartbeat_at": _utc_now(), "ended_at": _utc_now()})
         finally:
-            stop.set()
-            beat.join(timeout=5)
-            if not clean_end:  # a signal ended the run: leave its entry for the next run to record
-                with contextlib.suppress(OSError):
-                    _write_holder(fd, {**info, "heartbeat_at": _utc_now(), "ended_at": _utc_now()})
-    finally:
-        with contextlib.suppress(OSError):
             # a clean end empties the lock file: a holder named there at the next start
             # is a run that died
             if clean_end:
-                os.ftruncate(fd, 0)
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, 0)
 
 
 def _utc_now() -> str:
@@ -156,13 +140,6 @@ def _heartbeat(fd: int, info: dict, stop: threading.Event) -> None:
     while not stop.wait(HEARTBEAT_SECONDS):
         with contextlib.suppress(OSError):
             _write_holder(fd, {**info, "heartbeat_at": _utc_now()})
-
-
-def _same_file(fd: int, path: Path) -> bool:
-    try:
-        return os.fstat(fd).st_ino == os.stat(path).st_ino
-    except FileNotFoundError:
-        return False
 
 
 def _read_holder_info(fd: int) -> dict:
@@ -278,16 +255,6 @@ def publish_work_copy(warehouse: Path) -> None:
         finally:
             con.close()
     parquet_folder = write_for(work, warehouse)
-    fd = os.open(work, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(work, warehouse)
-    dir_fd = os.open(warehouse.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    replace_durably(work, warehouse)
     if parquet_folder is not None:
         point_current(warehouse, parquet_folder)
