@@ -17,7 +17,7 @@ file's `audit.dbt_builds` what it was built from (a fingerprint of the dbt proje
 and the dbt and DuckDB versions; the state of each raw and reference table). The
 next build compares: when the project changed, no build is recorded or a model's
 relation is missing, everything is built; when some source tables changed, only the
-models downstream of them (`--select source:raw.devices+ ...`) with every data test
+models downstream of them (`--select source:district_files.devices+ ...`) with every data test
 on those models; when nothing changed, dbt does not run at all (and is not even
 imported). The caller passes nothing about what changed: it is read from the file.
 
@@ -455,13 +455,16 @@ def _release_duckdb(db_path: Path) -> None:
 # lineage columns; reference: its whole content). The next build compares:
 #   - project changed, no build recorded, a model relation missing: everything;
 #   - some source tables changed: only the models downstream of them
-#     (`source:raw.devices+` ...) and every data test on those models; the other
+#     (`source:district_files.devices+` ...) and every data test on those models; the other
 #     models depend on nothing that changed, so their tables in the work copy are
 #     already what a full rebuild would write;
 #   - nothing changed: no dbt build at all.
 
 BUILDS_TABLE = "audit.dbt_builds"
 SOURCE_SCHEMAS = ("raw", "reference")
+# the dbt source that reads each schema, where it is named otherwise (the sender: the
+# districts' files are DuckDB's schema raw)
+DBT_SOURCE_NAMES = {"raw": "district_files"}
 # audit tables dbt reads (marts.submission_status): their changes rebuild what depends on them
 AUDIT_SOURCES = ("audit.submissions", "audit.files", "audit.issues")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
@@ -556,6 +559,12 @@ def source_states(con: Any) -> dict[str, str]:
     }
 
 
+def _dbt_source(table: str) -> str:
+    """The dbt source of a source table: raw.devices -> district_files.devices."""
+    schema, name = table.split(".", 1)
+    return f"{DBT_SOURCE_NAMES.get(schema, schema)}.{name}"
+
+
 def _model_relations(con: Any) -> tuple[str, ...]:
     rows = con.execute(
         "select table_schema || '.' || table_name from information_schema.tables"
@@ -615,7 +624,7 @@ def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
     return BuildPlan(
         "incremental",
         f"changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}: {', '.join(changed)}",
-        select=" ".join(f"source:{name}+" for name in changed),
+        select=" ".join(f"source:{_dbt_source(name)}+" for name in changed),
         changed=changed,
         project_fingerprint=fingerprint,
         sources=sources,

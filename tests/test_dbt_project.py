@@ -371,10 +371,26 @@ def test_model_names_follow_the_layer_conventions():
     for name, path in _model_files().items():
         layer = path.parent.name
         if layer == "staging":
-            assert re.fullmatch(r"stg_(raw|reference|audit)__\w+", name), name
+            # stg_<source: who sends it>__<table>
+            assert re.fullmatch(r"stg_(district_files|reference|audit)__\w+", name), name
         elif layer == "intermediate":
             assert name.startswith("int_"), name
     assert {n for n, p in _model_files().items() if p.parent.name == "marts"} == set(MART_COLUMNS)
+
+
+def test_each_model_has_its_own_yaml_beside_its_sql():
+    """One <model>.yml per model, next to <model>.sql, describing that model alone;
+    sources keep one YAML per source (_<source>__sources.yml)."""
+    files = _model_files()
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        content = yaml.safe_load(path.read_text()) or {}
+        if path.name.endswith("__sources.yml"):
+            assert set(content) == {"version", "sources"} and len(content["sources"]) == 1, path
+            assert path.name == f"_{content['sources'][0]['name']}__sources.yml", path
+            continue
+        assert [m["name"] for m in content.get("models", [])] == [path.stem], path
+        assert files.get(path.stem, Path()).parent == path.parent, path
+    assert {p.stem for p in (DBT_PROJECT_DIR / "models").rglob("*.yml")} >= set(files)
 
 
 def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
