@@ -752,6 +752,11 @@ def _invoke_build(
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
         "--no-use-colors",
+        # the dbt unit tests (fixed rows -> expected rows, `unit_tests:` in the model
+        # YAML) prove the SQL, not the night's data: the test suite runs them
+        # (tests/test_dbt_unit_tests.py), a night does not spend time on them
+        "--exclude-resource-type",
+        "unit_test",
     ]
     if select and plan is not None:
         # every model not selected is in the file already, as the last build left
