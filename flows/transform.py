@@ -447,6 +447,66 @@ def _release_duckdb(db_path: Path) -> None:
         )
 
 
+# ------------------------------------------------------------- warn tests -> audit.issues
+#
+# Rates over 100 (DATA_SPEC section 2) have one owner: the warn tests of rule
+# rate_over_100 on marts.district_year_metrics (its YAML says which rates, and meta.family
+# which family a finding is about). dbt stores their failing rows in
+# dbt_test__audit.<test name>; record_test_findings writes them into audit.issues, where
+# the alerts and the report read every other warning.
+
+TEST_FAILURES_SCHEMA = "dbt_test__audit"
+_RATE_TESTS_YAML = Path("models") / "marts" / "district_year_metrics.yml"
+
+
+def stored_rate_tests(project_dir: Path | None = None) -> list[tuple[str, str, str]]:
+    """(test name, rate column, family) of each warn test of rule rate_over_100 on
+    marts.district_year_metrics that stores its failures."""
+    import yaml
+
+    path = Path(project_dir or DEFAULT_PROJECT_DIR) / _RATE_TESTS_YAML
+    found = []
+    for model in yaml.safe_load(path.read_text())["models"]:
+        for column in model.get("columns") or []:
+            for test in column.get("data_tests") or []:
+                spec = next(iter(test.values())) if isinstance(test, dict) else None
+                config = (spec or {}).get("config") or {}
+                meta = config.get("meta") or {}
+                if meta.get("rule") == "rate_over_100" and config.get("store_failures"):
+                    found.append((spec["name"], column["name"], meta["family"]))
+    return found
+
+
+def record_test_findings(con: Any, run_id: str, project_dir: Path | None = None) -> None:
+    """Write what the warn tests of rule rate_over_100 found (their stored failing rows)
+    into audit.issues, one warning per district, school year and rate, for the
+    district-years this run loaded rows for (each is raised once, by the run that loaded
+    the data it is about). con: a read-write connection to the built work copy."""
+    stored = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [TEST_FAILURES_SCHEMA]
+        ).fetchall()
+    }
+    parts = [
+        f"""
+        select $run_id, null, null, '{family}', m.school_year, m.district_code, null, 'rate_over_100', 'warning',
+               '{metric}', round(m.{metric}, 1)::varchar,
+               '{metric} is ' || round(m.{metric}, 1)::varchar || ' (over 100): it is published as computed; '
+               || 'check the counts it is built from'
+        from {TEST_FAILURES_SCHEMA}."{test}" m
+        where exists (
+            select 1 from audit.load_counts c
+            where c.run_id = $run_id and c.rows_loaded > 0
+              and c.district_code = m.district_code and c.school_year = m.school_year
+        )"""
+        for test, metric, family in stored_rate_tests(project_dir)
+        if test in stored  # a test that never ran on this file has found nothing
+    ]
+    if parts:
+        con.execute("insert into audit.issues" + "\nunion all".join(parts), {"run_id": run_id})
+
+
 # ------------------------------------------------------------------ incremental builds
 #
 # Each successful build records in audit.dbt_builds what it was built from: the
