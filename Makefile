@@ -54,7 +54,7 @@ demo: setup $(KEY_FILE)
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/sqlfluff lint dbt_project --processes 2 --disable-progress-bar --nocolor
+	$(BIN)/sqlfluff lint dbt_project --disable-progress-bar --nocolor
 
 # Debian's chromium renders the report in a test, and Debian's postgresql serves the
 # Prefect server of the production rehearsal (a throw-away cluster made by the test);
