@@ -2,7 +2,7 @@
 #   make setup   .venv from the pinned lock file, nothing else
 #   make demo    sample landing data -> nightly run -> warehouse + annual review
 #   make test    the whole test suite (creates .venv first if missing), after `make check`
-#   make check   ruff: lint and format check of the Python code, no tests
+#   make check   ruff (lint and format check of the Python code) and sqlfluff (the dbt SQL), no tests
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -51,10 +51,13 @@ demo: setup $(KEY_FILE)
 	@echo "annual review : $(abspath $(DATA))/reports/"
 
 # ruff (pinned in requirements.lock, settings in pyproject.toml) over the whole project:
-# lint, then the formatting (`$(BIN)/ruff format` applies it). Seconds, no tests.
+# lint, then the formatting (`$(BIN)/ruff format` applies it); sqlfluff (pinned too,
+# settings in dbt_project/.sqlfluff) over the dbt project's SQL (`$(BIN)/sqlfluff fix
+# dbt_project` applies it). Seconds, no tests.
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project --disable-progress-bar --nocolor
 
 # Debian's chromium renders the report in a test, and Debian's postgresql serves the
 # Prefect server of the production rehearsal (a throw-away cluster made by the test);

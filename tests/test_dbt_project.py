@@ -371,10 +371,26 @@ def test_model_names_follow_the_layer_conventions():
     for name, path in _model_files().items():
         layer = path.parent.name
         if layer == "staging":
-            assert re.fullmatch(r"stg_(raw|reference|audit)__\w+", name), name
+            # stg_<source: who sends it>__<table>
+            assert re.fullmatch(r"stg_(district_files|reference|audit)__\w+", name), name
         elif layer == "intermediate":
             assert name.startswith("int_"), name
     assert {n for n, p in _model_files().items() if p.parent.name == "marts"} == set(MART_COLUMNS)
+
+
+def test_each_model_has_its_own_yaml_beside_its_sql():
+    """One <model>.yml per model, next to <model>.sql, describing that model alone;
+    sources keep one YAML per source (_<source>__sources.yml)."""
+    files = _model_files()
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        content = yaml.safe_load(path.read_text()) or {}
+        if path.name.endswith("__sources.yml"):
+            assert set(content) == {"version", "sources"} and len(content["sources"]) == 1, path
+            assert path.name == f"_{content['sources'][0]['name']}__sources.yml", path
+            continue
+        assert [m["name"] for m in content.get("models", [])] == [path.stem], path
+        assert files.get(path.stem, Path()).parent == path.parent, path
+    assert {p.stem for p in (DBT_PROJECT_DIR / "models").rglob("*.yml")} >= set(files)
 
 
 def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
@@ -492,6 +508,80 @@ def test_rates_over_100_are_warn_severity_tests(built):
     assert all(t.severity == "warn" and t.rule == "rate_over_100" for t in rate_tests)
     assert summary.node("assert_published_districts_are_in_the_directory").severity == "warn"
     assert summary.node("staffing_published_once_per_district_year").severity == "error"
+
+
+def test_rates_over_100_have_one_owner_the_warn_tests_whose_findings_reach_audit_issues(tmp_path):
+    """The warn tests of rule rate_over_100 store their failing rows; record_test_findings
+    writes them into audit.issues with the rule, family, column, value and message the
+    alerts and the report read, only for the district-years the run loaded."""
+    from flows import audit
+    from flows.warehouse.transform import record_test_findings, stored_rate_tests
+
+    assert {metric: family for _, metric, family in stored_rate_tests()} == {
+        "teacher_device_coverage_pct": "devices",
+        "home_internet_gap_pct": "connectivity",
+        "hotspot_coverage_pct": "connectivity",
+        "leader_pl_rate_pct": "pl_participation",
+        "teacher_pl_rate_pct": "pl_participation",
+        "tech_staff_pl_rate_pct": "pl_participation",
+    }
+    db_path = tmp_path / "warehouse.duckdb"
+    create_warehouse(db_path)
+    con = duckdb.connect(str(db_path))
+    try:
+        insert_rows(
+            con,
+            "districts",
+            [district("10001", "Alpha", "LEA", "50001"), district("10002", "Beta", "LEA", "50001")],
+            received_seq=1,
+            effective_school_year=SY,
+        )
+        for seq, (code, teacher_devices) in enumerate((("10001", 30), ("10002", 25)), start=1):
+            insert_rows(con, "enrollment", [enrollment(SY, code, "00101", 500)], received_seq=10 * seq)
+            staffing_row = staffing(SY, code, teachers=20, building_leaders=2, district_leaders=1, tech_staff=2)
+            insert_rows(con, "staffing", [staffing_row], received_seq=10 * seq + 1)
+            insert_rows(
+                con,
+                "devices",
+                [
+                    devices(SY, code, "00101", "chromebook", "student", 500),
+                    devices(SY, code, "00101", "laptop", "teacher", teacher_devices),
+                ],
+                received_seq=10 * seq + 2,
+            )
+        audit.ensure_audit_schema(con)
+        # this run loaded 10001's devices; 10002's data came with an earlier run
+        con.execute("insert into audit.load_counts values ('run-2', 'f2', 'devices', ?, '10001', 2, 0)", [SY])
+        con.execute("insert into audit.load_counts values ('run-1', 'f1', 'devices', ?, '10002', 2, 0)", [SY])
+    finally:
+        con.close()
+    summary = run_dbt_build(db_path)
+    found = [t for t in summary.warnings if t.rule == "rate_over_100"]
+    assert [(t.column_name, t.failures) for t in found] == [("teacher_device_coverage_pct", 2)]
+
+    con = duckdb.connect(str(db_path))
+    try:
+        record_test_findings(con, "run-2")
+        issues = con.execute("select * from audit.issues").fetchall()
+    finally:
+        con.close()
+    assert issues == [
+        (
+            "run-2",
+            None,
+            None,
+            "devices",
+            SY,
+            "10001",
+            None,
+            "rate_over_100",
+            "warning",
+            "teacher_device_coverage_pct",
+            "150.0",
+            "teacher_device_coverage_pct is 150.0 (over 100): it is published as computed; "
+            "check the counts it is built from",
+        )
+    ]
 
 
 def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():

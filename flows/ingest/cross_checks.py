@@ -1,6 +1,8 @@
 """Warnings that need more than one file (DATA_SPEC section 2): year-over-year swings of
-more than 50 % in a district's student_count or device totals, more distinct leaders in
-PL than the staffing file reports, and rates over 100 once the metrics are built.
+more than 50 % in a district's student_count or device totals, and more distinct leaders
+in PL than the staffing file reports. (Rates over 100 are dbt's warn tests on
+marts.district_year_metrics, written into audit.issues by
+flows.warehouse.transform.record_test_findings.)
 
 They load anyway; they are recorded in `audit.issues` and reported. Each is raised once,
 by the run that loaded the data it is about."""
@@ -77,36 +79,3 @@ def check_after_load(con: duckdb.DuckDBPyConnection, run_id: str, threshold: flo
         """,
         {"run_id": run_id},
     )
-
-
-RATES_OVER_100 = {
-    "teacher_device_coverage_pct": "devices",
-    "home_internet_gap_pct": "connectivity",
-    "hotspot_coverage_pct": "connectivity",
-    "leader_pl_rate_pct": "pl_participation",
-    "teacher_pl_rate_pct": "pl_participation",
-    "tech_staff_pl_rate_pct": "pl_participation",
-}
-
-
-def check_after_build(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """Rates over 100 for the district-years this run loaded data for."""
-    for metric, family in RATES_OVER_100.items():
-        run(
-            con,
-            f"""
-            insert into audit.issues
-            select $run_id, null, null, '{family}', m.school_year, m.district_code, null, 'rate_over_100', 'warning',
-                   '{metric}', round(m.{metric}, 1)::varchar,
-                   '{metric} is ' || round(m.{metric}, 1)::varchar || ' (over 100): it is published as computed; '
-                   || 'check the counts it is built from'
-            from marts.district_year_metrics m
-            where m.{metric} > 100
-              and exists (
-                  select 1 from audit.load_counts c
-                  where c.run_id = $run_id and c.rows_loaded > 0
-                    and c.district_code = m.district_code and c.school_year = m.school_year
-              )
-            """,
-            {"run_id": run_id},
-        )

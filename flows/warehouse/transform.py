@@ -17,7 +17,7 @@ file's `audit.dbt_builds` what it was built from (a fingerprint of the dbt proje
 and the dbt and DuckDB versions; the state of each raw and reference table). The
 next build compares: when the project changed, no build is recorded or a model's
 relation is missing, everything is built; when some source tables changed, only the
-models downstream of them (`--select source:raw.devices+ ...`) with every data test
+models downstream of them (`--select source:district_files.devices+ ...`) with every data test
 on those models; when nothing changed, dbt does not run at all (and is not even
 imported). The caller passes nothing about what changed: it is read from the file.
 
@@ -448,6 +448,66 @@ def _release_duckdb(db_path: Path) -> None:
         )
 
 
+# ------------------------------------------------------------- warn tests -> audit.issues
+#
+# Rates over 100 (DATA_SPEC section 2) have one owner: the warn tests of rule
+# rate_over_100 on marts.district_year_metrics (its YAML says which rates, and meta.family
+# which family a finding is about). dbt stores their failing rows in
+# dbt_test__audit.<test name>; record_test_findings writes them into audit.issues, where
+# the alerts and the report read every other warning.
+
+TEST_FAILURES_SCHEMA = "dbt_test__audit"
+_RATE_TESTS_YAML = Path("models") / "marts" / "district_year_metrics.yml"
+
+
+def stored_rate_tests(project_dir: Path | None = None) -> list[tuple[str, str, str]]:
+    """(test name, rate column, family) of each warn test of rule rate_over_100 on
+    marts.district_year_metrics that stores its failures."""
+    import yaml
+
+    path = Path(project_dir or DEFAULT_PROJECT_DIR) / _RATE_TESTS_YAML
+    found = []
+    for model in yaml.safe_load(path.read_text())["models"]:
+        for column in model.get("columns") or []:
+            for test in column.get("data_tests") or []:
+                spec = next(iter(test.values())) if isinstance(test, dict) else None
+                config = (spec or {}).get("config") or {}
+                meta = config.get("meta") or {}
+                if meta.get("rule") == "rate_over_100" and config.get("store_failures"):
+                    found.append((spec["name"], column["name"], meta["family"]))
+    return found
+
+
+def record_test_findings(con: Any, run_id: str, project_dir: Path | None = None) -> None:
+    """Write what the warn tests of rule rate_over_100 found (their stored failing rows)
+    into audit.issues, one warning per district, school year and rate, for the
+    district-years this run loaded rows for (each is raised once, by the run that loaded
+    the data it is about). con: a read-write connection to the built work copy."""
+    stored = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = ?", [TEST_FAILURES_SCHEMA]
+        ).fetchall()
+    }
+    parts = [
+        f"""
+        select $run_id, null, null, '{family}', m.school_year, m.district_code, null, 'rate_over_100', 'warning',
+               '{metric}', round(m.{metric}, 1)::varchar,
+               '{metric} is ' || round(m.{metric}, 1)::varchar || ' (over 100): it is published as computed; '
+               || 'check the counts it is built from'
+        from {TEST_FAILURES_SCHEMA}."{test}" m
+        where exists (
+            select 1 from audit.load_counts c
+            where c.run_id = $run_id and c.rows_loaded > 0
+              and c.district_code = m.district_code and c.school_year = m.school_year
+        )"""
+        for test, metric, family in stored_rate_tests(project_dir)
+        if test in stored  # a test that never ran on this file has found nothing
+    ]
+    if parts:
+        con.execute("insert into audit.issues" + "\nunion all".join(parts), {"run_id": run_id})
+
+
 # ------------------------------------------------------------------ incremental builds
 #
 # Each successful build records in audit.dbt_builds what it was built from: the
@@ -456,13 +516,16 @@ def _release_duckdb(db_path: Path) -> None:
 # lineage columns; reference: its whole content). The next build compares:
 #   - project changed, no build recorded, a model relation missing: everything;
 #   - some source tables changed: only the models downstream of them
-#     (`source:raw.devices+` ...) and every data test on those models; the other
+#     (`source:district_files.devices+` ...) and every data test on those models; the other
 #     models depend on nothing that changed, so their tables in the work copy are
 #     already what a full rebuild would write;
 #   - nothing changed: no dbt build at all.
 
 BUILDS_TABLE = "audit.dbt_builds"
 SOURCE_SCHEMAS = ("raw", "reference")
+# the dbt source that reads each schema, where it is named otherwise (the sender: the
+# districts' files are DuckDB's schema raw)
+DBT_SOURCE_NAMES = {"raw": "district_files"}
 # audit tables dbt reads (marts.submission_status): their changes rebuild what depends on them
 AUDIT_SOURCES = ("audit.submissions", "audit.files", "audit.issues")
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
@@ -557,6 +620,12 @@ def source_states(con: Any) -> dict[str, str]:
     }
 
 
+def _dbt_source(table: str) -> str:
+    """The dbt source of a source table: raw.devices -> district_files.devices."""
+    schema, name = table.split(".", 1)
+    return f"{DBT_SOURCE_NAMES.get(schema, schema)}.{name}"
+
+
 def _model_relations(con: Any) -> tuple[str, ...]:
     rows = con.execute(
         "select table_schema || '.' || table_name from information_schema.tables"
@@ -616,7 +685,7 @@ def plan_build(db_path: Path, project_dir: Path | None = None) -> BuildPlan:
     return BuildPlan(
         "incremental",
         f"changed since the build of {built_at:%Y-%m-%d %H:%M:%S %Z}: {', '.join(changed)}",
-        select=" ".join(f"source:{name}+" for name in changed),
+        select=" ".join(f"source:{_dbt_source(name)}+" for name in changed),
         changed=changed,
         project_fingerprint=fingerprint,
         sources=sources,
@@ -744,6 +813,11 @@ def _invoke_build(
         "--no-send-anonymous-usage-stats",
         "--no-version-check",
         "--no-use-colors",
+        # the dbt unit tests (fixed rows -> expected rows, `unit_tests:` in the model
+        # YAML) prove the SQL, not the night's data: the test suite runs them
+        # (tests/test_dbt_unit_tests.py), a night does not spend time on them
+        "--exclude-resource-type",
+        "unit_test",
     ]
     if select and plan is not None:
         # every model not selected is in the file already, as the last build left

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'enrollment') }}
+    select * from {{ source('district_files', 'enrollment') }}
 ),
 
 renamed as (

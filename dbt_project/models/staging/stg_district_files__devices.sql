@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'devices') }}
+    select * from {{ source('district_files', 'devices') }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'pl_participation') }}
+    select * from {{ source('district_files', 'pl_participation') }}
 ),
 
 renamed as (

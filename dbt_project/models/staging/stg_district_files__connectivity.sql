@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'connectivity') }}
+    select * from {{ source('district_files', 'connectivity') }}
 ),
 
 renamed as (

@@ -1,5 +1,5 @@
 with source as (
-    select * from {{ source('raw', 'staffing') }}
+    select * from {{ source('district_files', 'staffing') }}
 ),
 
 renamed as (
