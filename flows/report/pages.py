@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from . import charts
+from .cells import FAMILY_LABELS
 from .config import Metric, ReportConfig
+from .files import write_text
+from .queries import FAMILIES
 from .suppression import (
     NO_DATA,
     decimals,
@@ -69,8 +71,8 @@ def code_version() -> str:
     """A digest of the code and templates that shape a page."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for path in sorted([*here.glob("*.py"), *(here / "templates").glob("*")]):
-        h.update(path.name.encode())
+    for path in sorted([*here.rglob("*.py"), *(here / "templates").glob("*")]):
+        h.update(path.relative_to(here).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -106,12 +108,6 @@ def _load_manifest(pages_dir: Path) -> dict[str, str]:
         return {}
     pages = doc.get("pages")
     return {str(k): str(v) for k, v in pages.items()} if isinstance(pages, dict) else {}
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _quantize_frame(frame: pd.DataFrame, column: str, digits: pd.Series) -> np.ndarray:
@@ -339,7 +335,9 @@ def write_district_pages(
             nodata_title,
         )
         stats.written = len(todo)
-    _write(pages_dir / MANIFEST, json.dumps({"format": MANIFEST_FORMAT, "pages": current}, indent=0, sort_keys=True))
+    write_text(
+        pages_dir / MANIFEST, json.dumps({"format": MANIFEST_FORMAT, "pages": current}, indent=0, sort_keys=True)
+    )
     return stats
 
 
@@ -360,7 +358,6 @@ def _render_pages(
     titles,
     nodata_title,
 ) -> None:
-    from .build import FAMILIES, FAMILY_LABELS
 
     n = cfg.min_cell_size
     sy = common["sy"]
@@ -471,4 +468,4 @@ def _render_pages(
             missing=missing,
             quarantine=quarantine_by_district.get(code, []),
         )
-        _write(pages_dir / d["_file"], page)
+        write_text(pages_dir / d["_file"], page)
