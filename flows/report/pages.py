@@ -136,9 +136,7 @@ def _digests(codes: np.ndarray, hashes: np.ndarray, prefix: bytes) -> dict[str, 
     return out
 
 
-def _td(
-    text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, n: int = 10, titles: dict[int, str]
-) -> str:
+def _td(text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, titles: dict[int, str]) -> str:
     cls = ["num"]
     title = ""
     if status:
@@ -241,7 +239,6 @@ def write_district_pages(
                 fmt_value(None if np.isnan(v) else v, x.unit, s, n),
                 status=s,
                 nodata_title=nodata_title,
-                n=n,
                 titles=titles,
             )
 

@@ -20,23 +20,14 @@ def section(data: dict, cfg: ReportConfig) -> dict[str, Any]:
     bench = connectivity.benchmarks(data["benchmarks"], cfg.benchmarks)
     conn_rows = connectivity.rows(data["connectivity"], None, years)
     conn_by_year = {r["school_year"]: r for r in conn_rows}
-    long_term = bandwidth_text(bench["long_term_kbps_per_student"].value) or "the long-term goal"
     conn_charts = [
         Markup(
             charts.figure_html(
-                charts.trend_figure(
-                    years,
-                    [conn_by_year.get(y, {}).get(key) for y in years],
-                    label=label,
-                    unit="percent",
-                ),
+                charts.trend_figure(years, [conn_by_year.get(y, {}).get(key) for y in years], unit="percent"),
                 f"chart-connectivity-{anchor(key)}",
             )
         )
-        for key, label in (
-            ("long_students_pct", f"Students in districts meeting {long_term} per student"),
-            ("long_districts_pct", f"Districts meeting {long_term} per student"),
-        )
+        for key in ("long_students_pct", "long_districts_pct")
     ]
     return dict(
         benchmarks=list(bench.values()),

@@ -145,19 +145,15 @@ def metric_block(
             None if by_year.get(y, {}).get("district_mean") is None else 100.0 * float(by_year[y]["district_mean"])
             for y in years
         ]
-        trend = charts.trend_figure(years, values, label=meta.label, unit=meta.unit, boolean_share=True)
-        dist = charts.share_by_group_figure(share_rows, label=meta.label)
+        trend = charts.trend_figure(years, values, unit=meta.unit, boolean_share=True)
+        dist = charts.share_by_group_figure(share_rows)
         note = "Counts are of districts with a published figure. The state line is the share of them that meet it."
     else:
         values = [
             None if by_year.get(y, {}).get("state_status") else by_year.get(y, {}).get("state_value") for y in years
         ]
-        trend = charts.trend_figure(
-            years, values, label=meta.label, unit=meta.unit, target=target, comparison=comparison
-        )
-        dist = charts.distribution_figure(
-            dist_rows, label=meta.label, unit=meta.unit, target=target, comparison=comparison
-        )
+        trend = charts.trend_figure(years, values, unit=meta.unit, target=target, comparison=comparison)
+        dist = charts.distribution_figure(dist_rows, unit=meta.unit, target=target)
         table = _dist_table(dist_rows, meta.unit)
         no_data = sum(int(r.get("no_data") or 0) for r in dist_rows if r["grouping"] == "locale")
         parts = [f"{published:,} districts with a published figure (boxes: lowest, quartiles, highest)."]
