@@ -24,8 +24,9 @@ OLD_ID, NEW_ID = "G4.S3.B.a", "G4.S3.B.z"
 
 
 def _changed_config(root: Path) -> Path:
-    """A copy of config/ with the bandwidth target at 2 Mbps (2000 kbps) and the
-    gap-analysis objective renamed everywhere the configuration names it."""
+    """A copy of config/ with the bandwidth target at 2 Mbps (2000 kbps), the WAN goal
+    at 20 Gbps per 1,000 students, and the gap-analysis objective renamed everywhere
+    the configuration names it."""
     cfg = root / "config"
     shutil.copytree(CONFIG, cfg)
     for name in ("roadmap_goal4.yml", "metrics.yml"):
@@ -35,6 +36,7 @@ def _changed_config(root: Path) -> Path:
         path.write_text(re.sub(rf"{re.escape(OLD_ID)}\b", NEW_ID, text), encoding="utf-8")
     metrics = yaml.safe_load((cfg / "metrics.yml").read_text(encoding="utf-8"))
     metrics["targets"]["kbps_per_student"]["target"] = 2000
+    metrics["connectivity_benchmarks"]["wan_kbps_per_student"]["value"] = 20000
     (cfg / "metrics.yml").write_text(yaml.safe_dump(metrics, sort_keys=False), encoding="utf-8")
     return cfg
 
@@ -58,7 +60,8 @@ def changed(prefect_server, tmp_path_factory):
         else:
             os.environ["ROADMAP_CONFIG"] = previous
     result = build_report(warehouse, root / "review", LATEST, config_dir=cfg)
-    return warehouse, cfg, result.html_path.read_text(encoding="utf-8")
+    isd_pages = [p.read_text(encoding="utf-8") for p in result.isd_pages]
+    return warehouse, cfg, result.html_path.read_text(encoding="utf-8"), isd_pages
 
 
 def _published_meeting(warehouse: Path, cfg: Path, kbps: float) -> tuple[int, int]:
@@ -82,7 +85,7 @@ def _published_meeting(warehouse: Path, cfg: Path, kbps: float) -> tuple[int, in
 
 @pytest.mark.slow
 def test_the_review_words_and_counts_the_configured_bandwidth_target(changed):
-    warehouse, cfg, html = changed
+    warehouse, cfg, html, _ = changed
     published, meeting = _published_meeting(warehouse, cfg, 2000)
     assert published > 0
     share = f" ({100 * meeting / published:.0f}%)"
@@ -101,8 +104,17 @@ def test_the_review_words_and_counts_the_configured_bandwidth_target(changed):
 
 
 @pytest.mark.slow
+def test_the_connectivity_tables_word_the_configured_goals(changed):
+    _, _, html, isd_pages = changed
+    assert isd_pages
+    for page in [html, *isd_pages]:
+        assert "Districts meeting 20 Gbps per 1,000 students (WAN)" in page
+        assert "10 Gbps" not in page.split('class="connectivity-table"')[1].split("</table>")[0]
+
+
+@pytest.mark.slow
 def test_a_renamed_objective_is_shown_renamed(changed):
-    _, _, html = changed
+    _, _, html, _ = changed
     assert OLD_ID not in html
     assert f'id="gap-analysis" data-objective-id="{NEW_ID}"' in html
     assert f'Gap analysis <span class="oid">{NEW_ID}</span>' in html

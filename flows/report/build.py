@@ -138,6 +138,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
     recognition_metrics = [cfg.metric(m).label for m in cfg.review.section("recognition").metrics]
     goal = next((o for o in data["objectives"] if o.get("level") == "goal"), None)
     sy_start, sy_end = school_year_bounds(sy)
+    conn = connectivity.section(data, cfg)
 
     env = environment()
     common = dict(sy=sy, prev=prev, has_prev=prev in years, years=years, n=n, marker=marker(n))
@@ -174,7 +175,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         districts_total=len(dist.index_rows),
         index_rows_html=dist.index_rows_html,
         pages_dir=f"districts/{sy}",
-        **connectivity.section(data, cfg),
+        **conn,
         isd_dir=isd_dir,
         isd_links=isd_links(data["isds"], sy),
     )
@@ -250,6 +251,7 @@ def _render(data: dict[str, Any], cfg: ReportConfig, out_dir: Path, seconds: dic
         targets=targets,
         target_texts=target_texts,
         connectivity_figures=data["connectivity"],
+        goal_words=conn["goal_words"],
         titles=titles(n),
         nodata_title=NO_DATA_TITLE,
     )

@@ -78,6 +78,7 @@ def write_isd_pages(
     targets: dict[str, tuple[float | None, str | None]],
     target_texts: dict[str, str],
     connectivity_figures: pd.DataFrame,
+    goal_words: dict[str, str],
     titles: dict[int, str],
     nodata_title: str,
 ) -> IsdPageStats:
@@ -169,6 +170,7 @@ def write_isd_pages(
             side_metrics=[{"metric": m, "label": cfg.metric(m).label} for m in side_metrics],
             members=members,
             connectivity=connectivity.rows(connectivity_figures, code, years),
+            goal_words=goal_words,
         )
         path = isd_dir / fname
         write_text(path, page)

@@ -37,6 +37,7 @@ def section(data: dict, cfg: ReportConfig) -> dict[str, Any]:
         conn_charts=conn_charts,
         national_context=[{"text": t, "source": src} for t, src in cfg.national_context],
         intro_benchmarks=_intro(data, cfg, bench),
+        goal_words=connectivity.goal_words(bench),
     )
 
 
@@ -50,8 +51,6 @@ def _intro(data: dict, cfg: ReportConfig, bench: dict[str, connectivity.Benchmar
     bw_target, _ = metric_target(cfg.metric("kbps_per_student"), trends.get("kbps_per_student", []))
     cost_target, _ = metric_target(cfg.metric("cost_per_mbps_usd"), trends.get("cost_per_mbps_usd", []))
     return {
-        "short": bandwidth_text(bench["short_term_kbps_per_student"].value) or "(not configured)",
-        "long": bandwidth_text(long_value) or "(not configured)",
         "affordable": price_text(affordable_value) or "(not configured)",
         "bandwidth_target": bandwidth_text(bw_target),
         "bandwidth_is_long": bw_target is not None and long_value is not None and bw_target == long_value,
