@@ -179,6 +179,7 @@ METRICS_SPEC = ConfigFileSpec(
         "targets": MAPPING,
         "connectivity_benchmarks": MAPPING,
         "national_context": LIST,
+        "review": MAPPING,
         "objective_metrics": MAPPING,
         "unmeasured": MAPPING,
     },
