@@ -124,18 +124,6 @@ def today(settings: Settings | None) -> dt.date:
         return dt.date.today()
 
 
-def read_deadlines(config_dir) -> list[Deadline]:
-    """The deadlines of the roadmap.yml in `config_dir` (none when it has none)."""
-    from pathlib import Path
-
-    from ..settings import CONFIG_FILE, load_settings
-
-    path = Path(config_dir) / CONFIG_FILE
-    if not path.is_file():
-        return []
-    return deadlines(load_settings(path))
-
-
 def write_deadlines(con: duckdb.DuckDBPyConnection, rows: list[Deadline]) -> None:
     """reference.collection_deadlines, rewritten (flows/warehouse/reference.py load_reference)."""
     run(con, "create schema if not exists reference")
