@@ -17,37 +17,20 @@ import duckdb
 import pytest
 import yaml
 
-try:
-    from dbt_fixtures import (
-        CONFIG_DIR,
-        DBT_PROJECT_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (
-        CONFIG_DIR,
-        DBT_PROJECT_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-
+from dbt_fixtures import (
+    CONFIG_DIR,
+    DBT_PROJECT_DIR,
+    connectivity,
+    create_warehouse,
+    devices,
+    district,
+    enrollment,
+    insert_rows,
+    one,
+    pl,
+    query,
+    staffing,
+)
 from flows.reference import load_reference, read_reference
 from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
 
