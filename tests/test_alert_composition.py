@@ -111,6 +111,7 @@ def test_generated_defects_of_every_kind_compose_as_the_reference(tmp_path):
         con.close()
 
 
+@pytest.mark.fast
 def test_hand_written_problems_compose_as_the_reference(tmp_path):
     """Districts without a contact, not in the directory, with a
     line separator in the name; issues of no district; a row with several issues; a family
@@ -209,6 +210,7 @@ def test_the_demo_warehouse_composes_as_the_reference(demo_warehouse, tmp_path):
         con.close()
 
 
+@pytest.mark.fast
 def test_no_issue_no_message(tmp_path):
     landing = Landing(tmp_path / "landing")
     landing.directory()

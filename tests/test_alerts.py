@@ -230,6 +230,7 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
     assert {p.get_content_type() for p in bay.msg.walk()} >= {"text/plain", "text/html", "text/csv"}
 
 
+@pytest.mark.fast
 def test_nothing_is_queued_or_sent_after_a_run_without_issues(landing, tmp_path, mail):
     landing.directory()
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])
@@ -337,6 +338,7 @@ def test_failed_run_is_reported_to_the_state_recipients_only(landing, tmp_path, 
     assert "left as it was" in msg.text()
 
 
+@pytest.mark.fast
 def test_districts_without_a_usable_contact_are_listed_for_the_state(landing, tmp_path, mail):
     from landing_files import DIRECTORY_ROWS
 

@@ -285,6 +285,7 @@ def test_empty_fields_beyond_the_header_load_with_a_warning_naming_the_first_lin
     assert file_status(con, name) == ("loaded", 2, 0)
 
 
+@pytest.mark.fast
 def test_a_last_field_left_empty_is_not_an_extra_field(landing, tmp_path):
     name = "enrollment_2024-25_01020.csv"
     content = f"{ENROLLMENT},note\n2024-25,01020,00201,Bay Harbor,400,\n2024-25,01020,00202,North,150,x\n"
@@ -292,6 +293,7 @@ def test_a_last_field_left_empty_is_not_an_extra_field(landing, tmp_path):
     assert [i["rule"] for i in file_issues(con, name)] == ["extra_column"]
 
 
+@pytest.mark.fast
 def test_quoted_fields_with_newlines_commas_and_quotes_load_with_physical_line_numbers(landing, tmp_path):
     name = "enrollment_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus("quoted_newlines_and_commas.csv")})
@@ -492,6 +494,7 @@ def test_symbolic_links_and_folders_are_never_followed_nor_read(landing, tmp_pat
     assert archived and not any(marker.encode() in p.read_bytes() for p in archived)
 
 
+@pytest.mark.fast
 def test_a_file_swapped_for_a_link_after_listing_is_not_followed(tmp_path, monkeypatch):
     from flows import discover
 
@@ -638,6 +641,7 @@ def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_noth
     assert file_status(con, sql_name) == ("loaded", 1, 0)
 
 
+@pytest.mark.fast
 def test_directory_header_constant_matches_the_family():
     from flows.families import FAMILIES
 

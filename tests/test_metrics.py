@@ -35,6 +35,9 @@ from dbt_fixtures import (
 )
 from flows.transform import DbtBuildSummary, run_dbt_build
 
+# the fast tier (make test-fast) runs the whole module: one dbt build of a tiny warehouse
+pytestmark = pytest.mark.fast
+
 Y1, Y2 = "2023-24", "2024-25"
 approx = pytest.approx
 
