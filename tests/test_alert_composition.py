@@ -111,7 +111,6 @@ def test_generated_defects_of_every_kind_compose_as_the_reference(tmp_path):
         con.close()
 
 
-@pytest.mark.fast
 def test_hand_written_problems_compose_as_the_reference(tmp_path):
     """Districts without a contact, not in the directory, with a
     line separator in the name; issues of no district; a row with several issues; a family

@@ -230,7 +230,6 @@ def test_state_gets_the_whole_picture_and_each_district_only_its_own_problems(la
     assert {p.get_content_type() for p in bay.msg.walk()} >= {"text/plain", "text/html", "text/csv"}
 
 
-@pytest.mark.fast
 def test_nothing_is_queued_or_sent_after_a_run_without_issues(landing, tmp_path, mail):
     landing.directory()
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1"])

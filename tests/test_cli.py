@@ -6,7 +6,6 @@ import duckdb
 import pytest
 
 
-@pytest.mark.fast
 def test_missing_landing_folder_exits_2_and_touches_no_warehouse(tmp_path, capsys):
     from flows.cli import main
 

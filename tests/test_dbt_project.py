@@ -567,7 +567,6 @@ def test_model_error_raises_dbt_build_failed(tmp_path):
     assert raised.value.failures[0].status == "error"
 
 
-@pytest.mark.fast
 def test_warehouse_file_can_be_opened_right_after_the_build(tmp_path):
     db_path = _warehouse(tmp_path / "warehouse.duckdb")
     summary = run_dbt_build(db_path, select="stg_reference__metrics")

@@ -285,7 +285,6 @@ def test_empty_fields_beyond_the_header_load_with_a_warning_naming_the_first_lin
     assert file_status(con, name) == ("loaded", 2, 0)
 
 
-@pytest.mark.fast
 def test_a_last_field_left_empty_is_not_an_extra_field(landing, tmp_path):
     name = "enrollment_2024-25_01020.csv"
     content = f"{ENROLLMENT},note\n2024-25,01020,00201,Bay Harbor,400,\n2024-25,01020,00202,North,150,x\n"

@@ -314,7 +314,6 @@ def _build(values, groupings, ratio):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(problems())
-@pytest.mark.fast
 def test_complementary_suppression_leaves_nothing_recoverable(problem):
     values, groupings, ratio = problem
     p, rel = _build(values, groupings, ratio)
