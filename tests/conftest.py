@@ -329,6 +329,11 @@ def _every_file_has_a_fast_test(items):
     ] + [
         f"tests/{name} has a fast test now: remove it from NO_FAST_TEST in tests/conftest.py" for name in sorted(stale)
     ]
+    problems += [
+        f"NO_FAST_TEST in tests/conftest.py names tests/{name}, which does not exist"
+        for name in sorted(NO_FAST_TEST)
+        if not (REPO / "tests" / name).is_file()
+    ]
     if problems:
         raise pytest.UsageError("the fast tier (make test-fast):\n  " + "\n  ".join(problems))
 
