@@ -6,7 +6,8 @@
 #   make test-fast  the fast tier, for the edit-test loop: the tests marked `fast`, each file's
 #                   quickest meaningful ones (under 2 minutes on two cores): no Prefect
 #                   server, no warehouse of the whole pipeline
-#   make check      ruff: lint and format check of the Python code, no tests
+#   make check      ruff (lint and format check of the Python code) and sqlfluff (the dbt SQL),
+#                   no tests
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -20,11 +21,14 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+# The product (pyproject.toml) and, beside it, the demo data generator (tools/pyproject.toml:
+# `roadmap generate`, `make demo`, bench/ and the tests use it; the runtime image does not
+# hold it). Both editable, from what requirements.lock installed: nothing is resolved.
+$(STAMP): requirements.lock pyproject.toml tools/pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Python 3.11 is required, found " + sys.version.split()[0]'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e . -e ./tools
 	$(BIN)/python -m pip check
 	@touch $@
 
@@ -52,10 +56,13 @@ demo: setup $(KEY_FILE)
 	@echo "annual review : $(abspath $(DATA))/reports/"
 
 # ruff (pinned in requirements.lock, settings in pyproject.toml) over the whole project:
-# lint, then the formatting (`$(BIN)/ruff format` applies it). Seconds, no tests.
+# lint, then the formatting (`$(BIN)/ruff format` applies it); sqlfluff (pinned too,
+# settings in dbt_project/.sqlfluff) over the dbt project's SQL (`$(BIN)/sqlfluff fix
+# dbt_project` applies it). Seconds, no tests.
 check: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/sqlfluff lint dbt_project --disable-progress-bar --nocolor
 
 # Debian's chromium renders the report in a test, and Debian's postgresql serves the
 # Prefect server of the production rehearsal (a throw-away cluster made by the test);

@@ -27,7 +27,7 @@ BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
 
-from flows.families import FAMILIES, parse_landing_name  # noqa: E402  (the layouts of DATA_SPEC section 1)
+from flows.ingest.families import FAMILIES, parse_landing_name  # noqa: E402  (the layouts of DATA_SPEC section 1)
 
 # DuckDB's parser: strict CSV, every column as text; rows it cannot parse go to a rejects
 # table (the file is then held back, as a file with a malformed row or bad encoding)

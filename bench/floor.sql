@@ -4,7 +4,7 @@
 --
 --   read every file of a family in one scan per header layout, values trimmed of spaces,
 --   empty -> NULL, educator IDs pseudonymised as they are read (HMAC-SHA256 as
---   flows/pseudonymize.py);
+--   flows/ingest/pseudonymize.py);
 --   delete exact duplicate rows and repeated PL records (the first line stays);
 --   check every blocking rule on every row, typed with try_cast, so a bad value is an
 --   issue and never an error ('twelve' teachers is bad_type, not a crash);

@@ -346,7 +346,7 @@ def _count(landing: Path) -> int:
 
 def prepare(shape: str, work: Path, args, statewide: Night | None) -> Night:
     """Write the landing files of a night (not timed)."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     if shape in NEEDS_STATEWIDE:
         assert statewide is not None

@@ -56,9 +56,9 @@ def cmd_nightly(args) -> int:
 
     from . import runlog, stopping
     from .nightly import current_run, nightly
-    from .publish import RunInProgress
     from .settings import ConfigError
     from .stopping import Stopped
+    from .warehouse.publish import RunInProgress
 
     current_run.__init__()  # nothing of an earlier run in this process
     # the console command exits at the latest GRACE_SECONDS after a stop; a caller in the
@@ -130,10 +130,37 @@ def _release_frames(exc: BaseException) -> None:
         exc = exc.__cause__ or exc.__context__
 
 
+# `roadmap generate` runs the demo data generator, a development tool of its own
+# (tools/roadmap_demo_data, installed by `make setup`): the product never imports it, and
+# the runtime image does not hold it. There the command says so, in one line, exit 2.
+GENERATOR_MISSING = (
+    "roadmap generate: the demo data generator (roadmap_demo_data) is not installed here; it is a "
+    "development tool, not part of the runtime image: run it from a checkout of the project after "
+    "`make setup` (or `pip install -e ./tools` there)"
+)
+
+
+def _generator_options():
+    """The generator's `add_arguments`, or None where the generator is not installed (its
+    module only declares the options: the generator itself is imported when it runs)."""
+    try:
+        from roadmap_demo_data.cli import add_arguments
+    except ModuleNotFoundError as exc:
+        if exc.name != "roadmap_demo_data":
+            raise  # installed but broken: the traceback says what is missing
+        return None
+    return add_arguments
+
+
 def cmd_generate(args) -> int:
-    from .generate import run_from_args
+    from roadmap_demo_data.cli import run_from_args
 
     return run_from_args(args)
+
+
+def cmd_generator_missing(args) -> int:
+    print(GENERATOR_MISSING, file=sys.stderr)
+    return 2
 
 
 def cmd_report(args) -> int:
@@ -161,7 +188,7 @@ def cmd_report(args) -> int:
 
 
 def cmd_runs(args) -> int:
-    from .runs import print_runs
+    from .warehouse.runs import print_runs
 
     settings = _settings(args)
     return print_runs(settings, limit=args.limit)
@@ -180,13 +207,13 @@ def cmd_sql(args) -> int:
 
 
 def cmd_check(args) -> int:
-    from .precheck import main as check_main
+    from .ingest.precheck import main as check_main
 
     return check_main(args.files, args.warehouse, args.format, args.config)
 
 
 def cmd_docs(args) -> int:
-    from .dbt_docs import build_dbt_docs
+    from .warehouse.dbt_docs import build_dbt_docs
 
     settings = _settings(args)
     out = Path(args.out).resolve() if args.out else settings.reports_dir.parent / "docs"
@@ -222,11 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-report", action="store_true", help="skip writing the annual review after the run")
     p.set_defaults(func=cmd_nightly)
 
-    p = sub.add_parser("generate", help="write realistic landing files (DATA_SPEC section 1)")
-    from .generate import add_arguments
-
-    add_arguments(p)
-    p.set_defaults(func=cmd_generate)
+    add_generator_options = _generator_options()
+    if add_generator_options is not None:
+        p = sub.add_parser("generate", help="write realistic landing files (DATA_SPEC section 1)")
+        add_generator_options(p)
+        p.set_defaults(func=cmd_generate)
+    else:
+        # whatever follows (options, --help too) is taken as is: the command only says
+        # where to get the generator
+        p = sub.add_parser(
+            "generate",
+            help="write realistic landing files (the demo data generator: not installed here)",
+            add_help=False,
+            prefix_chars="\0",
+        )
+        p.add_argument("ignored", nargs="*")
+        p.set_defaults(func=cmd_generator_missing)
 
     p = sub.add_parser("report", help="the annual review of MI Roadmap progress for a school year")
     common(p, landing=False)

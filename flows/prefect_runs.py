@@ -3,7 +3,7 @@
 A flow run whose process dies (SIGKILL, OOM, a reboot, `roadmap serve` stopped hard)
 cannot report its own end: Prefect keeps showing it `Running` (or `Pending`) forever.
 Nothing here depends on that state to let the next night run (overlap is refused by the
-warehouse lock alone, flows/publish.py), but operators read it, so it is corrected:
+warehouse lock alone, flows/warehouse/publish.py), but operators read it, so it is corrected:
 
 - by the next run, which takes the warehouse lock and finds the previous holder's entry
   in the lock file (the kernel released its lock: that process is gone);
@@ -61,7 +61,7 @@ def mark_crashed(flow_run_ids: list[str], message: str) -> list[str]:
 def lock_holder_flow_run(warehouse: Path) -> str | None:
     """The Prefect flow run id of the run holding the warehouse lock now, or None when
     nobody holds it (tested with a non-blocking flock, released at once)."""
-    from .publish import lock_path
+    from .warehouse.publish import lock_path
 
     path = lock_path(Path(warehouse))
     if not path.exists():

@@ -4,7 +4,7 @@
 - Every run writes `<warehouse dir>/logs/<run_id>.log`: our stages, Prefect's flow and
   task messages, dbt's per-node lines and whatever the libraries log, with tracebacks.
   The summary names the file.
-- dbt's lines go through the Prefect run logger (flows/transform.py), so they are in the
+- dbt's lines go through the Prefect run logger (flows/warehouse/transform.py), so they are in the
   Prefect UI's run log too, and not printed by dbt itself.
 - The console of `roadmap nightly` shows the summary, or one line with the cause of a
   failure; `--verbose` adds everything the log file gets.

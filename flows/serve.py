@@ -7,7 +7,7 @@ ephemeral in-process server cannot schedule flows, so without one this exits wit
 message saying what to do.
 
 Overlap is refused by one mechanism only: the warehouse lock the flow takes
-(flows/publish.py; a second run on the same warehouse stops with RunInProgress). There
+(flows/warehouse/publish.py; a second run on the same warehouse stops with RunInProgress). There
 is no Prefect concurrency limit on the deployment: its slots are not released when a run
 is killed, so every later night would wait for a slot nobody frees.
 

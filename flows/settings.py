@@ -1,8 +1,15 @@
 """Settings: `config/roadmap.yml` for everything that is not a secret, the environment
-for paths a user overrides and for secrets (docs/INTERFACE.md)."""
+for paths a user overrides and for secrets (docs/INTERFACE.md).
+
+The one config loader: finds the config folder (`--config`, else ROADMAP_CONFIG, else the
+project's config/), reads and parses its three YAML files once per load and reports a
+broken one as ConfigError (file, line, key, what to do). The modules with typed views of
+a section (flows/warehouse/reference.py, flows/report/config.py, flows/alerts/config.py,
+flows/ingest/collection.py, flows/serve.py) check it from what was parsed here."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,9 +23,13 @@ EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
 
 
+# The config folder: three YAML files side by side. This module is the only one that reads
+# or parses them (tests/test_config_loading.py guards it); the others get the parsed
+# documents from `load_settings` / `read_config_folder` and check their own sections.
 CONFIG_FILE = "roadmap.yml"
-# read from the same folder as roadmap.yml (flows/reference.py, flows/report/config.py)
-SIBLING_FILES = ("metrics.yml", "roadmap_goal4.yml")
+METRICS_FILE = "metrics.yml"
+CATALOG_FILE = "roadmap_goal4.yml"
+SIBLING_FILES = (METRICS_FILE, CATALOG_FILE)
 
 
 class ConfigError(Exception):
@@ -33,6 +44,9 @@ class Settings:
     config_dir: Path
     raw: dict[str, Any] = field(default_factory=dict)
     config_file: Path | None = None
+    # the parsed config folder this came from (roadmap.yml is `raw`), for the modules that
+    # read metrics.yml and roadmap_goal4.yml: none of them reads a file again
+    files: ConfigFolder | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.config_file is None:
@@ -68,7 +82,7 @@ class Settings:
     @property
     def incremental_builds(self) -> bool:
         """dbt builds only what depends on the sources that changed since the last build
-        (flows/transform.py); false rebuilds every model every night."""
+        (flows/warehouse/transform.py); false rebuilds every model every night."""
         value = self.section("run").get("incremental_builds", True)
         if isinstance(value, str):
             return value.strip().lower() not in ("false", "no", "off", "0")
@@ -134,6 +148,187 @@ def check_config_folder(path: Path) -> None:
         )
 
 
+# What each file may hold at its top level, and the YAML type of each key (None, an empty
+# section, is always allowed). The sections' own keys are checked by the modules that use
+# them (flows/alerts/config.py, flows/ingest/collection.py, flows/serve.py,
+# flows/warehouse/reference.py, flows/report/config.py, Settings below).
+@dataclass(frozen=True)
+class ConfigFileSpec:
+    name: str  # the file's name in the config folder
+    keys: dict[str, type]
+
+
+MAPPING, LIST = dict, list
+SETTINGS_SPEC = ConfigFileSpec(
+    CONFIG_FILE,
+    {
+        "paths": MAPPING,
+        "schedule": MAPPING,
+        "run": MAPPING,
+        "directory": MAPPING,
+        "alerts": MAPPING,
+        "privacy": MAPPING,
+        "report": MAPPING,
+        "collection": MAPPING,
+    },
+)
+METRICS_SPEC = ConfigFileSpec(
+    METRICS_FILE,
+    {
+        "metrics": MAPPING,
+        "targets": MAPPING,
+        "connectivity_benchmarks": MAPPING,
+        "national_context": LIST,
+        "objective_metrics": MAPPING,
+        "unmeasured": MAPPING,
+    },
+)
+CATALOG_SPEC = ConfigFileSpec(CATALOG_FILE, {"goal": MAPPING, "strategies": LIST})
+
+
+@dataclass(frozen=True)
+class ConfigFolder:
+    """The parsed files of one config folder, each read and parsed once (by
+    `read_config_folder`); a file that may be absent and is reads as {}."""
+
+    folder: Path
+    settings_file: Path  # roadmap.yml, or the file --config named in its place
+    roadmap: dict[str, Any]
+    metrics: dict[str, Any]
+    catalog: dict[str, Any]
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key written twice in one mapping is an error
+    (PyYAML would keep the last one silently: a second `alerts:` would drop the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    earlier = first_line.setdefault(key, key_node.start_mark.line)
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if earlier != key_node.start_mark.line:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"the key {key!r} is written twice in one mapping (first on line {earlier + 1}); "
+                        "keep one of them",
+                        key_node.start_mark,
+                    )
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(path: Path, exc: yaml.YAMLError) -> str:
+    """One line: the file, the line and column, what is wrong, what to do."""
+    mark = getattr(exc, "problem_mark", None)
+    problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+    context = " ".join(str(getattr(exc, "context", None) or "").split())
+    context_mark = getattr(exc, "context_mark", None)
+    if mark is None:
+        return f"config file {path} is not valid YAML: {problem}"
+    where = f"line {mark.line + 1}, column {mark.column + 1}"
+    if context:
+        context = f" ({context}" + (f" on line {context_mark.line + 1})" if context_mark else ")")
+    if "written twice" in problem:
+        return f"config file {path} is not valid YAML at {where}: {problem}"
+    return (
+        f"config file {path} is not valid YAML at {where}: {problem}{context}; check the indentation "
+        "and quoting there (quote a value that holds ': ' or ' #')"
+    )
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def parse_config_file(path: Path, spec: ConfigFileSpec, *, missing_ok: bool = False) -> dict[str, Any]:
+    """Read and parse one file of the config folder (the only place one is): a mapping of
+    the top-level keys `spec` allows, each of its type. Else ConfigError, one line naming
+    the file, the line and the key, and what to do. An empty file is {}."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if missing_ok:
+            return {}
+        raise ConfigError(
+            f"config file {path} not found: the config folder holds {CONFIG_FILE}, {', '.join(SIBLING_FILES)} "
+            "side by side; copy the missing one from the project's config/"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    loader = _UniqueKeyLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_problem(path, exc)) from exc
+    finally:
+        loader.dispose()
+    known = ", ".join(f"{key}:" for key in spec.keys)
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"config file {path} must be a YAML mapping ({known}), not {_kind(data)} (line {node.start_mark.line + 1})"
+        )
+    lines = {str(key_node.value): key_node.start_mark.line + 1 for key_node, _ in node.value}
+    for key, value in data.items():
+        line = lines.get(str(key))
+        at = f", line {line}" if line else ""
+        if key not in spec.keys:
+            close = difflib.get_close_matches(str(key), spec.keys, n=1)
+            hint = f" (did you mean `{close[0]}`?)" if close else ""
+            raise ConfigError(
+                f"config file {path}{at}: unknown top-level key `{key}`{hint}; "
+                f"{spec.name} holds {known}: correct or remove it"
+            )
+        expected = spec.keys[key]
+        if value is not None and not isinstance(value, expected):
+            shape = (
+                "a mapping (`name: value` lines indented under it)"
+                if expected is MAPPING
+                else "a list (`- item` lines indented under it, or [a, b])"
+            )
+            raise ConfigError(f"config file {path}{at}: `{key}` must be {shape}, not {_kind(value)}")
+    return data
+
+
+def read_config_folder(
+    folder: Path | str, *, settings_file: Path | None = None, missing_ok: bool = False
+) -> ConfigFolder:
+    """The three files of `folder` (roadmap.yml, or `settings_file` in its place), each
+    read and parsed once. `missing_ok`: an absent file reads as {} (the review's defaults)."""
+    folder = Path(folder)
+    settings_file = settings_file or folder / CONFIG_FILE
+    return ConfigFolder(
+        folder=folder,
+        settings_file=settings_file,
+        roadmap=parse_config_file(settings_file, SETTINGS_SPEC, missing_ok=missing_ok),
+        metrics=parse_config_file(folder / METRICS_FILE, METRICS_SPEC, missing_ok=missing_ok),
+        catalog=parse_config_file(folder / CATALOG_FILE, CATALOG_SPEC, missing_ok=missing_ok),
+    )
+
+
+def read_config(config: Path | str | None = None) -> ConfigFolder:
+    """The config folder that `--config` (else ROADMAP_CONFIG, else config/) names, checked
+    to hold its three files, each read and parsed once."""
+    path = config_path(config)
+    check_config_folder(path)
+    return read_config_folder(path.parent, settings_file=path)
+
+
 def load_settings(
     config_file: Path | str | None = None,
     *,
@@ -142,16 +337,10 @@ def load_settings(
 ) -> Settings:
     """Command-line values win over the environment, which wins over config/roadmap.yml.
     `config_file` is the config folder or its roadmap.yml (metrics.yml and
-    roadmap_goal4.yml are read from the same folder)."""
-    path = config_path(config_file)
-    check_config_folder(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        problem = " ".join(str(exc).split())
-        raise ConfigError(f"config file {path} is not valid YAML: {problem}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigError(f"config file {path} must be a YAML mapping (paths:, schedule:, run:, alerts:, ...)")
+    roadmap_goal4.yml are read from the same folder, and parsed here too: a broken file
+    is reported before anything runs)."""
+    files = read_config(config_file)
+    raw = files.roadmap
     paths = raw.get("paths") or {}
     landing = landing_dir or os.environ.get("ROADMAP_LANDING_DIR") or paths.get("landing_dir", "data/landing")
     wh = warehouse or os.environ.get("ROADMAP_WAREHOUSE") or paths.get("warehouse", "data/warehouse/roadmap.duckdb")
@@ -160,9 +349,10 @@ def load_settings(
         landing_dir=Path(landing).expanduser().resolve(),
         warehouse=Path(wh).expanduser().resolve(),
         reports_dir=Path(reports).expanduser().resolve(),
-        config_dir=path.resolve().parent,
+        config_dir=files.settings_file.resolve().parent,
         raw=raw,
-        config_file=path.resolve(),
+        config_file=files.settings_file.resolve(),
+        files=files,
     )
 
 

@@ -28,7 +28,7 @@ def _environment(monkeypatch, tmp_path_factory):
     # tests write landing files and run at once: no upload is in progress (the settle
     # time has tests of its own, tests/test_containment.py); subprocesses inherit it
     monkeypatch.setenv("ROADMAP_SETTLE_SECONDS", "0")
-    # the many small warehouses of a test run share dbt's parsed project (flows/transform.py,
+    # the many small warehouses of a test run share dbt's parsed project (flows/warehouse/transform.py,
     # ROADMAP_DBT_PARSE_CACHE): one cache for all xdist workers, beside their temp folders
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv(
@@ -106,7 +106,7 @@ def prefect_api_url(prefect_server) -> str:
 def generated(tmp_path_factory):
     """A small realistic landing folder (with defects), and its files in received order
     (one per test module: the crash-safety, fresh-nights and concurrent-readers tests)."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     source = tmp_path_factory.mktemp("generated") / "landing"
     manifest = generate_landing(source, districts=30, years=2, seed=11, defects=0.05)
@@ -185,8 +185,8 @@ def _with_test_key(call):
 
 @pytest.fixture(scope="session")
 def demo_warehouse(prefect_server, tmp_path_factory):
-    from flows.generate import generate_landing
     from flows.nightly import nightly
+    from roadmap_demo_data.generate import generate_landing
 
     def build(root: Path):
         manifest = generate_landing(root / "landing", districts=150, years=3, seed=42, defects=0.03)
@@ -282,6 +282,8 @@ NO_FAST_TEST = {
     "test_exports.py": "every test reads report_warehouse (a nightly run with the session's Prefect server)",
     "test_dbt_docs.py": "its one test reads demo_warehouse (the generator's state through a nightly run)",
     "test_incremental_builds.py": "every test runs several dbt builds of a warehouse",
+    "test_dbt_unit_tests.py": "its tests run dbt's unit tests in dbt invocations of their own (a second dbt parse "
+    "beside test_metrics.py's build); not yet timed for the fast tier",
     "test_validation_domains.py": "it validates every file twice (row by row too) to compare; the fast tier "
     "runs the cases of test_ingestion.py it repeats, once",
 }

@@ -11,9 +11,9 @@ from typing import Any
 
 import duckdb
 
-from flows.families import FAMILIES
-from flows.raw_schema import raw_columns, raw_ddl
-from flows.reference import load_reference
+from flows.ingest.families import FAMILIES
+from flows.ingest.raw_schema import raw_columns, raw_ddl
+from flows.warehouse.reference import load_reference
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "config"

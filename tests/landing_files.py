@@ -64,10 +64,10 @@ def run_ingestion(
 ):
     """discover -> validate -> load into `db` (no dbt), as the flow does; returns
     (connection, loaded files, note)."""
-    from flows import audit
-    from flows.load import RunContext
+    from flows.ingest.batches import RunContext
     from flows.nightly import discover, ingest, prepare_schemas
     from flows.settings import load_settings
+    from flows.warehouse import audit
 
     settings = load_settings(None, landing_dir=landing, warehouse=db)
     con = duckdb.connect(str(db))

@@ -16,9 +16,9 @@ import duckdb
 import pytest
 
 from alert_reference import compose_reference
-from flows import audit
 from flows.alerts import AlertOptions, SmtpSettings
 from flows.alerts.compose import compose_run_alerts
+from flows.warehouse import audit
 from landing_files import (
     CONNECTIVITY,
     DEVICES,
@@ -93,7 +93,7 @@ def districts_alerted(con, run_id: str) -> int:
 def test_generated_defects_of_every_kind_compose_as_the_reference(tmp_path):
     """Two nights of generated data with a quarter of the districts defective (errors,
     warnings, held-back rows of several families, resubmissions, year-over-year swings)."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     generate_landing(landing, districts=40, years=2, seed=11, defects=0.25)

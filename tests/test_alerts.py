@@ -19,7 +19,6 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from hypothesis import given
 from hypothesis import strategies as st
 
-from flows import audit
 from flows.alerts import (
     AlertOptions,
     Outbox,
@@ -30,6 +29,7 @@ from flows.alerts import (
     sync_statuses,
 )
 from flows.settings import load_settings
+from flows.warehouse import audit
 from landing_files import run_ingestion
 from mail_server import MailServer, _free_port
 
@@ -539,7 +539,7 @@ def test_every_district_message_counts_exactly_the_rows_its_attachments_list(tmp
     """On generated data with every kind of defect: for each district message, the rows
     it says are held back, the rows its held-back attachments list, and the total it
     names are the same number; each attachment row carries its family's columns."""
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     generate_landing(landing, districts=40, years=1, seed=7, defects=0.25, resubmissions=False)

@@ -15,8 +15,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows.generate import BLOCKING_RULES, generate_landing
 from landing_files import DIRECTORY_ROWS, ENROLLMENT, STAFFING, run_ingestion
+from roadmap_demo_data.generate import BLOCKING_RULES, generate_landing
 
 REPO = Path(__file__).resolve().parent.parent
 FAMILY_TABLES = {  # raw table of the pipeline -> table of the floor

@@ -1,4 +1,4 @@
-"""`roadmap check FILE...` (flows/precheck.py): the nightly rules on files before they
+"""`roadmap check FILE...` (flows/ingest/precheck.py): the nightly rules on files before they
 are sent. The same files go through the check and through the nightly ingest, and the
 verdicts and issues must be the same; the check writes nothing anywhere."""
 
@@ -55,7 +55,7 @@ def _nightly_outcome(landing: Path, db: Path):
 
 
 def _check_outcome(paths: list[Path], **kwargs):
-    from flows.precheck import check_files
+    from flows.ingest.precheck import check_files
 
     report = check_files(paths, **kwargs)
     verdicts = {f.file_name: (f.status, f.rows_loaded, f.rows_held_back) for f in report.files}
@@ -89,7 +89,7 @@ def test_check_and_nightly_agree_on_the_hostile_corpus(tmp_path):
 
 @pytest.mark.slow
 def test_check_and_nightly_agree_on_generated_defects(tmp_path):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     manifest = generate_landing(

@@ -27,7 +27,7 @@ def test_missing_config_file_exits_2(tmp_path, capsys):
 
 @pytest.mark.fast
 def test_run_that_died_holding_the_lock_is_recorded_as_interrupted(tmp_path):
-    from flows import audit
+    from flows.warehouse import audit
 
     con = duckdb.connect(str(tmp_path / "w.duckdb"))
     audit.ensure_audit_schema(con)

@@ -17,7 +17,7 @@ from conftest import REPO, TEST_KEY
 
 @pytest.mark.fast
 def test_second_run_is_refused_while_the_lock_is_held_and_names_the_holder(tmp_path):
-    from flows.publish import RunInProgress, warehouse_lock
+    from flows.warehouse.publish import RunInProgress, warehouse_lock
 
     warehouse = tmp_path / "roadmap.duckdb"
     with warehouse_lock(warehouse, "run-A"):
@@ -30,14 +30,14 @@ def test_second_run_is_refused_while_the_lock_is_held_and_names_the_holder(tmp_p
 
 @pytest.mark.fast
 def test_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
-    from flows.publish import warehouse_lock
+    from flows.warehouse.publish import warehouse_lock
 
     warehouse = tmp_path / "roadmap.duckdb"
     holder = subprocess.Popen(
         [
             sys.executable,
             "-c",
-            "import sys, time; from pathlib import Path; from flows.publish import warehouse_lock\n"
+            "import sys, time; from pathlib import Path; from flows.warehouse.publish import warehouse_lock\n"
             f"with warehouse_lock(Path({str(warehouse)!r}), 'doomed'):\n    print('held', flush=True); time.sleep(60)",
         ],
         cwd=REPO,
@@ -57,7 +57,7 @@ def test_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
 def test_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path):
     import threading
 
-    from flows.publish import warehouse_lock
+    from flows.warehouse.publish import warehouse_lock
 
     warehouse = tmp_path / "roadmap.duckdb"
     order = []
@@ -80,7 +80,7 @@ def test_waiting_run_gets_the_lock_when_the_first_finishes(tmp_path):
 
 @pytest.mark.slow
 def test_two_nightly_runs_started_together_load_each_file_once(tmp_path):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     landing = tmp_path / "landing"
     generate_landing(landing, districts=40, years=1, seed=3)

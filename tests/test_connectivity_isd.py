@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from connectivity_landing import LATEST, SMALL, YEARS, write_connectivity_landing
-from flows.reference import read_reference
+from flows.warehouse.reference import read_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "config"

@@ -250,7 +250,7 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
     then be the earlier one: received order is the order files arrive)."""
     import random
 
-    from flows.families import parse_landing_name
+    from flows.ingest.families import parse_landing_name
 
     rng = random.Random(seed)
     by_group: dict[tuple, list[Path]] = {}
@@ -266,8 +266,8 @@ def _split_over_nights(files: list[Path], nights: int, seed: int) -> list[list[P
 
 @pytest.mark.parametrize("nights,seed", [(3, 1), pytest.param(4, 7, marks=pytest.mark.extended)])
 def test_files_split_over_nights_give_the_marts_of_one_night(prefect_server, tmp_path, nights, seed):
-    from flows.generate import generate_landing
     from flows.nightly import nightly
+    from roadmap_demo_data.generate import generate_landing
 
     source = tmp_path / "all"
     generate_landing(source, districts=24, years=2, seed=seed, defects=0.08)
@@ -299,15 +299,17 @@ def test_a_build_that_fails_on_new_data_holds_back_the_culprit_and_publishes_the
     finds the submission, holds it back with the build's message, and publishes the rest."""
     import shutil
 
-    import flows.transform
+    import flows.warehouse.transform
     from flows.nightly import nightly
 
     project = tmp_path / "dbt_project"
-    shutil.copytree(flows.transform.DEFAULT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    shutil.copytree(
+        flows.warehouse.transform.DEFAULT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs")
+    )
     (project / "tests" / "assert_no_poison_count.sql").write_text(
         "select district_code, school_year from {{ ref('district_year_metrics') }} where student_count = 7777\n"
     )
-    monkeypatch.setattr(flows.transform, "DEFAULT_PROJECT_DIR", project)
+    monkeypatch.setattr(flows.warehouse.transform, "DEFAULT_PROJECT_DIR", project)
 
     landing = Landing(tmp_path / "landing")
     write_good_night(landing)

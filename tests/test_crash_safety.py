@@ -64,7 +64,7 @@ HOOKED_CLI = textwrap.dedent(
 
     nightly.publish_work_copy = publish_work_copy
     if os.environ.get("ROADMAP_TEST_DBT_PROJECT"):
-        import flows.transform as transform
+        import flows.warehouse.transform as transform
         transform.run_dbt_build = functools.partial(
             transform.run_dbt_build, project_dir=os.environ["ROADMAP_TEST_DBT_PROJECT"]
         )
@@ -189,7 +189,7 @@ def query(warehouse: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 def parquet_set_matches(warehouse: Path) -> bool:
     """`parquet/current` holds the marts of the run the published file names."""
-    from flows.parquet_set import current_folder, read_manifest
+    from flows.warehouse.parquet_set import current_folder, read_manifest
 
     row = query(warehouse, "select data_run_id from audit.published order by publish_seq desc limit 1")
     manifest = read_manifest(current_folder(warehouse))

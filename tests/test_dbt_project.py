@@ -31,8 +31,8 @@ from dbt_fixtures import (
     query,
     staffing,
 )
-from flows.reference import load_reference, read_reference
-from flows.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
+from flows.warehouse.reference import load_reference, read_reference
+from flows.warehouse.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
 
 SY = "2024-25"
 MODEL_SCHEMAS = ("staging", "intermediate", "marts")
@@ -355,10 +355,26 @@ def test_model_names_follow_the_layer_conventions():
     for name, path in _model_files().items():
         layer = path.parent.name
         if layer == "staging":
-            assert re.fullmatch(r"stg_(raw|reference|audit)__\w+", name), name
+            # stg_<source: who sends it>__<table>
+            assert re.fullmatch(r"stg_(district_files|reference|audit)__\w+", name), name
         elif layer == "intermediate":
             assert name.startswith("int_"), name
     assert {n for n, p in _model_files().items() if p.parent.name == "marts"} == set(MART_COLUMNS)
+
+
+def test_each_model_has_its_own_yaml_beside_its_sql():
+    """One <model>.yml per model, next to <model>.sql, describing that model alone;
+    sources keep one YAML per source (_<source>__sources.yml)."""
+    files = _model_files()
+    for path in (DBT_PROJECT_DIR / "models").rglob("*.yml"):
+        content = yaml.safe_load(path.read_text()) or {}
+        if path.name.endswith("__sources.yml"):
+            assert set(content) == {"version", "sources"} and len(content["sources"]) == 1, path
+            assert path.name == f"_{content['sources'][0]['name']}__sources.yml", path
+            continue
+        assert [m["name"] for m in content.get("models", [])] == [path.stem], path
+        assert files.get(path.stem, Path()).parent == path.parent, path
+    assert {p.stem for p in (DBT_PROJECT_DIR / "models").rglob("*.yml")} >= set(files)
 
 
 def test_marts_have_the_architecture_columns_and_enforced_contracts(built):
@@ -478,13 +494,87 @@ def test_rates_over_100_are_warn_severity_tests(built):
     assert summary.node("staffing_published_once_per_district_year").severity == "error"
 
 
+def test_rates_over_100_have_one_owner_the_warn_tests_whose_findings_reach_audit_issues(tmp_path):
+    """The warn tests of rule rate_over_100 store their failing rows; record_test_findings
+    writes them into audit.issues with the rule, family, column, value and message the
+    alerts and the report read, only for the district-years the run loaded."""
+    from flows import audit
+    from flows.warehouse.transform import record_test_findings, stored_rate_tests
+
+    assert {metric: family for _, metric, family in stored_rate_tests()} == {
+        "teacher_device_coverage_pct": "devices",
+        "home_internet_gap_pct": "connectivity",
+        "hotspot_coverage_pct": "connectivity",
+        "leader_pl_rate_pct": "pl_participation",
+        "teacher_pl_rate_pct": "pl_participation",
+        "tech_staff_pl_rate_pct": "pl_participation",
+    }
+    db_path = tmp_path / "warehouse.duckdb"
+    create_warehouse(db_path)
+    con = duckdb.connect(str(db_path))
+    try:
+        insert_rows(
+            con,
+            "districts",
+            [district("10001", "Alpha", "LEA", "50001"), district("10002", "Beta", "LEA", "50001")],
+            received_seq=1,
+            effective_school_year=SY,
+        )
+        for seq, (code, teacher_devices) in enumerate((("10001", 30), ("10002", 25)), start=1):
+            insert_rows(con, "enrollment", [enrollment(SY, code, "00101", 500)], received_seq=10 * seq)
+            staffing_row = staffing(SY, code, teachers=20, building_leaders=2, district_leaders=1, tech_staff=2)
+            insert_rows(con, "staffing", [staffing_row], received_seq=10 * seq + 1)
+            insert_rows(
+                con,
+                "devices",
+                [
+                    devices(SY, code, "00101", "chromebook", "student", 500),
+                    devices(SY, code, "00101", "laptop", "teacher", teacher_devices),
+                ],
+                received_seq=10 * seq + 2,
+            )
+        audit.ensure_audit_schema(con)
+        # this run loaded 10001's devices; 10002's data came with an earlier run
+        con.execute("insert into audit.load_counts values ('run-2', 'f2', 'devices', ?, '10001', 2, 0)", [SY])
+        con.execute("insert into audit.load_counts values ('run-1', 'f1', 'devices', ?, '10002', 2, 0)", [SY])
+    finally:
+        con.close()
+    summary = run_dbt_build(db_path)
+    found = [t for t in summary.warnings if t.rule == "rate_over_100"]
+    assert [(t.column_name, t.failures) for t in found] == [("teacher_device_coverage_pct", 2)]
+
+    con = duckdb.connect(str(db_path))
+    try:
+        record_test_findings(con, "run-2")
+        issues = con.execute("select * from audit.issues").fetchall()
+    finally:
+        con.close()
+    assert issues == [
+        (
+            "run-2",
+            None,
+            None,
+            "devices",
+            SY,
+            "10001",
+            None,
+            "rate_over_100",
+            "warning",
+            "teacher_device_coverage_pct",
+            "150.0",
+            "teacher_device_coverage_pct is 150.0 (over 100): it is published as computed; "
+            "check the counts it is built from",
+        )
+    ]
+
+
 @pytest.mark.fast
 def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["roadmap_warehouse"]
     output = profile["outputs"][profile["target"]]
     assert output["type"] == "duckdb"
     assert output["path"] == "{{ env_var('ROADMAP_DBT_DB_PATH') }}"
-    # one connection for the whole build; flows.transform closes it afterwards
+    # one connection for the whole build; flows.warehouse.transform closes it afterwards
     # (test_the_file_is_released_in_this_process_before_it_is_renamed)
     assert output["keep_open"] is True
     assert output["threads"] in (1, 2)
@@ -692,7 +782,7 @@ def test_two_warehouses_built_in_one_process_keep_their_own_parse_state(tmp_path
 
 
 class _FullParses(logging.Handler):
-    """Counts dbt's "Unable to do partial parsing" lines: a parse from scratch (flows.transform
+    """Counts dbt's "Unable to do partial parsing" lines: a parse from scratch (flows.warehouse.transform
     passes dbt's lines on)."""
 
     def __init__(self):
@@ -705,7 +795,7 @@ class _FullParses(logging.Handler):
 
 @pytest.fixture
 def full_parses():
-    counter, logger = _FullParses(), logging.getLogger("flows.transform.dbt")
+    counter, logger = _FullParses(), logging.getLogger("flows.warehouse.transform.dbt")
     level = logger.level
     logger.addHandler(counter)
     logger.setLevel(logging.INFO)
@@ -759,7 +849,7 @@ def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
     code = (
         "import sys; from pathlib import Path\n"
         "import flows.cli, flows.nightly\n"
-        "from flows.transform import run_dbt_build\n"
+        "from flows.warehouse.transform import run_dbt_build\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported at start'\n"
         "summary = run_dbt_build(Path(sys.argv[1]), incremental=True)\n"
         "assert summary.mode == 'up to date', summary.mode\n"
@@ -877,7 +967,7 @@ def test_a_stop_during_the_build_stops_the_build_call_even_where_dbt_caught_it(t
                 os.kill(os.getpid(), signal.SIGTERM)
 
     handler = StopAtFirstNode()
-    dbt_lines = logging.getLogger("flows.transform.dbt")  # dbt's own lines, outside a Prefect run
+    dbt_lines = logging.getLogger("flows.warehouse.transform.dbt")  # dbt's own lines, outside a Prefect run
     dbt_lines.addHandler(handler)
     level = dbt_lines.level
     dbt_lines.setLevel(logging.INFO)

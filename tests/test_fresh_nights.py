@@ -29,8 +29,8 @@ import duckdb
 import pytest
 
 from compat_clients import client_dir
-from flows.parquet_set import current_folder
-from flows.publish import STORAGE_VERSION, storage_version
+from flows.warehouse.parquet_set import current_folder
+from flows.warehouse.publish import STORAGE_VERSION, storage_version
 from test_crash_safety import copy_files, run_nightly
 
 pytestmark = pytest.mark.slow

@@ -1,4 +1,4 @@
-"""The landing-file generator (flows/generate.py): realistic, deterministic, and honest
+"""The landing-file generator (tools/roadmap_demo_data): realistic, deterministic, and honest
 about every defect it injects.
 
 Most tests use a small state (60 districts, 2 school years). A small reference validator
@@ -22,19 +22,18 @@ from pathlib import Path
 
 import pytest
 
-from flows.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name
-from flows.generate import (
+from flows.ingest.families import FAMILIES, YEARLY_FAMILIES, parse_landing_name
+from flows.school_years import school_year_bounds
+from roadmap_demo_data.cli import add_arguments, run_from_args
+from roadmap_demo_data.generate import (
     BLOCKING_RULES,
     HEAVY_WARNING_RULES,
     INJECTED_RULES,
     WARNING_RULES,
     WHOLE_FILE_RULES,
     GenerationManifest,
-    add_arguments,
     generate_landing,
-    run_from_args,
 )
-from flows.school_years import school_year_bounds
 
 SMALL = dict(districts=60, years=2)
 COMPUTING = ("chromebook", "laptop", "tablet", "desktop")

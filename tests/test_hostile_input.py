@@ -65,7 +65,7 @@ GOOD = {
 
 
 def family_of(landing_name: str) -> str | None:
-    from flows.families import parse_landing_name
+    from flows.ingest.families import parse_landing_name
 
     parsed = parse_landing_name(landing_name)
     return parsed.family if parsed else None
@@ -424,8 +424,8 @@ def test_reading_a_50_mb_field_keeps_memory_bounded(tmp_path):
         """
         import resource, sys, duckdb
         from pathlib import Path
-        from flows.families import FAMILIES
-        from flows.read_csv import read_landing_file
+        from flows.ingest.families import FAMILIES
+        from flows.ingest.read_csv import read_landing_file
         con = duckdb.connect()
         con.execute("set enable_progress_bar = false")
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -495,7 +495,7 @@ def test_symbolic_links_and_folders_are_never_followed_nor_read(landing, tmp_pat
 
 @pytest.mark.fast
 def test_a_file_swapped_for_a_link_after_listing_is_not_followed(tmp_path, monkeypatch):
-    from flows import discover
+    from flows.ingest import discover
 
     landing = tmp_path / "landing"
     landing.mkdir()
@@ -642,6 +642,6 @@ def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_noth
 
 @pytest.mark.fast
 def test_directory_header_constant_matches_the_family():
-    from flows.families import FAMILIES
+    from flows.ingest.families import FAMILIES
 
     assert tuple(DIRECTORY_HEADER.split(",")) == FAMILIES["districts"].column_names

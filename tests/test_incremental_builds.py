@@ -1,4 +1,4 @@
-"""Incremental nightly builds (flows/transform.py: plan_build): a night builds only the
+"""Incremental nightly builds (flows/warehouse/transform.py: plan_build): a night builds only the
 dbt models downstream of the sources that changed since the last build, and nothing
 when none did; the marts stay identical, row for row and column for column, to a full
 rebuild from the same raw.
@@ -24,8 +24,8 @@ import pytest
 import yaml
 
 from dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
-from flows.reference import load_reference
-from flows.transform import run_dbt_build
+from flows.warehouse.reference import load_reference
+from flows.warehouse.transform import run_dbt_build
 from landing_files import CONNECTIVITY, DEVICES, DIRECTORY_HEADER, ENROLLMENT, PL, STAFFING, Landing
 
 REPO = Path(__file__).resolve().parent.parent
@@ -185,7 +185,7 @@ def test_changed_sources_rebuild_what_depends_on_them_and_nothing_else(tmp_path)
     assert "raw.enrollment" not in summary.reason and "reference.objectives" not in summary.reason
     built = {n.name for n in summary.models}
     assert {
-        "stg_raw__connectivity",
+        "stg_district_files__connectivity",
         "int_connectivity__district_years",
         "stg_reference__metric_targets",
         "district_year_metrics",
@@ -195,7 +195,7 @@ def test_changed_sources_rebuild_what_depends_on_them_and_nothing_else(tmp_path)
     } <= built
     # nothing that reads only unchanged sources
     assert not built & {
-        "stg_raw__enrollment",
+        "stg_district_files__enrollment",
         "int_enrollment__district_years",
         "int_pl_participation__district_years",
         "int_districts__history",
@@ -456,9 +456,15 @@ def test_incremental_nights_give_the_marts_of_a_full_rebuild(seed, prefect_serve
         elif mode == "incremental":
             # it selected exactly the raw tables this night added rows to (and the
             # reference tables when config changed), nothing else
-            selected_sources = {s.removeprefix("source:").removesuffix("+") for s in selected.split()}
+            # (the dbt source district_files is the DuckDB schema raw)
+            selected_sources = {
+                s.removeprefix("source:").removesuffix("+").replace("district_files.", "raw.", 1)
+                for s in selected.split()
+            }
             assert {s for s in selected_sources if s.startswith("raw.")} == changed, (what, selected)
-            assert all(s.startswith(("raw.", "reference.", "audit.")) for s in selected_sources), selected
+            assert all(
+                s.startswith(("source:district_files.", "source:reference.", "source:audit.")) for s in selected.split()
+            ), selected
         else:
             assert mode == "up to date" and not changed, (what, reason)
 

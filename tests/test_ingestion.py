@@ -314,7 +314,7 @@ def test_raw_files_are_kept_in_the_archive(landing, tmp_path):
 
 @pytest.mark.fast
 def test_educator_id_is_replaced_by_its_keyed_hash_before_it_is_written(landing, tmp_path):
-    from flows.pseudonymize import hmac_hex
+    from flows.ingest.pseudonymize import hmac_hex
 
     landing.directory()
     landing.csv(
@@ -355,25 +355,25 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
     """An expectation that could not run is neither a pass nor bad data: the file is
     held, not judged (nothing of it loads, it is not rejected), the run goes on, and the
     next run, with the checks working again, loads it in its received order."""
-    from flows import validate
+    from flows.ingest import expectations, suites
 
-    suite = validate.load_suite_dict("staffing")
-    broken = dict(
-        suite,
-        expectations=suite["expectations"]
-        + [
-            {
-                "type": "expect_column_values_to_not_be_null",
-                "kwargs": {"column": "no_such_column"},
-                "meta": {"rule": "required_value_missing", "severity": "error", "message": "x"},
-            }
-        ],
+    suite = suites.family_suite("staffing")
+    broken = suites.Suite(
+        "staffing",
+        suite.expectations
+        + (
+            suites.Expectation(
+                "expect_column_values_to_not_be_null",
+                {"column": "no_such_column"},
+                rule="required_value_missing",
+                severity="error",
+                message="x",
+            ),
+        ),
     )
-    original = validate.load_suite_dict
-    monkeypatch.setattr(
-        validate, "load_suite_dict", lambda name, *args: broken if name == "staffing" else original(name, *args)
-    )
-    validate._suite.cache_clear()
+    original = suites.family_suite
+    monkeypatch.setattr(suites, "family_suite", lambda name: broken if name == "staffing" else original(name))
+    expectations._suite.cache_clear()
     db = tmp_path / "wh.duckdb"
     try:
         landing.directory()
@@ -381,7 +381,7 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
         landing.csv("enrollment_2024-25.csv", ENROLLMENT, GOOD_ENROLLMENT)
         con, loaded, _ = run_ingestion(landing.path, db)
     finally:
-        validate._suite.cache_clear()
+        expectations._suite.cache_clear()
     status = {f.file_name: f.status for f in loaded}
     assert status["staffing_2024-25.csv"] == "waiting" and status["enrollment_2024-25.csv"] == "loaded"
     assert rows_of(con, "select count(*) from raw.staffing") == [(0,)]
@@ -395,7 +395,7 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
     seq = rows_of(con, "select received_seq from audit.files where file_name = 'staffing_2024-25.csv'")
     con.close()
     monkeypatch.undo()
-    validate._suite.cache_clear()
+    expectations._suite.cache_clear()
     con, loaded, _ = run_ingestion(landing.path, db, run_id="run-2")
     assert [(f.file_name, f.status) for f in loaded] == [("staffing_2024-25.csv", "loaded")]
     assert rows_of(con, "select teacher_count, _received_seq from raw.staffing") == [(30, seq[0][0])]
@@ -403,13 +403,13 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
 
 @pytest.mark.fast
 def test_committed_suites_match_the_file_families():
-    from flows.families import FAMILIES
-    from flows.validate import build_suite_dict, suite_path
+    from flows.ingest.families import FAMILIES
+    from flows.ingest.suites import suite_for, suite_path
 
     for name, family in FAMILIES.items():
         committed = json.loads(suite_path(name).read_text())
-        assert committed == build_suite_dict(family), (
-            f"expectations/{name}.json is stale: run python -m flows.validate --write-suites"
+        assert committed == suite_for(family).config(), (
+            f"expectations/{name}.json is stale: run python -m flows.ingest.suites --write-suites"
         )
 
 
@@ -417,7 +417,7 @@ def test_committed_suites_match_the_file_families():
 def test_hmac_in_duckdb_equals_the_standard_library():
     import duckdb
 
-    from flows.pseudonymize import hmac_hex, pseudonymize_table
+    from flows.ingest.pseudonymize import hmac_hex, pseudonymize_table
 
     for key in (
         b"short",

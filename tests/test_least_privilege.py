@@ -41,7 +41,7 @@ def sha256_file(path: Path) -> str:
 def published(tmp_path, landing):
     """A published warehouse made the way the flow makes one (work copy, atomic swap),
     without dbt: raw, audit and reference schemas."""
-    from flows.publish import prepare_work_copy, publish_work_copy
+    from flows.warehouse.publish import prepare_work_copy, publish_work_copy
 
     landing.directory()
     landing.csv("staffing_2024-25.csv", STAFFING, ["2024-25,01010,30,3,2,1", "2024-25,01020,20,2,1,1"])

@@ -33,7 +33,7 @@ from dbt_fixtures import (
     query,
     staffing,
 )
-from flows.transform import DbtBuildSummary, run_dbt_build
+from flows.warehouse.transform import DbtBuildSummary, run_dbt_build
 
 # the fast tier (make test-fast) runs the whole module: one dbt build of a tiny warehouse
 pytestmark = pytest.mark.fast

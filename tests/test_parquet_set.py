@@ -1,4 +1,4 @@
-"""The marts as Parquet beside the published warehouse (flows/parquet_set.py,
+"""The marts as Parquet beside the published warehouse (flows/warehouse/parquet_set.py,
 docs/analysts_guide.md "Parquet"):
 
 - on a warehouse the real pipeline built, `parquet/current/` holds every mart, and
@@ -27,9 +27,9 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from flows import audit
-from flows.parquet_set import CURRENT, KEEP, MANIFEST, current_folder, write_for
-from flows.publish import STORAGE_VERSION, building_path, prepare_work_copy, publish_work_copy
+from flows.warehouse import audit
+from flows.warehouse.parquet_set import CURRENT, KEEP, MANIFEST, current_folder, write_for
+from flows.warehouse.publish import STORAGE_VERSION, building_path, prepare_work_copy, publish_work_copy
 
 
 def latest_publish(warehouse: Path) -> dict:

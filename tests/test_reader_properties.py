@@ -1,4 +1,4 @@
-"""Properties of the CSV reader (flows/read_csv.py), checked on generated files:
+"""Properties of the CSV reader (flows/ingest/read_csv.py), checked on generated files:
 
 - any text values written by Python's `csv` module read back as the same values,
   trimmed of surrounding whitespace, empty -> NULL (DATA_SPEC section 1), each row with
@@ -21,8 +21,8 @@ import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
-from flows.families import FAMILIES
-from flows.read_csv import read_landing_file
+from flows.ingest.families import FAMILIES
+from flows.ingest.read_csv import read_landing_file
 
 ENROLLMENT = FAMILIES["enrollment"]
 COLUMNS = list(ENROLLMENT.column_names)
@@ -231,7 +231,7 @@ def test_header_case_padding_quoting_and_order_do_not_change_what_is_read(tmp_pa
 
 def read_batch(paths: list[Path], family=ENROLLMENT, work_dir: Path | None = None):
     """read_landing_files over the files (index = position): per file its result and rows."""
-    from flows.read_csv import BatchFile, read_landing_files
+    from flows.ingest.read_csv import BatchFile, read_landing_files
 
     con = duckdb.connect()
     try:
@@ -289,7 +289,7 @@ def test_files_read_together_give_what_each_gives_read_alone(tmp_path, files):
 def test_small_files_of_one_header_are_read_in_one_scan(tmp_path, monkeypatch):
     """A night of districts' own uploads: many one-line-row files cost one scan, not one
     read each (a DuckDB result left half-fetched once made every such scan fall back)."""
-    import flows.read_csv as read_csv
+    import flows.ingest.read_csv as read_csv
 
     paths = []
     for i in range(40):
@@ -311,7 +311,7 @@ def test_small_files_of_one_header_are_read_in_one_scan(tmp_path, monkeypatch):
 @pytest.mark.fast
 def test_product_code_never_leaves_a_duckdb_result_half_fetched():
     """DuckDB 2 refuses the next statement on a connection whose last result was not
-    fetched to the end (`fetchone()` leaves it open): flows.db.scalar fetches it all."""
+    fetched to the end (`fetchone()` leaves it open): flows.warehouse.db.scalar fetches it all."""
     root = Path(__file__).resolve().parent.parent
     offenders = [
         f"{path.relative_to(root)}:{number}"
@@ -320,4 +320,4 @@ def test_product_code_never_leaves_a_duckdb_result_half_fetched():
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
         if ".fetchone()" in line
     ]
-    assert offenders == [], "use flows.db.scalar (or fetchall) instead of fetchone(): " + ", ".join(offenders)
+    assert offenders == [], "use flows.warehouse.db.scalar (or fetchall) instead of fetchone(): " + ", ".join(offenders)

@@ -9,10 +9,10 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from flows import audit
 from flows.alerts import Outbox, queue_run_alerts
 from flows.cli import main
 from flows.settings import load_settings
+from flows.warehouse import audit
 from landing_files import run_ingestion
 
 STAFFING = "school_year,district_code,teacher_count,building_leader_count,district_leader_count,tech_staff_count"

@@ -1,4 +1,4 @@
-"""Submission tracking (flows/collection.py, marts.submission_status) and the reminders
+"""Submission tracking (flows/ingest/collection.py, marts.submission_status) and the reminders
 to districts before the collection deadline, through nightly runs of the real flow
 (ingest, dbt, publish, outbox) and a real SMTP server (aiosmtpd). "Today" is set with
 ROADMAP_TODAY, as an operator would (docs/INTERFACE.md)."""
@@ -164,7 +164,7 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
 
 @pytest.mark.fast
 def test_collection_config_is_checked_with_messages_that_say_what_to_fix(tmp_path, monkeypatch):
-    from flows.collection import deadlines, today
+    from flows.ingest.collection import deadlines, today
     from flows.settings import ConfigError, load_settings
 
     good = load_settings(

@@ -1,4 +1,4 @@
-"""Validation on distinct values (flows.validate.validate_table) gives exactly what a
+"""Validation on distinct values (flows.ingest.expectations.validate_table) gives exactly what a
 straightforward row-by-row Great Expectations validation of the whole file gives: the
 same issue rows and the same summary per expectation.
 
@@ -16,9 +16,9 @@ import math
 import pandas as pd
 import pytest
 
-from flows import load as load_module
-from flows import validate as v
-from flows.db import run, scalar
+from flows.ingest import expectations as v
+from flows.ingest import validate as validate_stage
+from flows.warehouse.db import run, scalar
 from landing_files import run_ingestion
 from test_ingestion import *  # noqa: F403  (the hand-written cases, run again under the comparison)
 
@@ -162,17 +162,17 @@ class Comparison:
 @pytest.fixture(autouse=True)
 def compare_with_row_by_row(monkeypatch):
     comparison = Comparison()
-    monkeypatch.setattr(load_module, "validate_table", comparison)
+    monkeypatch.setattr(validate_stage, "validate_table", comparison)
     return comparison
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("batch_rows,districts", [(None, 40), (401, 40)])  # files split over several GX runs
 def test_generated_files_with_many_defects_validate_as_row_by_row(tmp_path, monkeypatch, batch_rows, districts):
-    from flows.generate import generate_landing
+    from roadmap_demo_data.generate import generate_landing
 
     comparison = Comparison(batch_rows)
-    monkeypatch.setattr(load_module, "validate_table", comparison)
+    monkeypatch.setattr(validate_stage, "validate_table", comparison)
     generate_landing(tmp_path / "landing", districts=districts, years=2, defects=0.3)
     con, loaded, _ = run_ingestion(tmp_path / "landing", tmp_path / "wh.duckdb")
     assert comparison.files > 10  # every file that could be read (a few are unreadable on purpose)

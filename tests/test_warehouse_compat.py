@@ -1,5 +1,5 @@
 """The published warehouse opens in the DuckDB 1.x clients analysts use
-(flows/publish.py, STORAGE_VERSION; docs/analysts_guide.md).
+(flows/warehouse/publish.py, STORAGE_VERSION; docs/analysts_guide.md).
 
 The clients are the real ones: DuckDB 1.4 (long-term support) and 1.5, the Python
 package and the command line, each in its own virtual environment installed by
@@ -26,7 +26,7 @@ import duckdb
 import pytest
 
 from compat_clients import VERSIONS, client_dir
-from flows.publish import STORAGE_VERSION, convert_database, create_database, storage_version
+from flows.warehouse.publish import STORAGE_VERSION, convert_database, create_database, storage_version
 
 # Reads every table and view given; prints per relation its row count, and for marts and
 # audit every row (JSON, sorted), so that the caller compares them with DuckDB 2.0's.

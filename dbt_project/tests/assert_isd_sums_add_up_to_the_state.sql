@@ -13,10 +13,10 @@
 
 with isd_totals as (
     select
-        school_year,
         {%- for c in counts %}
-        sum({{ c }}) as {{ c }}{{ "," if not loop.last }}
+        sum({{ c }}) as {{ c }},
         {%- endfor %}
+        school_year
     from {{ ref('isd_year_metrics') }}
     group by school_year
 ),

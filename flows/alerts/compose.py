@@ -37,6 +37,7 @@ from typing import Any
 import duckdb
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
+from ..ingest.latest_submission import latest_directory_sql
 from .config import AlertOptions, SmtpSettings, valid_address
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -171,18 +172,11 @@ def _by_key(rows: list[dict]) -> dict[str | None, list[dict]]:
 
 def latest_directory(con: duckdb.DuckDBPyConnection) -> dict[str, dict]:
     """district_code -> name and contact from the latest directory version
-    (the `raw.districts` row with the greatest `_received_seq` per district)."""
+    (the `raw.districts` row with the greatest `_received_seq` per district: latest
+    submission wins, flows/ingest/latest_submission.py)."""
     if not _table_exists(con, "raw", "districts"):
         return {}
-    rows = _rows(
-        con,
-        """
-        select district_code, district_name, data_contact_email
-        from raw.districts
-        qualify row_number() over (partition by district_code order by _received_seq desc, _line desc) = 1
-        """,
-        [],
-    )
+    rows = _rows(con, latest_directory_sql(), [])
     return {r["district_code"]: r for r in rows}
 
 
@@ -810,7 +804,7 @@ def _outstanding(con, as_of: dt.date | None) -> dict | None:
     collection deadline (marts.submission_status, as of the run), for the state's message."""
     if not _table_exists(con, "marts", "submission_status"):
         return None
-    from ..collection import outstanding_districts
+    from ..ingest.collection import outstanding_districts
 
     as_of = as_of or dt.date.today()
     rows = outstanding_districts(con, as_of)

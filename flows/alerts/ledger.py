@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from ..db import run
 from ..settings import Settings
+from ..warehouse.db import run
 from .compose import Alert, compose_failure_alert, compose_run_alerts
 from .config import AlertOptions, SmtpSettings
 from .outbox import DISCARDED, PENDING, Outbox, now_iso
@@ -138,7 +138,7 @@ def queue_run_alerts(
     if not smtp.enabled:
         _log().info("alert e-mails are switched off (alerts.enabled: false in %s)", settings.config_file)
         return []
-    from ..collection import today
+    from ..ingest.collection import today
 
     alerts = _record(
         con,

@@ -20,16 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import errno
-import fcntl
 import json
 import os
 import re
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..warehouse.durable import exclusive_lock, fsync_directory, temporary_name, write_durably, write_synced
 
 PENDING, SENT, FAILED, DISCARDED = "pending", "sent", "failed", "discarded"
 STATES = (SENT, FAILED, PENDING, DISCARDED)  # lookup order: a sent copy wins over anything else
@@ -52,27 +51,8 @@ def now_iso() -> str:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _write_synced(path: Path, data: bytes) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    """Replace `path` by `data`: a crash leaves the old file or the new one."""
+    write_durably(path, data)
 
 
 # Files of a batch are written and fsynced by a few threads at once: the file system
@@ -92,7 +72,7 @@ def _write_batch(files: list[tuple[Path, Path, bytes]]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     try:
         with ThreadPoolExecutor(max_workers=_SYNC_THREADS) as pool:
-            for _ in pool.map(lambda f: _write_synced(f[0], f[2]), files):
+            for _ in pool.map(lambda f: write_synced(f[0], f[2]), files):
                 pass
         for temporary, final, _ in files:
             os.replace(temporary, final)
@@ -102,16 +82,7 @@ def _write_batch(files: list[tuple[Path, Path, bytes]]) -> None:
                 temporary.unlink()
         raise
     for directory in directories:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_directory(directory, best_effort=True)
 
 
 @dataclass
@@ -166,7 +137,7 @@ class Outbox:
                 (path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode()),
                 (path, eml),
             ):
-                files.append((final.with_name(f".{final.name}.{os.getpid()}.tmp"), final, data))
+                files.append((temporary_name(final), final, data))
         _write_batch(files)
         return len(files) // 2
 
@@ -182,7 +153,7 @@ class Outbox:
             final = msg.sidecar
             files.append(
                 (
-                    final.with_name(f".{final.name}.{os.getpid()}.tmp"),
+                    temporary_name(final),
                     final,
                     json.dumps(msg.meta, indent=2, default=str).encode(),
                 )
@@ -196,7 +167,7 @@ class Outbox:
         meta = {**msg.meta, **changes}
         atomic_write(target.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
         os.replace(msg.eml, target)
-        _fsync_dir(target.parent)
+        fsync_directory(target.parent, best_effort=True)
         with contextlib.suppress(FileNotFoundError):
             msg.sidecar.unlink()
         with contextlib.suppress(OSError):  # only when empty
@@ -245,21 +216,9 @@ class Outbox:
     def lock(self, wait_seconds: float = 300.0):
         """Held while sending: two processes never send from the outbox at once."""
         self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.monotonic() + wait_seconds
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except OSError as exc:
-                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                        raise
-                    if time.monotonic() >= deadline:
-                        raise OutboxBusy(f"another process is sending from {self.root}") from None
-                    time.sleep(0.2)
+
+        def busy() -> OutboxBusy:
+            return OutboxBusy(f"another process is sending from {self.root}")
+
+        with exclusive_lock(self.root / ".lock", wait_seconds, busy, poll_seconds=0.2):
             yield
-        finally:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)

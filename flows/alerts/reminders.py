@@ -1,5 +1,5 @@
 """Reminder e-mails to districts about the yearly files they have not sent yet, before
-the collection deadline (flows/collection.py decides who is due; this module composes
+the collection deadline (flows/ingest/collection.py decides who is due; this module composes
 and queues). Queued through the same outbox as the data-quality alerts, so delivery is
 exactly once, and recorded in audit.alerts (scope `reminder`) and audit.reminders (one
 row per district, school year, family and deadline: never reminded twice)."""
@@ -12,8 +12,8 @@ import logging
 import duckdb
 import pandas as pd
 
-from ..db import registered, run, scalar
 from ..settings import Settings
+from ..warehouse.db import registered, run, scalar
 from .compose import Alert, _contact, _render, build_message, header_safe, safe_id
 from .config import AlertOptions, SmtpSettings, valid_address
 from .ledger import _record, ensure_alerts_table
@@ -38,7 +38,7 @@ def queue_reminders(
 ) -> int:
     """Queue the reminders due today (work copy of the warehouse, after the build:
     marts.submission_status). Returns how many messages were queued."""
-    from ..collection import REMINDERS_DDL, due_reminders, today
+    from ..ingest.collection import REMINDERS_DDL, due_reminders, today
 
     smtp = smtp or SmtpSettings.from_settings(settings)
     if not smtp.enabled:

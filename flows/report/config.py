@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..settings import read_config_folder
 
 # Units whose values are true/false (stored as 1/0 in marts.metric_values).
 BOOLEAN_UNIT = "boolean"
@@ -64,18 +64,10 @@ class ReportConfig:
         return [m for m in self.metrics.values() if m.has_target]
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        return {}
-    with path.open(encoding="utf-8") as fh:
-        return yaml.safe_load(fh) or {}
-
-
 def load_config(config_dir: Path) -> ReportConfig:
-    config_dir = Path(config_dir)
-    metrics_yml = _read_yaml(config_dir / "metrics.yml")
-    roadmap_yml = _read_yaml(config_dir / "roadmap.yml")
-    goal_yml = _read_yaml(config_dir / "roadmap_goal4.yml")
+    # flows/settings.py reads and parses the files (a file that is absent reads as {}: defaults)
+    files = read_config_folder(Path(config_dir), missing_ok=True)
+    metrics_yml, roadmap_yml, goal_yml = files.metrics, files.roadmap, files.catalog
 
     targets = metrics_yml.get("targets") or {}
     metrics: dict[str, Metric] = {}

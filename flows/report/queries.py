@@ -37,8 +37,8 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from ..db import scalar
 from ..school_years import previous_school_year_sql
+from ..warehouse.db import scalar
 from . import suppression
 
 FAMILIES = ("enrollment", "staffing", "devices", "connectivity", "pl_participation")

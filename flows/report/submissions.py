@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ..db import scalar
+from ..warehouse.db import scalar
 
 
 def _exists(con) -> bool:
@@ -23,7 +23,7 @@ def _exists(con) -> bool:
 
 def as_of(config_dir: Path) -> dt.date:
     """Today for the collection (ROADMAP_TODAY, else the schedule's time zone)."""
-    from ..collection import today
+    from ..ingest.collection import today
     from ..settings import CONFIG_FILE, load_settings
 
     try:
@@ -38,7 +38,7 @@ def submission_status(con, school_year: str, when: dt.date) -> dict | None:
     or None when the warehouse has no submission_status (built before it existed)."""
     if not _exists(con):
         return None
-    from ..collection import outstanding_districts
+    from ..ingest.collection import outstanding_districts
 
     cur = con.execute(
         """

@@ -1,4 +1,7 @@
 -- One connectivity row per district and year (tested on int_connectivity__published).
+-- Kept although it only selects columns: every yearly family has an
+-- int_<family>__district_years (submission_status and a singular test loop over them),
+-- and as a table it applies latest-submission-wins once for its three readers.
 with published_connectivity as (
     select * from {{ ref('int_connectivity__published') }}
 ),

@@ -3,7 +3,7 @@
 -- Latest submission wins: per (school_year, district_code) only the rows of the
 -- connectivity file received last (greatest received_seq) are published.
 with staged_connectivity as (
-    select * from {{ ref('stg_raw__connectivity') }}
+    select * from {{ ref('stg_district_files__connectivity') }}
 ),
 
 published_connectivity as (

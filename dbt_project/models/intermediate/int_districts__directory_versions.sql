@@ -2,7 +2,7 @@
 -- the directory file received last among those effective from that year. A newer
 -- directory file replaces the older one whole (DATA_SPEC section 1).
 with staged_directory as (
-    select * from {{ ref('stg_raw__districts') }}
+    select * from {{ ref('stg_district_files__districts') }}
 ),
 
 latest_file_per_effective_year as (

@@ -14,10 +14,10 @@ with directory_versions as (
 compared_with_previous_directory as (
     select
         *,
-        lag(version_number) over district_directories as previous_version_number,
         {%- for attribute in directory_attributes %}
-        lag({{ attribute }}) over district_directories as previous_{{ attribute }}{{ "," if not loop.last }}
+        lag({{ attribute }}) over district_directories as previous_{{ attribute }},
         {%- endfor %}
+        lag(version_number) over district_directories as previous_version_number
     from directory_versions
     window district_directories as (partition by district_code order by version_number)
 ),
@@ -31,7 +31,7 @@ version_starts as (
             when previous_version_number is null then 1
             when previous_version_number <> version_number - 1 then 1
             {%- for attribute in directory_attributes %}
-            when {{ attribute }} is distinct from previous_{{ attribute }} then 1
+            when ({{ attribute }} is distinct from previous_{{ attribute }}) then 1
             {%- endfor %}
             else 0
         end as starts_version
@@ -64,10 +64,10 @@ district_versions as (
     from numbered_district_versions
     group by
         district_code,
-        district_version_number,
         {%- for attribute in directory_attributes %}
-        {{ attribute }}{{ "," if not loop.last }}
+        {{ attribute }},
         {%- endfor %}
+        district_version_number
 ),
 
 district_history as (

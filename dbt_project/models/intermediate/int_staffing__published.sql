@@ -3,7 +3,7 @@
 -- Latest submission wins: per (school_year, district_code) only the rows of the
 -- staffing file received last (greatest received_seq) are published.
 with staged_staffing as (
-    select * from {{ ref('stg_raw__staffing') }}
+    select * from {{ ref('stg_district_files__staffing') }}
 ),
 
 published_staffing as (

@@ -10,7 +10,9 @@ metric_components as (
 ),
 
 bandwidth_target as (
-    select comparison, target
+    select
+        comparison,
+        target
     from {{ ref('stg_reference__metric_targets') }}
     where metric = 'kbps_per_student'
 ),
@@ -128,7 +130,7 @@ district_metrics_with_benchmarks as (
         {{ ratio('affordable_bandwidth_mbps', 'student_count', 1000) }} as affordable_kbps_per_student,
         -- the affordability gap: asked only of districts below the long-term goal
         case
-            when meets_long_term_bandwidth_goal = false
+            when district_metrics_with_bandwidth_target.meets_long_term_bandwidth_goal = false
                 then {{ meets_target(ratio('affordable_bandwidth_mbps', 'student_count', 1000), "'>='", 'long_term_kbps_per_student') }}
         end as could_meet_goal_within_budget
     from district_metrics_with_bandwidth_target

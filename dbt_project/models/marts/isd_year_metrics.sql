@@ -8,7 +8,9 @@ with district_metrics as (
 ),
 
 bandwidth_target as (
-    select comparison, target
+    select
+        comparison,
+        target
     from {{ ref('stg_reference__metric_targets') }}
     where metric = 'kbps_per_student'
 ),
@@ -25,7 +27,10 @@ isd_sums as (
 
 isd_names as (
     -- the ISD's own row of the directory that year (null when the ISD is not listed)
-    select district_code as isd_code, school_year, district_name as isd_name
+    select
+        district_code as isd_code,
+        school_year,
+        district_name as isd_name
     from district_metrics
 ),
 

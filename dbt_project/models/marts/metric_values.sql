@@ -7,10 +7,10 @@ with district_metrics as (
     select
         'district' as scope,
         district_code,
-        school_year,
         {%- for metric in metrics %}
-        cast({{ metric }} as double) as {{ metric }}{{ "," if not loop.last }}
+        cast({{ metric }} as double) as {{ metric }},
         {%- endfor %}
+        school_year
     from {{ ref('district_year_metrics') }}
 ),
 
@@ -18,10 +18,10 @@ state_metrics as (
     select
         'state' as scope,
         cast(null as varchar) as district_code,
-        school_year,
         {%- for metric in metrics %}
-        cast({{ metric }} as double) as {{ metric }}{{ "," if not loop.last }}
+        cast({{ metric }} as double) as {{ metric }},
         {%- endfor %}
+        school_year
     from {{ ref('state_year_metrics') }}
 ),
 
@@ -58,9 +58,9 @@ values_with_previous_year as (
         prior_year.metric_value as previous_value
     from long_metrics as this_year
     left join long_metrics as prior_year
-        on prior_year.scope = this_year.scope
-        and prior_year.district_code is not distinct from this_year.district_code
-        and prior_year.metric = this_year.metric
+        on this_year.scope = prior_year.scope
+        and this_year.district_code is not distinct from prior_year.district_code
+        and this_year.metric = prior_year.metric
         and prior_year.school_year = {{ previous_school_year('this_year.school_year') }}
 ),
 

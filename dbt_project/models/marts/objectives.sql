@@ -17,10 +17,11 @@ unmeasured_objectives as (
 metrics_per_objective as (
     select
         objective_id,
-        -- in the order of DATA_SPEC section 3
+        -- in the order of DATA_SPEC section 3 (the list of every metric renders
+        -- as one long line)
         string_agg(
             metric, ', '
-            order by list_position([{% for m in metrics %}'{{ m }}'{{ ", " if not loop.last }}{% endfor %}], metric), metric
+            order by list_position(['{{ metrics | join("', '") }}'], metric), metric  -- noqa: LT05
         ) as metrics
     from objective_metrics
     group by objective_id

@@ -12,7 +12,9 @@ district_metrics as (
 ),
 
 bandwidth_target as (
-    select comparison, target
+    select
+        comparison,
+        target
     from {{ ref('stg_reference__metric_targets') }}
     where metric = 'kbps_per_student'
 ),
@@ -28,7 +30,8 @@ state_sums as (
 state_metrics as (
     select
         school_years.school_year,
-        state_sums.*  exclude (school_year),
+        -- the school year comes from school_years (a year with no district row too)
+        state_sums.* exclude (school_year),  -- noqa: RF02
         {{ meets_target('state_sums.kbps_per_student', 'bandwidth_target.comparison', 'bandwidth_target.target') }}
             as meets_bandwidth_target
     from school_years

@@ -44,16 +44,16 @@ district_years as (
     cross join first_directory
     inner join district_history
         on greatest(school_years.school_year, first_directory.first_directory_school_year)
-            >= district_history.valid_from_school_year
+        >= district_history.valid_from_school_year
         and (
             district_history.valid_to_school_year is null
             or greatest(school_years.school_year, first_directory.first_directory_school_year)
-                <= district_history.valid_to_school_year
+            <= district_history.valid_to_school_year
         )
 ),
 
 families as (
-    select unnest([{% for f in families %}'{{ f }}'{{ ", " if not loop.last }}{% endfor %}]) as family
+    select unnest(['{{ families | join("', '") }}']) as family
 ),
 
 latest_submissions as (
