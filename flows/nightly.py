@@ -515,7 +515,7 @@ def _build_and_publish(
         )
     con = open_work_copy(work, settings.duckdb_memory_limit)
     try:
-        from .transform import record_test_findings
+        from .warehouse.transform import record_test_findings
 
         record_test_findings(con, ctx.run_id)  # rates over 100: the dbt warn tests' stored failures
         audit.finish_run(

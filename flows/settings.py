@@ -179,6 +179,7 @@ METRICS_SPEC = ConfigFileSpec(
         "targets": MAPPING,
         "connectivity_benchmarks": MAPPING,
         "national_context": LIST,
+        "review": MAPPING,
         "objective_metrics": MAPPING,
         "unmeasured": MAPPING,
     },
@@ -249,6 +250,20 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return f"{type(value).__name__} {value!r}"
+
+
+def read_yaml(path: Path) -> Any:
+    """Parse a YAML file that is not part of the config folder (the dbt project's model
+    files), with the same rules as the config: a key written twice is an error, and a
+    problem names the file and the line (ConfigError)."""
+    text = Path(path).read_text(encoding="utf-8")
+    loader = _UniqueKeyLoader(text)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_problem(Path(path), exc)) from exc
+    finally:
+        loader.dispose()
 
 
 def parse_config_file(path: Path, spec: ConfigFileSpec, *, missing_ok: bool = False) -> dict[str, Any]:

@@ -273,11 +273,11 @@ def review(warehouse, tmp_path_factory):
 
 def _withheld(warehouse) -> dict[str, set[str]]:
     """The districts (and ISDs) whose bandwidth figure the review withholds."""
-    from flows.report import queries
+    from flows.report import suppression_sql
 
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
-        queries.prepare(con, 10, ("isd_code",))
+        suppression_sql.prepare(con, 10, ("isd_code",))
         rows = con.execute(
             "SELECT scope, district_code FROM report_suppression WHERE school_year = ? "
             "AND (kbps_per_student > 0 OR student_count > 0)",
@@ -468,14 +468,14 @@ def test_no_published_isd_figure_is_built_on_a_withheld_district_figure(report_w
     figure of the ISD it is built on is published too, and so are the ISD's counts
     under it; an ISD's count of people is published only as the ISD total protected by
     complementary suppression."""
-    from flows.report import queries, suppression
+    from flows.report import suppression, suppression_sql
 
     con = duckdb.connect(str(report_warehouse.warehouse), read_only=True)
     try:
-        queries.prepare(con, 10)
+        suppression_sql.prepare(con, 10)
         flags = con.execute("SELECT * FROM report_suppression").df()
         d = con.execute("SELECT district_code, school_year, isd_code FROM marts.district_year_metrics").df()
-        groups = con.execute(f"SELECT * FROM {queries.GROUPS_TABLE} WHERE grouping = 'isd_code'").df()
+        groups = con.execute(f"SELECT * FROM {suppression_sql.GROUPS_TABLE} WHERE grouping = 'isd_code'").df()
     finally:
         con.close()
     dist = flags[flags["scope"] == "district"].merge(d, on=["district_code", "school_year"])

@@ -498,7 +498,7 @@ def test_rates_over_100_have_one_owner_the_warn_tests_whose_findings_reach_audit
     """The warn tests of rule rate_over_100 store their failing rows; record_test_findings
     writes them into audit.issues with the rule, family, column, value and message the
     alerts and the report read, only for the district-years the run loaded."""
-    from flows import audit
+    from flows.warehouse import audit
     from flows.warehouse.transform import record_test_findings, stored_rate_tests
 
     assert {metric: family for _, metric, family in stored_rate_tests()} == {

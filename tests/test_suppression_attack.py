@@ -24,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows.report import build_report, complementary, export_marts, queries
+from flows.report import build_report, complementary, export_marts, sql, suppression_sql
 from flows.report.suppression import PEOPLE_COUNTS, RATIOS
 from report_landing import BIRCH, YEARS
 
@@ -51,9 +51,9 @@ def published(report_warehouse, tmp_path_factory):
 def group_totals(report_warehouse) -> pd.DataFrame:
     """The totals of every locale, district type and ISD, as a view of them would
     publish them (withheld where the suppression withholds them)."""
-    con = queries.connect(report_warehouse.warehouse)
+    con = sql.connect(report_warehouse.warehouse)
     try:
-        return queries.prepare(con, N, GROUPINGS).groups
+        return suppression_sql.prepare(con, N, GROUPINGS).groups
     finally:
         con.close()
 

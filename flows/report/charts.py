@@ -111,7 +111,7 @@ def _hline(y: float, line: dict, axes: Sequence[tuple[str, str]] = (("x", "y"),)
     ]
 
 
-def y_title(label: str, unit: str) -> str:
+def y_title(unit: str) -> str:
     suffix = {
         "percent": "%",
         "kbps": "kbps",
@@ -130,7 +130,6 @@ def trend_figure(
     years: Sequence[str],
     values: Sequence[float | None],
     *,
-    label: str,
     unit: str,
     target: float | None = None,
     comparison: str | None = None,
@@ -154,7 +153,7 @@ def trend_figure(
         "name": "Michigan",
     }
     title = f"Michigan, {'share of districts meeting it' if boolean_share else 'state figure'}"
-    y_axis = {"title": {"text": y_title(label, "boolean" if boolean_share else unit)}, "rangemode": "tozero"}
+    y_axis = {"title": {"text": y_title("boolean" if boolean_share else unit)}, "rangemode": "tozero"}
     if boolean_share:
         y_axis["range"] = [0, 105]
     layout = _layout(
@@ -189,10 +188,8 @@ def _box_groups(rows: Sequence[dict], key: str, order: Sequence[str]) -> list[di
 def distribution_figure(
     stats: Sequence[dict],
     *,
-    label: str,
     unit: str,
     target: float | None = None,
-    comparison: str | None = None,
 ) -> Figure:
     """Box plots of the districts' published figures, by locale (left) and by district
     type (right), drawn from precomputed statistics (``queries.distribution_stats``:
@@ -239,9 +236,7 @@ def distribution_figure(
             }
         )
         axes[f"xaxis{suffix}"] = {"type": "category", "categoryorder": "array", "categoryarray": cats}
-    layout = _two_panels(
-        *DIST_SIZE, "Districts (number with a published figure)", {"title": {"text": y_title(label, unit)}}
-    )
+    layout = _two_panels(*DIST_SIZE, "Districts (number with a published figure)", {"title": {"text": y_title(unit)}})
     for name, extra in axes.items():
         layout[name].update(extra)
     if target is not None:
@@ -251,7 +246,7 @@ def distribution_figure(
     return {"data": traces, "layout": layout}
 
 
-def share_by_group_figure(groups: Sequence[dict], *, label: str) -> Figure:
+def share_by_group_figure(groups: Sequence[dict]) -> Figure:
     """For yes/no metrics: the share of districts with data that meet it, by locale and by
     district type (counts of districts). ``groups``: dicts with grouping
     ('locale'/'district_type'), group_value, districts_with_data, districts_meeting."""

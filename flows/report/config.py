@@ -35,6 +35,75 @@ class Metric:
 
 
 @dataclass(frozen=True)
+class ReviewSection:
+    """One of the review's own sections (config/metrics.yml ``review.sections``): the
+    objectives its heading names, those whose entry links to it, and for the
+    recognition section the objective of its criterion, its metrics and how many
+    districts it lists per metric."""
+
+    objectives: tuple[str, ...] = ()
+    linked_from: tuple[str, ...] = ()
+    criterion: str | None = None
+    metrics: tuple[str, ...] = ()
+    top_n: int = 10
+
+
+@dataclass(frozen=True)
+class ReviewConfig:
+    """config/metrics.yml ``review``: the metrics of the headline cards and the review's
+    sections (connectivity, gap_analysis, recognition, data_quality)."""
+
+    headline_metrics: tuple[str, ...] = ()
+    sections: dict[str, ReviewSection] = field(default_factory=dict)
+
+    def section(self, name: str) -> ReviewSection:
+        return self.sections.get(name) or ReviewSection()
+
+    def see_also(self, objective_id: str) -> list[str]:
+        """The sections an objective's entry links to, in configuration order."""
+        return [name for name, s in self.sections.items() if objective_id in s.linked_from]
+
+
+REVIEW_SECTIONS = ("connectivity", "gap_analysis", "recognition", "data_quality")
+
+
+def review_from_yaml(review: Any) -> ReviewConfig:
+    """``review`` of config/metrics.yml, checked (ValueError names the key at fault)."""
+    review = review or {}
+    if not isinstance(review, dict):
+        raise ValueError("review in config/metrics.yml must be a mapping (headline_metrics, sections)")
+
+    def ids(value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ValueError(f"{key} in config/metrics.yml must be a list of names, e.g. [G4.S1.E]")
+        return tuple(value)
+
+    sections: dict[str, ReviewSection] = {}
+    for name, spec in (review.get("sections") or {}).items():
+        key = f"review.sections.{name}"
+        if name not in REVIEW_SECTIONS:
+            raise ValueError(f"{key} in config/metrics.yml: unknown section; known: {', '.join(REVIEW_SECTIONS)}")
+        spec = spec or {}
+        top_n = spec.get("top_n", 10)
+        if not isinstance(top_n, int) or isinstance(top_n, bool) or top_n < 1:
+            raise ValueError(f"{key}.top_n in config/metrics.yml must be a positive integer")
+        criterion = spec.get("criterion")
+        sections[str(name)] = ReviewSection(
+            objectives=ids(spec.get("objectives"), f"{key}.objectives"),
+            linked_from=ids(spec.get("linked_from"), f"{key}.linked_from"),
+            criterion=None if criterion is None else str(criterion),
+            metrics=ids(spec.get("metrics"), f"{key}.metrics"),
+            top_n=top_n,
+        )
+    return ReviewConfig(
+        headline_metrics=ids(review.get("headline_metrics"), "review.headline_metrics"),
+        sections=sections,
+    )
+
+
+@dataclass(frozen=True)
 class ReportConfig:
     metrics: dict[str, Metric]
     objective_metrics: dict[str, tuple[str, ...]]
@@ -52,6 +121,8 @@ class ReportConfig:
     benchmarks: dict[str, dict[str, Any]] = field(default_factory=dict)
     # national_context of metrics.yml: (text, source), quoted by the connectivity section
     national_context: tuple[tuple[str, str | None], ...] = ()
+    # review of metrics.yml: the headline metrics and the objectives of the review's sections
+    review: ReviewConfig = field(default_factory=ReviewConfig)
 
     def metric(self, name: str) -> Metric:
         if name in self.metrics:
@@ -118,6 +189,7 @@ def load_config(config_dir: Path) -> ReportConfig:
             for c in (metrics_yml.get("national_context") or [])
             if isinstance(c, dict) and c.get("text")
         ),
+        review=review_from_yaml(metrics_yml.get("review")),
     )
 
 

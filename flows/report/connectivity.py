@@ -60,6 +60,23 @@ def benchmarks(stored: pd.DataFrame, configured: dict[str, dict[str, Any]]) -> d
     return out
 
 
+def goal_words(bench: dict[str, Benchmark]) -> dict[str, str]:
+    """The bandwidth goals as the tables and the introduction word them, from their
+    values: {'short': '100 kbps', 'long': '1 Mbps', 'wan': '10 Gbps per 1,000 students'}
+    (each 'per student' but the WAN goal's)."""
+    from .cells import bandwidth_text
+
+    def text(name: str) -> str:
+        return bandwidth_text(bench[name].value) or "(not configured)"
+
+    wan = bench["wan_kbps_per_student"].value
+    return {
+        "short": text("short_term_kbps_per_student"),
+        "long": text("long_term_kbps_per_student"),
+        "wan": "(not configured)" if wan is None else f"{float(wan) / 1000:,g} Gbps per 1,000 students",
+    }
+
+
 def _pct(part: Any, whole: Any) -> str:
     if not whole:
         return "no data"

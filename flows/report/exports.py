@@ -1,13 +1,14 @@
 """Suppressed exports of every marts table (CSV and Parquet) for people outside the
-analysts' team. The SQL is in ``flows.report.queries``; the suppression rules in
-``flows.report.suppression``."""
+analysts' team. The SQL is in ``export_sql``; the suppression rules in ``suppression``
+(decided once, in SQL, by ``suppression_sql``)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from . import queries, suppression
+from . import export_sql, suppression, suppression_sql
 from .config import load_config
+from .sql import connect
 
 README = """# MI Roadmap Goal Four: published extracts of the warehouse marts
 
@@ -56,15 +57,15 @@ def export_marts(warehouse: Path, out_dir: Path, *, config_dir: Path = Path("con
     export_dir = Path(out_dir) / "exports"
     export_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    con = queries.connect(Path(warehouse))
+    con = connect(Path(warehouse))
     try:
-        queries.prepare(con, n, cfg.groupings)
-        for table in queries.marts_tables(con):
+        suppression_sql.prepare(con, n, cfg.groupings)
+        for table in export_sql.marts_tables(con):
             csv_path = export_dir / f"{table}.csv"
             parquet_path = export_dir / f"{table}.parquet"
             tmp_csv = csv_path.with_name(csv_path.name + ".tmp")
             tmp_parquet = parquet_path.with_name(parquet_path.name + ".tmp")
-            queries.copy_export(con, table, tmp_csv, tmp_parquet, n)
+            export_sql.copy_export(con, table, tmp_csv, tmp_parquet, n)
             tmp_csv.replace(csv_path)
             tmp_parquet.replace(parquet_path)
             written += [csv_path, parquet_path]

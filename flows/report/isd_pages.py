@@ -12,7 +12,6 @@ is that of every other figure of the review: an ISD's figure is published only w
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from . import connectivity
+from .files import write_text
 from .pages import page_name
 from .suppression import NO_DATA, fmt_value, status_marker
 
@@ -34,12 +34,6 @@ class IsdPageStats:
     written: int = 0
     removed: int = 0
     paths: list[Path] = field(default_factory=list, repr=False)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def _cell(
@@ -84,6 +78,7 @@ def write_isd_pages(
     targets: dict[str, tuple[float | None, str | None]],
     target_texts: dict[str, str],
     connectivity_figures: pd.DataFrame,
+    goal_words: dict[str, str],
     titles: dict[int, str],
     nodata_title: str,
 ) -> IsdPageStats:
@@ -175,16 +170,17 @@ def write_isd_pages(
             side_metrics=[{"metric": m, "label": cfg.metric(m).label} for m in side_metrics],
             members=members,
             connectivity=connectivity.rows(connectivity_figures, code, years),
+            goal_words=goal_words,
         )
         path = isd_dir / fname
-        _write(path, page)
+        write_text(path, page)
         stats.paths.append(path)
         stats.written += 1
     for old in isd_dir.glob("*.html"):
         if old.name != "index.html" and old.name not in current:
             old.unlink()
             stats.removed += 1
-    _write(
+    write_text(
         isd_dir / "index.html",
         env.get_template("isd_index.html.j2").render(
             **common,

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import html
 import json
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +36,10 @@ import pandas as pd
 from markupsafe import Markup
 
 from . import charts
+from .cells import FAMILY_LABELS
 from .config import Metric, ReportConfig
+from .files import write_text
+from .queries import FAMILIES
 from .suppression import (
     NO_DATA,
     decimals,
@@ -69,8 +71,8 @@ def code_version() -> str:
     """A digest of the code and templates that shape a page."""
     here = Path(__file__).parent
     h = hashlib.sha256()
-    for path in sorted([*here.glob("*.py"), *(here / "templates").glob("*")]):
-        h.update(path.name.encode())
+    for path in sorted([*here.rglob("*.py"), *(here / "templates").glob("*")]):
+        h.update(path.relative_to(here).as_posix().encode())
         h.update(path.read_bytes())
     return h.hexdigest()
 
@@ -108,12 +110,6 @@ def _load_manifest(pages_dir: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in pages.items()} if isinstance(pages, dict) else {}
 
 
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def _quantize_frame(frame: pd.DataFrame, column: str, digits: pd.Series) -> np.ndarray:
     out = frame[column].to_numpy(dtype="float64", na_value=np.nan).copy()
     for d in np.unique(digits):
@@ -140,9 +136,7 @@ def _digests(codes: np.ndarray, hashes: np.ndarray, prefix: bytes) -> dict[str, 
     return out
 
 
-def _td(
-    text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, n: int = 10, titles: dict[int, str]
-) -> str:
+def _td(text: str, *, status: int = 0, nodata_title: str = "", count: bool = False, titles: dict[int, str]) -> str:
     cls = ["num"]
     title = ""
     if status:
@@ -245,7 +239,6 @@ def write_district_pages(
                 fmt_value(None if np.isnan(v) else v, x.unit, s, n),
                 status=s,
                 nodata_title=nodata_title,
-                n=n,
                 titles=titles,
             )
 
@@ -339,7 +332,9 @@ def write_district_pages(
             nodata_title,
         )
         stats.written = len(todo)
-    _write(pages_dir / MANIFEST, json.dumps({"format": MANIFEST_FORMAT, "pages": current}, indent=0, sort_keys=True))
+    write_text(
+        pages_dir / MANIFEST, json.dumps({"format": MANIFEST_FORMAT, "pages": current}, indent=0, sort_keys=True)
+    )
     return stats
 
 
@@ -360,7 +355,6 @@ def _render_pages(
     titles,
     nodata_title,
 ) -> None:
-    from .build import FAMILIES, FAMILY_LABELS
 
     n = cfg.min_cell_size
     sy = common["sy"]
@@ -471,4 +465,4 @@ def _render_pages(
             missing=missing,
             quarantine=quarantine_by_district.get(code, []),
         )
-        _write(pages_dir / d["_file"], page)
+        write_text(pages_dir / d["_file"], page)

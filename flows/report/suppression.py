@@ -135,10 +135,6 @@ FIGURES: tuple[str, ...] = (*BASIS, *TALLIES)
 DEFAULT_GROUPINGS: tuple[str, ...] = ("locale", "district_type", "isd_code")
 
 
-def is_suppressible(name: str) -> bool:
-    return name in BASIS
-
-
 def marker(min_cell_size: int = 10) -> str:
     return f"<{int(min_cell_size)}"
 

@@ -58,7 +58,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import stopping
-from ..settings import DBT_PROJECT_DIR
+from ..settings import DBT_PROJECT_DIR, read_yaml
 
 log = logging.getLogger(__name__)
 
@@ -463,11 +463,9 @@ _RATE_TESTS_YAML = Path("models") / "marts" / "district_year_metrics.yml"
 def stored_rate_tests(project_dir: Path | None = None) -> list[tuple[str, str, str]]:
     """(test name, rate column, family) of each warn test of rule rate_over_100 on
     marts.district_year_metrics that stores its failures."""
-    import yaml
-
     path = Path(project_dir or DEFAULT_PROJECT_DIR) / _RATE_TESTS_YAML
     found = []
-    for model in yaml.safe_load(path.read_text())["models"]:
+    for model in read_yaml(path)["models"]:
         for column in model.get("columns") or []:
             for test in column.get("data_tests") or []:
                 spec = next(iter(test.values())) if isinstance(test, dict) else None
