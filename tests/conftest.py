@@ -280,6 +280,7 @@ def pytest_collection_modifyitems(config, items):
 # it is named below with the reason none of its tests can be quick.
 NO_FAST_TEST = {
     "test_exports.py": "every test reads report_warehouse (a nightly run with the session's Prefect server)",
+    "test_report_config.py": "every test reads a warehouse the nightly flow built (report_warehouse or its own)",
     "test_dbt_docs.py": "its one test reads demo_warehouse (the generator's state through a nightly run)",
     "test_incremental_builds.py": "every test runs several dbt builds of a warehouse",
     "test_dbt_unit_tests.py": "its tests run dbt's unit tests in dbt invocations of their own (a second dbt parse "
