@@ -1,8 +1,13 @@
 # roadmap-warehouse: the commands users type (docs/INTERFACE.md).
-#   make setup   .venv from the pinned lock file, nothing else
-#   make demo    sample landing data -> nightly run -> warehouse + annual review
-#   make test    the whole test suite (creates .venv first if missing), after `make check`
-#   make check   ruff (lint and format check of the Python code) and sqlfluff (the dbt SQL), no tests
+#   make setup      .venv from the pinned lock file, nothing else
+#   make demo       sample landing data -> nightly run -> warehouse + annual review
+#   make test       the whole test suite, what CI runs (creates .venv first if missing), after
+#                   `make check`: ~22 minutes on two cores
+#   make test-fast  the fast tier, for the edit-test loop: the tests marked `fast`, each file's
+#                   quickest meaningful ones (under 2 minutes on two cores): no Prefect
+#                   server, no warehouse of the whole pipeline
+#   make check      ruff (lint and format check of the Python code) and sqlfluff (the dbt SQL),
+#                   no tests
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
@@ -106,13 +111,22 @@ tests/a11y/node_modules/.installed: tests/a11y/package-lock.json
 # tests/conftest.py (longest first: xdist's own order, most tests first, would start the
 # one-test rehearsals last); the tests start their own servers on free ports and work
 # in their own temporary folders.
+# PYTHONDONTWRITEBYTECODE is emptied for the tests: pytest keeps its rewritten test modules
+# in tests/__pycache__ only if it may write bytecode (collection of every file on each worker
+# takes twice as long without).
 TEST_WORKERS ?= 3
 XDIST := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+PYTEST := PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest
 test: setup check test-system-deps test-compat-clients test-a11y-deps
-	$(BIN)/python -m pytest $(XDIST) --durations=30 $(PYTEST_ARGS)
+	$(PYTEST) $(XDIST) --durations=30 $(PYTEST_ARGS)
 
+# The fast tier: the tests marked `@pytest.mark.fast` (tests/conftest.py checks that every
+# test file has one, or says why not). Short tests that compute all the time: one worker per
+# core; one file per worker at a time, so a file's module fixture (the tiny warehouse dbt
+# builds for tests/test_metrics.py) is built once.
+FAST_WORKERS ?= 2
 test-fast: setup
-	$(BIN)/python -m pytest $(XDIST) -m "not slow" $(PYTEST_ARGS)
+	$(PYTEST) -n $(FAST_WORKERS) --dist loadfile -m fast --durations=10 $(PYTEST_ARGS)
 
 lock-compat:
 	for v in $(COMPAT_VERSIONS); do \

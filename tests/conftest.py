@@ -253,7 +253,13 @@ def report_warehouse(prefect_server, tmp_path_factory) -> ReportWarehouse:
     return ReportWarehouse(root / "warehouse" / "roadmap.duckdb", root / "landing", summary)
 
 
+@pytest.hookimpl(wrapper=True)
 def pytest_collection_modifyitems(config, items):
+    # before -m and -k select: the fast tier's marks are checked on everything collected
+    _reruns_stay_out_of_the_fast_tier(items)
+    _every_file_has_a_fast_test(items)
+    result = yield
+    # after: what the selection kept
     if os.environ.get("ROADMAP_TEST_EXTENDED") != "1":
         more = pytest.mark.skip(
             reason="another example of a property make test covers: ROADMAP_TEST_EXTENDED=1 runs it"
@@ -263,6 +269,76 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(more)
     _run_once(config, items)
     _longest_first(items)
+    return result
+
+
+# ------------------------------------------------------------------ the fast tier
+# `make test-fast` runs the tests marked `@pytest.mark.fast`: each file's quickest
+# meaningful tests, chosen by hand, so an engineer's edit-test loop stays under two
+# minutes on two cores; `make test` runs everything. Every test file has at least one
+# fast test, unless the whole file is marked slow (`pytestmark = pytest.mark.slow`) or
+# it is named below with the reason none of its tests can be quick.
+NO_FAST_TEST = {
+    "test_exports.py": "every test reads report_warehouse (a nightly run with the session's Prefect server)",
+    "test_report_config.py": "every test reads a warehouse the nightly flow built (report_warehouse or its own)",
+    "test_dbt_docs.py": "its one test reads demo_warehouse (the generator's state through a nightly run)",
+    "test_incremental_builds.py": "every test runs several dbt builds of a warehouse",
+    "test_dbt_unit_tests.py": "its tests run dbt's unit tests in dbt invocations of their own (a second dbt parse "
+    "beside test_metrics.py's build); not yet timed for the fast tier",
+    "test_validation_domains.py": "it validates every file twice (row by row too) to compare; the fast tier "
+    "runs the cases of test_ingestion.py it repeats, once",
+}
+
+
+def _marked(obj, name: str) -> bool:
+    marks = getattr(obj, "pytestmark", [])
+    return any(mark.name == name for mark in (marks if isinstance(marks, list) else [marks]))
+
+
+def _reruns_stay_out_of_the_fast_tier(items):
+    """A test another module imports to run again under a stronger (slower) check runs in
+    the fast tier only where it is defined (test_ingestion.py's cases, not their reruns
+    in test_validation_domains.py); `_run_once` then has nothing to drop there."""
+    for item in items:
+        if isinstance(item, pytest.Function) and item.function.__module__ != item.module.__name__:
+            item.own_markers[:] = [mark for mark in item.own_markers if mark.name != "fast"]
+
+
+def _every_file_has_a_fast_test(items):
+    """The fast tier cannot rot away from a file: each collected test file defines a test
+    marked fast, or is slow as a whole, or says in NO_FAST_TEST why it has none."""
+    modules = {item.module for item in items if isinstance(item, pytest.Function)}
+    missing, stale = [], []
+    for module in modules:
+        name = Path(module.__file__).name
+        own = [
+            obj
+            for key, obj in vars(module).items()
+            if key.startswith("test") and callable(obj) and getattr(obj, "__module__", None) == module.__name__
+        ]
+        has_fast = any(_marked(obj, "fast") for obj in own) or any(
+            item.module is module and item.get_closest_marker("fast") for item in items
+        )
+        exempt = _marked(module, "slow") or name in NO_FAST_TEST
+        if has_fast and name in NO_FAST_TEST:
+            stale.append(name)
+        elif not has_fast and not exempt:
+            missing.append(name)
+    problems = [
+        f"tests/{name} has no test marked @pytest.mark.fast: mark its quickest meaningful test "
+        "(a few seconds, no session warehouse), or mark the file slow, or name it in NO_FAST_TEST "
+        "of tests/conftest.py with the reason"
+        for name in sorted(missing)
+    ] + [
+        f"tests/{name} has a fast test now: remove it from NO_FAST_TEST in tests/conftest.py" for name in sorted(stale)
+    ]
+    problems += [
+        f"NO_FAST_TEST in tests/conftest.py names tests/{name}, which does not exist"
+        for name in sorted(NO_FAST_TEST)
+        if not (REPO / "tests" / name).is_file()
+    ]
+    if problems:
+        raise pytest.UsageError("the fast tier (make test-fast):\n  " + "\n  ".join(problems))
 
 
 def _run_once(config, items):

@@ -209,6 +209,7 @@ def test_the_demo_warehouse_composes_as_the_reference(demo_warehouse, tmp_path):
         con.close()
 
 
+@pytest.mark.fast
 def test_no_issue_no_message(tmp_path):
     landing = Landing(tmp_path / "landing")
     landing.directory()

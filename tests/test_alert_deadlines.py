@@ -118,6 +118,7 @@ def test_a_message_the_server_does_not_acknowledge_in_time_stays_pending(landing
     assert list(Outbox(settings.outbox_dir).messages("sent")) == []
 
 
+@pytest.mark.fast
 def test_the_deadlines_are_read_from_the_config(tmp_path):
     config = tmp_path / "config"
     shutil.copytree(REPO / "config", config)

@@ -337,6 +337,7 @@ def test_failed_run_is_reported_to_the_state_recipients_only(landing, tmp_path, 
     assert "left as it was" in msg.text()
 
 
+@pytest.mark.fast
 def test_districts_without_a_usable_contact_are_listed_for_the_state(landing, tmp_path, mail):
     from landing_files import DIRECTORY_ROWS
 

@@ -65,6 +65,7 @@ def child_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.mark.fast
 def test_every_code_block_of_the_guide_is_one_this_test_runs():
     languages = [lang for lang, _ in BLOCK.findall(GUIDE.read_text(encoding="utf-8"))]
     unknown = sorted(set(languages) - RUN_LANGUAGES - NOT_COMMANDS)
@@ -239,12 +240,14 @@ def test_every_sql_example_runs_in_roadmap_sql(project):
     assert " 0 rows" not in result.stdout
 
 
+@pytest.mark.fast
 def test_sql_examples_only_read():
     for sql in sql_blocks():
         first = re.sub(r"--[^\n]*", "", sql).strip().split(None, 1)[0].upper()
         assert first in ("SELECT", "WITH"), sql[:80]
 
 
+@pytest.mark.fast
 def test_guide_explains_read_only_connections():
     text = GUIDE.read_text(encoding="utf-8")
     assert ".venv/bin/roadmap sql" in text

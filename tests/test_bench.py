@@ -107,6 +107,7 @@ def pipeline_published(con: duckdb.DuckDBPyConnection) -> dict[str, set]:
     return out
 
 
+@pytest.mark.fast
 def test_the_floor_takes_a_count_that_is_not_a_number_as_a_bad_row_not_a_crash(landing, tmp_path):
     landing.directory()
     landing.csv(
@@ -135,6 +136,7 @@ def test_the_floor_takes_a_count_that_is_not_a_number_as_a_bad_row_not_a_crash(l
     ).fetchall() == [(True, True)]  # no devices file: unknown, not 0
 
 
+@pytest.mark.fast
 def test_the_floor_holds_back_unreadable_files_whole(landing, tmp_path):
     landing.directory()
     landing.csv("enrollment_2024-25.csv", ENROLLMENT, ["2024-25,01010,01011,Alcona Elementary,300"])

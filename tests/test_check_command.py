@@ -195,6 +195,7 @@ def test_check_with_a_warehouse_judges_buildings_and_changes_no_file(tmp_path, c
     assert _tree(tmp_path) == before
 
 
+@pytest.mark.fast
 def test_usage_errors_exit_2(tmp_path, capsys):
     done = _roadmap_in_process(capsys, "check", tmp_path / "absent.csv")
     assert done.returncode == 2 and "absent.csv: no such file" in done.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import duckdb
+import pytest
 
 
 def test_missing_landing_folder_exits_2_and_touches_no_warehouse(tmp_path, capsys):
@@ -15,6 +16,7 @@ def test_missing_landing_folder_exits_2_and_touches_no_warehouse(tmp_path, capsy
     assert not warehouse.exists()
 
 
+@pytest.mark.fast
 def test_missing_config_file_exits_2(tmp_path, capsys):
     from flows.cli import main
 
@@ -23,6 +25,7 @@ def test_missing_config_file_exits_2(tmp_path, capsys):
     assert "absent.yml" in capsys.readouterr().err
 
 
+@pytest.mark.fast
 def test_run_that_died_holding_the_lock_is_recorded_as_interrupted(tmp_path):
     from flows.warehouse import audit
 

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+# the fast tier (make test-fast) runs the whole module: it reads files, starts nothing
+pytestmark = pytest.mark.fast
+
 REPO = Path(__file__).resolve().parent.parent
 TEST_AND_BUILD_ONLY = {"pytest", "pytest-timeout", "hypothesis", "aiosmtpd", "setuptools", "wheel"}
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import REPO, TEST_KEY
 
 
+@pytest.mark.fast
 def test_second_run_is_refused_while_the_lock_is_held_and_names_the_holder(tmp_path):
     from flows.warehouse.publish import RunInProgress, warehouse_lock
 
@@ -27,6 +28,7 @@ def test_second_run_is_refused_while_the_lock_is_held_and_names_the_holder(tmp_p
         pass
 
 
+@pytest.mark.fast
 def test_lock_of_a_killed_run_does_not_block_the_next(tmp_path):
     from flows.warehouse.publish import warehouse_lock
 

@@ -64,6 +64,7 @@ def config_reading_violations(source: str, filename: str = "<module>") -> list[s
     return found
 
 
+@pytest.mark.fast
 def test_only_settings_reads_or_parses_config_files():
     violations = []
     for path in sorted(FLOWS.rglob("*.py")):
@@ -174,6 +175,7 @@ def test_invalid_yaml_names_the_file_and_the_line_wherever_it_is(config, tmp_pat
         assert "not valid YAML" in message and "\n" not in message
 
 
+@pytest.mark.fast
 def test_a_key_written_twice_is_refused_naming_both_lines(config):
     text = (config / "roadmap.yml").read_text(encoding="utf-8")
     first = 1 + text.splitlines().index("alerts:")

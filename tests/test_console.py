@@ -130,6 +130,7 @@ def test_config_errors_are_one_line_naming_the_file_and_where_it_was_looked_for(
             assert word in lines[0], (argv, word, lines[0])
 
 
+@pytest.mark.fast
 def test_progress_is_shown_on_a_terminal_only():
     import io
 

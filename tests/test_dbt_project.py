@@ -17,37 +17,20 @@ import duckdb
 import pytest
 import yaml
 
-try:
-    from dbt_fixtures import (
-        CONFIG_DIR,
-        DBT_PROJECT_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (
-        CONFIG_DIR,
-        DBT_PROJECT_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-
+from dbt_fixtures import (
+    CONFIG_DIR,
+    DBT_PROJECT_DIR,
+    connectivity,
+    create_warehouse,
+    devices,
+    district,
+    enrollment,
+    insert_rows,
+    one,
+    pl,
+    query,
+    staffing,
+)
 from flows.warehouse.reference import load_reference, read_reference
 from flows.warehouse.transform import DbtBuildFailed, DbtBuildSummary, run_dbt_build
 
@@ -367,6 +350,7 @@ def test_models_land_in_schemas_named_staging_intermediate_marts(built):
         assert files[t["table_name"]].parent.name == t["table_schema"], t
 
 
+@pytest.mark.fast
 def test_model_names_follow_the_layer_conventions():
     for name, path in _model_files().items():
         layer = path.parent.name
@@ -584,6 +568,7 @@ def test_rates_over_100_have_one_owner_the_warn_tests_whose_findings_reach_audit
     ]
 
 
+@pytest.mark.fast
 def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():
     profile = yaml.safe_load((DBT_PROJECT_DIR / "profiles.yml").read_text())["roadmap_warehouse"]
     output = profile["outputs"][profile["target"]]
@@ -598,11 +583,13 @@ def test_profile_reads_the_path_from_the_environment_and_keeps_one_connection():
     assert project["models"]["roadmap_warehouse"]["+materialized"] == "table"
 
 
+@pytest.mark.fast
 def test_dbt_needs_no_packages():
     for name in ("packages.yml", "dependencies.yml", "package-lock.yml"):
         assert not (DBT_PROJECT_DIR / name).exists(), name
 
 
+@pytest.mark.fast
 def test_sql_is_lower_case_and_staging_is_source_then_renamed():
     upper = re.compile(r"\b(SELECT|FROM|WHERE|JOIN|GROUP BY|ORDER BY|WITH|AS|CASE|WHEN|UNION)\b")
     for path in DBT_PROJECT_DIR.rglob("*.sql"):
@@ -878,6 +865,7 @@ def test_dbt_is_imported_only_when_a_build_runs(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
 
 
+@pytest.mark.fast
 def test_missing_warehouse_file_is_an_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         run_dbt_build(tmp_path / "nowhere.duckdb")
@@ -886,6 +874,7 @@ def test_missing_warehouse_file_is_an_error(tmp_path):
 # ---- reference loader ------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_reference_flattens_the_catalog_in_document_order():
     con = duckdb.connect()
     load_reference(con, CONFIG_DIR)
@@ -910,12 +899,14 @@ def test_reference_flattens_the_catalog_in_document_order():
     con.close()
 
 
+@pytest.mark.fast
 def test_reference_rejects_an_objective_neither_mapped_nor_unmeasured(tmp_path):
     config_dir = _config_with(tmp_path, lambda m: m["unmeasured"].pop("G4.S1.F"))
     with pytest.raises(ValueError, match=r"neither mapped.*G4\.S1\.F"):
         read_reference(config_dir)
 
 
+@pytest.mark.fast
 def test_reference_rejects_an_unknown_mapped_metric(tmp_path):
     config_dir = _config_with(tmp_path, lambda m: m["objective_metrics"]["G4.S1.A"].append("leader_happiness"))
     con = duckdb.connect()
@@ -928,6 +919,7 @@ def test_reference_rejects_an_unknown_mapped_metric(tmp_path):
     con.close()
 
 
+@pytest.mark.fast
 def test_reference_rejects_a_target_for_an_unknown_metric(tmp_path):
     config_dir = _config_with(
         tmp_path, lambda m: m["targets"].update({"joy_pct": {"comparison": ">=", "target": 1, "source": "x"}})
@@ -936,6 +928,7 @@ def test_reference_rejects_a_target_for_an_unknown_metric(tmp_path):
         read_reference(config_dir)
 
 
+@pytest.mark.fast
 def test_reference_uses_the_default_bandwidth_target_when_none_is_configured(tmp_path):
     config_dir = _config_with(tmp_path, lambda m: m["targets"].pop("kbps_per_student"))
     targets = {t[0]: t for t in read_reference(config_dir).metric_targets}

@@ -13,11 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-try:
-    from dbt_fixtures import DBT_PROJECT_DIR, create_warehouse
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import DBT_PROJECT_DIR, create_warehouse
-
+from dbt_fixtures import DBT_PROJECT_DIR, create_warehouse
 from flows.warehouse.transform import DB_PATH_ENV_VAR, _release_duckdb, run_dbt_build
 
 

@@ -18,6 +18,8 @@ import sysconfig
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from flows.cli import GENERATOR_MISSING, build_parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -46,6 +48,7 @@ def _imports_tool(module: str) -> bool:
     return module == TOOL or module.startswith(TOOL + ".")
 
 
+@pytest.mark.fast
 def test_the_product_package_does_not_import_the_generator():
     offenders = []
     lazily = []
@@ -62,6 +65,7 @@ def test_the_product_package_does_not_import_the_generator():
     assert (REPO / "tools" / TOOL / "generate.py").is_file()
 
 
+@pytest.mark.fast
 def test_the_checker_sees_a_module_level_import(tmp_path):
     """The check above can fail: an import at module level (also under `if`/`try`) is
     found, one inside a function is not."""

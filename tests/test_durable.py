@@ -64,6 +64,7 @@ def test_a_lock_held_by_another_process_cannot_be_taken_and_frees_itself_when_th
             holder.wait(timeout=10)
 
 
+@pytest.mark.fast
 def test_a_lock_is_released_when_its_block_ends_even_by_an_error(tmp_path):
     lock = tmp_path / "outbox" / ".lock"
     with pytest.raises(ValueError), durable.exclusive_lock(lock, 0, Busy):
@@ -122,6 +123,7 @@ def _record(monkeypatch) -> list[tuple]:
     return calls
 
 
+@pytest.mark.fast
 def test_a_durable_write_flushes_the_content_then_renames_then_flushes_the_directory(tmp_path, monkeypatch):
     target = tmp_path / "pending" / "run-1" / "a.json"
     target.parent.mkdir(parents=True)
@@ -139,6 +141,7 @@ def test_a_durable_write_flushes_the_content_then_renames_then_flushes_the_direc
     assert [p.name for p in target.parent.iterdir()] == ["a.json"]  # no temporary file left
 
 
+@pytest.mark.fast
 def test_a_failed_durable_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
     target = tmp_path / "a.json"
     target.write_bytes(b"old")

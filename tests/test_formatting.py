@@ -25,6 +25,7 @@ values = st.one_of(
 
 @settings(max_examples=500, deadline=None)
 @given(values, st.sampled_from(UNITS))
+@pytest.mark.fast
 def test_no_formatter_shows_a_negative_zero(v, unit):
     for text in (fmt_value(v, unit), fmt_change(v, unit), fmt_count(abs(v)), _short(v, unit or "students")):
         assert not NEGATIVE_ZERO.search(text), (v, unit, text)
@@ -33,6 +34,7 @@ def test_no_formatter_shows_a_negative_zero(v, unit):
 
 @settings(max_examples=200, deadline=None)
 @given(values, st.sampled_from(UNITS))
+@pytest.mark.fast
 def test_a_shown_figure_is_the_value_rounded_to_its_decimals(v, unit):
     if unit == "boolean":
         return
@@ -41,6 +43,7 @@ def test_a_shown_figure_is_the_value_rounded_to_its_decimals(v, unit):
     assert shown == pytest.approx(quantize(v, decimals(unit)), abs=1e-9 * max(1, abs(v)))
 
 
+@pytest.mark.fast
 def test_examples_read_the_usual_way():
     assert fmt_value(-0.0, "usd") == "$0.00"
     assert fmt_value(-0.001, "usd") == "$0.00"
@@ -55,6 +58,7 @@ def test_examples_read_the_usual_way():
     assert _short(-0.3, "percent") == "0%"
 
 
+@pytest.mark.fast
 def test_small_charts_never_label_an_axis_with_a_negative_zero():
     svg = svg_trend(["2023-24", "2024-25"], [-0.2, -0.01], [0.0, -0.4], unit="usd", title="cost")
     labels = re.findall(r'class="spark-axis">([^<]*)<', svg)

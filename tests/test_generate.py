@@ -111,6 +111,7 @@ def test_different_seeds_give_different_data(tmp_path):
     assert (tmp_path / "a" / name).read_bytes() != (tmp_path / "b" / name).read_bytes()
 
 
+@pytest.mark.fast
 def test_manifest_lists_every_file_written_with_row_counts(clean):
     out, m = clean
     assert sorted(m.files) == sorted(p.name for p in out.iterdir())
@@ -122,6 +123,7 @@ def test_manifest_lists_every_file_written_with_row_counts(clean):
     assert again.to_json() == m.to_json()
 
 
+@pytest.mark.fast
 def test_files_are_received_in_year_order_and_resubmissions_after_statewide_extracts(clean):
     out, m = clean
     order = sorted(m.files, key=lambda f: ((out / f).stat().st_mtime, f))
@@ -158,6 +160,7 @@ def test_clean_corrections_change_only_a_few_rows_of_the_latest_year(clean):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_files_parse_per_data_spec(clean):
     out, m = clean
     for name in m.files:
@@ -178,6 +181,7 @@ def test_files_parse_per_data_spec(clean):
                 assert {r[col] for _, r in rows} == set(family.column(col).values), col
 
 
+@pytest.mark.fast
 def test_codes_are_five_digits_with_leading_zeros_kept_in_the_csv_text(clean):
     out, m = clean
     text = (out / "districts_2025-26.csv").read_text(encoding="utf-8-sig")
@@ -199,6 +203,7 @@ def test_codes_are_five_digits_with_leading_zeros_kept_in_the_csv_text(clean):
         assert len({b for _, b in buildings}) == len(buildings), "building codes are distinct statewide"
 
 
+@pytest.mark.fast
 def test_names_with_commas_and_apostrophes_survive_quoting(clean):
     out, _ = clean
     names = {r["district_name"] for r in rows_of(out, "districts", "2025-26")}
@@ -272,6 +277,7 @@ def test_default_size_is_michigan_sized(michigan):
     assert 150_000 <= pl_rows <= 400_000
 
 
+@pytest.mark.fast
 def test_staffing_is_consistent_with_enrollment(clean):
     out, m = clean
     for sy in m.school_years:
@@ -356,6 +362,7 @@ def test_pl_educators_never_exceed_staffing_and_rates_are_plausible(clean):
     assert all(0.40 <= r <= 0.85 for r in rates) and rates == sorted(rates)
 
 
+@pytest.mark.fast
 def test_educator_ids_are_stable_across_years(clean):
     out, _ = clean
     ids = [
@@ -503,6 +510,7 @@ def test_bad_code_format_is_recorded_as_written(dirty):
         assert ("0" + d.district_code) in directory(out, d.school_year) or len(d.district_code) == 4
 
 
+@pytest.mark.fast
 def test_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError):
         generate_landing(tmp_path, districts=60, defects=1.5)
@@ -675,6 +683,7 @@ def test_per_district_files_with_heavy_warnings_name_the_district_files(tmp_path
     } == rates_over_100(tmp_path)
 
 
+@pytest.mark.fast
 def test_bench_options_refuse_what_they_cannot_honour(tmp_path):
     with pytest.raises(ValueError, match="clean"):
         generate_landing(tmp_path, districts=20, defects=0.1, heavy_warnings=0.5)
@@ -725,6 +734,7 @@ def test_cli_writes_per_district_files_with_heavy_warnings(tmp_path, capsys):
 # ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.fast
 def test_cli_writes_files_manifest_and_a_summary(tmp_path, capsys):
     parser = argparse.ArgumentParser()
     add_arguments(parser)

@@ -292,6 +292,7 @@ def test_a_last_field_left_empty_is_not_an_extra_field(landing, tmp_path):
     assert [i["rule"] for i in file_issues(con, name)] == ["extra_column"]
 
 
+@pytest.mark.fast
 def test_quoted_fields_with_newlines_commas_and_quotes_load_with_physical_line_numbers(landing, tmp_path):
     name = "enrollment_2024-25_01020.csv"
     con, _ = ingest_beside_good_file(landing, tmp_path, {name: corpus("quoted_newlines_and_commas.csv")})
@@ -492,6 +493,7 @@ def test_symbolic_links_and_folders_are_never_followed_nor_read(landing, tmp_pat
     assert archived and not any(marker.encode() in p.read_bytes() for p in archived)
 
 
+@pytest.mark.fast
 def test_a_file_swapped_for_a_link_after_listing_is_not_followed(tmp_path, monkeypatch):
     from flows.ingest import discover
 
@@ -638,6 +640,7 @@ def test_sql_looking_text_in_every_text_field_is_stored_verbatim_and_breaks_noth
     assert file_status(con, sql_name) == ("loaded", 1, 0)
 
 
+@pytest.mark.fast
 def test_directory_header_constant_matches_the_family():
     from flows.ingest.families import FAMILIES
 

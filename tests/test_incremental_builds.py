@@ -23,15 +23,10 @@ import duckdb
 import pytest
 import yaml
 
-from landing_files import CONNECTIVITY, DEVICES, DIRECTORY_HEADER, ENROLLMENT, PL, STAFFING, Landing
-
-try:
-    from dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
-
+from dbt_fixtures import CONFIG_DIR, connectivity, create_warehouse, district, enrollment, insert_rows, one
 from flows.warehouse.reference import load_reference
 from flows.warehouse.transform import run_dbt_build
+from landing_files import CONNECTIVITY, DEVICES, DIRECTORY_HEADER, ENROLLMENT, PL, STAFFING, Landing
 
 REPO = Path(__file__).resolve().parent.parent
 YEARS = ["2022-23", "2023-24", "2024-25", "2025-26"]

@@ -38,6 +38,7 @@ def test_bom_and_upper_case_padded_headers_are_read(landing, tmp_path):
     assert [i for i in issues(con) if i["severity"] == "error"] == []
 
 
+@pytest.mark.fast
 def test_codes_keep_their_leading_zeros(landing, tmp_path):
     landing.directory()
     landing.csv("enrollment_2024-25.csv", ENROLLMENT, GOOD_ENROLLMENT)
@@ -200,6 +201,7 @@ def test_blocking_error_holds_back_only_that_districts_rows(landing, tmp_path, r
     del good_other
 
 
+@pytest.mark.fast
 def test_key_duplicated_with_different_values_blocks_the_district(landing, tmp_path):
     landing.directory()
     landing.csv(
@@ -241,6 +243,7 @@ def test_warnings_are_recorded_and_the_rows_load(landing, tmp_path):
     assert rows_of(con, "select activity_title, hours, _line from raw.pl_participation") == [("Intro", 2.0, 2)]
 
 
+@pytest.mark.fast
 def test_file_not_in_utf8_is_rejected_with_its_line(landing, tmp_path):
     landing.directory()
     landing.write(
@@ -258,6 +261,7 @@ def test_file_not_in_utf8_is_rejected_with_its_line(landing, tmp_path):
     ]
 
 
+@pytest.mark.fast
 def test_missing_required_column_rejects_the_whole_file(landing, tmp_path):
     landing.directory()
     landing.csv("staffing_2024-25.csv", "school_year,district_code,teacher_count", ["2024-25,01010,30"])
@@ -308,6 +312,7 @@ def test_raw_files_are_kept_in_the_archive(landing, tmp_path):
     assert Path(archived[0]).read_bytes() == src.read_bytes()
 
 
+@pytest.mark.fast
 def test_educator_id_is_replaced_by_its_keyed_hash_before_it_is_written(landing, tmp_path):
     from flows.ingest.pseudonymize import hmac_hex
 
@@ -396,6 +401,7 @@ def test_a_file_whose_checks_could_not_run_waits_unjudged_and_loads_when_they_ca
     assert rows_of(con, "select teacher_count, _received_seq from raw.staffing") == [(30, seq[0][0])]
 
 
+@pytest.mark.fast
 def test_committed_suites_match_the_file_families():
     from flows.ingest.families import FAMILIES
     from flows.ingest.suites import suite_for, suite_path
@@ -407,6 +413,7 @@ def test_committed_suites_match_the_file_families():
         )
 
 
+@pytest.mark.fast
 def test_hmac_in_duckdb_equals_the_standard_library():
     import duckdb
 

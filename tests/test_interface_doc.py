@@ -7,6 +7,8 @@ import argparse
 import re
 from pathlib import Path
 
+import pytest
+
 from flows.cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
@@ -41,11 +43,13 @@ def undocumented(parser: argparse.ArgumentParser, doc: str) -> list[str]:
     return missing
 
 
+@pytest.mark.fast
 def test_every_command_and_option_is_in_the_interface_doc():
     missing = undocumented(build_parser(), (REPO / "docs" / "INTERFACE.md").read_text())
     assert missing == [], "add to docs/INTERFACE.md: " + "; ".join(missing)
 
 
+@pytest.mark.fast
 def test_a_command_or_option_the_doc_does_not_name_is_reported():
     parser = argparse.ArgumentParser(prog="roadmap")
     sub = parser.add_subparsers()
@@ -88,6 +92,7 @@ def _contract_columns(model: str) -> list[str]:
     raise AssertionError(f"no contract for {model}")
 
 
+@pytest.mark.fast
 def test_the_architecture_table_of_district_year_metrics_has_the_columns_of_its_contract():
     documented = _documented_columns("### marts.district_year_metrics")
     contract = _contract_columns("district_year_metrics")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import duckdb
 import jinja2
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -77,6 +78,7 @@ def _key_positions(keys: list[str]) -> list[int]:
     return [{"school_year": 0, "district_code": 1}[k] for k in keys]
 
 
+@pytest.mark.fast
 def test_each_district_s_contact_comes_from_the_latest_directory_file_listing_it():
     con = duckdb.connect()
     try:

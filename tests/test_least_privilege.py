@@ -174,6 +174,7 @@ def test_the_key_and_raw_educator_ids_never_reach_the_run_record_the_logs_or_the
     assert b"STAFF-4711" in archived
 
 
+@pytest.mark.fast
 def test_data_the_demo_key_file_and_the_env_file_are_ignored_by_git():
     paths = [
         ".env",
@@ -197,6 +198,7 @@ KEY_ASSIGNMENT = re.compile(
 )
 
 
+@pytest.mark.fast
 def test_no_tracked_file_holds_a_key_like_secret():
     for leak in (
         f"ROADMAP_PSEUDONYM_KEY={KEY}",

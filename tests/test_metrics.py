@@ -20,36 +20,23 @@ import duckdb
 import pytest
 import yaml
 
-try:
-    from dbt_fixtures import (
-        CONFIG_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-except ModuleNotFoundError:  # tests/ imported as a package
-    from tests.dbt_fixtures import (
-        CONFIG_DIR,
-        connectivity,
-        create_warehouse,
-        devices,
-        district,
-        enrollment,
-        insert_rows,
-        one,
-        pl,
-        query,
-        staffing,
-    )
-
+from dbt_fixtures import (
+    CONFIG_DIR,
+    connectivity,
+    create_warehouse,
+    devices,
+    district,
+    enrollment,
+    insert_rows,
+    one,
+    pl,
+    query,
+    staffing,
+)
 from flows.warehouse.transform import DbtBuildSummary, run_dbt_build
+
+# the fast tier (make test-fast) runs the whole module: one dbt build of a tiny warehouse
+pytestmark = pytest.mark.fast
 
 Y1, Y2 = "2023-24", "2024-25"
 approx = pytest.approx

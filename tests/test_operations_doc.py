@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import subprocess
 
+import pytest
+
 from rehearsal import OPERATOR_COMMANDS, OPERATOR_ENVIRONMENT, REPO
 
 WALK = "## From a bare server to the first scheduled night"
@@ -33,6 +35,7 @@ def _lines(block: str) -> list[str]:
     return out
 
 
+@pytest.mark.fast
 def test_every_command_of_the_walk_is_run_by_the_rehearsal():
     section = _section()
     commands = [line for block in _blocks(section, "sh") for line in _lines(block) if not line.startswith("export ")]
@@ -57,6 +60,7 @@ def test_every_command_of_the_walk_is_run_by_the_rehearsal():
     assert [c for c in known if c not in text] == []
 
 
+@pytest.mark.fast
 def test_the_rehearsal_runs_every_operator_command():
     files = [
         REPO / "tests" / "rehearsal.py",
@@ -70,6 +74,7 @@ def test_the_rehearsal_runs_every_operator_command():
         assert re.search(rf"""["']{name}["']""", source), f"the rehearsal never runs {name!r}"
 
 
+@pytest.mark.fast
 def test_make_setup_of_the_walk_succeeds_from_the_project_folder():
     # in a fresh clone `make test` has just run it; here it must find everything in place
     done = subprocess.run(OPERATOR_COMMANDS["setup"].split(), cwd=REPO, capture_output=True, text=True, timeout=900)

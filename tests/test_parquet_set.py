@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 import pyarrow.parquet as pq
+import pytest
 
 from flows.warehouse import audit
 from flows.warehouse.parquet_set import CURRENT, KEEP, MANIFEST, current_folder, write_for
@@ -219,6 +220,7 @@ def test_a_reader_polling_current_never_sees_a_half_written_or_mixed_set(tmp_pat
     assert result["seen"] == sorted(result["seen"])  # never back to an older night
 
 
+@pytest.mark.fast
 def test_a_failed_first_run_publishes_its_record_and_no_parquet_set(tmp_path):
     warehouse = tmp_path / "wh" / "roadmap.duckdb"
     publish_night(warehouse, "f1", None, status="failed")
@@ -229,6 +231,7 @@ def test_a_failed_first_run_publishes_its_record_and_no_parquet_set(tmp_path):
     assert latest_publish(warehouse)["publish_seq"] == 2 and current_folder(warehouse).name == "n2"
 
 
+@pytest.mark.fast
 def test_a_warehouse_folder_copied_through_the_link_publishes_its_next_night(tmp_path):
     # cp -rL, shutil.copytree or a restored backup turn `current` into a real folder
     import shutil

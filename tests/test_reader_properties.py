@@ -17,6 +17,7 @@ import io
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
@@ -284,6 +285,7 @@ def test_files_read_together_give_what_each_gives_read_alone(tmp_path, files):
         assert rows == alone_rows, path.read_bytes()[:300]
 
 
+@pytest.mark.fast
 def test_small_files_of_one_header_are_read_in_one_scan(tmp_path, monkeypatch):
     """A night of districts' own uploads: many one-line-row files cost one scan, not one
     read each (a DuckDB result left half-fetched once made every such scan fall back)."""
@@ -306,6 +308,7 @@ def test_small_files_of_one_header_are_read_in_one_scan(tmp_path, monkeypatch):
     assert together[7][1] == [(2, "2024-25", "10007", "00101", "A", "8"), (3, "2024-25", "10007", "00102", "B", "3")]
 
 
+@pytest.mark.fast
 def test_product_code_never_leaves_a_duckdb_result_half_fetched():
     """DuckDB 2 refuses the next statement on a connection whose last result was not
     fetched to the end (`fetchone()` leaves it open): flows.warehouse.db.scalar fetches it all."""

@@ -218,6 +218,7 @@ def test_the_review_says_which_year_it_shows_and_why(html):
     assert re.search(r"\d+ of the 18 districts in its directory \(\d+%\)", reason)
 
 
+@pytest.mark.fast
 def test_default_year_passes_over_a_later_year_still_being_collected():
     import pandas as pd
 
@@ -577,6 +578,7 @@ def test_report_uses_the_configured_cell_size(warehouse, tmp_path):
                 assert float(cell.replace(",", "")) >= 30
 
 
+@pytest.mark.fast
 def test_missing_warehouse_is_reported_clearly(tmp_path):
     with pytest.raises(FileNotFoundError, match="warehouse"):
         build_report(tmp_path / "nope.duckdb", tmp_path, config_dir=CONFIG)

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from flows.alerts import Outbox, queue_run_alerts
 from flows.cli import main
@@ -83,6 +84,7 @@ def test_roadmap_runs_lists_each_run_with_its_counts_and_alerts(landing, tmp_pat
     assert "run-4: RuntimeError: dbt build failed" in out
 
 
+@pytest.mark.fast
 def test_roadmap_runs_without_a_warehouse_says_so(tmp_path, capsys):
     assert main(["runs", "--warehouse", str(tmp_path / "none.duckdb")]) == 2
     assert "no run has published yet" in capsys.readouterr().err

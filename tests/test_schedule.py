@@ -94,6 +94,7 @@ def test_serve_without_a_reachable_prefect_server_says_how_to_start_one(tmp_path
     assert "PREFECT_API_URL is not set" in capsys.readouterr().err
 
 
+@pytest.mark.fast
 def test_a_broken_schedule_in_the_config_is_reported_by_name(tmp_path):
     from flows.serve import schedule_of
     from flows.settings import ConfigError, load_settings
@@ -107,6 +108,7 @@ def test_a_broken_schedule_in_the_config_is_reported_by_name(tmp_path):
             schedule_of(settings)
 
 
+@pytest.mark.fast
 def test_every_definition_loads_and_prefect_yaml_matches_the_config(monkeypatch):
     from prefect.cli.deploy._models import PrefectYamlModel, RawScheduleConfig
     from prefect.flows import load_flow_from_entrypoint

@@ -30,6 +30,7 @@ def _dbt_macro():
     return env.from_string(MACROS.read_text(encoding="utf-8")).module.previous_school_year
 
 
+@pytest.mark.fast
 def test_the_year_before_is_the_same_in_python_duckdb_sql_and_the_dbt_macro():
     macro = _dbt_macro()
     con = duckdb.connect()
@@ -44,6 +45,7 @@ def test_the_year_before_is_the_same_in_python_duckdb_sql_and_the_dbt_macro():
         assert in_sql == in_dbt == previous_school_year(sy), sy
 
 
+@pytest.mark.fast
 def test_a_century_turns_over_correctly():
     assert previous_school_year("2000-01") == "1999-00"
     assert school_year_of(1999) == "1999-00"
@@ -51,6 +53,7 @@ def test_a_century_turns_over_correctly():
 
 
 @given(st.dates(min_value=dt.date(1901, 1, 1), max_value=dt.date(2199, 12, 31)))
+@pytest.mark.fast
 def test_every_date_falls_in_the_school_year_whose_bounds_hold_it(day):
     sy = school_year_containing(day)
     assert is_school_year(sy)
@@ -59,6 +62,7 @@ def test_every_date_falls_in_the_school_year_whose_bounds_hold_it(day):
 
 
 @given(st.text(max_size=8))
+@pytest.mark.fast
 def test_only_well_formed_consecutive_years_are_school_years(text):
     ok = is_school_year(text)
     if ok:
@@ -69,5 +73,6 @@ def test_only_well_formed_consecutive_years_are_school_years(text):
 
 
 @pytest.mark.parametrize("text", ["２０２４-25", "2024-26", "2024_25", "2024-25\n", " 2024-25"])
+@pytest.mark.fast
 def test_near_misses_are_not_school_years(text):
     assert not is_school_year(text)

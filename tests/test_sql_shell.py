@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -229,12 +230,14 @@ def test_the_open_shell_holds_no_write_lock(demo_warehouse_path, tmp_path):
         assert term.wait() == 0
 
 
+@pytest.mark.fast
 def test_without_a_warehouse_it_says_what_to_do_and_exits_2(tmp_path):
     result = roadmap_sql(tmp_path / "nowhere" / "roadmap.duckdb", "-c", "SELECT 1")
     assert result.returncode == 2
     assert "roadmap nightly" in result.stderr and "--warehouse" in result.stderr
 
 
+@pytest.mark.fast
 def test_a_warehouse_published_before_audit_published_still_names_its_run(tmp_path):
     old = tmp_path / "old.duckdb"
     con = duckdb.connect(str(old))
@@ -289,6 +292,7 @@ def test_a_statement_ends_only_at_a_semicolon_outside_strings_identifiers_and_co
         con.close()
 
 
+@pytest.mark.fast
 def test_dollar_quoted_strings_and_parameters():
     assert not statement_complete("SELECT $$a;b")
     assert statement_complete("SELECT $$a;b$$;")

@@ -78,6 +78,7 @@ def test_a_stop_swallowed_in_a_finaliser_ends_the_run_at_the_next_stage(handlers
 
 @settings(max_examples=25, deadline=None)
 @given(swallowed_at=st.integers(min_value=0, max_value=5), stages=st.integers(min_value=1, max_value=6))
+@pytest.mark.fast
 def test_whatever_stage_swallows_the_stop_no_later_stage_starts(swallowed_at, stages):
     previous = signal.signal(signal.SIGTERM, prefect_bridge)
     stopping.reset()
@@ -169,6 +170,7 @@ def test_the_command_exits_within_its_grace_even_if_something_hangs_after_the_st
     assert "Thread 0x" in out.stderr or "Current thread" in out.stderr
 
 
+@pytest.mark.fast
 def test_a_caller_in_the_same_process_is_never_exited(handlers):
     """Code that calls the run in its own process (tests, tools) is not given a timer."""
     signal.signal(signal.SIGTERM, stopping.stop)
@@ -179,6 +181,7 @@ def test_a_caller_in_the_same_process_is_never_exited(handlers):
     assert stopping._timer is None
 
 
+@pytest.mark.fast
 def test_an_ignored_sigterm_stays_ignored(handlers):
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with stopping.remembered(as_ctrl_c=True):

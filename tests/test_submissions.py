@@ -162,6 +162,7 @@ def test_reminders_go_once_to_districts_missing_files_and_never_to_those_that_se
     assert "01010 Alcona" not in section
 
 
+@pytest.mark.fast
 def test_collection_config_is_checked_with_messages_that_say_what_to_fix(tmp_path, monkeypatch):
     from flows.ingest.collection import deadlines, today
     from flows.settings import ConfigError, load_settings

@@ -346,6 +346,7 @@ def test_complementary_suppression_leaves_nothing_recoverable(problem):
     assert not found.any(), [int(unknown[i]) for i in np.flatnonzero(found)]
 
 
+@pytest.mark.fast
 def test_a_total_with_one_small_part_withholds_another_part_big_enough():
     """The example of issue 11: one district under 10 in a state total. Another part is
     withheld with it, the smallest of 19 or more (so the pair's sum says nothing)."""

@@ -182,6 +182,7 @@ def test_duckdb_keeps_writing_a_file_in_the_version_it_was_created_with(tmp_path
         assert old["relations"]["marts.k"]["rows"] == 50000
 
 
+@pytest.mark.fast
 def test_a_type_the_storage_version_cannot_hold_fails_loudly_rather_than_upgrading_the_file(tmp_path):
     path = tmp_path / "w.duckdb"
     create_database(path)
