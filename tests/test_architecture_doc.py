@@ -76,6 +76,7 @@ def problems(text: str) -> list[str]:
     return found
 
 
+@pytest.mark.fast
 def test_the_map_matches_the_code():
     text = (REPO / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
     assert text.index("## The map") == text.index("\n## ") + 1, "ARCHITECTURE.md opens with the map"
