@@ -524,7 +524,7 @@ def test_rejects_bad_arguments(tmp_path):
 # bench shapes: heavy warnings, per-district files
 # ---------------------------------------------------------------------------------------
 
-RATE_PARTS = {  # metric: (numerator, denominator), as flows/cross_checks checks them
+RATE_PARTS = {  # metric: (numerator, denominator), as the rate_over_100 warn tests check them
     "teacher_device_coverage_pct": ("teacher_devices", "teacher_count"),
     "home_internet_gap_pct": ("without_home", "student_count"),
     "hotspot_coverage_pct": ("hotspots", "without_home"),

@@ -17,8 +17,9 @@ from .manifest import InjectedDefect
 from .state import World
 from .writers import Pending, write_file
 
-# Warnings the heavy-warnings option causes (flows/cross_checks): rates over 100 once the
-# metrics are built, more leaders in PL than on staff, and year-over-year swings.
+# Warnings the heavy-warnings option causes: rates over 100 once the metrics are built (the
+# warn tests of marts.district_year_metrics), more leaders in PL than on staff, and
+# year-over-year swings (flows/ingest/cross_checks.py).
 HEAVY_WARNING_RULES: tuple[str, ...] = (
     "rate_over_100",
     "pl_leaders_exceed_staffing",
@@ -28,7 +29,7 @@ HEAVY_WARNING_RULES: tuple[str, ...] = (
 _HEAVY_STAFF_COLUMNS = ("teacher_count", "building_leader_count", "district_leader_count", "tech_staff_count")
 _HEAVY_STUDENT_FACTOR = 1.7  # an enrollment swing: +70 % (the next year's return, -41 %, is no swing)
 _HEAVY_DEVICE_FACTOR = 1.8  # a device swing: +80 % of the devices of students, staff and shared use
-# The rates of district_year_metrics that can pass 100 (flows/cross_checks.RATES_OVER_100):
+# The rates of district_year_metrics that can pass 100 (its rate_over_100 warn tests):
 # metric, the family its issue is reported under, numerator, denominator (HeavyWarnings.sums)
 _HEAVY_RATES: tuple[tuple[str, str, str, str], ...] = (
     ("teacher_device_coverage_pct", "devices", "teacher_devices", "teacher_count"),
