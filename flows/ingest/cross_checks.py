@@ -13,6 +13,11 @@ import duckdb
 
 from ..school_years import previous_school_year_sql
 from ..warehouse.db import run
+from .latest_submission import latest_submission_sql
+
+# latest submission wins (one Python owner, checked against dbt's macro)
+LATEST_PL = latest_submission_sql("raw.pl_participation")
+LATEST_STAFFING = latest_submission_sql("raw.staffing")
 
 
 def _previous(sy: str) -> str:
@@ -22,10 +27,7 @@ def _previous(sy: str) -> str:
 def _swing_sql(raw_table: str, value_sql: str, rule: str, what: str) -> str:
     return f"""
     insert into audit.issues
-    with latest as (
-        select * from {raw_table}
-        qualify _received_seq = max(_received_seq) over (partition by school_year, district_code)
-    ),
+    with latest as ({latest_submission_sql(raw_table)}),
     totals as (
         select school_year, district_code, any_value(_file_id) as file_id, {value_sql} as total
         from latest group by school_year, district_code
@@ -50,16 +52,10 @@ def check_after_load(con: duckdb.DuckDBPyConnection, run_id: str, threshold: flo
     run(con, _swing_sql("raw.devices", "sum(device_count)", "yoy_device_total_swing", "the device total"), params)
     run(
         con,
-        """
+        f"""
         insert into audit.issues
-        with pl as (
-            select * from raw.pl_participation
-            qualify _received_seq = max(_received_seq) over (partition by school_year, district_code)
-        ),
-        staffing as (
-            select * from raw.staffing
-            qualify _received_seq = max(_received_seq) over (partition by school_year, district_code)
-        ),
+        with pl as ({LATEST_PL}),
+        staffing as ({LATEST_STAFFING}),
         leaders as (
             select school_year, district_code, any_value(_file_id) as file_id,
                    count(distinct educator_key) filter (where role in ('building_leader', 'district_leader')) as n
