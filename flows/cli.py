@@ -171,7 +171,7 @@ def cmd_report(args) -> int:
         print(f"roadmap report: no warehouse at {settings.warehouse}: run `roadmap nightly` first", file=sys.stderr)
         return 2
     out = Path(args.out).resolve() if args.out else settings.reports_dir
-    result = build_report(settings.warehouse, out, args.year, config_dir=settings.config_dir)
+    result = build_report(settings.warehouse, out, args.year, config_dir=settings.config_file)
     print(f"annual review {result.school_year}: {result.html_path}")
     print(f"  {result.year_reason}")
     print(
@@ -179,7 +179,7 @@ def cmd_report(args) -> int:
         f"{result.pages_removed} removed ({result.district_pages_dir})"
     )
     if args.exports:
-        paths = export_marts(settings.warehouse, out, config_dir=settings.config_dir)
+        paths = export_marts(settings.warehouse, out, config_dir=settings.config_file)
         folders = sorted({str(Path(p).parent) for p in paths})
         print(f"exports: {len(paths)} files in {', '.join(folders)}")
         for path in paths:

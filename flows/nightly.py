@@ -245,7 +245,7 @@ def report(settings: Settings) -> str | None:
     """The annual review for the latest school year on record."""
     from .report import build_report
 
-    result = build_report(settings.warehouse, settings.reports_dir, None, config_dir=settings.config_dir)
+    result = build_report(settings.warehouse, settings.reports_dir, None, config_dir=settings.config_file)
     return str(result.html_path)
 
 

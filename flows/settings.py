@@ -320,6 +320,14 @@ def parse_config_file(path: Path, spec: ConfigFileSpec, *, missing_ok: bool = Fa
     return data
 
 
+def config_location(config: Path | str) -> tuple[Path, Path]:
+    """(folder, settings file) of a config folder or of the settings file in it, which
+    may have another name than roadmap.yml (`--config prod.yml`): its two siblings are
+    always read from its folder."""
+    path = Path(config)
+    return (path.parent, path) if path.is_file() else (path, path / CONFIG_FILE)
+
+
 def read_config_folder(
     folder: Path | str, *, settings_file: Path | None = None, missing_ok: bool = False
 ) -> ConfigFolder:

@@ -275,3 +275,20 @@ def test_the_review_reads_defaults_for_a_folder_without_config(tmp_path):
 
     cfg = load_config(tmp_path / "nothing-here")
     assert cfg.metrics == {} and cfg.min_cell_size == 10
+
+
+@pytest.mark.fast
+def test_the_review_reads_the_settings_file_that_config_names(tmp_path):
+    """`--config prod.yml` names a settings file beside metrics.yml and roadmap_goal4.yml:
+    the review's privacy threshold comes from that file, not from a roadmap.yml that
+    happens to sit in the same folder (it used to, and suppressed with the wrong one)."""
+    from flows.report.config import load_config
+
+    folder = tmp_path / "config"
+    shutil.copytree(REPO / "config", folder)
+    text = (folder / "roadmap.yml").read_text(encoding="utf-8")
+    assert "  min_cell_size: 10\n" in text
+    (folder / "prod.yml").write_text(text.replace("  min_cell_size: 10\n", "  min_cell_size: 25\n"), encoding="utf-8")
+    settings = load_settings(folder / "prod.yml")
+    assert load_config(settings.config_file).min_cell_size == 25
+    assert load_config(settings.config_dir).min_cell_size == 10  # a folder means its roadmap.yml

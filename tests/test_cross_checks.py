@@ -19,17 +19,21 @@ def test_a_year_over_year_swing_is_judged_on_the_latest_submission(tmp_path):
     landing = Landing(tmp_path / "landing")
     landing.directory()
     landing.csv(
-        "enrollment_2023-24.csv", ENROLLMENT, ["2023-24,01010,00101,Alcona High,100", "2023-24,01020,00201,Bay High,100"]
+        "enrollment_2023-24.csv",
+        ENROLLMENT,
+        ["2023-24,01010,00101,Alcona HS,100", "2023-24,01020,00201,Bay HS,100"],
     )
     # the first 2024-25 file swings 01010 (+100 %); its correction (received later) does not,
     # and the correction brings a swing to 01020
     landing.csv(
-        "enrollment_2024-25.csv", ENROLLMENT, ["2024-25,01010,00101,Alcona High,200", "2024-25,01020,00201,Bay High,105"]
+        "enrollment_2024-25.csv",
+        ENROLLMENT,
+        ["2024-25,01010,00101,Alcona HS,200", "2024-25,01020,00201,Bay HS,105"],
     )
     landing.csv(
         "enrollment_2024-25_v2.csv",
         ENROLLMENT,
-        ["2024-25,01010,00101,Alcona High,105", "2024-25,01020,00201,Bay High,200"],
+        ["2024-25,01010,00101,Alcona HS,105", "2024-25,01020,00201,Bay HS,200"],
     )
     con, loaded, _ = run_ingestion(landing.path, tmp_path / "w.duckdb")
     try:

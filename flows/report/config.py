@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..settings import read_config_folder
+from ..settings import config_location, read_config_folder
 
 # Units whose values are true/false (stored as 1/0 in marts.metric_values).
 BOOLEAN_UNIT = "boolean"
@@ -137,7 +137,8 @@ class ReportConfig:
 
 def load_config(config_dir: Path) -> ReportConfig:
     # flows/settings.py reads and parses the files (a file that is absent reads as {}: defaults)
-    files = read_config_folder(Path(config_dir), missing_ok=True)
+    folder, settings_file = config_location(config_dir)  # a folder, or the settings file --config named
+    files = read_config_folder(folder, settings_file=settings_file, missing_ok=True)
     metrics_yml, roadmap_yml, goal_yml = files.metrics, files.roadmap, files.catalog
 
     targets = metrics_yml.get("targets") or {}

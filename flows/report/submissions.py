@@ -24,10 +24,10 @@ def _exists(con) -> bool:
 def as_of(config_dir: Path) -> dt.date:
     """Today for the collection (ROADMAP_TODAY, else the schedule's time zone)."""
     from ..ingest.collection import today
-    from ..settings import CONFIG_FILE, load_settings
+    from ..settings import config_location, load_settings
 
     try:
-        settings = load_settings(Path(config_dir) / CONFIG_FILE)
+        settings = load_settings(config_location(config_dir)[1])
     except Exception:  # a report folder without roadmap.yml: the machine's date
         return today(None)
     return today(settings)
