@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import platform
 import pty
 import select
 import signal
@@ -19,6 +20,14 @@ def _controlling_terminal() -> None:
     Ctrl-C and Ctrl-D act as at a real terminal)."""
     os.setsid()
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+# the system calls a program waiting for terminal input sleeps in (read, poll, select,
+# pselect6, ppoll), by architecture
+_WAIT_SYSCALLS = {
+    "x86_64": {"0", "7", "23", "270", "271"},
+    "aarch64": {"63", "72", "73"},
+}
 
 
 class TerminalSession:
@@ -66,6 +75,27 @@ class TerminalSession:
         index = self._pending.index(text) + len(text)
         seen, self._pending = self._pending[:index], self._pending[index:]
         return seen
+
+    def wait_until_reading(self, timeout: float = 10) -> None:
+        """Wait until the program sleeps in its wait for the next key, as a person at the
+        keyboard does before pressing Ctrl-C. CPython's readline misses a SIGINT that
+        arrives after it printed the prompt but before it waits for input (the signal is
+        taken; its select() then sleeps until a key comes), a window of microseconds for
+        a person but not for a test under load."""
+        waits = _WAIT_SYSCALLS.get(platform.machine())
+        if waits is None:
+            time.sleep(0.5)
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                call = Path(f"/proc/{self.proc.pid}/syscall").read_text().split()
+            except OSError:
+                call = []
+            if call and call[0] in waits:
+                return
+            time.sleep(0.01)
+        raise AssertionError(f"the program did not wait for input within {timeout} s")
 
     def type(self, line: str) -> None:
         os.write(self.master, (line + "\n").encode("utf-8"))

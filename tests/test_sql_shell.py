@@ -194,6 +194,7 @@ def test_the_interactive_shell_reads_statements_over_several_lines(demo_warehous
         assert "night: run" in term.expect("roadmap> ")
         term.type("SELECT 1 +")
         term.expect("    ...> ")
+        term.wait_until_reading()
         term.send(b"\x03")  # Ctrl-C drops the half-typed statement
         term.expect("roadmap> ")
         term.type("SELECT 6 * 7 AS answer;")

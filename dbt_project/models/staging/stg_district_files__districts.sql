@@ -3,19 +3,17 @@ with source as (
 ),
 
 renamed as (
+    -- raw is typed by the load (flows/ingest/families.py owns each column's type): names only
     select
-        cast(district_code as varchar) as district_code,
-        cast(district_name as varchar) as district_name,
-        cast(district_type as varchar) as district_type,
-        cast(isd_code as varchar) as isd_code,
-        cast(county as varchar) as county,
-        cast(locale as varchar) as locale,
-        cast(data_contact_email as varchar) as data_contact_email,
-        cast(effective_school_year as varchar) as effective_school_year,
-        cast(_file_id as varchar) as file_id,
-        cast(_received_seq as bigint) as received_seq,
-        cast(_line as bigint) as source_line,
-        cast(_run_id as varchar) as run_id
+        district_code,
+        district_name,
+        district_type,
+        isd_code,
+        county,
+        locale,
+        data_contact_email,
+        effective_school_year,
+        {{ lineage_columns() }}
     from source
 )
 

@@ -3,23 +3,21 @@ with source as (
 ),
 
 renamed as (
+    -- raw is typed by the load (flows/ingest/families.py owns each column's type): names only
     select
-        cast(school_year as varchar) as school_year,
-        cast(district_code as varchar) as district_code,
-        cast(educator_key as varchar) as educator_key,
-        cast(role as varchar) as educator_role,
-        cast(activity_id as varchar) as activity_id,
-        cast(activity_title as varchar) as activity_title,
-        cast(activity_kind as varchar) as activity_kind,
-        cast(provider as varchar) as provider,
-        cast(format as varchar) as activity_format,
-        cast(framework as varchar) as framework,
-        cast(hours as double) as hours,
-        cast(completed_on as date) as completed_on,
-        cast(_file_id as varchar) as file_id,
-        cast(_received_seq as bigint) as received_seq,
-        cast(_line as bigint) as source_line,
-        cast(_run_id as varchar) as run_id
+        school_year,
+        district_code,
+        educator_key,
+        role as educator_role,
+        activity_id,
+        activity_title,
+        activity_kind,
+        provider,
+        format as activity_format,
+        framework,
+        hours,
+        completed_on,
+        {{ lineage_columns() }}
     from source
 )
 
