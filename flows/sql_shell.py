@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import os
 import shutil
+import signal
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -338,6 +339,11 @@ class Shell:
         except ImportError:  # pragma: no cover - every Linux Python has it
             readline = None
         self.err.write(".help for help, .quit to leave; end each statement with ';'\n")
+        if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+            # at a prompt Ctrl-C drops the half-typed statement, even when whoever started
+            # the shell had SIGINT ignored (the disposition is inherited across exec, and
+            # Python then never installs its own handler)
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         buffer: list[str] = []
         while True:
             try:

@@ -4,7 +4,9 @@ landing files by hand; one temporary Prefect server for the whole session."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -50,10 +52,19 @@ def _environment(monkeypatch, tmp_path_factory):
     # set variables for their own process: `roadmap serve` quiets Prefect's console, which
     # later nightly subprocesses of the same worker would inherit)
     before = dict(os.environ)
+    # and so do the signal handlers and the signal mask it changed: they are inherited by
+    # the subprocesses later tests start (an ignored or blocked SIGINT stays so across exec)
+    main_thread = threading.current_thread() is threading.main_thread()
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)} if main_thread else {}
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, set())
     yield
     if os.environ != before:
         os.environ.clear()
         os.environ.update(before)
+    for signum, handler in handlers.items():
+        if handler is not None and signal.getsignal(signum) is not handler:
+            signal.signal(signum, handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 @pytest.fixture(scope="session")

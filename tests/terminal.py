@@ -30,8 +30,15 @@ _WAIT_SYSCALLS = {
 }
 
 
+def _ignoring_sigint() -> None:
+    """As _controlling_terminal, started with SIGINT ignored (inherited across exec, as from
+    a parent that ignores it)."""
+    _controlling_terminal()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class TerminalSession:
-    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None):
+    def __init__(self, argv: list[str], cwd: Path, env: dict[str, str] | None = None, ignore_sigint: bool = False):
         master, slave = pty.openpty()
         self.proc = subprocess.Popen(
             argv,
@@ -41,7 +48,7 @@ class TerminalSession:
             stdout=slave,
             stderr=slave,
             close_fds=True,
-            preexec_fn=_controlling_terminal,
+            preexec_fn=_ignoring_sigint if ignore_sigint else _controlling_terminal,
         )
         os.close(slave)
         self.master = master

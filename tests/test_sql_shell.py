@@ -174,7 +174,8 @@ def test_the_interactive_shell_reads_statements_over_several_lines(demo_warehous
     # test worker's thread had it so): Ctrl-C must still reach the shell
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
-        term = TerminalSession(argv, cwd=tmp_path, env={"HOME": str(tmp_path)})
+        # and ignored (a disposition inherited across exec too)
+        term = TerminalSession(argv, cwd=tmp_path, env={"HOME": str(tmp_path)}, ignore_sigint=True)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
     with term:

@@ -167,7 +167,7 @@ def compare_with_row_by_row(monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_rows,districts", [(None, 40), (401, 20)])  # 401: files split over several GX runs
+@pytest.mark.parametrize("batch_rows,districts", [(None, 40), (401, 40)])  # files split over several GX runs
 def test_generated_files_with_many_defects_validate_as_row_by_row(tmp_path, monkeypatch, batch_rows, districts):
     from roadmap_demo_data.generate import generate_landing
 
