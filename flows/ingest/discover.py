@@ -121,14 +121,7 @@ def scan_landing(
             unsettled.append(entry.name)
             continue
         if not stat.S_ISREG(info.st_mode):
-            kind = (
-                "a symbolic link"
-                if stat.S_ISLNK(info.st_mode)
-                else "a folder"
-                if stat.S_ISDIR(info.st_mode)
-                else "not a regular file"
-            )
-            not_files.append(_not_a_file(entry.name, f"is {kind}"))
+            not_files.append(not_a_regular_file(entry.name, info.st_mode))
             continue
         path = Path(entry.path)
         try:
@@ -170,6 +163,12 @@ def scan_landing(
     for offset, f in enumerate(candidates):
         f.received_seq = next_seq + offset
     return Discovery(new_files=candidates, skipped=skipped, not_files=not_files, seen=seen, unsettled=unsettled)
+
+
+def not_a_regular_file(name: str, mode: int) -> Issue:
+    """The issue of an entry that is a link, a folder or another non-regular file."""
+    kind = "a symbolic link" if stat.S_ISLNK(mode) else "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+    return _not_a_file(name, f"is {kind}")
 
 
 def _not_a_file(name: str, what: str) -> Issue:

@@ -31,7 +31,7 @@ from pathlib import Path
 import duckdb
 
 from ..warehouse.db import scalar
-from .discover import Discovery, LandingFile, NotARegularFile, _not_a_file, sha256_of
+from .discover import Discovery, LandingFile, NotARegularFile, _not_a_file, not_a_regular_file, sha256_of
 from .families import FAMILIES, parse_landing_name
 
 CHECK_RUN_ID = "check"
@@ -105,14 +105,7 @@ def _landing_file(path: Path, seq: int) -> LandingFile | dict:
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
     if not stat.S_ISREG(info.st_mode):
-        kind = (
-            "a symbolic link"
-            if stat.S_ISLNK(info.st_mode)
-            else "a folder"
-            if stat.S_ISDIR(info.st_mode)
-            else "not a regular file"
-        )
-        return {"issue": _not_a_file(path.name, f"is {kind}")}
+        return {"issue": not_a_regular_file(path.name, info.st_mode)}
     try:
         file_id = sha256_of(path)
     except NotARegularFile as exc:
